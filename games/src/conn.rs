@@ -1,0 +1,187 @@
+//! One server-side connection as two small tasks: a reader that turns bytes
+//! into [`ConnEvent`]s for the game, and a writer that drains the
+//! connection's bounded outbox onto the socket.
+//!
+//! Framing errors are answered here, the same way for every game:
+//! `ERR invalid-utf8` keeps the connection, `ERR line-too-long` ends it.
+//! Game logic only ever sees whole UTF-8 lines and a final `Closed`.
+//!
+//! Backpressure: the reader reads the next line only when the outbox has
+//! room, so a client that does not read its replies is simply not read from
+//! (the protocol's rule); the game itself never waits on a slow client.
+//! Closing is bounded: once a connection is closed, its tasks flush what is
+//! queued and drain input for at most [`CLOSE_GRACE_MS`], then end.
+
+use futures::{SinkExt, StreamExt};
+use tokio::io::{AsyncRead, AsyncWrite};
+use tokio::sync::mpsc;
+use tokio_util::codec::{FramedRead, FramedWrite};
+use tokio_util::sync::{CancellationToken, DropGuard};
+
+use crate::env::Env;
+use crate::framing::{Frame, FrameError, LineCodec};
+
+/// Identifies one connection for the lifetime of a server; never reused, so
+/// a late event from a closed connection can never be taken for a new one.
+pub type ConnId = u64;
+
+/// How long a closed connection may take to flush its last lines and see
+/// the peer's end of stream before its tasks are dropped.
+pub const CLOSE_GRACE_MS: u64 = 2_000;
+
+/// What a connection reports to the game task.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum ConnEvent {
+    /// A complete, non-empty UTF-8 line.
+    Line(ConnId, String),
+    /// The peer closed, reset, or broke the framing; no more events follow.
+    Closed(ConnId),
+}
+
+/// The game's handle on one connection. Dropping it closes the connection.
+#[derive(Debug)]
+pub struct ConnHandle {
+    outbox: mpsc::Sender<String>,
+    _closing: DropGuard,
+}
+
+/// Why a line could not be queued.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum QueueError {
+    /// The outbox already holds its maximum number of lines.
+    Full,
+    /// The connection's writer has ended.
+    Closed,
+}
+
+impl ConnHandle {
+    /// Queues one line without waiting.
+    pub fn try_send(&self, line: String) -> Result<(), QueueError> {
+        self.outbox.try_send(line).map_err(|error| match error {
+            mpsc::error::TrySendError::Full(_) => QueueError::Full,
+            mpsc::error::TrySendError::Closed(_) => QueueError::Closed,
+        })
+    }
+
+    /// Lines that can still be queued before the outbox is full.
+    pub fn room(&self) -> usize {
+        self.outbox.capacity()
+    }
+
+    /// Flushes what is queued, then closes the connection.
+    pub fn close(self) {}
+}
+
+/// Starts the reader and writer tasks of one accepted connection.
+///
+/// `outbox_lines_max` bounds the lines queued for this peer; `events` is the
+/// game's inbox, shared by all connections (bounded, so a flood of input
+/// slows the flooders' readers rather than growing memory).
+pub fn spawn_connection<E: Env>(
+    env: &E,
+    stream: E::Stream,
+    conn: ConnId,
+    events: mpsc::Sender<ConnEvent>,
+    outbox_lines_max: usize,
+) -> ConnHandle {
+    let (read_half, write_half) = tokio::io::split(stream);
+    let (outbox, outbox_rx) = mpsc::channel(outbox_lines_max);
+    let closing = CancellationToken::new();
+
+    let reader = read_loop(read_half, conn, events, outbox.downgrade());
+    let grace = grace_after(env.clone(), closing.clone());
+    tokio::spawn(async move {
+        tokio::select! {
+            biased;
+            _ = grace => {}
+            _ = reader => {}
+        }
+    });
+
+    let writer = write_loop(write_half, outbox_rx);
+    let grace = grace_after(env.clone(), closing.clone());
+    tokio::spawn(async move {
+        tokio::select! {
+            biased;
+            _ = grace => {}
+            _ = writer => {}
+        }
+    });
+
+    ConnHandle {
+        outbox,
+        _closing: closing.drop_guard(),
+    }
+}
+
+async fn grace_after<E: Env>(env: E, closing: CancellationToken) {
+    closing.cancelled().await;
+    env.sleep_ms(CLOSE_GRACE_MS).await;
+}
+
+async fn read_loop<R: AsyncRead + Send + Unpin>(
+    read_half: R,
+    conn: ConnId,
+    events: mpsc::Sender<ConnEvent>,
+    outbox: mpsc::WeakSender<String>,
+) {
+    let mut frames = FramedRead::new(read_half, LineCodec::new());
+    loop {
+        // Read on only when a reply would fit: replies are never dropped, so
+        // a peer that does not read them is not read from either.
+        if let Some(outbox) = outbox.upgrade() {
+            match outbox.reserve().await {
+                Ok(permit) => drop(permit),
+                Err(_) => break,
+            }
+        }
+        match frames.next().await {
+            Some(Ok(Frame::Line(line))) => {
+                if events.send(ConnEvent::Line(conn, line)).await.is_err() {
+                    return;
+                }
+            }
+            Some(Ok(Frame::InvalidUtf8)) => {
+                if let Some(outbox) = outbox.upgrade() {
+                    let _ = outbox
+                        .send("ERR invalid-utf8 line dropped".to_owned())
+                        .await;
+                }
+            }
+            Some(Err(FrameError::LineTooLong)) => {
+                if let Some(outbox) = outbox.upgrade() {
+                    let reply = format!(
+                        "ERR line-too-long over {} bytes, closing",
+                        crate::framing::LINE_BYTES_MAX
+                    );
+                    let _ = outbox.send(reply).await;
+                }
+                break;
+            }
+            Some(Err(FrameError::Io(_))) | None => break,
+        }
+    }
+    let _ = events.send(ConnEvent::Closed(conn)).await;
+}
+
+async fn write_loop<W: AsyncWrite + Send + Unpin>(
+    write_half: W,
+    mut outbox: mpsc::Receiver<String>,
+) {
+    let mut sink = FramedWrite::new(write_half, LineCodec::new());
+    while let Some(line) = outbox.recv().await {
+        // Batch what is already queued into one flush.
+        if sink.feed(line).await.is_err() {
+            return;
+        }
+        while let Ok(line) = outbox.try_recv() {
+            if sink.feed(line).await.is_err() {
+                return;
+            }
+        }
+        if sink.flush().await.is_err() {
+            return;
+        }
+    }
+    let _ = sink.close().await;
+}

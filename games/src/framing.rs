@@ -1,0 +1,203 @@
+//! Line framing shared by every game: bytes in, typed line events out.
+//!
+//! One message is one `\n`-terminated line; a `\r` before the `\n` is dropped
+//! so telnet works. A line longer than [`LINE_BYTES_MAX`] is an error that
+//! ends the connection; a line that is not UTF-8 is reported as such and the
+//! stream goes on. The splitting itself is tokio-util's
+//! `AnyDelimiterCodec` with a maximum length; this module only adds the
+//! protocol's rules on top of it.
+
+use bytes::{Bytes, BytesMut};
+use tokio_util::codec::{AnyDelimiterCodec, AnyDelimiterCodecError, Decoder, Encoder};
+
+/// The longest line, in bytes before the terminator, that any peer may send.
+pub const LINE_BYTES_MAX: usize = 1024;
+
+/// What the reader side of a connection produced.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Frame {
+    /// A complete UTF-8 line without its terminator (never empty).
+    Line(String),
+    /// A complete line that was not valid UTF-8; it is dropped.
+    InvalidUtf8,
+}
+
+/// A framing failure that ends the connection.
+#[derive(Debug)]
+pub enum FrameError {
+    /// More than [`LINE_BYTES_MAX`] bytes arrived without a terminator.
+    LineTooLong,
+    Io(std::io::Error),
+}
+
+impl From<std::io::Error> for FrameError {
+    fn from(error: std::io::Error) -> Self {
+        FrameError::Io(error)
+    }
+}
+
+impl std::fmt::Display for FrameError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            FrameError::LineTooLong => write!(f, "line longer than {LINE_BYTES_MAX} bytes"),
+            FrameError::Io(error) => write!(f, "{error}"),
+        }
+    }
+}
+
+impl std::error::Error for FrameError {}
+
+/// The protocol's line codec: decodes [`Frame`]s, encodes `String` lines.
+#[derive(Debug)]
+pub struct LineCodec {
+    inner: AnyDelimiterCodec,
+}
+
+impl LineCodec {
+    pub fn new() -> Self {
+        // One extra byte so that a maximal line followed by "\r\n" still fits;
+        // the exact limit is checked after the `\r` is dropped.
+        Self {
+            inner: AnyDelimiterCodec::new_with_max_length(
+                b"\n".to_vec(),
+                b"\n".to_vec(),
+                LINE_BYTES_MAX + 1,
+            ),
+        }
+    }
+
+    fn frame(chunk: Bytes) -> Result<Option<Frame>, FrameError> {
+        let mut bytes = &chunk[..];
+        if let [rest @ .., b'\r'] = bytes {
+            bytes = rest;
+        }
+        if bytes.len() > LINE_BYTES_MAX {
+            return Err(FrameError::LineTooLong);
+        }
+        if bytes.is_empty() {
+            return Ok(None);
+        }
+        match std::str::from_utf8(bytes) {
+            Ok(text) => Ok(Some(Frame::Line(text.to_owned()))),
+            Err(_) => Ok(Some(Frame::InvalidUtf8)),
+        }
+    }
+}
+
+impl Default for LineCodec {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+fn map_error(error: AnyDelimiterCodecError) -> FrameError {
+    match error {
+        AnyDelimiterCodecError::MaxChunkLengthExceeded => FrameError::LineTooLong,
+        AnyDelimiterCodecError::Io(error) => FrameError::Io(error),
+    }
+}
+
+impl Decoder for LineCodec {
+    type Item = Frame;
+    type Error = FrameError;
+
+    fn decode(&mut self, buf: &mut BytesMut) -> Result<Option<Frame>, FrameError> {
+        // Empty lines are skipped without an answer, so keep splitting until a
+        // non-empty line or the end of what has arrived.
+        loop {
+            match self.inner.decode(buf).map_err(map_error)? {
+                None => return Ok(None),
+                Some(chunk) => {
+                    if let Some(frame) = Self::frame(chunk)? {
+                        return Ok(Some(frame));
+                    }
+                }
+            }
+        }
+    }
+
+    fn decode_eof(&mut self, buf: &mut BytesMut) -> Result<Option<Frame>, FrameError> {
+        match self.decode(buf)? {
+            Some(frame) => Ok(Some(frame)),
+            None => {
+                // A peer that vanished mid-line did not send that line: the
+                // unterminated rest is dropped rather than acted on.
+                buf.clear();
+                Ok(None)
+            }
+        }
+    }
+}
+
+impl Encoder<String> for LineCodec {
+    type Error = FrameError;
+
+    fn encode(&mut self, line: String, buf: &mut BytesMut) -> Result<(), FrameError> {
+        debug_assert!(!line.contains('\n'), "a line never contains its terminator");
+        buf.reserve(line.len() + 1);
+        buf.extend_from_slice(line.as_bytes());
+        buf.extend_from_slice(b"\n");
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn decode_all(input: &[u8]) -> Vec<Result<Frame, String>> {
+        let mut codec = LineCodec::new();
+        let mut buf = BytesMut::from(input);
+        let mut out = Vec::new();
+        loop {
+            match codec.decode_eof(&mut buf) {
+                Ok(Some(frame)) => out.push(Ok(frame)),
+                Ok(None) => break,
+                Err(error) => {
+                    out.push(Err(error.to_string()));
+                    break;
+                }
+            }
+        }
+        out
+    }
+
+    #[test]
+    fn carriage_returns_and_empty_lines_are_dropped() {
+        assert_eq!(
+            decode_all(b"L\r\n\n\r\nQ\n"),
+            vec![Ok(Frame::Line("L".into())), Ok(Frame::Line("Q".into()))]
+        );
+    }
+
+    #[test]
+    fn invalid_utf8_is_reported_and_the_stream_goes_on() {
+        assert_eq!(
+            decode_all(b"\xff\xfe\nL\n"),
+            vec![Ok(Frame::InvalidUtf8), Ok(Frame::Line("L".into()))]
+        );
+    }
+
+    #[test]
+    fn a_line_of_exactly_the_limit_passes_and_one_more_byte_fails() {
+        let mut exact = vec![b'a'; LINE_BYTES_MAX];
+        exact.extend_from_slice(b"\r\n");
+        assert_eq!(
+            decode_all(&exact),
+            vec![Ok(Frame::Line("a".repeat(LINE_BYTES_MAX)))]
+        );
+        let mut over = vec![b'a'; LINE_BYTES_MAX + 1];
+        over.push(b'\n');
+        assert!(matches!(decode_all(&over)[..], [Err(_)]));
+        let endless = vec![b'a'; LINE_BYTES_MAX * 3];
+        assert!(matches!(decode_all(&endless)[..], [Err(_)]));
+    }
+
+    #[test]
+    fn an_unterminated_tail_at_end_of_stream_is_not_a_line() {
+        assert_eq!(
+            decode_all(b"L\nhalf a li"),
+            vec![Ok(Frame::Line("L".into()))]
+        );
+    }
+}

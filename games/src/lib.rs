@@ -1,0 +1,14 @@
+//! The three games, their protocols and their sessions, independent of any
+//! particular network.
+//!
+//! - [`env`]: the seam. A session asks an [`env::Env`] for time and sockets;
+//!   [`env::TokioEnv`] is real TCP, the `sim` crate provides turmoil's.
+//! - [`framing`], [`wire`], [`conn`]: lines on the wire, the shared refusal
+//!   format, and the server-side connection tasks every game uses.
+//! - [`tombola`]: the lock-step game (its `rules` are shared by the live one).
+
+pub mod conn;
+pub mod env;
+pub mod framing;
+pub mod tombola;
+pub mod wire;

@@ -1,0 +1,433 @@
+//! The lock-step tombola server as a state machine without I/O.
+//!
+//! Inputs go in with the current time (`connect`, `receive`, `disconnect`,
+//! `handle_timeout`); outputs come out of `poll_output` (lines to send,
+//! connections to close) and `poll_note` (what happened, for logs and the
+//! simulation trace). The async shell in `server.rs` feeds it from sockets;
+//! tests and the harness can feed it directly. It never reads a clock and
+//! owns the only RNG it uses, seeded by the caller.
+
+use std::collections::{BTreeMap, BTreeSet, VecDeque};
+
+use rand::Rng;
+
+use crate::conn::ConnId;
+use crate::tombola::protocol::{ClientMessage, ServerMessage};
+use crate::tombola::rules::{Board, DrawBag, NumberSet, NUMBER_MAX};
+use crate::wire::Refusal;
+
+/// Server settings; the defaults are the protocol's.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ServerConfig {
+    /// Players a game waits for.
+    pub players: usize,
+    /// Time between two draws.
+    pub interval_ms: u64,
+    /// How long a player may take to answer a draw before it is dropped.
+    pub reply_timeout_ms: u64,
+    /// Numbers drawn first in every game (to force a race); the rest is
+    /// shuffled from the seed.
+    pub draw_prefix: Vec<u8>,
+}
+
+impl Default for ServerConfig {
+    fn default() -> Self {
+        ServerConfig {
+            players: 2,
+            interval_ms: 1000,
+            reply_timeout_ms: 5000,
+            draw_prefix: Vec::new(),
+        }
+    }
+}
+
+/// Upper bound on `players`: a game with more would only ever wait.
+pub const PLAYERS_MAX: usize = 1000;
+
+/// What the shell must do.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Output {
+    Send(ConnId, ServerMessage),
+    /// Flush what was sent, then close.
+    Close(ConnId),
+}
+
+#[derive(Debug)]
+struct Player {
+    id: String,
+    board: Option<Board>,
+}
+
+#[derive(Debug)]
+enum Round {
+    /// Waiting for the next draw time.
+    Drawing { next_draw_at_ms: u64 },
+    /// A number is out; waiting for every player's answer.
+    Answering {
+        drawn_at_ms: u64,
+        pending: BTreeSet<ConnId>,
+        claims: BTreeSet<ConnId>,
+    },
+}
+
+#[derive(Debug)]
+struct Game {
+    number: u64,
+    /// In registration order; this is also the order winners are listed in.
+    players: Vec<ConnId>,
+    bag: DrawBag,
+    drawn: NumberSet,
+    seq: u32,
+    round: Round,
+}
+
+/// The lock-step server's whole state.
+#[derive(Debug)]
+pub struct LockstepServer<R> {
+    config: ServerConfig,
+    rng: R,
+    players: BTreeMap<ConnId, Player>,
+    /// Registered players waiting for a game, in registration order.
+    queue: Vec<ConnId>,
+    game: Option<Game>,
+    games_started: u64,
+    ids_given: u64,
+    outputs: VecDeque<Output>,
+    notes: VecDeque<String>,
+}
+
+impl<R: Rng> LockstepServer<R> {
+    pub fn new(config: ServerConfig, rng: R) -> Self {
+        assert!(
+            (1..=PLAYERS_MAX).contains(&config.players),
+            "players must be in 1..={PLAYERS_MAX}"
+        );
+        LockstepServer {
+            config,
+            rng,
+            players: BTreeMap::new(),
+            queue: Vec::new(),
+            game: None,
+            games_started: 0,
+            ids_given: 0,
+            outputs: VecDeque::new(),
+            notes: VecDeque::new(),
+        }
+    }
+
+    /// A new connection: it is greeted with its id.
+    pub fn connect(&mut self, _now_ms: u64, conn: ConnId) {
+        self.ids_given += 1;
+        let id = format!("p{}", self.ids_given);
+        self.note(format!("connect {id}"));
+        self.send(conn, ServerMessage::Welcome(id.clone()));
+        self.players.insert(conn, Player { id, board: None });
+    }
+
+    /// One line from a connection.
+    pub fn receive(&mut self, now_ms: u64, conn: ConnId, line: &str) {
+        if !self.players.contains_key(&conn) {
+            return;
+        }
+        match ClientMessage::parse(line) {
+            Err(refusal) => self.refuse(conn, refusal),
+            Ok(ClientMessage::Board(board)) => self.register(now_ms, conn, board),
+            Ok(ClientMessage::Ack(seq)) => self.answer(now_ms, conn, seq, false),
+            Ok(ClientMessage::Tombola(seq)) => self.answer(now_ms, conn, seq, true),
+        }
+        self.handle_timeout(now_ms);
+    }
+
+    /// The connection is gone (closed, reset, or broke the framing).
+    pub fn disconnect(&mut self, now_ms: u64, conn: ConnId) {
+        if self.players.contains_key(&conn) {
+            self.drop_player(conn, "disconnected");
+            self.handle_timeout(now_ms);
+        }
+    }
+
+    /// When `handle_timeout` next has something to do.
+    pub fn poll_timeout(&self) -> Option<u64> {
+        match &self.game.as_ref()?.round {
+            Round::Drawing { next_draw_at_ms } => Some(*next_draw_at_ms),
+            Round::Answering { drawn_at_ms, .. } => {
+                Some(drawn_at_ms + self.config.reply_timeout_ms)
+            }
+        }
+    }
+
+    /// Does whatever is due at `now_ms`: draws, timeouts, ends of rounds.
+    pub fn handle_timeout(&mut self, now_ms: u64) {
+        loop {
+            let Some(game) = &mut self.game else { return };
+            match &mut game.round {
+                Round::Drawing { next_draw_at_ms } if *next_draw_at_ms <= now_ms => {
+                    self.draw(now_ms)
+                }
+                Round::Answering {
+                    drawn_at_ms,
+                    pending,
+                    ..
+                } if !pending.is_empty()
+                    && *drawn_at_ms + self.config.reply_timeout_ms <= now_ms =>
+                {
+                    let silent: Vec<ConnId> = pending.iter().copied().collect();
+                    let seq = game.seq;
+                    for conn in silent {
+                        self.send(
+                            conn,
+                            ServerMessage::Err(Refusal::new(
+                                "reply-timeout",
+                                format!("no answer to draw {seq}"),
+                            )),
+                        );
+                        self.drop_player(conn, "reply-timeout");
+                    }
+                }
+                Round::Answering { pending, .. } if pending.is_empty() => self.end_round(now_ms),
+                _ => return,
+            }
+        }
+    }
+
+    pub fn poll_output(&mut self) -> Option<Output> {
+        self.outputs.pop_front()
+    }
+
+    /// The next thing that happened, as one trace event (`draw 3 42`, ...).
+    pub fn poll_note(&mut self) -> Option<String> {
+        self.notes.pop_front()
+    }
+
+    /// Games started since the server began.
+    pub fn games_started(&self) -> u64 {
+        self.games_started
+    }
+
+    fn register(&mut self, now_ms: u64, conn: ConnId, board: Board) {
+        let player = self.players.get_mut(&conn).expect("caller checked");
+        if player.board.is_some() {
+            return self.refuse(
+                conn,
+                Refusal::new("already-registered", "one board per connection"),
+            );
+        }
+        self.notes.push_back(format!("board {} {board}", player.id));
+        player.board = Some(board);
+        self.queue.push(conn);
+        self.send(conn, ServerMessage::BoardOk);
+        self.try_start(now_ms);
+        self.announce_waiting();
+    }
+
+    fn answer(&mut self, _now_ms: u64, conn: ConnId, seq: u32, claims: bool) {
+        let Some(game) = &mut self.game else {
+            return self.refuse(
+                conn,
+                Refusal::new("not-playing", "no game of yours is running"),
+            );
+        };
+        if !game.players.contains(&conn) {
+            return self.refuse(
+                conn,
+                Refusal::new("not-playing", "no game of yours is running"),
+            );
+        }
+        let current = game.seq;
+        let Round::Answering {
+            pending,
+            claims: valid_claims,
+            ..
+        } = &mut game.round
+        else {
+            return self.refuse(
+                conn,
+                Refusal::new("bad-seq", format!("{seq} is not the current draw")),
+            );
+        };
+        if seq != current || !pending.remove(&conn) {
+            return self.refuse(
+                conn,
+                Refusal::new("bad-seq", format!("{seq} is not the current draw")),
+            );
+        }
+        if !claims {
+            return;
+        }
+        let player = &self.players[&conn];
+        let board = player
+            .board
+            .as_ref()
+            .expect("players in a game have boards");
+        if board.is_covered_by(&game.drawn) {
+            self.notes
+                .push_back(format!("claim {} {seq} valid", player.id));
+            valid_claims.insert(conn);
+        } else {
+            self.notes
+                .push_back(format!("claim {} {seq} false", player.id));
+            self.send(
+                conn,
+                ServerMessage::Err(Refusal::new("false-claim", seq.to_string())),
+            );
+            self.send(
+                conn,
+                ServerMessage::Err(Refusal::new("disqualified", "out of this game")),
+            );
+            self.drop_player(conn, "false-claim");
+        }
+    }
+
+    fn try_start(&mut self, now_ms: u64) {
+        if self.game.is_some() || self.queue.len() < self.config.players {
+            return;
+        }
+        let players: Vec<ConnId> = self.queue.drain(..self.config.players).collect();
+        self.games_started += 1;
+        let number = self.games_started;
+        let ids: Vec<String> = players
+            .iter()
+            .map(|conn| self.players[conn].id.clone())
+            .collect();
+        self.note(format!("start {number} {}", ids.join(" ")));
+        for &conn in &players {
+            self.send(
+                conn,
+                ServerMessage::Start {
+                    game: number,
+                    players: ids.clone(),
+                },
+            );
+        }
+        let bag = DrawBag::with_prefix(&self.config.draw_prefix, &mut self.rng);
+        self.game = Some(Game {
+            number,
+            players,
+            bag,
+            drawn: NumberSet::default(),
+            seq: 0,
+            round: Round::Drawing {
+                next_draw_at_ms: now_ms,
+            },
+        });
+    }
+
+    fn draw(&mut self, now_ms: u64) {
+        let game = self.game.as_mut().expect("caller checked");
+        let number = game.bag.draw().expect("a game ends by the 90th draw");
+        game.seq += 1;
+        game.drawn.insert(number);
+        let seq = game.seq;
+        game.round = Round::Answering {
+            drawn_at_ms: now_ms,
+            pending: game.players.iter().copied().collect(),
+            claims: BTreeSet::new(),
+        };
+        let players = game.players.clone();
+        self.note(format!("draw {seq} {number}"));
+        for conn in players {
+            self.send(conn, ServerMessage::Draw { seq, number });
+        }
+    }
+
+    /// Every player still in the game has answered the current draw.
+    fn end_round(&mut self, now_ms: u64) {
+        let game = self.game.as_mut().expect("caller checked");
+        let Round::Answering {
+            drawn_at_ms,
+            claims,
+            ..
+        } = &game.round
+        else {
+            unreachable!("end_round is only called while answering")
+        };
+        let next_draw_at_ms = drawn_at_ms + self.config.interval_ms;
+        if game.players.is_empty() {
+            let number = game.number;
+            self.game = None;
+            self.note(format!("abandon {number}"));
+            self.try_start(now_ms);
+            return self.announce_waiting();
+        }
+        if !claims.is_empty() || game.seq == u32::from(NUMBER_MAX) {
+            let winners: Vec<ConnId> = game
+                .players
+                .iter()
+                .copied()
+                .filter(|conn| claims.contains(conn))
+                .collect();
+            return self.finish(winners, now_ms);
+        }
+        game.round = Round::Drawing { next_draw_at_ms };
+    }
+
+    fn finish(&mut self, winners: Vec<ConnId>, now_ms: u64) {
+        let game = self.game.take().expect("caller checked");
+        let ids: Vec<String> = winners
+            .iter()
+            .map(|conn| self.players[conn].id.clone())
+            .collect();
+        if ids.is_empty() {
+            self.note(format!("over {} nowinner", game.number));
+        } else {
+            self.note(format!("over {} winners {}", game.number, ids.join(" ")));
+        }
+        for conn in game.players {
+            self.send(
+                conn,
+                ServerMessage::Over {
+                    game: game.number,
+                    winners: ids.clone(),
+                },
+            );
+            self.outputs.push_back(Output::Close(conn));
+            self.players.remove(&conn);
+        }
+        self.try_start(now_ms);
+        self.announce_waiting();
+    }
+
+    /// Removes a player everywhere and closes its connection.
+    fn drop_player(&mut self, conn: ConnId, reason: &str) {
+        let Some(player) = self.players.remove(&conn) else {
+            return;
+        };
+        self.note(format!("drop {} {reason}", player.id));
+        self.outputs.push_back(Output::Close(conn));
+        let was_queued = self.queue.contains(&conn);
+        self.queue.retain(|&queued| queued != conn);
+        if let Some(game) = &mut self.game {
+            game.players.retain(|&playing| playing != conn);
+            if let Round::Answering {
+                pending, claims, ..
+            } = &mut game.round
+            {
+                pending.remove(&conn);
+                claims.remove(&conn);
+            }
+        }
+        if was_queued {
+            self.announce_waiting();
+        }
+    }
+
+    fn announce_waiting(&mut self) {
+        let have = self.queue.len();
+        let need = self.config.players;
+        for conn in self.queue.clone() {
+            self.send(conn, ServerMessage::Waiting { have, need });
+        }
+    }
+
+    fn refuse(&mut self, conn: ConnId, refusal: Refusal) {
+        self.send(conn, ServerMessage::Err(refusal));
+    }
+
+    fn send(&mut self, conn: ConnId, message: ServerMessage) {
+        self.outputs.push_back(Output::Send(conn, message));
+    }
+
+    fn note(&mut self, note: String) {
+        self.notes.push_back(note);
+    }
+}

@@ -1,0 +1,235 @@
+//! The lock-step tombola wire protocol: one typed message per line, parsed
+//! and encoded next to its definition. See docs/protocol.md.
+
+use std::fmt;
+
+use crate::tombola::rules::{Board, BOARD_NUMBERS};
+use crate::wire::{self, Refusal};
+
+/// What a client may send.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum ClientMessage {
+    /// `BOARD n1 ... n15`
+    Board(Board),
+    /// `ACK <seq>`: seen draw `seq`, no claim.
+    Ack(u32),
+    /// `TOMBOLA <seq>`: my board is complete as of draw `seq`.
+    Tombola(u32),
+}
+
+impl ClientMessage {
+    /// Parses one line; a refusal says exactly what is wrong.
+    pub fn parse(line: &str) -> Result<ClientMessage, Refusal> {
+        let (keyword, rest) = wire::keyword(line);
+        match keyword {
+            "BOARD" => {
+                let numbers: Vec<u8> = wire::numbers(rest).ok_or_else(|| {
+                    Refusal::new(
+                        "bad-board",
+                        format!("need {BOARD_NUMBERS} numbers in 1..=90"),
+                    )
+                })?;
+                Board::new(&numbers)
+                    .map(ClientMessage::Board)
+                    .map_err(|error| Refusal::new("bad-board", error.to_string()))
+            }
+            "ACK" | "TOMBOLA" => {
+                let seq = wire::number(rest).ok_or_else(|| {
+                    Refusal::new("bad-seq", format!("{keyword} needs a draw number"))
+                })?;
+                Ok(if keyword == "ACK" {
+                    ClientMessage::Ack(seq)
+                } else {
+                    ClientMessage::Tombola(seq)
+                })
+            }
+            _ => Err(Refusal::new("unknown-command", wire::first_token(line))),
+        }
+    }
+}
+
+impl fmt::Display for ClientMessage {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            ClientMessage::Board(board) => write!(f, "BOARD {board}"),
+            ClientMessage::Ack(seq) => write!(f, "ACK {seq}"),
+            ClientMessage::Tombola(seq) => write!(f, "TOMBOLA {seq}"),
+        }
+    }
+}
+
+/// What the server sends.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum ServerMessage {
+    /// `WELCOME <id>`
+    Welcome(String),
+    /// `BOARD-OK`
+    BoardOk,
+    /// `WAITING <have> <need>`
+    Waiting { have: usize, need: usize },
+    /// `START <game> <id> ...`
+    Start { game: u64, players: Vec<String> },
+    /// `DRAW <seq> <n>`
+    Draw { seq: u32, number: u8 },
+    /// `OVER <game> WINNERS <id> ...`, or `OVER <game> NOWINNER` when the
+    /// draws ran out with no valid claim.
+    Over { game: u64, winners: Vec<String> },
+    /// `ERR <code> <detail>`
+    Err(Refusal),
+}
+
+impl ServerMessage {
+    pub fn parse(line: &str) -> Option<ServerMessage> {
+        let (keyword, rest) = wire::keyword(line);
+        let message = match keyword {
+            "WELCOME" if is_id(rest) => ServerMessage::Welcome(rest.to_owned()),
+            "BOARD-OK" if rest.is_empty() => ServerMessage::BoardOk,
+            "WAITING" => match wire::numbers::<usize>(rest)?[..] {
+                [have, need] => ServerMessage::Waiting { have, need },
+                _ => return None,
+            },
+            "START" => {
+                let mut tokens = rest.split(' ');
+                let game = wire::number(tokens.next()?)?;
+                let players: Vec<String> = tokens.map(str::to_owned).collect();
+                if !players.iter().all(|id| is_id(id)) {
+                    return None;
+                }
+                ServerMessage::Start { game, players }
+            }
+            "DRAW" => {
+                let (seq, number) = rest.split_once(' ')?;
+                ServerMessage::Draw {
+                    seq: wire::number(seq)?,
+                    number: wire::number(number)?,
+                }
+            }
+            "OVER" => {
+                let (game, rest) = rest.split_once(' ')?;
+                let game = wire::number(game)?;
+                let winners = if rest == "NOWINNER" {
+                    Vec::new()
+                } else {
+                    let ids = rest.strip_prefix("WINNERS ")?;
+                    let winners: Vec<String> = ids.split(' ').map(str::to_owned).collect();
+                    if !winners.iter().all(|id| is_id(id)) {
+                        return None;
+                    }
+                    winners
+                };
+                ServerMessage::Over { game, winners }
+            }
+            "ERR" => ServerMessage::Err(Refusal::parse(rest)?),
+            _ => return None,
+        };
+        Some(message)
+    }
+}
+
+/// A player id is one non-empty token.
+fn is_id(text: &str) -> bool {
+    !text.is_empty() && !text.contains(' ')
+}
+
+impl fmt::Display for ServerMessage {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            ServerMessage::Welcome(id) => write!(f, "WELCOME {id}"),
+            ServerMessage::BoardOk => write!(f, "BOARD-OK"),
+            ServerMessage::Waiting { have, need } => write!(f, "WAITING {have} {need}"),
+            ServerMessage::Start { game, players } => {
+                write!(f, "START {game}")?;
+                for id in players {
+                    write!(f, " {id}")?;
+                }
+                Ok(())
+            }
+            ServerMessage::Draw { seq, number } => write!(f, "DRAW {seq} {number}"),
+            ServerMessage::Over { game, winners } if winners.is_empty() => {
+                write!(f, "OVER {game} NOWINNER")
+            }
+            ServerMessage::Over { game, winners } => {
+                write!(f, "OVER {game} WINNERS {}", winners.join(" "))
+            }
+            ServerMessage::Err(refusal) => write!(f, "{refusal}"),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use proptest::prelude::*;
+
+    fn board_strategy() -> impl Strategy<Value = Board> {
+        proptest::sample::subsequence((1..=90u8).collect::<Vec<_>>(), BOARD_NUMBERS)
+            .prop_shuffle()
+            .prop_map(|numbers| Board::new(&numbers).unwrap())
+    }
+
+    fn client_message() -> impl Strategy<Value = ClientMessage> {
+        prop_oneof![
+            board_strategy().prop_map(ClientMessage::Board),
+            any::<u32>().prop_map(ClientMessage::Ack),
+            any::<u32>().prop_map(ClientMessage::Tombola),
+        ]
+    }
+
+    fn id() -> impl Strategy<Value = String> {
+        "[a-z0-9.:]{1,12}"
+    }
+
+    fn server_message() -> impl Strategy<Value = ServerMessage> {
+        prop_oneof![
+            id().prop_map(ServerMessage::Welcome),
+            Just(ServerMessage::BoardOk),
+            (any::<usize>(), any::<usize>())
+                .prop_map(|(have, need)| ServerMessage::Waiting { have, need }),
+            (any::<u64>(), proptest::collection::vec(id(), 0..5))
+                .prop_map(|(game, players)| ServerMessage::Start { game, players }),
+            (any::<u32>(), any::<u8>())
+                .prop_map(|(seq, number)| ServerMessage::Draw { seq, number }),
+            (any::<u64>(), proptest::collection::vec(id(), 0..5))
+                .prop_map(|(game, winners)| ServerMessage::Over { game, winners }),
+            ("[a-z][a-z-]{0,15}", "[ -~]{0,40}")
+                .prop_map(|(code, detail)| ServerMessage::Err(Refusal::new(&code, detail))),
+        ]
+    }
+
+    proptest! {
+        #[test]
+        fn client_messages_survive_encode_then_parse(message in client_message()) {
+            prop_assert_eq!(ClientMessage::parse(&message.to_string()), Ok(message));
+        }
+
+        #[test]
+        fn server_messages_survive_encode_then_parse(message in server_message()) {
+            prop_assert_eq!(ServerMessage::parse(&message.to_string()), Some(message));
+        }
+
+        #[test]
+        fn parsing_arbitrary_text_never_panics(line in "\\PC{0,200}") {
+            let _ = ClientMessage::parse(&line);
+            let _ = ServerMessage::parse(&line);
+        }
+
+        #[test]
+        fn parsing_arbitrary_bytes_never_panics(bytes in proptest::collection::vec(any::<u8>(), 0..300)) {
+            let line = String::from_utf8_lossy(&bytes);
+            let _ = ClientMessage::parse(&line);
+            let _ = ServerMessage::parse(&line);
+        }
+    }
+
+    #[test]
+    fn malformed_lines_get_the_documented_codes() {
+        let code = |line: &str| ClientMessage::parse(line).unwrap_err().code;
+        assert_eq!(code("BOARD 1 2 3"), "bad-board");
+        assert_eq!(code("BOARD 1 2 x"), "bad-board");
+        assert_eq!(code("BOARD  1"), "bad-board");
+        assert_eq!(code("ACK"), "bad-seq");
+        assert_eq!(code("TOMBOLA -1"), "bad-seq");
+        assert_eq!(code("HELLO"), "unknown-command");
+        assert_eq!(code("board 1"), "unknown-command");
+    }
+}

@@ -6,9 +6,13 @@
 //! - [`framing`], [`wire`], [`conn`]: lines on the wire, the shared refusal
 //!   format, and the server-side connection tasks every game uses.
 //! - [`tombola`]: the lock-step game (its `rules` are shared by the live one).
+//! - [`live`]: live tombola, two ports, late joiners, first claim wins.
+//! - [`chat`]: the chat room with private messages.
 
+pub mod chat;
 pub mod conn;
 pub mod env;
 pub mod framing;
+pub mod live;
 pub mod tombola;
 pub mod wire;

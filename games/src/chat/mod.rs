@@ -1,0 +1,1 @@
+//! Chat room (being built).

@@ -1,0 +1,1 @@
+//! Live tombola (being built).

@@ -1,1 +1,18 @@
-//! placeholder
+//! The simulation harness: the same game sessions as the real binaries, run
+//! over turmoil's simulated network from one seed, judged by oracles.
+//!
+//! - [`env`]: [`env::SimEnv`], the `games::env::Env` over turmoil.
+//! - [`trace`]: the one-line-per-event record of a run.
+//! - [`harness`]: scenarios, outcomes, failure reports, per-host RNGs.
+//! - [`tombola`], [`live`], [`chat`]: each game's scenarios and oracles.
+//! - [`scenarios`]: the registry `sim list` prints.
+//! - [`sweep`]: many seeds in parallel, with a summary.
+
+pub mod chat;
+pub mod env;
+pub mod harness;
+pub mod live;
+pub mod scenarios;
+pub mod sweep;
+pub mod tombola;
+pub mod trace;

@@ -1,0 +1,7 @@
+//! Chat room scenarios (being built).
+
+use crate::harness::Scenario;
+
+pub fn scenarios() -> Vec<Scenario> {
+    Vec::new()
+}

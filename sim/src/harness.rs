@@ -1,0 +1,194 @@
+//! What every scenario shares: the simulated network's settings, per-host
+//! RNGs derived from the seed, the outcome of one run, and how a failure is
+//! reported so that it can be replayed.
+
+use std::collections::BTreeSet;
+use std::time::Duration;
+
+use rand::SeedableRng;
+use rand_chacha::ChaCha8Rng;
+
+use crate::trace::{render, TraceLine};
+
+/// How many trace lines a failure report shows.
+pub const FAILURE_TRACE_LINES: usize = 20;
+
+/// A built-in scenario: a name that starts with its game, what it does, the
+/// rare events a sweep of it must reach, and how to run one seed.
+#[derive(Clone, Copy)]
+pub struct Scenario {
+    pub name: &'static str,
+    pub summary: &'static str,
+    /// Events (see [`RunOutcome::reached`]) that a sweep must see at least
+    /// once; a sweep that never reaches one fails.
+    pub must_reach: &'static [&'static str],
+    pub run: fn(seed: u64) -> RunOutcome,
+}
+
+impl std::fmt::Debug for Scenario {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Scenario")
+            .field("name", &self.name)
+            .finish()
+    }
+}
+
+/// A broken property, found by an oracle.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+pub struct Violation {
+    /// Short kebab name of the property, stable across versions.
+    pub property: String,
+    pub detail: String,
+}
+
+impl Violation {
+    pub fn new(property: &str, detail: impl Into<String>) -> Violation {
+        Violation {
+            property: property.to_owned(),
+            detail: detail.into(),
+        }
+    }
+}
+
+/// Everything one seeded run produced.
+#[derive(Debug, Clone, Default, serde::Serialize)]
+pub struct RunOutcome {
+    pub trace: Vec<TraceLine>,
+    pub violations: Vec<Violation>,
+    /// Games that ended (with or without a winner).
+    pub games: u64,
+    /// For each ended game, how many players won it.
+    pub winners_per_game: Vec<usize>,
+    /// Named rare events this run reached (`simultaneous-claim`, ...).
+    pub reached: BTreeSet<String>,
+}
+
+impl RunOutcome {
+    pub fn passed(&self) -> bool {
+        self.violations.is_empty()
+    }
+
+    /// The canonical text of the trace.
+    pub fn trace_text(&self) -> String {
+        render(&self.trace)
+    }
+
+    /// The trace, then one line per violation, then the verdict: what
+    /// `sim run` prints and what snapshots hold. Depends on nothing but the
+    /// scenario and the seed.
+    pub fn report(&self) -> String {
+        let mut out = self.trace_text();
+        for violation in &self.violations {
+            out.push_str(&format!(
+                "violation {}: {}\n",
+                violation.property, violation.detail
+            ));
+        }
+        if !self.reached.is_empty() {
+            let reached: Vec<&str> = self.reached.iter().map(String::as_str).collect();
+            out.push_str(&format!("reached {}\n", reached.join(" ")));
+        }
+        let winners: Vec<String> = self.winners_per_game.iter().map(usize::to_string).collect();
+        out.push_str(&format!(
+            "verdict {} games={} winners=[{}]\n",
+            if self.passed() { "PASS" } else { "FAIL" },
+            self.games,
+            winners.join(",")
+        ));
+        out
+    }
+}
+
+/// The command that replays one seed of one scenario.
+pub fn replay_command(scenario: &str, seed: u64) -> String {
+    format!("cargo run --release -p sim -- run {scenario} --seed {seed}")
+}
+
+/// A failure as a person needs it: seed, broken properties, the last trace
+/// lines and the replay command.
+pub fn failure_report(scenario: &str, seed: u64, outcome: &RunOutcome) -> String {
+    let mut out = format!("FAIL {scenario} seed {seed}\n");
+    for violation in &outcome.violations {
+        out.push_str(&format!(
+            "  broken property {}: {}\n",
+            violation.property, violation.detail
+        ));
+    }
+    let start = outcome.trace.len().saturating_sub(FAILURE_TRACE_LINES);
+    out.push_str(&format!(
+        "  last {} trace lines:\n",
+        outcome.trace.len() - start
+    ));
+    for line in &outcome.trace[start..] {
+        out.push_str(&format!("    {line}\n"));
+    }
+    out.push_str(&format!("  replay: {}\n", replay_command(scenario, seed)));
+    out
+}
+
+/// The simulated network of one run.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct NetConfig {
+    /// turmoil's step. Smaller is more faithful and slower; it must stay
+    /// well below the smallest latency that should race and the game's
+    /// timers.
+    pub tick_ms: u64,
+    pub latency_min_ms: u64,
+    pub latency_max_ms: u64,
+    /// A run that has not finished by then is a liveness failure.
+    pub duration_ms: u64,
+    /// Let turmoil shuffle the order hosts run in within a step.
+    pub random_host_order: bool,
+}
+
+impl Default for NetConfig {
+    fn default() -> Self {
+        NetConfig {
+            tick_ms: 1,
+            latency_min_ms: 1,
+            latency_max_ms: 5,
+            duration_ms: 120_000,
+            random_host_order: true,
+        }
+    }
+}
+
+/// A turmoil simulation set up from `net` and driven by `seed`.
+pub fn build_sim<'a>(seed: u64, net: &NetConfig) -> turmoil::Sim<'a> {
+    let mut builder = turmoil::Builder::new();
+    builder
+        .rng_seed(seed)
+        .tick_duration(Duration::from_millis(net.tick_ms))
+        .simulation_duration(Duration::from_millis(net.duration_ms))
+        .min_message_latency(Duration::from_millis(net.latency_min_ms))
+        .max_message_latency(Duration::from_millis(net.latency_max_ms));
+    if net.random_host_order {
+        builder.enable_random_order();
+    }
+    builder.build()
+}
+
+/// The RNG of one named host or session, derived from the run's seed, so
+/// adding a host never changes another host's randomness.
+pub fn host_rng(seed: u64, name: &str) -> ChaCha8Rng {
+    // FNV-1a: stable across Rust versions, unlike std's hasher.
+    let mut hash: u64 = 0xcbf2_9ce4_8422_2325;
+    for byte in name.bytes() {
+        hash ^= u64::from(byte);
+        hash = hash.wrapping_mul(0x0100_0000_01b3);
+    }
+    let mut key = [0u8; 32];
+    key[..8].copy_from_slice(&seed.to_le_bytes());
+    key[8..16].copy_from_slice(&hash.to_le_bytes());
+    ChaCha8Rng::from_seed(key)
+}
+
+/// Turns turmoil's result into a liveness violation when it did not finish.
+pub fn liveness(result: turmoil::Result, violations: &mut Vec<Violation>) {
+    if let Err(error) = result {
+        violations.push(Violation::new(
+            "liveness",
+            format!("the run did not finish: {error}"),
+        ));
+    }
+}

@@ -1,0 +1,189 @@
+//! Many seeds of one scenario, in parallel, summed up: games, winners per
+//! game, violations (each with its seed and replay command), the rare events
+//! reached and how many seeds reached each.
+//!
+//! Seeds are independent runs, so they spread over a rayon pool; results
+//! are folded in seed order, so the summary does not depend on `--jobs`.
+
+use std::collections::BTreeMap;
+
+use indicatif::{ProgressBar, ProgressStyle};
+use rayon::prelude::*;
+
+use crate::harness::{failure_report, RunOutcome, Scenario, Violation};
+
+/// How a sweep runs.
+#[derive(Debug, Clone)]
+pub struct SweepOptions {
+    /// First seed.
+    pub start: u64,
+    /// How many seeds.
+    pub seeds: u64,
+    /// Worker threads; 0 means all cores.
+    pub jobs: usize,
+    /// Show a progress bar on stderr (hidden anyway when it is not a terminal).
+    pub progress: bool,
+    /// Run every seed twice and require identical traces.
+    pub check_determinism: bool,
+}
+
+/// One failing seed.
+#[derive(Debug, Clone)]
+pub struct Failure {
+    pub seed: u64,
+    pub report: String,
+    pub violations: Vec<Violation>,
+}
+
+/// What a sweep found.
+#[derive(Debug, Clone, Default)]
+pub struct SweepSummary {
+    pub scenario: String,
+    pub seeds: u64,
+    pub games: u64,
+    /// Number of winners -> games that had that many.
+    pub winners_histogram: BTreeMap<usize, u64>,
+    /// Event -> seeds that reached it.
+    pub reached: BTreeMap<String, u64>,
+    /// Events the scenario must reach that no seed reached.
+    pub unreached: Vec<String>,
+    pub failures: Vec<Failure>,
+}
+
+impl SweepSummary {
+    pub fn passed(&self) -> bool {
+        self.failures.is_empty() && self.unreached.is_empty()
+    }
+
+    /// The summary as printed by `sim sweep`; `elapsed_s` (wall clock) only
+    /// feeds the throughput line.
+    pub fn render(&self, elapsed_s: f64) -> String {
+        let mut out = String::new();
+        for failure in &self.failures {
+            out.push_str(&failure.report);
+        }
+        let histogram: Vec<String> = self
+            .winners_histogram
+            .iter()
+            .map(|(winners, games)| format!("{winners}:{games}"))
+            .collect();
+        out.push_str(&format!(
+            "scenario {} seeds {} games {} winners-per-game {{{}}} violations {}\n",
+            self.scenario,
+            self.seeds,
+            self.games,
+            histogram.join(" "),
+            self.failures.len()
+        ));
+        for (event, seeds) in &self.reached {
+            out.push_str(&format!(
+                "reached {event}: {seeds} of {} seeds\n",
+                self.seeds
+            ));
+        }
+        for event in &self.unreached {
+            out.push_str(&format!(
+                "NOT REACHED {event}: the scenario must reach it and no seed did\n"
+            ));
+        }
+        let rate = if elapsed_s > 0.0 {
+            self.games as f64 / elapsed_s
+        } else {
+            0.0
+        };
+        out.push_str(&format!(
+            "throughput {rate:.1} games/s ({elapsed_s:.2} s wall)\n"
+        ));
+        out.push_str(if self.passed() {
+            "sweep PASS\n"
+        } else {
+            "sweep FAIL\n"
+        });
+        out
+    }
+}
+
+/// Runs `options.seeds` seeds of `scenario` from `options.start`.
+pub fn sweep(scenario: &Scenario, options: &SweepOptions) -> SweepSummary {
+    let bar = if options.progress {
+        ProgressBar::new(options.seeds)
+    } else {
+        ProgressBar::hidden()
+    };
+    bar.set_style(
+        ProgressStyle::with_template("{bar:40} {pos}/{len} seeds, {per_sec}, {eta} left")
+            .expect("valid progress template"),
+    );
+    let run_seed = |seed: u64| {
+        let mut outcome = (scenario.run)(seed);
+        if options.check_determinism {
+            let again = (scenario.run)(seed);
+            if again.trace != outcome.trace {
+                let first_difference = outcome
+                    .trace
+                    .iter()
+                    .zip(&again.trace)
+                    .position(|(a, b)| a != b)
+                    .unwrap_or(outcome.trace.len().min(again.trace.len()));
+                outcome.violations.push(Violation::new(
+                    "determinism",
+                    format!(
+                        "two runs of seed {seed} differ from trace line {}",
+                        first_difference + 1
+                    ),
+                ));
+            }
+        }
+        bar.inc(1);
+        (seed, slim(outcome))
+    };
+    let seeds = options.start..options.start.saturating_add(options.seeds);
+    let outcomes: Vec<(u64, RunOutcome)> = if options.jobs == 1 {
+        seeds.map(run_seed).collect()
+    } else {
+        let pool = rayon::ThreadPoolBuilder::new()
+            .num_threads(options.jobs)
+            .build()
+            .expect("a thread pool can be built");
+        pool.install(|| seeds.into_par_iter().map(run_seed).collect())
+    };
+    bar.finish_and_clear();
+
+    let mut summary = SweepSummary {
+        scenario: scenario.name.to_owned(),
+        seeds: options.seeds,
+        ..Default::default()
+    };
+    for (seed, outcome) in outcomes {
+        summary.games += outcome.games;
+        for &winners in &outcome.winners_per_game {
+            *summary.winners_histogram.entry(winners).or_default() += 1;
+        }
+        for event in &outcome.reached {
+            *summary.reached.entry(event.clone()).or_default() += 1;
+        }
+        if !outcome.passed() {
+            summary.failures.push(Failure {
+                seed,
+                report: failure_report(scenario.name, seed, &outcome),
+                violations: outcome.violations.clone(),
+            });
+        }
+    }
+    summary.unreached = scenario
+        .must_reach
+        .iter()
+        .filter(|event| !summary.reached.contains_key(**event))
+        .map(|event| event.to_string())
+        .collect();
+    summary
+}
+
+/// Keeps only what a summary needs of a passing run, so a long sweep does
+/// not hold every trace in memory.
+fn slim(mut outcome: RunOutcome) -> RunOutcome {
+    if outcome.passed() {
+        outcome.trace = Vec::new();
+    }
+    outcome
+}

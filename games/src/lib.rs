@@ -5,11 +5,13 @@
 //!   [`env::TokioEnv`] is real TCP, the `sim` crate provides turmoil's.
 //! - [`framing`], [`wire`], [`conn`]: lines on the wire, the shared refusal
 //!   format, and the server-side connection tasks every game uses.
+//! - [`cli`]: what the thin binaries share (seed, `listening on` line).
 //! - [`tombola`]: the lock-step game (its `rules` are shared by the live one).
 //! - [`live`]: live tombola, two ports, late joiners, first claim wins.
 //! - [`chat`]: the chat room with private messages.
 
 pub mod chat;
+pub mod cli;
 pub mod conn;
 pub mod env;
 pub mod framing;

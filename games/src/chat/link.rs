@@ -1,0 +1,218 @@
+//! One chat connection as a reader task and a writer task, like `conn.rs`,
+//! with one difference the chat room needs: every line the reader hands to
+//! the room comes with a slot already reserved in that connection's outbox
+//! for its reply.
+//!
+//! `conn.rs` reads the next line once the outbox has room, but lines read
+//! and not yet handled are not counted, so a client that pipelines many
+//! commands without reading could find the outbox full by the time its
+//! replies are made. Here the reservation travels with the line
+//! ([`LinkEvent::Line`]), so a reply always fits, a client that does not
+//! read its replies stops being read (at most `outbox_lines_max` of its
+//! lines are in flight), and the room task never waits on anyone. Messages
+//! from other clients use [`LinkHandle::offer`], which keeps
+//! [`REPLY_HEADROOM_LINES`] free so a client buried in incoming messages
+//! can still be read from.
+//!
+//! Closing follows `conn.rs`: the writer flushes what is queued and ends
+//! the stream; the reader drains (and ignores) input so the last lines are
+//! not lost to a TCP reset; both are stopped [`CLOSE_GRACE_MS`] after the
+//! handle is dropped at the latest.
+
+use futures::{SinkExt, StreamExt};
+use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite};
+use tokio::sync::mpsc;
+use tokio_util::codec::{FramedRead, FramedWrite};
+use tokio_util::sync::{CancellationToken, DropGuard};
+
+use crate::conn::{ConnId, QueueError, CLOSE_GRACE_MS};
+use crate::env::Env;
+use crate::framing::{Frame, FrameError, LineCodec, LINE_BYTES_MAX};
+
+/// Outbox lines kept free of other clients' messages, so that a client
+/// whose outbox is full of incoming messages can still send a few commands
+/// and get their replies without first reading everything.
+pub const REPLY_HEADROOM_LINES: usize = 4;
+
+/// A reserved place in one connection's outbox for exactly one line.
+pub type ReplySlot = mpsc::OwnedPermit<String>;
+
+/// What a connection reports to the room task.
+#[derive(Debug)]
+pub enum LinkEvent {
+    /// A complete, non-empty UTF-8 line, with the slot for its reply.
+    Line(ConnId, String, ReplySlot),
+    /// The peer closed, reset, or broke the framing; nothing follows.
+    Closed(ConnId),
+}
+
+/// The room's handle on one connection. Dropping it closes the connection.
+#[derive(Debug)]
+pub struct LinkHandle {
+    outbox: mpsc::Sender<String>,
+    _closing: DropGuard,
+}
+
+impl LinkHandle {
+    /// Queues a line the connection did not ask for (a message from another
+    /// client) if the outbox has room beyond the reply headroom.
+    pub fn offer(&self, line: String) -> bool {
+        self.outbox.capacity() > REPLY_HEADROOM_LINES && self.outbox.try_send(line).is_ok()
+    }
+
+    /// Queues a line without waiting.
+    pub fn try_send(&self, line: String) -> Result<(), QueueError> {
+        self.outbox.try_send(line).map_err(|error| match error {
+            mpsc::error::TrySendError::Full(_) => QueueError::Full,
+            mpsc::error::TrySendError::Closed(_) => QueueError::Closed,
+        })
+    }
+}
+
+/// A connection whose outbox exists but whose tasks have not started, so
+/// the greeting can be queued first: it then always fits and always comes
+/// first.
+#[derive(Debug)]
+pub struct PendingLink {
+    outbox: mpsc::WeakSender<String>,
+    outbox_rx: mpsc::Receiver<String>,
+    closing: CancellationToken,
+}
+
+/// Creates the outbox of a new connection: `outbox_lines_max` lines at most.
+pub fn open(outbox_lines_max: usize) -> (LinkHandle, PendingLink) {
+    assert!(
+        outbox_lines_max > REPLY_HEADROOM_LINES,
+        "an outbox must have room for messages beyond the reply headroom"
+    );
+    let (outbox, outbox_rx) = mpsc::channel(outbox_lines_max);
+    let closing = CancellationToken::new();
+    let pending = PendingLink {
+        outbox: outbox.downgrade(),
+        outbox_rx,
+        closing: closing.clone(),
+    };
+    let handle = LinkHandle {
+        outbox,
+        _closing: closing.drop_guard(),
+    };
+    (handle, pending)
+}
+
+impl PendingLink {
+    /// Starts the reader and writer tasks over `stream`.
+    pub fn start<E: Env>(
+        self,
+        env: &E,
+        stream: E::Stream,
+        conn: ConnId,
+        events: mpsc::Sender<LinkEvent>,
+    ) {
+        let (read_half, write_half) = tokio::io::split(stream);
+
+        let reader = read_loop(read_half, conn, events, self.outbox, self.closing.clone());
+        let grace = grace_after(env.clone(), self.closing.clone());
+        tokio::spawn(async move {
+            tokio::select! {
+                biased;
+                _ = grace => {}
+                _ = reader => {}
+            }
+        });
+
+        let writer = write_loop(write_half, self.outbox_rx);
+        let grace = grace_after(env.clone(), self.closing);
+        tokio::spawn(async move {
+            tokio::select! {
+                biased;
+                _ = grace => {}
+                _ = writer => {}
+            }
+        });
+    }
+}
+
+async fn grace_after<E: Env>(env: E, closing: CancellationToken) {
+    closing.cancelled().await;
+    env.sleep_ms(CLOSE_GRACE_MS).await;
+}
+
+async fn read_loop<R: AsyncRead + Send + Unpin>(
+    read_half: R,
+    conn: ConnId,
+    events: mpsc::Sender<LinkEvent>,
+    outbox: mpsc::WeakSender<String>,
+    closing: CancellationToken,
+) {
+    let mut frames = FramedRead::new(read_half, LineCodec::new());
+    loop {
+        // Reserve the reply's place before reading the line it answers.
+        let Some(sender) = outbox.upgrade() else {
+            break;
+        };
+        let slot = tokio::select! {
+            biased;
+            _ = closing.cancelled() => break,
+            slot = sender.reserve_owned() => match slot {
+                Ok(slot) => slot,
+                Err(_) => break,
+            },
+        };
+        let frame = tokio::select! {
+            biased;
+            _ = closing.cancelled() => break,
+            frame = frames.next() => frame,
+        };
+        match frame {
+            Some(Ok(Frame::Line(line))) => {
+                if events.send(LinkEvent::Line(conn, line, slot)).await.is_err() {
+                    return;
+                }
+            }
+            Some(Ok(Frame::InvalidUtf8)) => {
+                slot.send("ERR invalid-utf8 line dropped".to_owned());
+            }
+            Some(Err(FrameError::LineTooLong)) => {
+                slot.send(format!(
+                    "ERR line-too-long over {LINE_BYTES_MAX} bytes, closing"
+                ));
+                break;
+            }
+            Some(Err(FrameError::Io(_))) | None => break,
+        }
+    }
+    let _ = events.send(LinkEvent::Closed(conn)).await;
+    // The outbox is no longer held from here, so the writer can finish. Keep
+    // reading and ignoring until the peer closes (bounded by the grace
+    // period): closing a socket with unread input resets the connection,
+    // and a reset can destroy the last lines before the peer reads them.
+    let mut read_half = frames.into_inner();
+    let mut scratch = vec![0u8; LINE_BYTES_MAX];
+    while let Ok(read) = read_half.read(&mut scratch).await {
+        if read == 0 {
+            break;
+        }
+    }
+}
+
+async fn write_loop<W: AsyncWrite + Send + Unpin>(
+    write_half: W,
+    mut outbox: mpsc::Receiver<String>,
+) {
+    let mut sink = FramedWrite::new(write_half, LineCodec::new());
+    while let Some(line) = outbox.recv().await {
+        // Batch what is already queued into one flush.
+        if sink.feed(line).await.is_err() {
+            return;
+        }
+        while let Ok(line) = outbox.try_recv() {
+            if sink.feed(line).await.is_err() {
+                return;
+            }
+        }
+        if sink.flush().await.is_err() {
+            return;
+        }
+    }
+    let _ = sink.close().await;
+}

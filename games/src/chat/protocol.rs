@@ -1,0 +1,268 @@
+//! The chat room's wire protocol: one typed message per line, parsed and
+//! encoded next to its definition. See the "Chat room" section of
+//! docs/protocol.md for the decisions taken where the brief is silent.
+//!
+//! A client's id is its address as the server sees it (`ip:port`), so ids
+//! are [`SocketAddr`]s and are always written in Rust's canonical spelling;
+//! a target token is only taken as an id when it is spelled exactly that way.
+
+use std::fmt;
+use std::net::SocketAddr;
+
+use crate::framing::LINE_BYTES_MAX;
+use crate::wire::{self, Refusal};
+
+/// A client's id: its address as the server sees it.
+pub type ClientId = SocketAddr;
+
+/// Parses an id; only the canonical spelling (what `Display` writes, and so
+/// what the server sends in `WELCOME` and `CLIENTS`) is an id.
+pub fn parse_id(token: &str) -> Option<ClientId> {
+    let id: ClientId = token.parse().ok()?;
+    (id.to_string() == token).then_some(id)
+}
+
+/// The longest message text `from` may send: its `FROM` line must still fit
+/// in [`LINE_BYTES_MAX`], the limit every line on the wire keeps.
+pub fn text_bytes_max(from: ClientId) -> usize {
+    LINE_BYTES_MAX.saturating_sub("FROM ".len() + from.to_string().len() + 1)
+}
+
+/// What a client may send.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum ClientMessage {
+    /// `L`: who is in the room.
+    List,
+    /// `Q`: leave the room.
+    Quit,
+    /// `<ip:port> <text>`: a private message. The text is everything after
+    /// the first space, byte for byte, and never empty.
+    Send { to: ClientId, text: String },
+}
+
+impl ClientMessage {
+    /// Parses one line; a refusal says exactly what is wrong.
+    pub fn parse(line: &str) -> Result<ClientMessage, Refusal> {
+        let (first, rest) = wire::keyword(line);
+        match first {
+            "L" | "Q" if line.len() > first.len() => Err(Refusal::new(
+                "bad-arguments",
+                format!("{first} takes no arguments"),
+            )),
+            "L" => Ok(ClientMessage::List),
+            "Q" => Ok(ClientMessage::Quit),
+            _ => match parse_id(first) {
+                Some(to) if rest.is_empty() => {
+                    Err(Refusal::new("empty-message", to.to_string()))
+                }
+                Some(to) => Ok(ClientMessage::Send {
+                    to,
+                    text: rest.to_owned(),
+                }),
+                None => Err(Refusal::new("unknown-command", wire::first_token(line))),
+            },
+        }
+    }
+}
+
+impl fmt::Display for ClientMessage {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            ClientMessage::List => write!(f, "L"),
+            ClientMessage::Quit => write!(f, "Q"),
+            ClientMessage::Send { to, text } => write!(f, "{to} {text}"),
+        }
+    }
+}
+
+/// What the server sends.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum ServerMessage {
+    /// `WELCOME <id>`: the first line of every connection.
+    Welcome(ClientId),
+    /// `CLIENTS <id> ...`: every connected client, sorted, self included.
+    Clients(Vec<ClientId>),
+    /// `FROM <sender> <text>`: a message for this client.
+    From { from: ClientId, text: String },
+    /// `SENT <ip:port>`: the message is queued for the target.
+    Sent(ClientId),
+    /// `BYE`: the answer to `Q`; the server closes the connection after it.
+    Bye,
+    /// `ERR <code> <detail>`
+    Err(Refusal),
+}
+
+impl ServerMessage {
+    pub fn parse(line: &str) -> Option<ServerMessage> {
+        let (keyword, rest) = wire::keyword(line);
+        let message = match keyword {
+            "WELCOME" => ServerMessage::Welcome(parse_id(rest)?),
+            "CLIENTS" => {
+                let ids = if rest.is_empty() {
+                    Vec::new()
+                } else {
+                    rest.split(' ').map(parse_id).collect::<Option<Vec<_>>>()?
+                };
+                if line.len() == keyword.len() || !ids.is_empty() {
+                    ServerMessage::Clients(ids)
+                } else {
+                    return None;
+                }
+            }
+            "FROM" => {
+                let (from, text) = rest.split_once(' ')?;
+                if text.is_empty() {
+                    return None;
+                }
+                ServerMessage::From {
+                    from: parse_id(from)?,
+                    text: text.to_owned(),
+                }
+            }
+            "SENT" => ServerMessage::Sent(parse_id(rest)?),
+            "BYE" if line == "BYE" => ServerMessage::Bye,
+            "ERR" => ServerMessage::Err(Refusal::parse(rest)?),
+            _ => return None,
+        };
+        Some(message)
+    }
+
+    /// Whether this line answers one of the client's own commands (every
+    /// command gets exactly one such line), as opposed to `WELCOME` and
+    /// `FROM`, which the server sends on its own.
+    pub fn is_reply(&self) -> bool {
+        !matches!(self, ServerMessage::Welcome(_) | ServerMessage::From { .. })
+    }
+}
+
+impl fmt::Display for ServerMessage {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            ServerMessage::Welcome(id) => write!(f, "WELCOME {id}"),
+            ServerMessage::Clients(ids) => {
+                write!(f, "CLIENTS")?;
+                for id in ids {
+                    write!(f, " {id}")?;
+                }
+                Ok(())
+            }
+            ServerMessage::From { from, text } => write!(f, "FROM {from} {text}"),
+            ServerMessage::Sent(to) => write!(f, "SENT {to}"),
+            ServerMessage::Bye => write!(f, "BYE"),
+            ServerMessage::Err(refusal) => write!(f, "{refusal}"),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use proptest::prelude::*;
+    use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
+
+    fn id() -> impl Strategy<Value = ClientId> {
+        prop_oneof![
+            (any::<[u8; 4]>(), any::<u16>())
+                .prop_map(|(ip, port)| SocketAddr::new(IpAddr::V4(Ipv4Addr::from(ip)), port)),
+            (any::<[u16; 8]>(), any::<u16>())
+                .prop_map(|(ip, port)| SocketAddr::new(IpAddr::V6(Ipv6Addr::from(ip)), port)),
+        ]
+    }
+
+    /// Any non-empty text without a line terminator, spaces and all.
+    fn text() -> impl Strategy<Value = String> {
+        "[^\n]{1,80}"
+    }
+
+    fn client_message() -> impl Strategy<Value = ClientMessage> {
+        prop_oneof![
+            Just(ClientMessage::List),
+            Just(ClientMessage::Quit),
+            (id(), text()).prop_map(|(to, text)| ClientMessage::Send { to, text }),
+        ]
+    }
+
+    fn server_message() -> impl Strategy<Value = ServerMessage> {
+        prop_oneof![
+            id().prop_map(ServerMessage::Welcome),
+            proptest::collection::vec(id(), 0..6).prop_map(ServerMessage::Clients),
+            (id(), text()).prop_map(|(from, text)| ServerMessage::From { from, text }),
+            id().prop_map(ServerMessage::Sent),
+            Just(ServerMessage::Bye),
+            ("[a-z][a-z-]{0,15}", "[ -~]{0,40}")
+                .prop_map(|(code, detail)| ServerMessage::Err(Refusal::new(&code, detail))),
+        ]
+    }
+
+    proptest! {
+        #[test]
+        fn client_messages_survive_encode_then_parse(message in client_message()) {
+            prop_assert_eq!(ClientMessage::parse(&message.to_string()), Ok(message));
+        }
+
+        #[test]
+        fn server_messages_survive_encode_then_parse(message in server_message()) {
+            prop_assert_eq!(ServerMessage::parse(&message.to_string()), Some(message));
+        }
+
+        #[test]
+        fn parsing_arbitrary_bytes_never_panics(bytes in proptest::collection::vec(any::<u8>(), 0..300)) {
+            let line = String::from_utf8_lossy(&bytes);
+            let _ = ClientMessage::parse(&line);
+            let _ = ServerMessage::parse(&line);
+        }
+
+        #[test]
+        fn a_message_is_everything_after_the_first_space(to in id(), text in text()) {
+            let line = format!("{to} {text}");
+            prop_assert_eq!(ClientMessage::parse(&line), Ok(ClientMessage::Send { to, text }));
+        }
+    }
+
+    #[test]
+    fn malformed_lines_get_the_documented_codes() {
+        let code = |line: &str| ClientMessage::parse(line).unwrap_err().code;
+        assert_eq!(code("127.0.0.1:5000"), "empty-message");
+        assert_eq!(code("127.0.0.1:5000 "), "empty-message");
+        assert_eq!(code("L all"), "bad-arguments");
+        assert_eq!(code("L "), "bad-arguments");
+        assert_eq!(code("Q now"), "bad-arguments");
+        assert_eq!(code("l"), "unknown-command");
+        assert_eq!(code("HELLO there"), "unknown-command");
+        assert_eq!(code("127.0.0.1:05000 hi"), "unknown-command");
+        assert_eq!(code("localhost:5000 hi"), "unknown-command");
+        assert_eq!(code(" 127.0.0.1:5000 hi"), "unknown-command");
+    }
+
+    #[test]
+    fn refusals_name_the_target_or_the_first_token() {
+        let refusal = ClientMessage::parse("127.0.0.1:5000").unwrap_err();
+        assert_eq!(refusal.to_string(), "ERR empty-message 127.0.0.1:5000");
+        let refusal = ClientMessage::parse("HELLO there").unwrap_err();
+        assert_eq!(refusal.to_string(), "ERR unknown-command HELLO");
+    }
+
+    #[test]
+    fn leading_and_trailing_spaces_of_a_message_are_kept() {
+        assert_eq!(
+            ClientMessage::parse("[::1]:9   two  spaces  "),
+            Ok(ClientMessage::Send {
+                to: "[::1]:9".parse().unwrap(),
+                text: "  two  spaces  ".to_owned()
+            })
+        );
+    }
+
+    #[test]
+    fn the_longest_message_still_makes_a_from_line_within_the_limit() {
+        let from: ClientId = "[1234:5678:9abc:def0:1234:5678:9abc:def0]:65535"
+            .parse()
+            .unwrap();
+        let line = ServerMessage::From {
+            from,
+            text: "x".repeat(text_bytes_max(from)),
+        }
+        .to_string();
+        assert_eq!(line.len(), LINE_BYTES_MAX);
+    }
+}

@@ -1,0 +1,409 @@
+//! The chat room as a state machine without I/O: who is connected, and
+//! what the server answers to each line.
+//!
+//! Inputs go in through `connect`, `receive` and `disconnect`; the answers
+//! come out of `poll_output` and one trace note per decision out of
+//! `poll_note`. The room has no timers, so it takes no time either. The one
+//! thing it cannot know by itself is whether a target's outgoing queue has
+//! room for one more message: `receive` asks the caller's [`Mailboxes`],
+//! which queues the `FROM` line there and then or says it cannot, so the
+//! decision between `SENT` and `ERR recipient-busy` is atomic with the
+//! queueing itself.
+//!
+//! Every line from a known connection gets exactly one reply
+//! ([`Output::Reply`]); the shell reserves a slot in the sender's queue for
+//! it before the line is read, which is why replies are never dropped.
+
+use std::collections::{BTreeMap, VecDeque};
+
+use crate::chat::protocol::{text_bytes_max, ClientId, ClientMessage, ServerMessage};
+use crate::conn::ConnId;
+use crate::wire::Refusal;
+
+/// Where the room puts messages for other clients.
+pub trait Mailboxes {
+    /// Queues `line` for `conn` if its outgoing queue has room for a
+    /// message, and says whether it did. Never waits.
+    fn offer(&mut self, conn: ConnId, line: String) -> bool;
+}
+
+/// What the shell must do.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Output {
+    /// The greeting of a new connection, or the one answer to the line the
+    /// connection just sent.
+    Reply(ConnId, ServerMessage),
+    /// Flush what was sent, then close.
+    Close(ConnId),
+}
+
+/// Why a client left, as the `leave` note says it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Departure {
+    /// It sent `Q`.
+    Quit,
+    /// Its connection ended (closed, reset, or broke the framing).
+    Closed,
+    /// A new connection arrived from the same address, so this one was dead.
+    Replaced,
+}
+
+impl Departure {
+    fn as_str(self) -> &'static str {
+        match self {
+            Departure::Quit => "quit",
+            Departure::Closed => "closed",
+            Departure::Replaced => "replaced",
+        }
+    }
+}
+
+/// The chat room's whole state.
+#[derive(Debug, Default)]
+pub struct ChatRoom {
+    /// Connected clients by connection.
+    ids: BTreeMap<ConnId, ClientId>,
+    /// The same clients by id; sorted, which is the order `CLIENTS` lists.
+    conns: BTreeMap<ClientId, ConnId>,
+    outputs: VecDeque<Output>,
+    notes: VecDeque<String>,
+    messages_routed: u64,
+}
+
+impl ChatRoom {
+    pub fn new() -> ChatRoom {
+        ChatRoom::default()
+    }
+
+    /// A new connection from `peer`: it joins the room and is greeted with
+    /// its id.
+    pub fn connect(&mut self, conn: ConnId, peer: ClientId) {
+        assert!(
+            !self.ids.contains_key(&conn),
+            "connection ids are never reused"
+        );
+        // TCP allows one live connection per address pair, so an old entry
+        // with the same address is a connection whose close is still on its
+        // way to us: it is gone already.
+        if let Some(&old) = self.conns.get(&peer) {
+            self.leave(old, Departure::Replaced);
+            self.outputs.push_back(Output::Close(old));
+        }
+        self.ids.insert(conn, peer);
+        self.conns.insert(peer, conn);
+        self.note(format!("join {peer}"));
+        self.reply(conn, ServerMessage::Welcome(peer));
+    }
+
+    /// One line from a connection. Lines from connections that are not in
+    /// the room (already left) are ignored.
+    pub fn receive(&mut self, conn: ConnId, line: &str, mailboxes: &mut impl Mailboxes) {
+        let Some(&from) = self.ids.get(&conn) else {
+            return;
+        };
+        match ClientMessage::parse(line) {
+            Err(refusal) => {
+                self.note(format!("refuse {from} {}", refusal.code));
+                self.reply(conn, ServerMessage::Err(refusal));
+            }
+            Ok(ClientMessage::List) => {
+                let ids: Vec<ClientId> = self.conns.keys().copied().collect();
+                let listed: Vec<String> = ids.iter().map(ToString::to_string).collect();
+                self.note(format!("list {from} {}", listed.join(" ")));
+                self.reply(conn, ServerMessage::Clients(ids));
+            }
+            Ok(ClientMessage::Quit) => {
+                self.reply(conn, ServerMessage::Bye);
+                self.leave(conn, Departure::Quit);
+                self.outputs.push_back(Output::Close(conn));
+            }
+            Ok(ClientMessage::Send { to, text }) => self.route(conn, from, to, text, mailboxes),
+        }
+    }
+
+    /// The connection is gone.
+    pub fn disconnect(&mut self, conn: ConnId) {
+        if self.ids.contains_key(&conn) {
+            self.leave(conn, Departure::Closed);
+        }
+    }
+
+    pub fn poll_output(&mut self) -> Option<Output> {
+        self.outputs.pop_front()
+    }
+
+    /// The next decision taken, as one trace event (`join <id>`, ...).
+    pub fn poll_note(&mut self) -> Option<String> {
+        self.notes.pop_front()
+    }
+
+    /// Connected clients, sorted.
+    pub fn clients(&self) -> impl Iterator<Item = ClientId> + '_ {
+        self.conns.keys().copied()
+    }
+
+    /// Messages queued for their targets since the room began.
+    pub fn messages_routed(&self) -> u64 {
+        self.messages_routed
+    }
+
+    fn route(
+        &mut self,
+        conn: ConnId,
+        from: ClientId,
+        to: ClientId,
+        text: String,
+        mailboxes: &mut impl Mailboxes,
+    ) {
+        let Some(&target) = self.conns.get(&to) else {
+            self.note(format!("unknown {from} {to}"));
+            return self.reply(
+                conn,
+                ServerMessage::Err(Refusal::new("no-such-client", to.to_string())),
+            );
+        };
+        let text_max = text_bytes_max(from);
+        if text.len() > text_max {
+            self.note(format!("refuse {from} message-too-long"));
+            return self.reply(
+                conn,
+                ServerMessage::Err(Refusal::new(
+                    "message-too-long",
+                    format!("{to} at most {text_max} bytes"),
+                )),
+            );
+        }
+        let line = ServerMessage::From {
+            from,
+            text: text.clone(),
+        }
+        .to_string();
+        if mailboxes.offer(target, line) {
+            self.messages_routed += 1;
+            self.note(format!("route {from} {to} {text}"));
+            self.reply(conn, ServerMessage::Sent(to));
+        } else {
+            self.note(format!("busy {from} {to}"));
+            self.reply(
+                conn,
+                ServerMessage::Err(Refusal::new("recipient-busy", to.to_string())),
+            );
+        }
+    }
+
+    fn leave(&mut self, conn: ConnId, departure: Departure) {
+        let id = self.ids.remove(&conn).expect("caller checked");
+        let removed = self.conns.remove(&id);
+        assert_eq!(removed, Some(conn), "both maps name the same clients");
+        self.note(format!("leave {id} {}", departure.as_str()));
+    }
+
+    fn reply(&mut self, conn: ConnId, message: ServerMessage) {
+        self.outputs.push_back(Output::Reply(conn, message));
+    }
+
+    fn note(&mut self, note: String) {
+        self.notes.push_back(note);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Mailboxes with a fixed number of free slots per connection.
+    #[derive(Default)]
+    struct Boxes {
+        room: BTreeMap<ConnId, usize>,
+        queued: Vec<(ConnId, String)>,
+    }
+
+    impl Mailboxes for Boxes {
+        fn offer(&mut self, conn: ConnId, line: String) -> bool {
+            let room = self.room.entry(conn).or_insert(usize::MAX);
+            if *room == 0 {
+                return false;
+            }
+            *room -= 1;
+            self.queued.push((conn, line));
+            true
+        }
+    }
+
+    fn id(text: &str) -> ClientId {
+        text.parse().unwrap()
+    }
+
+    fn outputs(room: &mut ChatRoom) -> Vec<String> {
+        std::iter::from_fn(|| room.poll_output())
+            .map(|output| match output {
+                Output::Reply(conn, message) => format!("{conn} {message}"),
+                Output::Close(conn) => format!("{conn} close"),
+            })
+            .collect()
+    }
+
+    fn notes(room: &mut ChatRoom) -> Vec<String> {
+        std::iter::from_fn(|| room.poll_note()).collect()
+    }
+
+    #[test]
+    fn a_message_is_queued_for_the_target_and_the_sender_is_told() {
+        let mut room = ChatRoom::new();
+        let mut boxes = Boxes::default();
+        room.connect(1, id("10.0.0.1:5000"));
+        room.connect(2, id("10.0.0.2:6000"));
+        room.receive(1, "10.0.0.2:6000 hello  there ", &mut boxes);
+        assert_eq!(
+            outputs(&mut room),
+            [
+                "1 WELCOME 10.0.0.1:5000",
+                "2 WELCOME 10.0.0.2:6000",
+                "1 SENT 10.0.0.2:6000"
+            ]
+        );
+        assert_eq!(
+            boxes.queued,
+            [(2, "FROM 10.0.0.1:5000 hello  there ".to_owned())]
+        );
+        assert_eq!(
+            notes(&mut room),
+            [
+                "join 10.0.0.1:5000",
+                "join 10.0.0.2:6000",
+                "route 10.0.0.1:5000 10.0.0.2:6000 hello  there "
+            ]
+        );
+    }
+
+    #[test]
+    fn a_full_queue_makes_the_sender_hear_recipient_busy() {
+        let mut room = ChatRoom::new();
+        let mut boxes = Boxes::default();
+        boxes.room.insert(2, 1);
+        room.connect(1, id("10.0.0.1:5000"));
+        room.connect(2, id("10.0.0.2:6000"));
+        outputs(&mut room);
+        room.receive(1, "10.0.0.2:6000 one", &mut boxes);
+        room.receive(1, "10.0.0.2:6000 two", &mut boxes);
+        assert_eq!(
+            outputs(&mut room),
+            [
+                "1 SENT 10.0.0.2:6000",
+                "1 ERR recipient-busy 10.0.0.2:6000"
+            ]
+        );
+        assert_eq!(boxes.queued.len(), 1);
+        assert_eq!(room.messages_routed(), 1);
+    }
+
+    #[test]
+    fn list_names_everyone_sorted_by_address_and_quit_says_bye_then_closes() {
+        let mut room = ChatRoom::new();
+        let mut boxes = Boxes::default();
+        room.connect(1, id("10.0.0.1:9000"));
+        room.connect(2, id("10.0.0.1:10000"));
+        room.connect(3, id("9.0.0.1:1"));
+        outputs(&mut room);
+        room.receive(1, "L", &mut boxes);
+        room.receive(3, "Q", &mut boxes);
+        room.receive(3, "L", &mut boxes);
+        room.receive(2, "L", &mut boxes);
+        assert_eq!(
+            outputs(&mut room),
+            [
+                "1 CLIENTS 9.0.0.1:1 10.0.0.1:9000 10.0.0.1:10000",
+                "3 BYE",
+                "3 close",
+                "2 CLIENTS 10.0.0.1:9000 10.0.0.1:10000"
+            ]
+        );
+    }
+
+    #[test]
+    fn a_departed_target_is_no_such_client_and_bad_lines_are_refused() {
+        let mut room = ChatRoom::new();
+        let mut boxes = Boxes::default();
+        room.connect(1, id("10.0.0.1:5000"));
+        room.connect(2, id("10.0.0.2:6000"));
+        room.disconnect(2);
+        outputs(&mut room);
+        room.receive(1, "10.0.0.2:6000 anyone?", &mut boxes);
+        room.receive(1, "10.0.0.2:6000", &mut boxes);
+        room.receive(1, "hello world", &mut boxes);
+        room.receive(2, "L", &mut boxes);
+        assert_eq!(
+            outputs(&mut room),
+            [
+                "1 ERR no-such-client 10.0.0.2:6000",
+                "1 ERR empty-message 10.0.0.2:6000",
+                "1 ERR unknown-command hello"
+            ]
+        );
+        assert!(boxes.queued.is_empty());
+        assert_eq!(
+            notes(&mut room)[2..],
+            [
+                "leave 10.0.0.2:6000 closed",
+                "unknown 10.0.0.1:5000 10.0.0.2:6000",
+                "refuse 10.0.0.1:5000 empty-message",
+                "refuse 10.0.0.1:5000 unknown-command"
+            ]
+        );
+    }
+
+    #[test]
+    fn a_message_to_oneself_is_delivered_like_any_other() {
+        let mut room = ChatRoom::new();
+        let mut boxes = Boxes::default();
+        room.connect(1, id("10.0.0.1:5000"));
+        outputs(&mut room);
+        room.receive(1, "10.0.0.1:5000 note to self", &mut boxes);
+        assert_eq!(outputs(&mut room), ["1 SENT 10.0.0.1:5000"]);
+        assert_eq!(
+            boxes.queued,
+            [(1, "FROM 10.0.0.1:5000 note to self".to_owned())]
+        );
+    }
+
+    #[test]
+    fn a_new_connection_from_a_known_address_replaces_the_dead_one() {
+        let mut room = ChatRoom::new();
+        room.connect(1, id("10.0.0.1:5000"));
+        room.connect(2, id("10.0.0.1:5000"));
+        room.disconnect(1);
+        assert_eq!(
+            outputs(&mut room),
+            [
+                "1 WELCOME 10.0.0.1:5000",
+                "1 close",
+                "2 WELCOME 10.0.0.1:5000"
+            ]
+        );
+        assert_eq!(
+            notes(&mut room),
+            [
+                "join 10.0.0.1:5000",
+                "leave 10.0.0.1:5000 replaced",
+                "join 10.0.0.1:5000"
+            ]
+        );
+        assert_eq!(room.clients().collect::<Vec<_>>(), [id("10.0.0.1:5000")]);
+    }
+
+    #[test]
+    fn a_message_whose_from_line_would_be_too_long_is_refused() {
+        let mut room = ChatRoom::new();
+        let mut boxes = Boxes::default();
+        let from = id("10.0.0.1:5000");
+        room.connect(1, from);
+        outputs(&mut room);
+        let longest = "x".repeat(text_bytes_max(from));
+        room.receive(1, &format!("{from} {longest}"), &mut boxes);
+        room.receive(1, &format!("{from} {longest}y"), &mut boxes);
+        let replies = outputs(&mut room);
+        assert_eq!(replies[0], "1 SENT 10.0.0.1:5000");
+        assert!(replies[1].starts_with("1 ERR message-too-long 10.0.0.1:5000"));
+        assert_eq!(boxes.queued.len(), 1);
+    }
+}

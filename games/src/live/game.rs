@@ -1,0 +1,767 @@
+//! The live tombola server as a state machine without I/O.
+//!
+//! It owns every player, both of each player's connections, the running
+//! game (or the pause after one) and the server's RNG. Inputs go in with
+//! the current time (`connect`, `receive`, `disconnect`, `not_reading`,
+//! `handle_timeout`); outputs come out of `poll_output` (lines to send,
+//! connections to close) and `poll_note` (one trace event per decision).
+//! Because one value holds the game and every subscription, a player's
+//! `GAME <game> HISTORY ...` and its later `DRAW`s are queued in one step:
+//! no draw can fall between them, whatever the timing.
+
+use std::collections::{BTreeMap, VecDeque};
+
+use rand::Rng;
+
+use crate::conn::ConnId;
+use crate::live::protocol::{ClientMessage, ServerMessage};
+use crate::live::rules::{judge, pause_seconds, Standing, Verdict};
+use crate::tombola::rules::{Board, DrawBag, NumberSet, NUMBER_MAX};
+use crate::wire::{self, Refusal};
+
+/// How long a numbers connection may stay unpaired, and a claims
+/// connection may go without a valid `HELLO`, before it is closed. Long
+/// enough for a person to copy a token from one `nc` into another.
+pub const PAIRING_TIMEOUT_MS: u64 = 60_000;
+/// Wrong tokens a claims connection may send before it is closed, so that
+/// nobody can guess another player's token by trying.
+pub const HELLO_ATTEMPTS_MAX: u32 = 3;
+
+/// Server settings; the defaults are the protocol's.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ServerConfig {
+    /// Time between two draws, and the grace for claims after the 90th.
+    pub interval_ms: u64,
+    /// Pause between a game's end and the next game.
+    pub pause_ms: u64,
+    /// See [`PAIRING_TIMEOUT_MS`].
+    pub pairing_timeout_ms: u64,
+    /// Numbers drawn first in every game (to force a race); the rest is
+    /// shuffled from the seed.
+    pub draw_prefix: Vec<u8>,
+}
+
+impl Default for ServerConfig {
+    fn default() -> Self {
+        ServerConfig {
+            interval_ms: 1000,
+            pause_ms: 60_000,
+            pairing_timeout_ms: PAIRING_TIMEOUT_MS,
+            draw_prefix: Vec::new(),
+        }
+    }
+}
+
+/// Which listener a connection came in on.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Port {
+    /// The server broadcasts here; clients only listen.
+    Numbers,
+    /// Players talk to the server here.
+    Claims,
+}
+
+/// What the shell must do.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Output {
+    Send(ConnId, ServerMessage),
+    /// Flush what was sent, then close.
+    Close(ConnId),
+}
+
+/// A player is `p<key>`; keys count numbers connections from 1.
+type PlayerKey = u64;
+
+/// Where a registered player stands with respect to games.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Seat {
+    /// In the running game: gets its draws and may claim.
+    Playing,
+    /// Will be in the next game (said `AGAIN`, or registered in a pause).
+    Next,
+    /// In a pause, has not said `AGAIN` yet.
+    Undecided,
+}
+
+#[derive(Debug)]
+enum Stage {
+    /// Has a numbers connection; waits for `HELLO <token>` on claims.
+    Unpaired { token: String, expires_at_ms: u64 },
+    /// Both connections, no board yet.
+    Paired,
+    Registered { board: Board, seat: Seat },
+}
+
+#[derive(Debug)]
+struct Player {
+    id: String,
+    numbers: ConnId,
+    claims: Option<ConnId>,
+    stage: Stage,
+    /// The game in which this player made a false claim, if any.
+    barred_in: Option<u64>,
+}
+
+#[derive(Debug)]
+enum Role {
+    Numbers(PlayerKey),
+    Claims {
+        player: Option<PlayerKey>,
+        /// When an unpaired claims connection is closed.
+        expires_at_ms: u64,
+        bad_tokens: u32,
+    },
+}
+
+#[derive(Debug)]
+struct Game {
+    number: u64,
+    bag: DrawBag,
+    drawn: NumberSet,
+    next_draw_at_ms: u64,
+    /// Set after the 90th draw: when the game ends without a winner if no
+    /// valid claim has come in by then.
+    closes_at_ms: Option<u64>,
+}
+
+#[derive(Debug)]
+enum Phase {
+    /// No game running and nobody registered.
+    Idle,
+    Running(Game),
+    /// After game `finished`, until `ends_at_ms`.
+    Paused { finished: u64, ends_at_ms: u64 },
+}
+
+/// The live server's whole state.
+#[derive(Debug)]
+pub struct LiveServer<R> {
+    config: ServerConfig,
+    rng: R,
+    players: BTreeMap<PlayerKey, Player>,
+    conns: BTreeMap<ConnId, Role>,
+    /// Tokens of unpaired players; a token is forgotten once used.
+    tokens: BTreeMap<String, PlayerKey>,
+    phase: Phase,
+    /// The last game that ended (or was abandoned) and its winner's id, so
+    /// that late claims for it can be answered.
+    last_result: Option<(u64, Option<String>)>,
+    games_started: u64,
+    ids_given: u64,
+    outputs: VecDeque<Output>,
+    notes: VecDeque<String>,
+}
+
+impl<R: Rng> LiveServer<R> {
+    pub fn new(config: ServerConfig, rng: R) -> Self {
+        assert!(config.interval_ms > 0, "draws need a positive interval");
+        LiveServer {
+            config,
+            rng,
+            players: BTreeMap::new(),
+            conns: BTreeMap::new(),
+            tokens: BTreeMap::new(),
+            phase: Phase::Idle,
+            last_result: None,
+            games_started: 0,
+            ids_given: 0,
+            outputs: VecDeque::new(),
+            notes: VecDeque::new(),
+        }
+    }
+
+    /// A new connection on `port`. A numbers connection is a new player and
+    /// is greeted with its id and pairing token; a claims connection waits
+    /// for `HELLO`.
+    pub fn connect(&mut self, now_ms: u64, conn: ConnId, port: Port) {
+        self.handle_timeout(now_ms);
+        assert!(!self.conns.contains_key(&conn), "connection ids are never reused");
+        let expires_at_ms = now_ms.saturating_add(self.config.pairing_timeout_ms);
+        match port {
+            Port::Numbers => {
+                self.ids_given += 1;
+                let key = self.ids_given;
+                let id = format!("p{key}");
+                let token = self.new_token();
+                self.note(format!("connect {id}"));
+                self.send(
+                    conn,
+                    ServerMessage::Welcome {
+                        id: id.clone(),
+                        token: token.clone(),
+                    },
+                );
+                self.tokens.insert(token.clone(), key);
+                self.conns.insert(conn, Role::Numbers(key));
+                self.players.insert(
+                    key,
+                    Player {
+                        id,
+                        numbers: conn,
+                        claims: None,
+                        stage: Stage::Unpaired {
+                            token,
+                            expires_at_ms,
+                        },
+                        barred_in: None,
+                    },
+                );
+            }
+            Port::Claims => {
+                self.conns.insert(
+                    conn,
+                    Role::Claims {
+                        player: None,
+                        expires_at_ms,
+                        bad_tokens: 0,
+                    },
+                );
+            }
+        }
+    }
+
+    /// One line from a connection.
+    pub fn receive(&mut self, now_ms: u64, conn: ConnId, line: &str) {
+        // Whatever was due before this line arrived happens first.
+        self.handle_timeout(now_ms);
+        let player = match self.conns.get(&conn) {
+            None => return,
+            Some(Role::Numbers(_)) => {
+                return self.refuse(
+                    conn,
+                    Refusal::new(
+                        "wrong-port",
+                        "the numbers port only broadcasts; talk on the claims port",
+                    ),
+                )
+            }
+            Some(Role::Claims { player, .. }) => *player,
+        };
+        let parsed = ClientMessage::parse(line);
+        let Some(key) = player else {
+            return match parsed {
+                Ok(ClientMessage::Hello(token)) => self.pair(conn, &token),
+                Err(refusal) if refusal.code == "bad-token" => self.bad_token(conn, refusal),
+                Ok(ClientMessage::Quit) => {
+                    self.send(conn, ServerMessage::Goodbye);
+                    self.close_unpaired_claims(conn, "quit");
+                }
+                Err(refusal) if refusal.code == "unknown-command" => self.refuse(conn, refusal),
+                _ => self.refuse(
+                    conn,
+                    Refusal::new(
+                        "not-paired",
+                        format!("say HELLO <token> first, not {}", wire::first_token(line)),
+                    ),
+                ),
+            };
+        };
+        match parsed {
+            Ok(ClientMessage::Hello(_)) => self.refuse(
+                conn,
+                Refusal::new("already-paired", "this connection is paired already"),
+            ),
+            Err(refusal) if refusal.code == "bad-token" => self.refuse(
+                conn,
+                Refusal::new("already-paired", "this connection is paired already"),
+            ),
+            Err(refusal) => self.refuse(conn, refusal),
+            Ok(ClientMessage::Board(board)) => self.register(now_ms, key, board),
+            Ok(ClientMessage::Tombola(game)) => self.claim(now_ms, key, game),
+            Ok(ClientMessage::Again) => self.again(key),
+            Ok(ClientMessage::Quit) => {
+                self.send(conn, ServerMessage::Goodbye);
+                let id = self.players[&key].id.clone();
+                self.note(format!("quit {id}"));
+                self.remove_player(key);
+            }
+        }
+    }
+
+    /// The connection is gone (closed, reset, or broke the framing). A
+    /// player who loses either connection is removed, and its other
+    /// connection closed.
+    pub fn disconnect(&mut self, now_ms: u64, conn: ConnId) {
+        self.lose(now_ms, conn, "closed");
+    }
+
+    /// The connection's outbox stayed full: the peer does not read its
+    /// draws. It is treated like a disconnect.
+    pub fn not_reading(&mut self, now_ms: u64, conn: ConnId) {
+        self.lose(now_ms, conn, "not-reading");
+    }
+
+    /// When `handle_timeout` next has something to do.
+    pub fn poll_timeout(&self) -> Option<u64> {
+        let phase = match &self.phase {
+            Phase::Idle => None,
+            Phase::Running(game) => Some(game.closes_at_ms.unwrap_or(game.next_draw_at_ms)),
+            Phase::Paused { ends_at_ms, .. } => Some(*ends_at_ms),
+        };
+        let pairing = self.pairing_expiries().map(|(at_ms, _)| at_ms).min();
+        match (phase, pairing) {
+            (Some(a), Some(b)) => Some(a.min(b)),
+            (a, b) => a.or(b),
+        }
+    }
+
+    /// Does whatever is due at `now_ms`: draws, the end of a game or of a
+    /// pause, unpaired connections that waited too long.
+    pub fn handle_timeout(&mut self, now_ms: u64) {
+        self.expire_unpaired(now_ms);
+        loop {
+            match &self.phase {
+                Phase::Running(game) => match game.closes_at_ms {
+                    Some(closes_at_ms) if closes_at_ms <= now_ms => self.finish(now_ms, None),
+                    None if game.next_draw_at_ms <= now_ms => self.draw(now_ms),
+                    _ => return,
+                },
+                Phase::Paused { ends_at_ms, .. } if *ends_at_ms <= now_ms => {
+                    self.end_pause(now_ms)
+                }
+                _ => return,
+            }
+        }
+    }
+
+    pub fn poll_output(&mut self) -> Option<Output> {
+        self.outputs.pop_front()
+    }
+
+    /// The next decision, as one trace event (`draw 1 7 42`, ...).
+    pub fn poll_note(&mut self) -> Option<String> {
+        self.notes.pop_front()
+    }
+
+    /// Games started since the server began.
+    pub fn games_started(&self) -> u64 {
+        self.games_started
+    }
+
+    /// The running game's number and its draws so far.
+    pub fn running(&self) -> Option<(u64, &[u8])> {
+        match &self.phase {
+            Phase::Running(game) => Some((game.number, game.bag.drawn())),
+            _ => None,
+        }
+    }
+
+    /// The id of the player a connection belongs to, if any.
+    pub fn player_of(&self, conn: ConnId) -> Option<&str> {
+        let key = match self.conns.get(&conn)? {
+            Role::Numbers(key) => key,
+            Role::Claims { player, .. } => player.as_ref()?,
+        };
+        Some(&self.players[key].id)
+    }
+
+    fn new_token(&mut self) -> String {
+        loop {
+            let token = format!("{:016x}", self.rng.random::<u64>());
+            if !self.tokens.contains_key(&token) {
+                return token;
+            }
+        }
+    }
+
+    fn pair(&mut self, conn: ConnId, token: &str) {
+        let Some(key) = self.tokens.remove(token) else {
+            return self.bad_token(
+                conn,
+                Refusal::new("bad-token", "no unpaired player has this token"),
+            );
+        };
+        let player = self.players.get_mut(&key).expect("tokens name players");
+        debug_assert!(matches!(player.stage, Stage::Unpaired { .. }));
+        player.claims = Some(conn);
+        player.stage = Stage::Paired;
+        let id = player.id.clone();
+        if let Some(Role::Claims { player, .. }) = self.conns.get_mut(&conn) {
+            *player = Some(key);
+        }
+        self.note(format!("pair {id}"));
+        self.send(conn, ServerMessage::Hello(id));
+    }
+
+    fn bad_token(&mut self, conn: ConnId, refusal: Refusal) {
+        let Some(Role::Claims { bad_tokens, .. }) = self.conns.get_mut(&conn) else {
+            return;
+        };
+        *bad_tokens += 1;
+        let attempts = *bad_tokens;
+        self.refuse(conn, refusal);
+        if attempts >= HELLO_ATTEMPTS_MAX {
+            self.close_unpaired_claims(conn, "bad-token");
+        }
+    }
+
+    fn close_unpaired_claims(&mut self, conn: ConnId, reason: &str) {
+        self.conns.remove(&conn);
+        self.note(format!("drop-claims {conn} {reason}"));
+        self.outputs.push_back(Output::Close(conn));
+    }
+
+    fn register(&mut self, now_ms: u64, key: PlayerKey, board: Board) {
+        let player = self.players.get_mut(&key).expect("paired conns name players");
+        let claims = player.claims.expect("registering player is paired");
+        if !matches!(player.stage, Stage::Paired) {
+            return self.refuse(
+                claims,
+                Refusal::new("already-registered", "one board per player, kept for every game"),
+            );
+        }
+        let id = player.id.clone();
+        self.note(format!("board {id} {board}"));
+        self.send(claims, ServerMessage::BoardOk);
+        let seat = match &self.phase {
+            Phase::Running(_) => Seat::Playing,
+            Phase::Idle | Phase::Paused { .. } => Seat::Next,
+        };
+        self.players.get_mut(&key).expect("checked").stage = Stage::Registered { board, seat };
+        match &self.phase {
+            Phase::Running(game) => {
+                let (number, history) = (game.number, game.bag.drawn().to_vec());
+                self.join(key, number, history);
+            }
+            Phase::Paused { finished, .. } => {
+                let next = finished + 1;
+                self.note(format!("wait {id} {next}"));
+            }
+            Phase::Idle => self.start_game(now_ms),
+        }
+    }
+
+    /// Puts a player into the running game: the history, then (from the
+    /// same state) every later draw.
+    fn join(&mut self, key: PlayerKey, game: u64, history: Vec<u8>) {
+        let player = &self.players[&key];
+        let numbers = player.numbers;
+        self.note(format!("join {} {game} history {}", player.id, history.len()));
+        self.send(numbers, ServerMessage::Game { game, history });
+    }
+
+    fn claim(&mut self, now_ms: u64, key: PlayerKey, claimed: u64) {
+        let player = &self.players[&key];
+        let claims = player.claims.expect("claiming player is paired");
+        let Stage::Registered { board, .. } = &player.stage else {
+            return self.refuse(
+                claims,
+                Refusal::new("not-registered", "send BOARD before claiming"),
+            );
+        };
+        let standing = match (&self.phase, &self.last_result) {
+            (Phase::Running(game), _) => Standing::Playing {
+                game: game.number,
+                drawn: &game.drawn,
+            },
+            (_, Some((game, winner))) => Standing::Finished {
+                game: *game,
+                winner: winner.as_deref(),
+            },
+            (_, None) => Standing::NotStarted,
+        };
+        let verdict = judge(standing, claimed, board, player.barred_in);
+        let id = player.id.clone();
+        let (word, reply) = match verdict {
+            Verdict::Win => ("win", ServerMessage::Win(claimed)),
+            Verdict::False => {
+                self.players.get_mut(&key).expect("checked").barred_in = Some(claimed);
+                (
+                    "false",
+                    ServerMessage::Err(Refusal::new("false-claim", claimed.to_string())),
+                )
+            }
+            Verdict::Late { winner } => (
+                "late",
+                ServerMessage::Late {
+                    game: claimed,
+                    winner,
+                },
+            ),
+            Verdict::Barred => (
+                "barred",
+                ServerMessage::Err(Refusal::new(
+                    "claim-barred",
+                    format!("{claimed} no more claims after a false one"),
+                )),
+            ),
+            Verdict::NoWinner => (
+                "nowinner",
+                ServerMessage::Err(Refusal::new(
+                    "game-over",
+                    format!("{claimed} ended without a winner"),
+                )),
+            ),
+            Verdict::WrongGame => (
+                "wrong-game",
+                ServerMessage::Err(Refusal::new(
+                    "wrong-game",
+                    format!("{claimed} is not the running or the last game"),
+                )),
+            ),
+        };
+        self.note(format!("claim {id} {claimed} {word}"));
+        self.send(claims, reply);
+        if word == "win" {
+            self.finish(now_ms, Some(key));
+        }
+    }
+
+    fn again(&mut self, key: PlayerKey) {
+        let player = &self.players[&key];
+        let claims = player.claims.expect("paired conns have a claims connection");
+        let id = player.id.clone();
+        if !matches!(player.stage, Stage::Registered { .. }) {
+            return self.refuse(claims, Refusal::new("not-registered", "send BOARD to play"));
+        }
+        if !matches!(self.phase, Phase::Paused { .. }) {
+            return self.refuse(
+                claims,
+                Refusal::new("not-paused", "AGAIN is for the pause after a game"),
+            );
+        }
+        if let Some(Player {
+            stage: Stage::Registered { seat, .. },
+            ..
+        }) = self.players.get_mut(&key)
+        {
+            *seat = Seat::Next;
+        }
+        self.note(format!("again {id}"));
+        self.send(claims, ServerMessage::AgainOk);
+    }
+
+    fn start_game(&mut self, now_ms: u64) {
+        debug_assert!(!matches!(self.phase, Phase::Running(_)));
+        self.games_started += 1;
+        let number = self.games_started;
+        let bag = DrawBag::with_prefix(&self.config.draw_prefix, &mut self.rng);
+        self.note(format!("start {number}"));
+        let entering: Vec<PlayerKey> = self
+            .players
+            .iter_mut()
+            .filter_map(|(&key, player)| match &mut player.stage {
+                Stage::Registered { seat, .. } if *seat == Seat::Next => {
+                    *seat = Seat::Playing;
+                    Some(key)
+                }
+                _ => None,
+            })
+            .collect();
+        assert!(!entering.is_empty(), "a game starts with at least one player");
+        for key in entering {
+            self.join(key, number, Vec::new());
+        }
+        self.phase = Phase::Running(Game {
+            number,
+            bag,
+            drawn: NumberSet::default(),
+            next_draw_at_ms: now_ms.saturating_add(self.config.interval_ms),
+            closes_at_ms: None,
+        });
+    }
+
+    fn draw(&mut self, now_ms: u64) {
+        let Phase::Running(game) = &mut self.phase else {
+            unreachable!("draws happen in a running game")
+        };
+        let number = game.bag.draw().expect("a game closes after its 90th draw");
+        game.drawn.insert(number);
+        let seq = game.bag.drawn().len() as u32;
+        let game_number = game.number;
+        game.next_draw_at_ms = now_ms.saturating_add(self.config.interval_ms);
+        if seq == u32::from(NUMBER_MAX) {
+            // Every board is complete now; their claims are in flight.
+            game.closes_at_ms = Some(game.next_draw_at_ms);
+        }
+        self.note(format!("draw {game_number} {seq} {number}"));
+        let message = ServerMessage::Draw {
+            game: game_number,
+            seq,
+            number,
+        };
+        for conn in self.seated(Seat::Playing) {
+            self.send(conn, message.clone());
+        }
+    }
+
+    /// Ends the running game with `winner` (or none) and starts the pause.
+    fn finish(&mut self, now_ms: u64, winner: Option<PlayerKey>) {
+        let Phase::Running(game) = &self.phase else {
+            unreachable!("only a running game finishes")
+        };
+        let number = game.number;
+        let winner_id = winner.map(|key| self.players[&key].id.clone());
+        match &winner_id {
+            Some(id) => self.note(format!("over {number} winner {id}")),
+            None => self.note(format!("over {number} nowinner")),
+        }
+        self.last_result = Some((number, winner_id.clone()));
+        let seconds = pause_seconds(self.config.pause_ms);
+        let everyone: Vec<ConnId> = self.players.values().map(|player| player.numbers).collect();
+        for conn in everyone {
+            self.send(
+                conn,
+                ServerMessage::Over {
+                    game: number,
+                    winner: winner_id.clone(),
+                },
+            );
+            self.send(
+                conn,
+                ServerMessage::Next {
+                    game: number + 1,
+                    seconds,
+                },
+            );
+        }
+        for player in self.players.values_mut() {
+            if let Stage::Registered { seat, .. } = &mut player.stage {
+                *seat = Seat::Undecided;
+            }
+        }
+        self.phase = Phase::Paused {
+            finished: number,
+            ends_at_ms: now_ms.saturating_add(self.config.pause_ms),
+        };
+        self.note("pause".to_owned());
+    }
+
+    /// The pause is over: players who said `AGAIN` (or registered during
+    /// it) play the next game, the others are sent away.
+    fn end_pause(&mut self, now_ms: u64) {
+        let undecided: Vec<PlayerKey> = self
+            .players
+            .iter()
+            .filter(|(_, player)| {
+                matches!(
+                    player.stage,
+                    Stage::Registered {
+                        seat: Seat::Undecided,
+                        ..
+                    }
+                )
+            })
+            .map(|(&key, _)| key)
+            .collect();
+        for key in undecided {
+            let player = &self.players[&key];
+            let id = player.id.clone();
+            let conns = [Some(player.numbers), player.claims];
+            for conn in conns.into_iter().flatten() {
+                self.send(conn, ServerMessage::Goodbye);
+            }
+            self.note(format!("goodbye {id}"));
+            self.remove_player(key);
+        }
+        self.phase = Phase::Idle;
+        if self.seated(Seat::Next).is_empty() {
+            self.note("idle".to_owned());
+        } else {
+            self.start_game(now_ms);
+        }
+    }
+
+    fn lose(&mut self, now_ms: u64, conn: ConnId, why: &str) {
+        self.handle_timeout(now_ms);
+        match self.conns.get(&conn) {
+            None => {}
+            Some(Role::Numbers(key)) => {
+                let key = *key;
+                let id = self.players[&key].id.clone();
+                self.note(format!("drop {id} numbers-{why}"));
+                self.remove_player(key);
+            }
+            Some(Role::Claims {
+                player: Some(key), ..
+            }) => {
+                let key = *key;
+                let id = self.players[&key].id.clone();
+                self.note(format!("drop {id} claims-{why}"));
+                self.remove_player(key);
+            }
+            Some(Role::Claims { player: None, .. }) => self.close_unpaired_claims(conn, why),
+        }
+    }
+
+    fn pairing_expiries(&self) -> impl Iterator<Item = (u64, ConnId)> + '_ {
+        let players = self.players.values().filter_map(|player| match &player.stage {
+            Stage::Unpaired { expires_at_ms, .. } => Some((*expires_at_ms, player.numbers)),
+            _ => None,
+        });
+        let claims = self.conns.iter().filter_map(|(&conn, role)| match role {
+            Role::Claims {
+                player: None,
+                expires_at_ms,
+                ..
+            } => Some((*expires_at_ms, conn)),
+            _ => None,
+        });
+        players.chain(claims)
+    }
+
+    fn expire_unpaired(&mut self, now_ms: u64) {
+        let expired: Vec<ConnId> = self
+            .pairing_expiries()
+            .filter(|(at_ms, _)| *at_ms <= now_ms)
+            .map(|(_, conn)| conn)
+            .collect();
+        for conn in expired {
+            self.refuse(
+                conn,
+                Refusal::new("pairing-timeout", "no HELLO with a valid token in time"),
+            );
+            match self.conns.get(&conn) {
+                Some(Role::Numbers(key)) => {
+                    let key = *key;
+                    let id = self.players[&key].id.clone();
+                    self.note(format!("drop {id} pairing-timeout"));
+                    self.remove_player(key);
+                }
+                _ => self.close_unpaired_claims(conn, "pairing-timeout"),
+            }
+        }
+    }
+
+    /// Removes a player everywhere and closes both its connections. A game
+    /// left without players is abandoned.
+    fn remove_player(&mut self, key: PlayerKey) {
+        let player = self.players.remove(&key).expect("removing a known player");
+        if let Stage::Unpaired { token, .. } = &player.stage {
+            self.tokens.remove(token);
+        }
+        for conn in [Some(player.numbers), player.claims].into_iter().flatten() {
+            self.conns.remove(&conn);
+            self.outputs.push_back(Output::Close(conn));
+        }
+        if let Phase::Running(game) = &self.phase {
+            if self.seated(Seat::Playing).is_empty() {
+                let number = game.number;
+                self.note(format!("abandon {number}"));
+                self.last_result = Some((number, None));
+                self.phase = Phase::Idle;
+            }
+        }
+    }
+
+    /// The numbers connections of registered players in `seat`, by id.
+    fn seated(&self, wanted: Seat) -> Vec<ConnId> {
+        self.players
+            .values()
+            .filter(|player| matches!(player.stage, Stage::Registered { seat, .. } if seat == wanted))
+            .map(|player| player.numbers)
+            .collect()
+    }
+
+    fn refuse(&mut self, conn: ConnId, refusal: Refusal) {
+        self.send(conn, ServerMessage::Err(refusal));
+    }
+
+    fn send(&mut self, conn: ConnId, message: ServerMessage) {
+        self.outputs.push_back(Output::Send(conn, message));
+    }
+
+    fn note(&mut self, note: String) {
+        self.notes.push_back(note);
+    }
+}

@@ -1,0 +1,121 @@
+//! Property tests of the lock-step winning logic, driving the server's
+//! state machine directly (no sockets, no clock): whatever the seed, the
+//! number of players and a forced draw prefix, a game ends by draw 90 and
+//! its winners are exactly the players whose boards completed on the last
+//! draw.
+
+use std::collections::BTreeMap;
+
+use games::tombola::game::{LockstepServer, Output, ServerConfig};
+use games::tombola::protocol::ServerMessage;
+use games::tombola::rules::{Board, NumberSet};
+use proptest::prelude::*;
+use rand::SeedableRng;
+use rand_chacha::ChaCha8Rng;
+
+/// What one simulated honest player saw.
+#[derive(Default)]
+struct Seen {
+    draws: Vec<u8>,
+    over: Option<Vec<String>>,
+    id: String,
+}
+
+/// Plays one whole game with honest players answering instantly; returns
+/// each player's view and each player's board.
+fn play_game(seed: u64, players: usize, prefix: Vec<u8>, boards: Vec<Board>) -> (Vec<Seen>, Vec<Board>) {
+    let config = ServerConfig { players, interval_ms: 100, reply_timeout_ms: 500, draw_prefix: prefix };
+    let mut server = LockstepServer::new(config, ChaCha8Rng::seed_from_u64(seed));
+    let mut seen: BTreeMap<u64, Seen> = BTreeMap::new();
+    let mut now_ms = 0;
+    for conn in 1..=players as u64 {
+        seen.insert(conn, Seen::default());
+        server.connect(now_ms, conn);
+    }
+    for (index, board) in boards.iter().enumerate() {
+        server.receive(now_ms, index as u64 + 1, &format!("BOARD {board}"));
+    }
+    for _round in 0..200 {
+        let mut answers = Vec::new();
+        while let Some(output) = server.poll_output() {
+            let Output::Send(conn, message) = output else { continue };
+            let view = seen.get_mut(&conn).expect("known connection");
+            match message {
+                ServerMessage::Welcome(id) => view.id = id,
+                ServerMessage::Draw { seq, number } => {
+                    view.draws.push(number);
+                    let drawn: NumberSet = view.draws.iter().copied().collect();
+                    let board = &boards[conn as usize - 1];
+                    let keyword = if board.is_covered_by(&drawn) { "TOMBOLA" } else { "ACK" };
+                    answers.push((conn, format!("{keyword} {seq}")));
+                }
+                ServerMessage::Over { winners, .. } => view.over = Some(winners),
+                _ => {}
+            }
+        }
+        if seen.values().all(|view| view.over.is_some()) {
+            break;
+        }
+        for (conn, answer) in answers {
+            server.receive(now_ms, conn, &answer);
+        }
+        // After the last answers the game is over and has no deadline; the
+        // next pass collects the `OVER` lines.
+        if let Some(deadline_ms) = server.poll_timeout() {
+            now_ms = deadline_ms;
+            server.handle_timeout(now_ms);
+        }
+    }
+    (seen.into_values().collect(), boards)
+}
+
+fn boards_from(seed: u64, count: usize) -> Vec<Board> {
+    let mut rng = ChaCha8Rng::seed_from_u64(seed ^ 0x5eed);
+    (0..count).map(|_| Board::random(&mut rng)).collect()
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig::with_cases(200))]
+
+    #[test]
+    fn a_game_always_ends_by_draw_90_with_exactly_the_right_winners(
+        seed: u64,
+        players in 1usize..=6,
+        prefix in proptest::collection::vec(1u8..=90, 0..40),
+    ) {
+        let boards = boards_from(seed, players);
+        let (seen, boards) = play_game(seed, players, prefix, boards);
+        let draws = &seen[0].draws;
+        prop_assert!(draws.len() <= 90, "{} draws", draws.len());
+        let distinct: NumberSet = draws.iter().copied().collect();
+        prop_assert_eq!(distinct.len(), draws.len(), "a number came out twice: {:?}", draws);
+        for view in &seen {
+            prop_assert_eq!(&view.draws, draws, "every player sees the same draws");
+            prop_assert_eq!(&view.over, &seen[0].over, "every player is told the same winners");
+        }
+        let winners = seen[0].over.clone().expect("the game ended");
+        let expected: Vec<String> = seen
+            .iter()
+            .zip(&boards)
+            .filter(|(_, board)| board.completion_draw(draws) == Some(draws.len()))
+            .map(|(view, _)| view.id.clone())
+            .collect();
+        prop_assert!(!expected.is_empty(), "the last draw completed someone's board");
+        prop_assert_eq!(winners, expected);
+    }
+
+    #[test]
+    fn two_boards_completing_on_the_same_draw_both_win(seed: u64, shared in 1u8..=90) {
+        // Two boards that share exactly one number, drawn last of both.
+        let mut others: Vec<u8> = (1..=90).filter(|&n| n != shared).collect();
+        let mut rng = ChaCha8Rng::seed_from_u64(seed);
+        rand::seq::SliceRandom::shuffle(&mut others[..], &mut rng);
+        let first: Vec<u8> = others[..14].iter().copied().chain([shared]).collect();
+        let second: Vec<u8> = others[14..28].iter().copied().chain([shared]).collect();
+        let prefix: Vec<u8> = others[..28].iter().copied().chain([shared]).collect();
+        let boards = vec![Board::new(&first).unwrap(), Board::new(&second).unwrap()];
+        let (seen, _) = play_game(seed, 2, prefix, boards);
+        prop_assert_eq!(seen[0].draws.len(), 29);
+        prop_assert_eq!(seen[0].over.clone(), Some(vec!["p1".to_owned(), "p2".to_owned()]));
+    }
+}

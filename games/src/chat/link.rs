@@ -165,7 +165,11 @@ async fn read_loop<R: AsyncRead + Send + Unpin>(
         };
         match frame {
             Some(Ok(Frame::Line(line))) => {
-                if events.send(LinkEvent::Line(conn, line, slot)).await.is_err() {
+                if events
+                    .send(LinkEvent::Line(conn, line, slot))
+                    .await
+                    .is_err()
+                {
                     return;
                 }
             }

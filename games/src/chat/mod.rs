@@ -1,1 +1,14 @@
-//! Chat room (being built).
+//! The chat room: clients connect, list who is there, and send private
+//! messages to each other through the server, which names every sender by
+//! the address it sees and never lets a client that does not read stall
+//! the others.
+//!
+//! `protocol` (lines) -> `room` (state machine, no I/O) -> `link` (the
+//! connection tasks, with a reserved reply slot per line) -> `server` /
+//! `client` (async sessions over an [`Env`](crate::env::Env)).
+
+pub mod client;
+pub mod link;
+pub mod protocol;
+pub mod room;
+pub mod server;

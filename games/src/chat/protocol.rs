@@ -52,9 +52,7 @@ impl ClientMessage {
             "L" => Ok(ClientMessage::List),
             "Q" => Ok(ClientMessage::Quit),
             _ => match parse_id(first) {
-                Some(to) if rest.is_empty() => {
-                    Err(Refusal::new("empty-message", to.to_string()))
-                }
+                Some(to) if rest.is_empty() => Err(Refusal::new("empty-message", to.to_string())),
                 Some(to) => Ok(ClientMessage::Send {
                     to,
                     text: rest.to_owned(),

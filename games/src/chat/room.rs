@@ -288,10 +288,7 @@ mod tests {
         room.receive(1, "10.0.0.2:6000 two", &mut boxes);
         assert_eq!(
             outputs(&mut room),
-            [
-                "1 SENT 10.0.0.2:6000",
-                "1 ERR recipient-busy 10.0.0.2:6000"
-            ]
+            ["1 SENT 10.0.0.2:6000", "1 ERR recipient-busy 10.0.0.2:6000"]
         );
         assert_eq!(boxes.queued.len(), 1);
         assert_eq!(room.messages_routed(), 1);

@@ -1,0 +1,332 @@
+//! The chat client session the bots, the tests and the simulation share:
+//! connect, learn the room, send seeded random messages to random peers,
+//! leave, and report what happened.
+//!
+//! Every line it sends is recorded as `send <line>` and every line it
+//! receives as `recv <line>`, and the session ends with one `end <how>`
+//! record, so an oracle can pair each command with its reply (every
+//! command gets exactly one) and each `FROM` with the `SENT` behind it.
+//! Behaviours other than a talker exist so the harness can put a
+//! misbehaving client into a scenario through the same code path.
+
+use std::io;
+
+use futures::{SinkExt, StreamExt};
+use rand::seq::IndexedRandom;
+use rand::Rng;
+use tokio_util::codec::{FramedRead, FramedWrite};
+
+use crate::chat::protocol::{ClientId, ClientMessage, ServerMessage};
+use crate::env::Env;
+use crate::framing::{Frame, FrameError, LineCodec};
+
+/// How a talker leaves.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Farewell {
+    /// Sends `Q` and reads until `BYE` and the end of the stream.
+    Quit,
+    /// Drops the connection without a word, whatever is still queued for it.
+    HangUp,
+}
+
+/// What a talker does.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TalkPlan {
+    /// Commands to send, one at a time, each after the previous reply.
+    pub commands: u32,
+    /// Pause before each command, drawn from `pause_min_ms..=pause_max_ms`.
+    pub pause_min_ms: u64,
+    pub pause_max_ms: u64,
+    /// Percent of commands that are `L`; the others are messages to a peer
+    /// from the last `CLIENTS` (self included; the list may be stale, so
+    /// some targets have left). With no list yet, the command is `L`.
+    pub list_percent: u32,
+    /// Stop sending once this long has passed since connecting.
+    pub duration_ms: Option<u64>,
+    /// How long to keep reading after the last reply before leaving, so
+    /// messages sent to this client still arrive.
+    pub linger_ms: u64,
+    pub farewell: Farewell,
+}
+
+impl Default for TalkPlan {
+    fn default() -> Self {
+        TalkPlan {
+            commands: 10,
+            pause_min_ms: 0,
+            pause_max_ms: 20,
+            list_percent: 20,
+            duration_ms: None,
+            linger_ms: 50,
+            farewell: Farewell::Quit,
+        }
+    }
+}
+
+/// How the client behaves.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Behaviour {
+    Talker(TalkPlan),
+    /// Reads its `WELCOME`, then never reads again and sends nothing; hangs
+    /// up after `stay_ms`. The server must not let it stall anyone.
+    NeverReads {
+        stay_ms: u64,
+    },
+}
+
+/// How a session ended, as its `end` record says it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum End {
+    /// Sent `Q`, got `BYE`, saw the server close.
+    Bye,
+    /// Dropped the connection on purpose.
+    HangUp,
+    /// The server closed the connection without `BYE`.
+    Closed,
+}
+
+impl End {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            End::Bye => "bye",
+            End::HangUp => "hangup",
+            End::Closed => "closed",
+        }
+    }
+}
+
+/// What one session saw.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct BotReport {
+    pub id: ClientId,
+    /// Commands sent (`Q` not counted).
+    pub commands: u32,
+    /// Messages answered `SENT`.
+    pub sent: u32,
+    /// Messages answered `ERR recipient-busy`.
+    pub busy: u32,
+    /// Messages answered `ERR no-such-client`.
+    pub no_such_client: u32,
+    /// `FROM` lines received.
+    pub received: u32,
+    pub end: End,
+}
+
+/// Why a session could not run.
+#[derive(Debug)]
+pub enum ClientError {
+    Io(io::Error),
+    /// The server said something this client does not understand.
+    Protocol(String),
+    /// The connection ended before `WELCOME`.
+    Closed,
+}
+
+impl std::fmt::Display for ClientError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            ClientError::Io(error) => write!(f, "connection failed: {error}"),
+            ClientError::Protocol(line) => write!(f, "unexpected line from server: {line:?}"),
+            ClientError::Closed => write!(f, "server closed the connection before WELCOME"),
+        }
+    }
+}
+
+impl std::error::Error for ClientError {}
+
+impl From<io::Error> for ClientError {
+    fn from(error: io::Error) -> Self {
+        ClientError::Io(error)
+    }
+}
+
+impl From<FrameError> for ClientError {
+    fn from(error: FrameError) -> Self {
+        match error {
+            FrameError::Io(error) => ClientError::Io(error),
+            FrameError::LineTooLong => ClientError::Protocol("line too long".to_owned()),
+        }
+    }
+}
+
+/// Words messages are made of: spaces, accents and an emoji included, so
+/// byte-for-byte delivery is exercised on every run.
+const WORDS: &[&str] = &[
+    "ciao", "hello", "tombola", "numero", "città", "über", "🎲", "  ", "ok?", "L", "Q",
+];
+/// Words in one message after its number.
+const MESSAGE_WORDS_MAX: usize = 4;
+
+/// Connects to `addr` and runs one session.
+pub async fn run<E: Env, R: Rng>(
+    env: &E,
+    addr: &str,
+    behaviour: &Behaviour,
+    rng: &mut R,
+) -> Result<BotReport, ClientError> {
+    let started_ms = env.now_ms();
+    let stream = env.connect(addr).await?;
+    let (read_half, write_half) = tokio::io::split(stream);
+    let mut lines = FramedRead::new(read_half, LineCodec::new());
+    let mut sink = FramedWrite::new(write_half, LineCodec::new());
+
+    let welcome = next_message(env, &mut lines)
+        .await?
+        .ok_or(ClientError::Closed)?;
+    let ServerMessage::Welcome(id) = welcome else {
+        return Err(ClientError::Protocol(welcome.to_string()));
+    };
+    let mut report = BotReport {
+        id,
+        commands: 0,
+        sent: 0,
+        busy: 0,
+        no_such_client: 0,
+        received: 0,
+        end: End::HangUp,
+    };
+
+    let plan = match behaviour {
+        Behaviour::NeverReads { stay_ms } => {
+            env.sleep_ms(*stay_ms).await;
+            env.record(format_args!("end {}", End::HangUp.as_str()));
+            return Ok(report);
+        }
+        Behaviour::Talker(plan) => plan,
+    };
+
+    let stop_sending_at_ms = plan.duration_ms.map_or(u64::MAX, |duration_ms| {
+        started_ms.saturating_add(duration_ms)
+    });
+    let mut peers: Vec<ClientId> = Vec::new();
+    let mut awaiting_reply = false;
+    let mut next_command_at_ms = env.now_ms() + pause_ms(plan, rng);
+    // Set once the last reply is in: when to leave.
+    let mut leave_at_ms: Option<u64> = None;
+
+    loop {
+        let may_send = !awaiting_reply && leave_at_ms.is_none();
+        tokio::select! {
+            biased;
+            message = next_message(env, &mut lines) => {
+                let Some(message) = message? else {
+                    report.end = End::Closed;
+                    env.record(format_args!("end {}", End::Closed.as_str()));
+                    return Ok(report);
+                };
+                if message.is_reply() {
+                    awaiting_reply = false;
+                    next_command_at_ms = env.now_ms() + pause_ms(plan, rng);
+                }
+                tally(&mut report, &message);
+                if let ServerMessage::Clients(ids) = message {
+                    peers = ids;
+                }
+            }
+            _ = env.sleep_until_ms(next_command_at_ms), if may_send => {
+                let now_ms = env.now_ms();
+                if report.commands >= plan.commands || now_ms >= stop_sending_at_ms {
+                    leave_at_ms = Some(now_ms + plan.linger_ms);
+                    continue;
+                }
+                let command = choose_command(plan, &peers, report.commands, rng);
+                send(env, &mut sink, &command).await?;
+                report.commands += 1;
+                awaiting_reply = true;
+            }
+            _ = env.sleep_until_ms(leave_at_ms.unwrap_or(0)), if leave_at_ms.is_some() => break,
+        }
+    }
+
+    match plan.farewell {
+        Farewell::HangUp => {
+            report.end = End::HangUp;
+            env.record(format_args!("end {}", End::HangUp.as_str()));
+        }
+        Farewell::Quit => {
+            send(env, &mut sink, &ClientMessage::Quit).await?;
+            let mut said_bye = false;
+            while let Some(message) = next_message(env, &mut lines).await? {
+                said_bye |= message == ServerMessage::Bye;
+                tally(&mut report, &message);
+            }
+            report.end = if said_bye { End::Bye } else { End::Closed };
+            env.record(format_args!("end {}", report.end.as_str()));
+        }
+    }
+    Ok(report)
+}
+
+fn pause_ms<R: Rng>(plan: &TalkPlan, rng: &mut R) -> u64 {
+    rng.random_range(plan.pause_min_ms..=plan.pause_max_ms.max(plan.pause_min_ms))
+}
+
+fn choose_command<R: Rng>(
+    plan: &TalkPlan,
+    peers: &[ClientId],
+    number: u32,
+    rng: &mut R,
+) -> ClientMessage {
+    let Some(&to) = peers.choose(rng) else {
+        return ClientMessage::List;
+    };
+    if rng.random_range(0..100) < plan.list_percent {
+        return ClientMessage::List;
+    }
+    let mut text = format!("m{number}");
+    for _ in 0..rng.random_range(1..=MESSAGE_WORDS_MAX) {
+        text.push(' ');
+        text.push_str(WORDS.choose(rng).expect("WORDS is not empty"));
+    }
+    ClientMessage::Send { to, text }
+}
+
+fn tally(report: &mut BotReport, message: &ServerMessage) {
+    match message {
+        ServerMessage::Sent(_) => report.sent += 1,
+        ServerMessage::From { .. } => report.received += 1,
+        ServerMessage::Err(refusal) if refusal.code == "recipient-busy" => report.busy += 1,
+        ServerMessage::Err(refusal) if refusal.code == "no-such-client" => {
+            report.no_such_client += 1
+        }
+        _ => {}
+    }
+}
+
+async fn send<E: Env, W: tokio::io::AsyncWrite + Unpin>(
+    env: &E,
+    sink: &mut FramedWrite<W, LineCodec>,
+    message: &ClientMessage,
+) -> Result<(), ClientError> {
+    let line = message.to_string();
+    env.record(format_args!("send {line}"));
+    sink.send(line).await.map_err(ClientError::from)
+}
+
+/// The next line from the server, parsed and recorded; `None` at the end
+/// of the stream.
+async fn next_message<E: Env, R: tokio::io::AsyncRead + Unpin>(
+    env: &E,
+    lines: &mut FramedRead<R, LineCodec>,
+) -> Result<Option<ServerMessage>, ClientError> {
+    match lines.next().await {
+        Some(Ok(Frame::Line(line))) => {
+            env.record(format_args!("recv {line}"));
+            ServerMessage::parse(&line)
+                .map(Some)
+                .ok_or(ClientError::Protocol(line))
+        }
+        Some(Ok(Frame::InvalidUtf8)) => Err(ClientError::Protocol("invalid UTF-8".to_owned())),
+        Some(Err(FrameError::Io(error))) if is_reset(&error) => Ok(None),
+        Some(Err(error)) => Err(error.into()),
+        None => Ok(None),
+    }
+}
+
+/// A reset ends a stream as surely as a close does.
+fn is_reset(error: &io::Error) -> bool {
+    matches!(
+        error.kind(),
+        io::ErrorKind::ConnectionReset | io::ErrorKind::BrokenPipe
+    )
+}

@@ -86,10 +86,16 @@ enum Seat {
 #[derive(Debug)]
 enum Stage {
     /// Has a numbers connection; waits for `HELLO <token>` on claims.
-    Unpaired { token: String, expires_at_ms: u64 },
+    Unpaired {
+        token: String,
+        expires_at_ms: u64,
+    },
     /// Both connections, no board yet.
     Paired,
-    Registered { board: Board, seat: Seat },
+    Registered {
+        board: Board,
+        seat: Seat,
+    },
 }
 
 #[derive(Debug)]
@@ -130,7 +136,10 @@ enum Phase {
     Idle,
     Running(Game),
     /// After game `finished`, until `ends_at_ms`.
-    Paused { finished: u64, ends_at_ms: u64 },
+    Paused {
+        finished: u64,
+        ends_at_ms: u64,
+    },
 }
 
 /// The live server's whole state.
@@ -175,7 +184,10 @@ impl<R: Rng> LiveServer<R> {
     /// for `HELLO`.
     pub fn connect(&mut self, now_ms: u64, conn: ConnId, port: Port) {
         self.handle_timeout(now_ms);
-        assert!(!self.conns.contains_key(&conn), "connection ids are never reused");
+        assert!(
+            !self.conns.contains_key(&conn),
+            "connection ids are never reused"
+        );
         let expires_at_ms = now_ms.saturating_add(self.config.pairing_timeout_ms);
         match port {
             Port::Numbers => {
@@ -316,9 +328,7 @@ impl<R: Rng> LiveServer<R> {
                     None if game.next_draw_at_ms <= now_ms => self.draw(now_ms),
                     _ => return,
                 },
-                Phase::Paused { ends_at_ms, .. } if *ends_at_ms <= now_ms => {
-                    self.end_pause(now_ms)
-                }
+                Phase::Paused { ends_at_ms, .. } if *ends_at_ms <= now_ms => self.end_pause(now_ms),
                 _ => return,
             }
         }
@@ -402,12 +412,18 @@ impl<R: Rng> LiveServer<R> {
     }
 
     fn register(&mut self, now_ms: u64, key: PlayerKey, board: Board) {
-        let player = self.players.get_mut(&key).expect("paired conns name players");
+        let player = self
+            .players
+            .get_mut(&key)
+            .expect("paired conns name players");
         let claims = player.claims.expect("registering player is paired");
         if !matches!(player.stage, Stage::Paired) {
             return self.refuse(
                 claims,
-                Refusal::new("already-registered", "one board per player, kept for every game"),
+                Refusal::new(
+                    "already-registered",
+                    "one board per player, kept for every game",
+                ),
             );
         }
         let id = player.id.clone();
@@ -436,7 +452,11 @@ impl<R: Rng> LiveServer<R> {
     fn join(&mut self, key: PlayerKey, game: u64, history: Vec<u8>) {
         let player = &self.players[&key];
         let numbers = player.numbers;
-        self.note(format!("join {} {game} history {}", player.id, history.len()));
+        self.note(format!(
+            "join {} {game} history {}",
+            player.id,
+            history.len()
+        ));
         self.send(numbers, ServerMessage::Game { game, history });
     }
 
@@ -509,7 +529,9 @@ impl<R: Rng> LiveServer<R> {
 
     fn again(&mut self, key: PlayerKey) {
         let player = &self.players[&key];
-        let claims = player.claims.expect("paired conns have a claims connection");
+        let claims = player
+            .claims
+            .expect("paired conns have a claims connection");
         let id = player.id.clone();
         if !matches!(player.stage, Stage::Registered { .. }) {
             return self.refuse(claims, Refusal::new("not-registered", "send BOARD to play"));
@@ -548,7 +570,10 @@ impl<R: Rng> LiveServer<R> {
                 _ => None,
             })
             .collect();
-        assert!(!entering.is_empty(), "a game starts with at least one player");
+        assert!(
+            !entering.is_empty(),
+            "a game starts with at least one player"
+        );
         for key in entering {
             self.join(key, number, Vec::new());
         }
@@ -685,10 +710,13 @@ impl<R: Rng> LiveServer<R> {
     }
 
     fn pairing_expiries(&self) -> impl Iterator<Item = (u64, ConnId)> + '_ {
-        let players = self.players.values().filter_map(|player| match &player.stage {
-            Stage::Unpaired { expires_at_ms, .. } => Some((*expires_at_ms, player.numbers)),
-            _ => None,
-        });
+        let players = self
+            .players
+            .values()
+            .filter_map(|player| match &player.stage {
+                Stage::Unpaired { expires_at_ms, .. } => Some((*expires_at_ms, player.numbers)),
+                _ => None,
+            });
         let claims = self.conns.iter().filter_map(|(&conn, role)| match role {
             Role::Claims {
                 player: None,
@@ -748,7 +776,9 @@ impl<R: Rng> LiveServer<R> {
     fn seated(&self, wanted: Seat) -> Vec<ConnId> {
         self.players
             .values()
-            .filter(|player| matches!(player.stage, Stage::Registered { seat, .. } if seat == wanted))
+            .filter(
+                |player| matches!(player.stage, Stage::Registered { seat, .. } if seat == wanted),
+            )
             .map(|player| player.numbers)
             .collect()
     }
@@ -763,5 +793,231 @@ impl<R: Rng> LiveServer<R> {
 
     fn note(&mut self, note: String) {
         self.notes.push_back(note);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use rand::SeedableRng;
+    use rand_chacha::ChaCha8Rng;
+
+    /// A server and what each connection was sent, driven by hand.
+    struct Bench {
+        server: LiveServer<ChaCha8Rng>,
+        sent: BTreeMap<ConnId, Vec<String>>,
+        closed: Vec<ConnId>,
+        notes: Vec<String>,
+    }
+
+    impl Bench {
+        fn new(config: ServerConfig) -> Bench {
+            Bench {
+                server: LiveServer::new(config, ChaCha8Rng::seed_from_u64(7)),
+                sent: BTreeMap::new(),
+                closed: Vec::new(),
+                notes: Vec::new(),
+            }
+        }
+
+        fn pump(&mut self) {
+            while let Some(output) = self.server.poll_output() {
+                match output {
+                    Output::Send(conn, message) => {
+                        self.sent.entry(conn).or_default().push(message.to_string())
+                    }
+                    Output::Close(conn) => self.closed.push(conn),
+                }
+            }
+            while let Some(note) = self.server.poll_note() {
+                self.notes.push(note);
+            }
+        }
+
+        fn connect(&mut self, now_ms: u64, conn: ConnId, port: Port) {
+            self.server.connect(now_ms, conn, port);
+            self.pump();
+        }
+
+        fn say(&mut self, now_ms: u64, conn: ConnId, line: &str) {
+            self.server.receive(now_ms, conn, line);
+            self.pump();
+        }
+
+        fn at(&mut self, now_ms: u64) {
+            self.server.handle_timeout(now_ms);
+            self.pump();
+        }
+
+        fn last(&self, conn: ConnId) -> &str {
+            self.sent[&conn].last().map(String::as_str).unwrap_or("")
+        }
+
+        fn token(&self, numbers: ConnId) -> String {
+            let welcome = &self.sent[&numbers][0];
+            welcome.rsplit(' ').next().unwrap().to_owned()
+        }
+
+        /// A player on numbers `conn` and claims `conn + 1`, registered
+        /// with `board`.
+        fn player(&mut self, now_ms: u64, conn: ConnId, board: &str) {
+            self.connect(now_ms, conn, Port::Numbers);
+            self.connect(now_ms, conn + 1, Port::Claims);
+            let token = self.token(conn);
+            self.say(now_ms, conn + 1, &format!("HELLO {token}"));
+            self.say(now_ms, conn + 1, &format!("BOARD {board}"));
+            assert_eq!(self.last(conn + 1), "BOARD-OK");
+        }
+    }
+
+    const LOW: &str = "1 2 3 4 5 6 7 8 9 10 11 12 13 14 15";
+    const HIGH: &str = "76 77 78 79 80 81 82 83 84 85 86 87 88 89 90";
+
+    fn config(prefix: Vec<u8>) -> ServerConfig {
+        ServerConfig {
+            interval_ms: 10,
+            pause_ms: 100,
+            pairing_timeout_ms: 1_000,
+            draw_prefix: prefix,
+        }
+    }
+
+    #[test]
+    fn pairing_follows_the_token_not_the_arrival_order() {
+        let mut bench = Bench::new(config(vec![]));
+        bench.connect(0, 1, Port::Numbers);
+        bench.connect(0, 2, Port::Numbers);
+        bench.connect(0, 3, Port::Claims);
+        bench.connect(0, 4, Port::Claims);
+        let second = bench.token(2);
+        let first = bench.token(1);
+        bench.say(0, 3, &format!("HELLO {second}"));
+        bench.say(0, 4, &format!("HELLO {first}"));
+        assert_eq!(bench.last(3), "HELLO p2");
+        assert_eq!(bench.last(4), "HELLO p1");
+        // A used token pairs nothing else.
+        bench.connect(0, 5, Port::Claims);
+        bench.say(0, 5, &format!("HELLO {first}"));
+        assert!(bench.last(5).starts_with("ERR bad-token"));
+    }
+
+    #[test]
+    fn a_late_joiner_gets_the_history_then_every_later_draw() {
+        let mut bench = Bench::new(config(vec![]));
+        bench.player(0, 1, HIGH);
+        bench.at(10);
+        bench.at(20);
+        bench.at(30);
+        bench.player(30, 3, LOW);
+        bench.at(40);
+        let (game, drawn) = bench.server.running().unwrap();
+        let drawn = drawn.to_vec();
+        let lines = &bench.sent[&3];
+        assert_eq!(
+            lines[1],
+            format!("GAME {game} HISTORY {} {} {}", drawn[0], drawn[1], drawn[2])
+        );
+        assert_eq!(lines[2], format!("DRAW {game} 4 {}", drawn[3]));
+    }
+
+    #[test]
+    fn the_first_valid_claim_wins_and_every_later_one_is_late() {
+        let prefix: Vec<u8> = (1..=15).collect();
+        let mut bench = Bench::new(config(prefix));
+        bench.player(0, 1, LOW);
+        bench.player(0, 3, LOW);
+        for step in 1..=15 {
+            bench.at(step * 10);
+        }
+        bench.say(150, 4, "TOMBOLA 1");
+        bench.say(150, 2, "TOMBOLA 1");
+        assert_eq!(bench.last(4), "WIN 1");
+        assert_eq!(bench.last(2), "LATE 1 p2");
+        for numbers in [1, 3] {
+            let lines = &bench.sent[&numbers];
+            assert_eq!(lines[lines.len() - 2], "OVER 1 WINNER p2");
+            assert_eq!(lines[lines.len() - 1], "NEXT 2 IN 0");
+        }
+    }
+
+    #[test]
+    fn a_false_claim_bars_that_player_for_the_rest_of_the_game() {
+        let mut bench = Bench::new(config((1..=15).collect()));
+        bench.player(0, 1, LOW);
+        bench.at(10);
+        bench.say(10, 2, "TOMBOLA 1");
+        assert_eq!(bench.last(2), "ERR false-claim 1");
+        for step in 2..=15 {
+            bench.at(step * 10);
+        }
+        bench.say(150, 2, "TOMBOLA 1");
+        assert!(bench.last(2).starts_with("ERR claim-barred 1"));
+        assert!(
+            bench.server.running().is_some(),
+            "a barred claim ends nothing"
+        );
+    }
+
+    #[test]
+    fn after_the_ninetieth_draw_claims_have_one_more_interval() {
+        let mut bench = Bench::new(config(vec![]));
+        bench.player(0, 1, LOW);
+        for step in 1..=90 {
+            bench.at(step * 10);
+        }
+        assert_eq!(bench.server.running().unwrap().1.len(), 90);
+        bench.at(909);
+        assert!(bench.server.running().is_some());
+        bench.at(910);
+        assert!(bench.last(1).starts_with("NEXT 2"));
+        assert!(bench.notes.contains(&"over 1 nowinner".to_owned()));
+        bench.say(911, 2, "TOMBOLA 1");
+        assert!(bench.last(2).starts_with("ERR game-over 1"));
+    }
+
+    #[test]
+    fn only_players_who_said_again_play_the_next_game() {
+        let mut bench = Bench::new(config((1..=15).collect()));
+        bench.player(0, 1, LOW);
+        bench.player(0, 3, HIGH);
+        for step in 1..=15 {
+            bench.at(step * 10);
+        }
+        bench.say(150, 2, "TOMBOLA 1");
+        bench.say(160, 2, "AGAIN");
+        assert_eq!(bench.last(2), "AGAIN-OK");
+        bench.at(250);
+        assert_eq!(bench.last(1), "GAME 2 HISTORY");
+        assert_eq!(bench.last(3), "GOODBYE");
+        assert_eq!(bench.last(4), "GOODBYE");
+        assert!(bench.closed.contains(&3) && bench.closed.contains(&4));
+        assert!(!bench.closed.contains(&1));
+    }
+
+    #[test]
+    fn losing_either_connection_removes_the_player_and_closes_the_other() {
+        let mut bench = Bench::new(config(vec![]));
+        bench.player(0, 1, LOW);
+        bench.player(0, 3, HIGH);
+        bench.server.disconnect(5, 1);
+        bench.pump();
+        assert!(bench.closed.contains(&2));
+        bench.server.disconnect(5, 4);
+        bench.pump();
+        assert!(bench.closed.contains(&3));
+        assert!(bench.notes.contains(&"abandon 1".to_owned()));
+        assert_eq!(bench.server.poll_timeout(), None, "nothing left to do");
+    }
+
+    #[test]
+    fn unpaired_connections_expire() {
+        let mut bench = Bench::new(config(vec![]));
+        bench.connect(0, 1, Port::Numbers);
+        bench.connect(0, 2, Port::Claims);
+        assert_eq!(bench.server.poll_timeout(), Some(1_000));
+        bench.at(1_000);
+        assert!(bench.last(1).starts_with("ERR pairing-timeout"));
+        assert_eq!(bench.closed, vec![1, 2]);
+        assert_eq!(bench.server.poll_timeout(), None);
     }
 }

@@ -33,7 +33,10 @@ impl ClientMessage {
                 if is_token(rest) {
                     Ok(ClientMessage::Hello(rest.to_owned()))
                 } else {
-                    Err(Refusal::new("bad-token", "HELLO needs the token from WELCOME"))
+                    Err(Refusal::new(
+                        "bad-token",
+                        "HELLO needs the token from WELCOME",
+                    ))
                 }
             }
             "BOARD" => {
@@ -124,7 +127,10 @@ impl ServerMessage {
                 let (game, rest) = rest.split_once(' ')?;
                 let history = match rest.strip_prefix("HISTORY") {
                     Some("") => Vec::new(),
-                    Some(numbers) => wire::numbers(numbers.strip_prefix(' ')?)?,
+                    Some(numbers) => match numbers.strip_prefix(' ')? {
+                        "" => return None,
+                        numbers => wire::numbers(numbers)?,
+                    },
                     None => return None,
                 };
                 ServerMessage::Game {

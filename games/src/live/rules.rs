@@ -81,7 +81,9 @@ mod tests {
     fn a_covered_board_wins_and_an_uncovered_one_is_false() {
         let board = board(1..=15);
         let mut drawn: NumberSet = (1..=14).collect();
-        let playing = |drawn| Standing::Playing { game: 3, drawn };
+        fn playing(drawn: &NumberSet) -> Standing<'_> {
+            Standing::Playing { game: 3, drawn }
+        }
         assert_eq!(judge(playing(&drawn), 3, &board, None), Verdict::False);
         drawn.insert(15);
         assert_eq!(judge(playing(&drawn), 3, &board, None), Verdict::Win);

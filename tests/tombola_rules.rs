@@ -10,6 +10,7 @@ use games::tombola::game::{LockstepServer, Output, ServerConfig};
 use games::tombola::protocol::ServerMessage;
 use games::tombola::rules::{Board, NumberSet};
 use proptest::prelude::*;
+use proptest::test_runner::FileFailurePersistence;
 use rand::SeedableRng;
 use rand_chacha::ChaCha8Rng;
 
@@ -75,7 +76,13 @@ fn boards_from(seed: u64, count: usize) -> Vec<Board> {
 }
 
 proptest! {
-    #![proptest_config(ProptestConfig::with_cases(200))]
+    #![proptest_config(ProptestConfig {
+        cases: 200,
+        failure_persistence: Some(Box::new(FileFailurePersistence::Direct(
+            "fixtures/proptest-regressions/tombola_rules.txt",
+        ))),
+        ..ProptestConfig::default()
+    })]
 
     #[test]
     fn a_game_always_ends_by_draw_90_with_exactly_the_right_winners(

@@ -3,7 +3,7 @@
 //! their snapshots, and a sweep whose size comes from `SIM_SEEDS` reports
 //! any failing seed with its replay command.
 
-use sim::harness::{failure_report, Scenario};
+use sim::harness::{failure_report, RunOptions, Scenario};
 use sim::scenarios;
 use sim::sweep::{sweep, SweepOptions};
 
@@ -19,11 +19,22 @@ fn snapshot(name: &str, text: String) {
 
 #[test]
 fn every_lockstep_scenario_passes_its_oracles_on_the_first_seeds() {
-    for scenario in scenarios::all().iter().filter(|scenario| scenario.name.starts_with("tombola-")) {
+    for scenario in scenarios::all()
+        .iter()
+        .filter(|scenario| scenario.name.starts_with("tombola-"))
+    {
         for seed in 0..3 {
-            let outcome = (scenario.run)(seed);
-            assert!(outcome.passed(), "{}", failure_report(scenario.name, seed, &outcome));
-            assert!(outcome.games >= 1, "{} seed {seed} finished no game", scenario.name);
+            let outcome = (scenario.run)(seed, &RunOptions::default());
+            assert!(
+                outcome.passed(),
+                "{}",
+                failure_report(scenario.name, seed, &outcome)
+            );
+            assert!(
+                outcome.games >= 1,
+                "{} seed {seed} finished no game",
+                scenario.name
+            );
         }
     }
 }
@@ -32,8 +43,8 @@ fn every_lockstep_scenario_passes_its_oracles_on_the_first_seeds() {
 fn the_same_seed_twice_gives_the_identical_trace() {
     let scenario = scenario("tombola-four-players-latency");
     for seed in [1, 42] {
-        let first = (scenario.run)(seed).report();
-        let second = (scenario.run)(seed).report();
+        let first = (scenario.run)(seed, &RunOptions::default()).report();
+        let second = (scenario.run)(seed, &RunOptions::default()).report();
         assert_eq!(first, second, "seed {seed} replayed differently");
     }
 }
@@ -41,7 +52,9 @@ fn the_same_seed_twice_gives_the_identical_trace() {
 #[test]
 fn different_seeds_give_different_traces() {
     let scenario = scenario("tombola-two-players");
-    let traces: Vec<String> = (0..4).map(|seed| (scenario.run)(seed).trace_text()).collect();
+    let traces: Vec<String> = (0..4)
+        .map(|seed| (scenario.run)(seed, &RunOptions::default()).trace_text())
+        .collect();
     for (index, trace) in traces.iter().enumerate() {
         for other in &traces[index + 1..] {
             assert_ne!(trace, other, "two seeds gave the same trace");
@@ -51,39 +64,70 @@ fn different_seeds_give_different_traces() {
 
 #[test]
 fn simultaneous_claims_on_the_same_draw_all_win() {
-    let outcome = (scenario("tombola-simultaneous-claims").run)(7);
-    assert!(outcome.passed(), "{}", failure_report("tombola-simultaneous-claims", 7, &outcome));
+    let outcome = (scenario("tombola-simultaneous-claims").run)(7, &RunOptions::default());
+    assert!(
+        outcome.passed(),
+        "{}",
+        failure_report("tombola-simultaneous-claims", 7, &outcome)
+    );
     assert_eq!(outcome.winners_per_game, vec![2]);
     assert!(outcome.reached.contains("simultaneous-claim"));
 }
 
 #[test]
 fn pinned_seed_of_the_simultaneous_claim_scenario_matches_its_snapshot() {
-    snapshot("tombola_simultaneous_claims_seed_1", (scenario("tombola-simultaneous-claims").run)(1).report());
+    snapshot(
+        "tombola_simultaneous_claims_seed_1",
+        (scenario("tombola-simultaneous-claims").run)(1, &RunOptions::default()).report(),
+    );
 }
 
 #[test]
 fn pinned_seed_of_the_misbehaving_players_scenario_matches_its_snapshot() {
-    snapshot("tombola_misbehaving_players_seed_3", (scenario("tombola-misbehaving-players").run)(3).report());
+    snapshot(
+        "tombola_misbehaving_players_seed_3",
+        (scenario("tombola-misbehaving-players").run)(3, &RunOptions::default()).report(),
+    );
 }
 
 #[test]
 fn pinned_seed_of_the_two_player_scenario_matches_its_snapshot() {
-    snapshot("tombola_two_players_seed_1", (scenario("tombola-two-players").run)(1).report());
+    snapshot(
+        "tombola_two_players_seed_1",
+        (scenario("tombola-two-players").run)(1, &RunOptions::default()).report(),
+    );
 }
 
 /// `SIM_SEEDS=500 cargo test --test tombola_sim sweep` for a longer sweep.
 #[test]
 fn a_seed_sweep_of_every_lockstep_scenario_finds_no_violation() {
-    let seeds: u64 = std::env::var("SIM_SEEDS").ok().and_then(|text| text.parse().ok()).unwrap_or(16);
-    let start: u64 = std::env::var("SIM_START").ok().and_then(|text| text.parse().ok()).unwrap_or(1000);
-    let options = SweepOptions { start, seeds, jobs: 0.max(2), progress: false, check_determinism: false };
+    let seeds: u64 = std::env::var("SIM_SEEDS")
+        .ok()
+        .and_then(|text| text.parse().ok())
+        .unwrap_or(16);
+    let start: u64 = std::env::var("SIM_START")
+        .ok()
+        .and_then(|text| text.parse().ok())
+        .unwrap_or(1000);
+    let options = SweepOptions {
+        start,
+        seeds,
+        jobs: 0.max(2),
+        progress: false,
+        check_determinism: false,
+    };
     let mut failures = String::new();
-    for scenario in scenarios::all().iter().filter(|scenario| scenario.name.starts_with("tombola-")) {
+    for scenario in scenarios::all()
+        .iter()
+        .filter(|scenario| scenario.name.starts_with("tombola-"))
+    {
         let summary = sweep(scenario, &options);
         if !summary.passed() {
             failures.push_str(&summary.render(0.0));
         }
     }
-    assert!(failures.is_empty(), "sweep failures (each with its replay command):\n{failures}");
+    assert!(
+        failures.is_empty(),
+        "sweep failures (each with its replay command):\n{failures}"
+    );
 }

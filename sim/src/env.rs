@@ -13,6 +13,7 @@ use std::time::Duration;
 
 use games::env::{Env, Listener};
 
+use crate::tap::TappedStream;
 use crate::trace::Trace;
 
 /// One session's view of the simulation: its name in the trace and the
@@ -37,18 +38,38 @@ impl SimEnv {
     }
 }
 
+/// A simulated connection, tapped so a picture of the run can be drawn.
+pub type SimStream = TappedStream<turmoil::net::TcpStream>;
+
 /// A turmoil listener seen through the [`Listener`] trait.
-pub struct SimListener(turmoil::net::TcpListener);
+pub struct SimListener {
+    inner: turmoil::net::TcpListener,
+    name: Arc<str>,
+    trace: Trace,
+}
+
+fn tap(stream: turmoil::net::TcpStream, name: &str, trace: &Trace) -> SimStream {
+    let local = stream
+        .local_addr()
+        .map(|addr| addr.to_string())
+        .unwrap_or_default();
+    let peer = stream
+        .peer_addr()
+        .map(|addr| addr.to_string())
+        .unwrap_or_default();
+    TappedStream::new(stream, name, local, peer, trace.clone())
+}
 
 impl Listener for SimListener {
-    type Stream = turmoil::net::TcpStream;
+    type Stream = SimStream;
 
     async fn accept(&self) -> io::Result<(Self::Stream, SocketAddr)> {
-        self.0.accept().await
+        let (stream, peer) = self.inner.accept().await?;
+        Ok((tap(stream, &self.name, &self.trace), peer))
     }
 
     fn local_addr(&self) -> io::Result<SocketAddr> {
-        self.0.local_addr()
+        self.inner.local_addr()
     }
 }
 
@@ -58,7 +79,7 @@ pub fn sim_now_ms() -> u64 {
 }
 
 impl Env for SimEnv {
-    type Stream = turmoil::net::TcpStream;
+    type Stream = SimStream;
     type Listener = SimListener;
 
     fn now_ms(&self) -> u64 {
@@ -73,11 +94,17 @@ impl Env for SimEnv {
     }
 
     async fn bind(&self, addr: &str) -> io::Result<Self::Listener> {
-        Ok(SimListener(turmoil::net::TcpListener::bind(addr).await?))
+        let inner = turmoil::net::TcpListener::bind(addr).await?;
+        Ok(SimListener {
+            inner,
+            name: self.name.clone(),
+            trace: self.trace.clone(),
+        })
     }
 
     async fn connect(&self, addr: &str) -> io::Result<Self::Stream> {
-        turmoil::net::TcpStream::connect(addr).await
+        let stream = turmoil::net::TcpStream::connect(addr).await?;
+        Ok(tap(stream, &self.name, &self.trace))
     }
 
     fn record(&self, event: std::fmt::Arguments<'_>) {

@@ -8,7 +8,7 @@ use std::time::Duration;
 use rand::SeedableRng;
 use rand_chacha::ChaCha8Rng;
 
-use crate::trace::{render, TraceLine};
+use crate::trace::{render, TraceLine, WireEvent};
 
 /// How many trace lines a failure report shows.
 pub const FAILURE_TRACE_LINES: usize = 20;
@@ -22,7 +22,26 @@ pub struct Scenario {
     /// Events (see [`RunOutcome::reached`]) that a sweep must see at least
     /// once; a sweep that never reaches one fails.
     pub must_reach: &'static [&'static str],
-    pub run: fn(seed: u64) -> RunOutcome,
+    pub run: fn(seed: u64, options: &RunOptions) -> RunOutcome,
+}
+
+/// How one run is carried out, beyond its scenario and seed. None of these
+/// change what happens in the run, only what is recorded of it.
+#[derive(Debug, Clone, Default)]
+pub struct RunOptions {
+    /// Keep every line that crosses the wire (for `--svg` and `--json`).
+    pub keep_wire: bool,
+}
+
+impl RunOptions {
+    /// A fresh trace for one run with these options.
+    pub fn new_trace(&self) -> crate::trace::Trace {
+        if self.keep_wire {
+            crate::trace::Trace::with_wire()
+        } else {
+            crate::trace::Trace::new()
+        }
+    }
 }
 
 impl std::fmt::Debug for Scenario {
@@ -54,6 +73,8 @@ impl Violation {
 #[derive(Debug, Clone, Default, serde::Serialize)]
 pub struct RunOutcome {
     pub trace: Vec<TraceLine>,
+    /// Lines as they crossed the wire; empty unless `RunOptions::keep_wire`.
+    pub wire: Vec<WireEvent>,
     pub violations: Vec<Violation>,
     /// Games that ended (with or without a winner).
     pub games: u64,

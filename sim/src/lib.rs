@@ -3,6 +3,7 @@
 //!
 //! - [`env`]: [`env::SimEnv`], the `games::env::Env` over turmoil.
 //! - [`trace`]: the one-line-per-event record of a run.
+//! - [`tap`]: logs the lines crossing each simulated connection.
 //! - [`harness`]: scenarios, outcomes, failure reports, per-host RNGs.
 //! - [`tombola`], [`live`], [`chat`]: each game's scenarios and oracles.
 //! - [`scenarios`]: the registry `sim list` prints.
@@ -14,5 +15,6 @@ pub mod harness;
 pub mod live;
 pub mod scenarios;
 pub mod sweep;
+pub mod tap;
 pub mod tombola;
 pub mod trace;

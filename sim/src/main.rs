@@ -11,7 +11,7 @@ use std::time::Instant;
 
 use clap::{Parser, Subcommand};
 
-use sim::harness::{failure_report, Scenario};
+use sim::harness::{failure_report, RunOptions, Scenario};
 use sim::scenarios;
 use sim::sweep::{sweep, SweepOptions};
 
@@ -88,7 +88,7 @@ fn main() -> ExitCode {
                     return ExitCode::from(2);
                 }
             };
-            let outcome = (scenario.run)(seed);
+            let outcome = (scenario.run)(seed, &RunOptions::default());
             print!("{}", outcome.report());
             if outcome.passed() {
                 ExitCode::SUCCESS

@@ -10,7 +10,7 @@ use std::collections::BTreeMap;
 use indicatif::{ProgressBar, ProgressStyle};
 use rayon::prelude::*;
 
-use crate::harness::{failure_report, RunOutcome, Scenario, Violation};
+use crate::harness::{failure_report, RunOptions, RunOutcome, Scenario, Violation};
 
 /// How a sweep runs.
 #[derive(Debug, Clone)]
@@ -115,9 +115,9 @@ pub fn sweep(scenario: &Scenario, options: &SweepOptions) -> SweepSummary {
             .expect("valid progress template"),
     );
     let run_seed = |seed: u64| {
-        let mut outcome = (scenario.run)(seed);
+        let mut outcome = (scenario.run)(seed, &RunOptions::default());
         if options.check_determinism {
-            let again = (scenario.run)(seed);
+            let again = (scenario.run)(seed, &RunOptions::default());
             if again.trace != outcome.trace {
                 let first_difference = outcome
                     .trace

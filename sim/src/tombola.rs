@@ -14,8 +14,10 @@ use games::tombola::rules::{Board, NUMBER_MAX};
 use games::tombola::server;
 
 use crate::env::SimEnv;
-use crate::harness::{build_sim, host_rng, liveness, NetConfig, RunOutcome, Scenario, Violation};
-use crate::trace::{Trace, TraceLine};
+use crate::harness::{
+    build_sim, host_rng, liveness, NetConfig, RunOptions, RunOutcome, Scenario, Violation,
+};
+use crate::trace::TraceLine;
 
 /// The port the simulated server listens on.
 pub const SERVER_PORT: u16 = 8000;
@@ -51,8 +53,8 @@ pub struct TombolaSpec {
 }
 
 /// Runs one seed of `spec` and judges it.
-pub fn run_spec(spec: &TombolaSpec, seed: u64) -> RunOutcome {
-    let trace = Trace::new();
+pub fn run_spec(spec: &TombolaSpec, seed: u64, options: &RunOptions) -> RunOutcome {
+    let trace = options.new_trace();
     let mut sim = build_sim(seed, &spec.net);
 
     let server_trace = trace.clone();
@@ -96,8 +98,9 @@ pub fn run_spec(spec: &TombolaSpec, seed: u64) -> RunOutcome {
 
     let mut violations = Vec::new();
     liveness(sim.run(), &mut violations);
-    let lines = trace.lines();
-    judge(spec, lines, violations)
+    let mut outcome = judge(spec, trace.lines(), violations);
+    outcome.wire = trace.wire();
+    outcome
 }
 
 async fn env_sleep(env: &SimEnv, duration_ms: u64) {
@@ -456,26 +459,26 @@ pub fn scenarios() -> Vec<Scenario> {
             name: "tombola-two-players",
             summary: "two honest players, 1-5 ms latency",
             must_reach: &[],
-            run: |seed| run_spec(&two_players(), seed),
+            run: |seed, options| run_spec(&two_players(), seed, options),
         },
         Scenario {
             name: "tombola-four-players-latency",
             summary: "four honest players, 1-30 ms latency",
             must_reach: &[],
-            run: |seed| run_spec(&four_players_with_latency(), seed),
+            run: |seed, options| run_spec(&four_players_with_latency(), seed, options),
         },
         Scenario {
             name: "tombola-simultaneous-claims",
             summary:
                 "fixed boards and draw order: two players complete on draw 29 and must both win",
             must_reach: &["simultaneous-claim"],
-            run: |seed| run_spec(&simultaneous_claims(), seed),
+            run: |seed, options| run_spec(&simultaneous_claims(), seed, options),
         },
         Scenario {
             name: "tombola-misbehaving-players",
             summary: "a false claim, a silent player and a quitter beside two honest players",
             must_reach: &["false-claim", "reply-timeout"],
-            run: |seed| run_spec(&misbehaving_players(), seed),
+            run: |seed, options| run_spec(&misbehaving_players(), seed, options),
         },
     ]
 }

@@ -29,26 +29,88 @@ impl fmt::Display for TraceLine {
     }
 }
 
+/// Which way a line crossed a connection, seen from the session that
+/// logged it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Direction {
+    Sent,
+    Received,
+}
+
+/// One line as it crossed the simulated wire: what the picture of a run
+/// draws arrows from. Kept apart from the trace, which stays the compact
+/// record that snapshots and determinism checks hold.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+pub struct WireEvent {
+    pub time_ms: u64,
+    /// The session (trace host name) on this end of the connection.
+    pub session: String,
+    /// This end's socket address.
+    pub local: String,
+    /// The other end's socket address.
+    pub peer: String,
+    pub direction: Direction,
+    pub line: String,
+}
+
+#[derive(Debug, Default)]
+struct Inner {
+    lines: Vec<TraceLine>,
+    wire: Option<Vec<WireEvent>>,
+}
+
 /// A shared, append-only trace. Cloning shares it.
 #[derive(Debug, Clone, Default)]
-pub struct Trace(Arc<Mutex<Vec<TraceLine>>>);
+pub struct Trace(Arc<Mutex<Inner>>);
 
 impl Trace {
+    /// A trace of events only.
     pub fn new() -> Trace {
         Trace::default()
     }
 
+    /// A trace that also keeps every line crossing the wire (for pictures).
+    pub fn with_wire() -> Trace {
+        Trace(Arc::new(Mutex::new(Inner {
+            lines: Vec::new(),
+            wire: Some(Vec::new()),
+        })))
+    }
+
     pub fn record(&self, time_ms: u64, host: &str, text: String) {
-        self.0.lock().expect("trace lock").push(TraceLine {
+        let line = TraceLine {
             time_ms,
             host: host.to_owned(),
             text,
-        });
+        };
+        self.0.lock().expect("trace lock").lines.push(line);
+    }
+
+    /// Whether wire events are kept; taps skip their work when not.
+    pub fn keeps_wire(&self) -> bool {
+        self.0.lock().expect("trace lock").wire.is_some()
+    }
+
+    pub fn record_wire(&self, event: WireEvent) {
+        if let Some(wire) = &mut self.0.lock().expect("trace lock").wire {
+            wire.push(event);
+        }
     }
 
     /// A copy of every line so far.
     pub fn lines(&self) -> Vec<TraceLine> {
-        self.0.lock().expect("trace lock").clone()
+        self.0.lock().expect("trace lock").lines.clone()
+    }
+
+    /// A copy of every wire event so far (empty unless [`Trace::with_wire`]).
+    pub fn wire(&self) -> Vec<WireEvent> {
+        self.0
+            .lock()
+            .expect("trace lock")
+            .wire
+            .clone()
+            .unwrap_or_default()
     }
 }
 

@@ -1,0 +1,123 @@
+//! A stream wrapper that logs every complete line crossing it, in both
+//! directions, into the run's [`Trace`] as [`WireEvent`]s. The simulated
+//! environment wraps every connection in one when the trace keeps wire
+//! events; the game code does not know.
+
+use std::io;
+use std::pin::Pin;
+use std::task::{Context, Poll};
+
+use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
+
+use crate::env::sim_now_ms;
+use crate::trace::{Direction, Trace, WireEvent};
+
+/// Bytes of a partial line a tap keeps before it gives up on that line
+/// (the framing layer refuses longer lines anyway).
+const PARTIAL_LINE_BYTES_MAX: usize = 4096;
+
+pub struct TappedStream<S> {
+    inner: S,
+    session: String,
+    local: String,
+    peer: String,
+    trace: Trace,
+    sent: Vec<u8>,
+    received: Vec<u8>,
+    /// Off when the trace does not keep wire events: then a tap costs one
+    /// branch per read or write.
+    enabled: bool,
+}
+
+impl<S> TappedStream<S> {
+    pub fn new(inner: S, session: &str, local: String, peer: String, trace: Trace) -> Self {
+        let enabled = trace.keeps_wire();
+        TappedStream {
+            inner,
+            session: session.to_owned(),
+            local,
+            peer,
+            trace,
+            sent: Vec::new(),
+            received: Vec::new(),
+            enabled,
+        }
+    }
+
+    fn log(&mut self, direction: Direction, bytes: &[u8]) {
+        if !self.enabled {
+            return;
+        }
+        let (buffer, session, local, peer, trace) = match direction {
+            Direction::Sent => (
+                &mut self.sent,
+                &self.session,
+                &self.local,
+                &self.peer,
+                &self.trace,
+            ),
+            Direction::Received => (
+                &mut self.received,
+                &self.session,
+                &self.local,
+                &self.peer,
+                &self.trace,
+            ),
+        };
+        for &byte in bytes {
+            if byte == b'\n' {
+                let line = String::from_utf8_lossy(buffer.strip_suffix(b"\r").unwrap_or(buffer))
+                    .into_owned();
+                buffer.clear();
+                trace.record_wire(WireEvent {
+                    time_ms: sim_now_ms(),
+                    session: session.clone(),
+                    local: local.clone(),
+                    peer: peer.clone(),
+                    direction,
+                    line,
+                });
+            } else if buffer.len() < PARTIAL_LINE_BYTES_MAX {
+                buffer.push(byte);
+            }
+        }
+    }
+}
+
+impl<S: AsyncRead + Unpin> AsyncRead for TappedStream<S> {
+    fn poll_read(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: &mut ReadBuf<'_>,
+    ) -> Poll<io::Result<()>> {
+        let before = buf.filled().len();
+        let result = Pin::new(&mut self.inner).poll_read(cx, buf);
+        if let Poll::Ready(Ok(())) = result {
+            let fresh = buf.filled()[before..].to_vec();
+            self.log(Direction::Received, &fresh);
+        }
+        result
+    }
+}
+
+impl<S: AsyncWrite + Unpin> AsyncWrite for TappedStream<S> {
+    fn poll_write(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        bytes: &[u8],
+    ) -> Poll<io::Result<usize>> {
+        let result = Pin::new(&mut self.inner).poll_write(cx, bytes);
+        if let Poll::Ready(Ok(written)) = result {
+            self.log(Direction::Sent, &bytes[..written]);
+        }
+        result
+    }
+
+    fn poll_flush(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        Pin::new(&mut self.inner).poll_flush(cx)
+    }
+
+    fn poll_shutdown(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        Pin::new(&mut self.inner).poll_shutdown(cx)
+    }
+}

@@ -130,7 +130,7 @@ async fn an_over_long_line_closes_only_that_connection_and_a_reset_changes_nothi
 
     // A client that registers half a board and resets mid-line.
     let half = tokio::net::TcpStream::connect(&addr).await.unwrap();
-    half.set_linger(Some(Duration::ZERO)).unwrap();
+    half.set_zero_linger().unwrap();
     let (read_half, mut write_half) = half.into_split();
     tokio::io::AsyncWriteExt::write_all(&mut write_half, b"BOARD 1 2 3 4 5 6 7").await.unwrap();
     drop(read_half);

@@ -106,14 +106,49 @@ impl Observer for () {
     fn seen(&mut self, _: &ServerMessage, _: &Board, _: &NumberSet) {}
 }
 
+/// How long a client in a running game waits for the server's next line
+/// before it gives up on a server that went silent (a dead link that TCP
+/// has not reported yet). Waiting for other players has no limit.
+pub const SILENCE_TIMEOUT_MS: u64 = 30_000;
+
+/// How a client session plays.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ClientSettings {
+    pub behaviour: Behaviour,
+    /// See [`SILENCE_TIMEOUT_MS`].
+    pub silence_timeout_ms: u64,
+}
+
+impl Default for ClientSettings {
+    fn default() -> Self {
+        ClientSettings {
+            behaviour: Behaviour::Honest,
+            silence_timeout_ms: SILENCE_TIMEOUT_MS,
+        }
+    }
+}
+
+impl From<Behaviour> for ClientSettings {
+    fn from(behaviour: Behaviour) -> Self {
+        ClientSettings {
+            behaviour,
+            ..ClientSettings::default()
+        }
+    }
+}
+
 /// Connects to `addr`, plays one game with `board`, and reports.
 pub async fn play<E: Env>(
     env: &E,
     addr: &str,
     board: Board,
-    behaviour: Behaviour,
+    settings: impl Into<ClientSettings>,
     observer: &mut impl Observer,
 ) -> Result<ClientReport, ClientError> {
+    let ClientSettings {
+        behaviour,
+        silence_timeout_ms,
+    } = settings.into();
     let stream = env.connect(addr).await?;
     let (read_half, write_half) = tokio::io::split(stream);
     let mut lines = FramedRead::new(read_half, LineCodec::new());
@@ -135,7 +170,20 @@ pub async fn play<E: Env>(
     let mut registered = false;
 
     loop {
-        let line = match lines.next().await {
+        let next = if report.game.is_some() {
+            tokio::select! {
+                biased;
+                next = lines.next() => next,
+                _ = env.sleep_ms(silence_timeout_ms) => {
+                    env.record(format_args!("silence {silence_timeout_ms}"));
+                    report.outcome = Outcome::Dropped { reason: format!("server silent for {silence_timeout_ms} ms") };
+                    return Ok(report);
+                }
+            }
+        } else {
+            lines.next().await
+        };
+        let line = match next {
             Some(Ok(Frame::Line(line))) => line,
             Some(Ok(Frame::InvalidUtf8)) => {
                 return Err(ClientError::Protocol("invalid UTF-8".to_owned()))

@@ -7,12 +7,13 @@
 //! and not yet handled are not counted, so a client that pipelines many
 //! commands without reading could find the outbox full by the time its
 //! replies are made. Here the reservation travels with the line
-//! ([`LinkEvent::Line`]), so a reply always fits, a client that does not
+//! ([`LinkEvent::Received`]), so a reply always fits, a client that does not
 //! read its replies stops being read (at most `outbox_lines_max` of its
 //! lines are in flight), and the room task never waits on anyone. Messages
 //! from other clients use [`LinkHandle::offer`], which keeps
 //! [`REPLY_HEADROOM_LINES`] free so a client buried in incoming messages
-//! can still be read from.
+//! can still be read from. Framing errors are not answered here but by
+//! the room, in turn with the replies to the lines before them.
 //!
 //! Closing follows `conn.rs`: the writer flushes what is queued and ends
 //! the stream; the reader drains (and ignores) input so the last lines are
@@ -37,11 +38,25 @@ pub const REPLY_HEADROOM_LINES: usize = 4;
 /// A reserved place in one connection's outbox for exactly one line.
 pub type ReplySlot = mpsc::OwnedPermit<String>;
 
+/// What the reader got from the peer.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Received {
+    /// A complete, non-empty UTF-8 line.
+    Line(String),
+    /// A complete line that was not UTF-8; the connection goes on.
+    InvalidUtf8,
+    /// More than `LINE_BYTES_MAX` bytes without a terminator; the reader
+    /// has stopped and the connection must close.
+    LineTooLong,
+}
+
 /// What a connection reports to the room task.
 #[derive(Debug)]
 pub enum LinkEvent {
-    /// A complete, non-empty UTF-8 line, with the slot for its reply.
-    Line(ConnId, String, ReplySlot),
+    /// Something the peer sent, with the slot for its one reply. Framing
+    /// errors travel this way too, so that every reply, theirs included,
+    /// goes out in the order the lines came in.
+    Received(ConnId, Received, ReplySlot),
     /// The peer closed, reset, or broke the framing; nothing follows.
     Closed(ConnId),
 }
@@ -163,26 +178,21 @@ async fn read_loop<R: AsyncRead + Send + Unpin>(
             _ = closing.cancelled() => break,
             frame = frames.next() => frame,
         };
-        match frame {
-            Some(Ok(Frame::Line(line))) => {
-                if events
-                    .send(LinkEvent::Line(conn, line, slot))
-                    .await
-                    .is_err()
-                {
-                    return;
-                }
-            }
-            Some(Ok(Frame::InvalidUtf8)) => {
-                slot.send("ERR invalid-utf8 line dropped".to_owned());
-            }
-            Some(Err(FrameError::LineTooLong)) => {
-                slot.send(format!(
-                    "ERR line-too-long over {LINE_BYTES_MAX} bytes, closing"
-                ));
-                break;
-            }
+        let (received, last) = match frame {
+            Some(Ok(Frame::Line(line))) => (Received::Line(line), false),
+            Some(Ok(Frame::InvalidUtf8)) => (Received::InvalidUtf8, false),
+            Some(Err(FrameError::LineTooLong)) => (Received::LineTooLong, true),
             Some(Err(FrameError::Io(_))) | None => break,
+        };
+        if events
+            .send(LinkEvent::Received(conn, received, slot))
+            .await
+            .is_err()
+        {
+            return;
+        }
+        if last {
+            break;
         }
     }
     let _ = events.send(LinkEvent::Closed(conn)).await;

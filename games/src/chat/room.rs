@@ -18,6 +18,7 @@ use std::collections::{BTreeMap, VecDeque};
 
 use crate::chat::protocol::{text_bytes_max, ClientId, ClientMessage, ServerMessage};
 use crate::conn::ConnId;
+use crate::framing::LINE_BYTES_MAX;
 use crate::wire::Refusal;
 
 /// Where the room puts messages for other clients.
@@ -46,6 +47,8 @@ enum Departure {
     Closed,
     /// A new connection arrived from the same address, so this one was dead.
     Replaced,
+    /// It sent a line longer than `LINE_BYTES_MAX`.
+    LineTooLong,
 }
 
 impl Departure {
@@ -54,6 +57,7 @@ impl Departure {
             Departure::Quit => "quit",
             Departure::Closed => "closed",
             Departure::Replaced => "replaced",
+            Departure::LineTooLong => "line-too-long",
         }
     }
 }
@@ -119,6 +123,35 @@ impl ChatRoom {
             }
             Ok(ClientMessage::Send { to, text }) => self.route(conn, from, to, text, mailboxes),
         }
+    }
+
+    /// A line that was not UTF-8: refused, and the connection stays.
+    pub fn receive_invalid_utf8(&mut self, conn: ConnId) {
+        let Some(&from) = self.ids.get(&conn) else {
+            return;
+        };
+        self.note(format!("refuse {from} invalid-utf8"));
+        self.reply(
+            conn,
+            ServerMessage::Err(Refusal::new("invalid-utf8", "line dropped")),
+        );
+    }
+
+    /// A line longer than [`LINE_BYTES_MAX`]: refused, and the client is out.
+    pub fn receive_line_too_long(&mut self, conn: ConnId) {
+        let Some(&from) = self.ids.get(&conn) else {
+            return;
+        };
+        self.note(format!("refuse {from} line-too-long"));
+        self.reply(
+            conn,
+            ServerMessage::Err(Refusal::new(
+                "line-too-long",
+                format!("over {LINE_BYTES_MAX} bytes, closing"),
+            )),
+        );
+        self.leave(conn, Departure::LineTooLong);
+        self.outputs.push_back(Output::Close(conn));
     }
 
     /// The connection is gone.
@@ -386,6 +419,36 @@ mod tests {
             ]
         );
         assert_eq!(room.clients().collect::<Vec<_>>(), [id("10.0.0.1:5000")]);
+    }
+
+    #[test]
+    fn framing_errors_are_refused_in_turn_and_a_long_line_ends_the_client() {
+        let mut room = ChatRoom::new();
+        let mut boxes = Boxes::default();
+        room.connect(1, id("10.0.0.1:5000"));
+        outputs(&mut room);
+        room.receive(1, "L", &mut boxes);
+        room.receive_invalid_utf8(1);
+        room.receive(1, "L", &mut boxes);
+        room.receive_line_too_long(1);
+        room.receive(1, "L", &mut boxes);
+        assert_eq!(
+            outputs(&mut room),
+            [
+                "1 CLIENTS 10.0.0.1:5000",
+                "1 ERR invalid-utf8 line dropped",
+                "1 CLIENTS 10.0.0.1:5000",
+                "1 ERR line-too-long over 1024 bytes, closing",
+                "1 close"
+            ]
+        );
+        assert_eq!(
+            notes(&mut room)[4..],
+            [
+                "refuse 10.0.0.1:5000 line-too-long",
+                "leave 10.0.0.1:5000 line-too-long"
+            ]
+        );
     }
 
     #[test]

@@ -17,7 +17,7 @@ use std::io;
 
 use tokio::sync::mpsc;
 
-use crate::chat::link::{self, LinkEvent, LinkHandle, ReplySlot, REPLY_HEADROOM_LINES};
+use crate::chat::link::{self, LinkEvent, LinkHandle, Received, ReplySlot, REPLY_HEADROOM_LINES};
 use crate::chat::room::{ChatRoom, Mailboxes, Output};
 use crate::conn::ConnId;
 use crate::env::{Env, Listener};
@@ -77,11 +77,15 @@ pub async fn run<E: Env>(
             biased;
             _ = &mut shutdown => return Ok(()),
             Some(event) = events_rx.recv() => match event {
-                LinkEvent::Line(conn, line, slot) => {
+                LinkEvent::Received(conn, received, slot) => {
                     // A line from a connection the room closed is dropped
                     // with its slot.
                     if links.0.contains_key(&conn) {
-                        room.receive(conn, &line, &mut links);
+                        match received {
+                            Received::Line(line) => room.receive(conn, &line, &mut links),
+                            Received::InvalidUtf8 => room.receive_invalid_utf8(conn),
+                            Received::LineTooLong => room.receive_line_too_long(conn),
+                        }
                         pump(&env, &mut room, &mut links, Some((conn, slot)));
                     }
                 }

@@ -216,11 +216,15 @@ pub async fn play<E: Env>(
         },
     };
 
+    // The server closes both connections of a player together, but their
+    // ends arrive separately: after one ends, the other is read to its end
+    // (a `GOODBYE` may still be on its way there).
+    let (mut claims_open, mut numbers_open) = (true, true);
     loop {
         let (port, line) = tokio::select! {
             biased;
-            line = next_line(&mut claims) => (Port::Claims, line?),
-            line = next_line(&mut numbers) => (Port::Numbers, line?),
+            line = next_line(&mut claims), if claims_open => (Port::Claims, line?),
+            line = next_line(&mut numbers), if numbers_open => (Port::Numbers, line?),
             answer = next_answer(&mut answers), if session.asking => {
                 session.asking = false;
                 let again = answer.unwrap_or(false);
@@ -228,8 +232,16 @@ pub async fn play<E: Env>(
                 send(if again { ClientMessage::Again } else { ClientMessage::Quit }).await?;
                 continue;
             }
+            else => return session.closed(),
         };
         let Some(line) = line else {
+            match port {
+                Port::Claims => claims_open = false,
+                Port::Numbers => numbers_open = false,
+            }
+            if claims_open || numbers_open {
+                continue;
+            }
             return session.closed();
         };
         match port {

@@ -282,8 +282,9 @@ fn parse_server_note(facts: &mut Facts, text: &str, violations: &mut Vec<Violati
     }
 }
 
-/// The oracles, applied to a finished run.
-fn judge(trace: Vec<TraceLine>, mut violations: Vec<Violation>) -> RunOutcome {
+/// The oracles, applied to a finished run's trace. Public so that a run on
+/// real TCP, traced the same way, is judged by the very same code.
+pub fn judge(trace: Vec<TraceLine>, mut violations: Vec<Violation>) -> RunOutcome {
     let facts = parse_facts(&trace, &mut violations);
     let mut outcome = RunOutcome::default();
     check_membership(&trace, &facts, &mut violations, &mut outcome);

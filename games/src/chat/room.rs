@@ -243,6 +243,61 @@ impl ChatRoom {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::framing::{Frame, LineCodec};
+    use bytes::BytesMut;
+    use proptest::prelude::*;
+    use tokio_util::codec::{Decoder, Encoder};
+
+    /// One line through the wire codec, the way both ends frame it.
+    fn over_the_wire(line: &str) -> Frame {
+        let mut codec = LineCodec::new();
+        let mut buf = BytesMut::new();
+        codec.encode(line.to_owned(), &mut buf).unwrap();
+        codec
+            .decode(&mut buf)
+            .unwrap()
+            .expect("one whole line was encoded")
+    }
+
+    /// Message text as a person could type it: any characters but the line
+    /// terminator, spaces anywhere, not ending in `\r` (which the framing
+    /// takes as part of the terminator).
+    fn message_text() -> impl Strategy<Value = String> {
+        "[^\n]{0,60}[^\n\r]"
+    }
+
+    proptest! {
+        #[test]
+        fn any_message_text_arrives_byte_for_byte_from_its_true_sender(
+            text in message_text(),
+            from_v6 in any::<bool>(),
+        ) {
+            let from = if from_v6 { id("[fe80::1234:5678:9abc:def0]:65535") } else { id("10.1.2.3:40000") };
+            let to = id("10.9.9.9:5");
+            let mut room = ChatRoom::new();
+            let mut boxes = Boxes::default();
+            room.connect(1, from);
+            room.connect(2, to);
+
+            let Frame::Line(received) = over_the_wire(&format!("{to} {text}")) else {
+                panic!("a UTF-8 line decodes as a line");
+            };
+            room.receive(1, &received, &mut boxes);
+
+            let replies = outputs(&mut room);
+            let sent = format!("1 SENT {to}");
+            prop_assert_eq!(replies.last(), Some(&sent));
+            prop_assert_eq!(boxes.queued.len(), 1);
+            prop_assert_eq!(boxes.queued[0].0, 2);
+            let Frame::Line(delivered) = over_the_wire(&boxes.queued[0].1) else {
+                panic!("a FROM line decodes as a line");
+            };
+            prop_assert_eq!(
+                ServerMessage::parse(&delivered),
+                Some(ServerMessage::From { from, text: text.clone() })
+            );
+        }
+    }
 
     /// Mailboxes with a fixed number of free slots per connection.
     #[derive(Default)]

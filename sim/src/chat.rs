@@ -343,13 +343,11 @@ fn check_membership(
                 }
                 ever_joined.insert(id);
             }
-            ["leave", id, _] => {
-                if !connected.remove(id) {
-                    violations.push(Violation::new(
-                        "membership",
-                        format!("{id} left without being in the room"),
-                    ));
-                }
+            ["leave", id, _] if !connected.remove(id) => {
+                violations.push(Violation::new(
+                    "membership",
+                    format!("{id} left without being in the room"),
+                ));
             }
             ["list", from, ..] => {
                 let listed: Vec<&str> = line.text.split(' ').skip(2).collect();

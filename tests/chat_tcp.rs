@@ -313,3 +313,47 @@ async fn a_client_that_never_reads_gets_others_recipient_busy_and_the_room_keeps
     sender.send(&format!("{deaf_id} hello?")).await;
     expect(&mut sender, &format!("ERR no-such-client {deaf_id}")).await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_bot_lists_a_room_whose_list_is_longer_than_a_client_line() {
+    let (addr, _stop) = start_server(TokioEnv::new(), ServerConfig::default()).await;
+    // 80 ids of at least 15 bytes make a `CLIENTS` line over 1024 bytes.
+    let mut crowd = Vec::new();
+    for _ in 0..80 {
+        let mut member = RawClient::connect(&addr).await;
+        welcome(&mut member).await;
+        crowd.push(member);
+    }
+    let mut probe = RawClient::connect(&addr).await;
+    welcome(&mut probe).await;
+    probe.send("L").await;
+    let list = probe.expect_line().await;
+    assert!(
+        list.len() > games::framing::LINE_BYTES_MAX,
+        "{} bytes",
+        list.len()
+    );
+
+    let plan = TalkPlan {
+        commands: 3,
+        pause_min_ms: 0,
+        pause_max_ms: 0,
+        list_percent: 100,
+        duration_ms: None,
+        linger_ms: 0,
+        farewell: Farewell::Quit,
+    };
+    let report = tokio::time::timeout(
+        TALK_WAIT,
+        client::run(
+            &TokioEnv::new(),
+            &addr,
+            &Behaviour::Talker(plan),
+            &mut ChaCha8Rng::seed_from_u64(5),
+        ),
+    )
+    .await
+    .expect("the bot finished in time")
+    .expect("the bot read the long lists");
+    assert_eq!((report.commands, report.end), (3, End::Bye));
+}

@@ -18,9 +18,9 @@ use tokio::io::AsyncBufReadExt;
 use tokio_util::codec::{FramedRead, FramedWrite};
 
 use games::chat::client::{self, Behaviour, Farewell, TalkPlan};
-use games::chat::protocol::ServerMessage;
+use games::chat::protocol::{ServerLineCodec, ServerMessage};
 use games::env::{Env, TokioEnv};
-use games::framing::{Frame, LineCodec, LINE_BYTES_MAX};
+use games::framing::{Frame, LINE_BYTES_MAX};
 
 /// A chat room client: interactive by default, or a seeded bot.
 #[derive(Debug, Parser)]
@@ -159,8 +159,8 @@ async fn interactive(addr: &str) -> Result<(), Box<dyn std::error::Error>> {
     let env = TokioEnv::new();
     let stream = env.connect(addr).await?;
     let (read_half, write_half) = tokio::io::split(stream);
-    let mut server_lines = FramedRead::new(read_half, LineCodec::new());
-    let mut sink = FramedWrite::new(write_half, LineCodec::new());
+    let mut server_lines = FramedRead::new(read_half, ServerLineCodec::new());
+    let mut sink = FramedWrite::new(write_half, ServerLineCodec::new());
     let mut keyboard = tokio::io::BufReader::new(tokio::io::stdin()).lines();
     let screen = Screen {
         terminal: std::io::stdout().is_terminal() && std::io::stdin().is_terminal(),

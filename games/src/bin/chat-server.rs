@@ -7,6 +7,7 @@
 //! system; the first line on stdout always says where it listens.
 
 use clap::Parser;
+use games::chat::protocol::ROOM_CLIENTS_MAX;
 use games::chat::server::{self, ServerConfig, CONNECTIONS_MAX, OUTBOX_LINES_MAX};
 use games::cli::{announce_listening, ctrl_c};
 use games::env::{Env, Listener, TokioEnv};
@@ -27,8 +28,9 @@ struct Args {
     #[arg(long, default_value_t = OUTBOX_LINES_MAX)]
     outbox_lines: usize,
     /// Open connections at once; more are refused with `ERR server-full`.
-    #[arg(long, default_value_t = CONNECTIONS_MAX)]
-    connections_max: usize,
+    #[arg(long, default_value_t = CONNECTIONS_MAX as u64,
+          value_parser = clap::value_parser!(u64).range(1..=ROOM_CLIENTS_MAX as u64))]
+    connections_max: u64,
     /// Print every decision (join, leave, route, busy, ...) to stderr.
     #[arg(long)]
     log: bool,
@@ -57,7 +59,7 @@ async fn main() -> std::io::Result<()> {
     announce_listening(listener.local_addr()?);
     let config = ServerConfig {
         outbox_lines_max: args.outbox_lines,
-        connections_max: args.connections_max,
+        connections_max: args.connections_max as usize,
     };
     server::run(env, listener, config, ctrl_c()).await
 }

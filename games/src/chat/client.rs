@@ -16,9 +16,9 @@ use rand::seq::IndexedRandom;
 use rand::Rng;
 use tokio_util::codec::{FramedRead, FramedWrite};
 
-use crate::chat::protocol::{ClientId, ClientMessage, ServerMessage};
+use crate::chat::protocol::{ClientId, ClientMessage, ServerLineCodec, ServerMessage};
 use crate::env::Env;
-use crate::framing::{Frame, FrameError, LineCodec};
+use crate::framing::{Frame, FrameError};
 
 /// How a talker leaves.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -167,8 +167,8 @@ pub async fn run<E: Env, R: Rng>(
     let started_ms = env.now_ms();
     let stream = env.connect(addr).await?;
     let (read_half, write_half) = tokio::io::split(stream);
-    let mut lines = FramedRead::new(read_half, LineCodec::new());
-    let mut sink = FramedWrite::new(write_half, LineCodec::new());
+    let mut lines = FramedRead::new(read_half, ServerLineCodec::new());
+    let mut sink = FramedWrite::new(write_half, ServerLineCodec::new());
 
     let welcome = next_message(env, &mut lines)
         .await?
@@ -295,7 +295,7 @@ fn tally(report: &mut BotReport, message: &ServerMessage) {
 
 async fn send<E: Env, W: tokio::io::AsyncWrite + Unpin>(
     env: &E,
-    sink: &mut FramedWrite<W, LineCodec>,
+    sink: &mut FramedWrite<W, ServerLineCodec>,
     message: &ClientMessage,
 ) -> Result<(), ClientError> {
     let line = message.to_string();
@@ -307,7 +307,7 @@ async fn send<E: Env, W: tokio::io::AsyncWrite + Unpin>(
 /// of the stream.
 async fn next_message<E: Env, R: tokio::io::AsyncRead + Unpin>(
     env: &E,
-    lines: &mut FramedRead<R, LineCodec>,
+    lines: &mut FramedRead<R, ServerLineCodec>,
 ) -> Result<Option<ServerMessage>, ClientError> {
     match lines.next().await {
         Some(Ok(Frame::Line(line))) => {

@@ -9,8 +9,23 @@
 use std::fmt;
 use std::net::SocketAddr;
 
-use crate::framing::LINE_BYTES_MAX;
+use bytes::BytesMut;
+use tokio_util::codec::{AnyDelimiterCodec, AnyDelimiterCodecError, Decoder, Encoder};
+
+use crate::framing::{Frame, FrameError, LINE_BYTES_MAX};
 use crate::wire::{self, Refusal};
+
+/// The longest id as text: `[<full IPv6>%<scope id>]:65535`.
+pub const ID_BYTES_MAX: usize = "[ffff:ffff:ffff:ffff:ffff:ffff:ffff:ffff%4294967295]:65535".len();
+
+/// The most clients a room may hold, so that its `CLIENTS` line stays
+/// within [`SERVER_LINE_BYTES_MAX`].
+pub const ROOM_CLIENTS_MAX: usize = 1024;
+
+/// The longest line a chat server sends. Every line but `CLIENTS` keeps to
+/// [`LINE_BYTES_MAX`]; a full room's `CLIENTS` cannot, so clients read
+/// server lines up to this bound instead.
+pub const SERVER_LINE_BYTES_MAX: usize = "CLIENTS".len() + ROOM_CLIENTS_MAX * (1 + ID_BYTES_MAX);
 
 /// A client's id: its address as the server sees it.
 pub type ClientId = SocketAddr;
@@ -152,6 +167,83 @@ impl fmt::Display for ServerMessage {
     }
 }
 
+/// How a chat client frames what the server sends: like
+/// [`LineCodec`](crate::framing::LineCodec), but lines may be as long as
+/// [`SERVER_LINE_BYTES_MAX`]. It encodes the client's lines the same way.
+#[derive(Debug)]
+pub struct ServerLineCodec {
+    inner: AnyDelimiterCodec,
+}
+
+impl ServerLineCodec {
+    pub fn new() -> Self {
+        // One extra byte for a `\r` before the `\n`.
+        ServerLineCodec {
+            inner: AnyDelimiterCodec::new_with_max_length(
+                b"\n".to_vec(),
+                b"\n".to_vec(),
+                SERVER_LINE_BYTES_MAX + 1,
+            ),
+        }
+    }
+}
+
+impl Default for ServerLineCodec {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl Decoder for ServerLineCodec {
+    type Item = Frame;
+    type Error = FrameError;
+
+    fn decode(&mut self, buf: &mut BytesMut) -> Result<Option<Frame>, FrameError> {
+        loop {
+            let chunk = match self.inner.decode(buf) {
+                Ok(None) => return Ok(None),
+                Ok(Some(chunk)) => chunk,
+                Err(AnyDelimiterCodecError::MaxChunkLengthExceeded) => {
+                    return Err(FrameError::LineTooLong)
+                }
+                Err(AnyDelimiterCodecError::Io(error)) => return Err(FrameError::Io(error)),
+            };
+            let bytes = chunk.strip_suffix(b"\r").unwrap_or(&chunk);
+            if bytes.len() > SERVER_LINE_BYTES_MAX {
+                return Err(FrameError::LineTooLong);
+            }
+            if bytes.is_empty() {
+                continue;
+            }
+            return Ok(Some(match std::str::from_utf8(bytes) {
+                Ok(text) => Frame::Line(text.to_owned()),
+                Err(_) => Frame::InvalidUtf8,
+            }));
+        }
+    }
+
+    fn decode_eof(&mut self, buf: &mut BytesMut) -> Result<Option<Frame>, FrameError> {
+        let frame = self.decode(buf)?;
+        if frame.is_none() {
+            // An unterminated tail is not a line.
+            buf.clear();
+        }
+        Ok(frame)
+    }
+}
+
+impl Encoder<String> for ServerLineCodec {
+    type Error = FrameError;
+
+    fn encode(&mut self, line: String, buf: &mut BytesMut) -> Result<(), FrameError> {
+        debug_assert!(!line.contains('\n'), "a line never contains its terminator");
+        buf.reserve(line.len() + 1);
+        buf.extend_from_slice(line.as_bytes());
+        buf.extend_from_slice(b"\n");
+        Ok(())
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -249,6 +341,32 @@ mod tests {
                 text: "  two  spaces  ".to_owned()
             })
         );
+    }
+
+    #[test]
+    fn the_longest_list_of_the_fullest_room_fits_a_server_line() {
+        let longest: ClientId = "[ffff:ffff:ffff:ffff:ffff:ffff:ffff:ffff%4294967295]:65535"
+            .parse()
+            .unwrap();
+        assert_eq!(longest.to_string().len(), ID_BYTES_MAX);
+        let line = ServerMessage::Clients(vec![longest; ROOM_CLIENTS_MAX]).to_string();
+        assert_eq!(line.len(), SERVER_LINE_BYTES_MAX);
+        let mut codec = ServerLineCodec::new();
+        let mut buf = BytesMut::new();
+        codec.encode(line.clone(), &mut buf).unwrap();
+        buf.extend_from_slice(b"CLIENTS\r\n");
+        assert_eq!(codec.decode(&mut buf).unwrap(), Some(Frame::Line(line)));
+        assert_eq!(
+            codec.decode(&mut buf).unwrap(),
+            Some(Frame::Line("CLIENTS".to_owned()))
+        );
+        let mut over = BytesMut::from(&b"x"[..]);
+        over.extend_from_slice(&vec![b'y'; SERVER_LINE_BYTES_MAX]);
+        over.extend_from_slice(b"\n");
+        assert!(matches!(
+            codec.decode(&mut over),
+            Err(FrameError::LineTooLong)
+        ));
     }
 
     #[test]

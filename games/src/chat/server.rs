@@ -18,6 +18,7 @@ use std::io;
 use tokio::sync::mpsc;
 
 use crate::chat::link::{self, LinkEvent, LinkHandle, Received, ReplySlot, REPLY_HEADROOM_LINES};
+use crate::chat::protocol::ROOM_CLIENTS_MAX;
 use crate::chat::room::{ChatRoom, Mailboxes, Output};
 use crate::conn::ConnId;
 use crate::env::{Env, Listener};
@@ -26,7 +27,8 @@ use crate::env::{Env, Listener};
 /// `ERR recipient-busy`. The socket's own buffers come on top of this.
 pub const OUTBOX_LINES_MAX: usize = 256;
 /// Open connections at once; more are told `ERR server-full` and closed.
-pub const CONNECTIONS_MAX: usize = 1024;
+/// At most [`ROOM_CLIENTS_MAX`], so that a `CLIENTS` line stays bounded.
+pub const CONNECTIONS_MAX: usize = ROOM_CLIENTS_MAX;
 /// Connection events waiting for the room task; readers wait when it is full.
 pub const EVENTS_QUEUE_MAX: usize = 1024;
 /// Pause after a failed `accept` (out of descriptors, say) before retrying.
@@ -39,7 +41,7 @@ pub struct ServerConfig {
     /// [`REPLY_HEADROOM_LINES`]. Simulations make it small to reach
     /// `recipient-busy` quickly.
     pub outbox_lines_max: usize,
-    /// Open connections at once.
+    /// Open connections at once; at most [`ROOM_CLIENTS_MAX`].
     pub connections_max: usize,
 }
 
@@ -62,6 +64,10 @@ pub async fn run<E: Env>(
     assert!(
         config.outbox_lines_max > REPLY_HEADROOM_LINES,
         "outbox_lines_max must be more than REPLY_HEADROOM_LINES ({REPLY_HEADROOM_LINES})"
+    );
+    assert!(
+        (1..=ROOM_CLIENTS_MAX).contains(&config.connections_max),
+        "connections_max must be in 1..={ROOM_CLIENTS_MAX}"
     );
     let mut room = ChatRoom::new();
     let (events_tx, mut events_rx) = mpsc::channel(EVENTS_QUEUE_MAX);

@@ -1,0 +1,255 @@
+//! `sim bench`: how many games a second the standard lock-step scenarios
+//! run at, on each backend, on one core and on all of them.
+//!
+//! Backends: `turmoil` (the reference: a host per session, stepped at the
+//! scenario's tick), `turmoil-shared` (turmoil with every player session on
+//! one host, since turmoil's cost per step grows with its host count) and
+//! `fast` (the event-driven backend of [`crate::fast`]). Every run is still
+//! judged: a bench whose runs fail measures nothing, so failing seeds are
+//! counted in the table.
+//!
+//! This is the one module of the harness that reads the machine's clock
+//! (`std::time::Instant`), and only to report wall time; nothing it
+//! measures feeds back into a run.
+
+use std::ops::Range;
+use std::time::Instant;
+
+use rayon::prelude::*;
+
+use crate::fast::{builtin_spec, run_spec_fast, run_spec_shared_host};
+use crate::harness::{RunOptions, RunOutcome};
+use crate::tombola::{run_spec, TombolaSpec};
+
+/// The scenarios `sim bench` measures, by built-in scenario name.
+pub const STANDARD_SCENARIOS: [&str; 3] = [
+    "tombola-two-players",
+    "tombola-four-players-latency",
+    "tombola-simultaneous-claims",
+];
+
+/// Where a run is simulated.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+pub enum Backend {
+    /// turmoil, one host per session, stepped at the scenario's tick.
+    Turmoil,
+    /// turmoil with every player session on one shared host.
+    TurmoilShared,
+    /// In-memory pipes on a paused tokio clock.
+    Fast,
+}
+
+impl Backend {
+    pub const ALL: [Backend; 3] = [Backend::Turmoil, Backend::TurmoilShared, Backend::Fast];
+
+    pub fn name(self) -> &'static str {
+        match self {
+            Backend::Turmoil => "turmoil",
+            Backend::TurmoilShared => "turmoil-shared",
+            Backend::Fast => "fast",
+        }
+    }
+
+    /// Runs one seed of `spec` here.
+    pub fn run(self, spec: &TombolaSpec, seed: u64, options: &RunOptions) -> RunOutcome {
+        match self {
+            Backend::Turmoil => run_spec(spec, seed, options),
+            Backend::TurmoilShared => run_spec_shared_host(spec, seed, options),
+            Backend::Fast => run_spec_fast(spec, seed, options),
+        }
+    }
+}
+
+impl std::str::FromStr for Backend {
+    type Err = String;
+
+    fn from_str(name: &str) -> Result<Backend, String> {
+        Backend::ALL
+            .into_iter()
+            .find(|backend| backend.name() == name)
+            .ok_or_else(|| {
+                format!("no backend named {name:?}; backends: turmoil, turmoil-shared, fast")
+            })
+    }
+}
+
+/// What `sim bench` measures.
+#[derive(Debug, Clone)]
+pub struct BenchOptions {
+    /// Seeds per measurement on the fast backend.
+    pub seeds: u64,
+    /// Seeds per measurement on the turmoil backends, which are one to two
+    /// orders of magnitude slower.
+    pub turmoil_seeds: u64,
+    /// Worker threads of the parallel measurements; 0 means all cores. A
+    /// single-threaded measurement is always made too.
+    pub jobs: usize,
+    /// Scenario names; empty means [`STANDARD_SCENARIOS`].
+    pub scenarios: Vec<String>,
+    /// Backends; empty means all of them.
+    pub backends: Vec<Backend>,
+}
+
+impl Default for BenchOptions {
+    fn default() -> Self {
+        BenchOptions {
+            seeds: 1000,
+            turmoil_seeds: 20,
+            jobs: 0,
+            scenarios: Vec::new(),
+            backends: Vec::new(),
+        }
+    }
+}
+
+/// One measurement: a scenario on a backend with some worker threads.
+#[derive(Debug, Clone, PartialEq)]
+pub struct BenchRow {
+    pub scenario: String,
+    pub backend: Backend,
+    pub jobs: usize,
+    pub seeds: u64,
+    /// Games that ended, summed over the seeds.
+    pub games: u64,
+    /// Seeds whose run broke a property (they still count as measured).
+    pub failed_seeds: u64,
+    /// Wall-clock seconds for all the seeds.
+    pub seconds: f64,
+}
+
+impl BenchRow {
+    pub fn games_per_second(&self) -> f64 {
+        if self.seconds > 0.0 {
+            self.games as f64 / self.seconds
+        } else {
+            0.0
+        }
+    }
+}
+
+/// Runs `seeds` of `spec` on `backend` over `jobs` threads and times it.
+pub fn measure(
+    scenario: &str,
+    spec: &TombolaSpec,
+    backend: Backend,
+    seeds: Range<u64>,
+    jobs: usize,
+) -> BenchRow {
+    let options = RunOptions::default();
+    // Only what the table needs leaves the worker: traces are dropped where
+    // they were made.
+    let run = |seed: u64| {
+        let outcome = backend.run(spec, seed, &options);
+        (outcome.games, u64::from(!outcome.passed()))
+    };
+    let add = |(games, failed): (u64, u64), (more_games, more_failed): (u64, u64)| {
+        (games + more_games, failed + more_failed)
+    };
+    let seed_count = seeds.end - seeds.start;
+    let (games, failed_seeds, seconds) = if jobs <= 1 {
+        let started = Instant::now();
+        let (games, failed) = seeds.map(run).fold((0, 0), add);
+        (games, failed, started.elapsed().as_secs_f64())
+    } else {
+        let pool = rayon::ThreadPoolBuilder::new()
+            .num_threads(jobs)
+            .build()
+            .expect("a thread pool can be built");
+        let started = Instant::now();
+        let (games, failed) =
+            pool.install(|| seeds.into_par_iter().map(run).reduce(|| (0, 0), add));
+        (games, failed, started.elapsed().as_secs_f64())
+    };
+    BenchRow {
+        scenario: scenario.to_owned(),
+        backend,
+        jobs: jobs.max(1),
+        seeds: seed_count,
+        games,
+        failed_seeds,
+        seconds,
+    }
+}
+
+/// Every measurement `options` asks for, scenario by scenario.
+pub fn run_bench(options: &BenchOptions) -> Result<Vec<BenchRow>, String> {
+    let all_cores = std::thread::available_parallelism().map_or(1, usize::from);
+    let parallel = if options.jobs == 0 {
+        all_cores
+    } else {
+        options.jobs
+    };
+    let mut job_counts = vec![1];
+    if parallel > 1 {
+        job_counts.push(parallel);
+    }
+    let scenarios: Vec<String> = if options.scenarios.is_empty() {
+        STANDARD_SCENARIOS
+            .iter()
+            .map(|name| name.to_string())
+            .collect()
+    } else {
+        options.scenarios.clone()
+    };
+    let backends: Vec<Backend> = if options.backends.is_empty() {
+        Backend::ALL.to_vec()
+    } else {
+        options.backends.clone()
+    };
+    let mut rows = Vec::new();
+    for scenario in &scenarios {
+        let spec = builtin_spec(scenario)
+            .ok_or_else(|| format!("{scenario:?} is not a built-in lock-step scenario"))?;
+        for &backend in &backends {
+            let seeds = match backend {
+                Backend::Fast => options.seeds,
+                Backend::Turmoil | Backend::TurmoilShared => options.turmoil_seeds,
+            };
+            for &jobs in &job_counts {
+                rows.push(measure(scenario, &spec, backend, 0..seeds, jobs));
+            }
+        }
+    }
+    Ok(rows)
+}
+
+/// The table `sim bench` prints: one row per measurement, with the ratio of
+/// its games/s to turmoil's for the same scenario and thread count.
+pub fn render(rows: &[BenchRow]) -> String {
+    let mut out = format!(
+        "{:<30} {:<15} {:>4} {:>7} {:>8} {:>10} {:>8} {:>6}\n",
+        "scenario", "backend", "jobs", "games", "seconds", "games/s", "ratio", "failed"
+    );
+    for row in rows {
+        let reference = rows
+            .iter()
+            .find(|other| {
+                other.scenario == row.scenario
+                    && other.jobs == row.jobs
+                    && other.backend == Backend::Turmoil
+            })
+            .map(BenchRow::games_per_second)
+            .filter(|&rate| rate > 0.0);
+        let ratio = match reference {
+            Some(reference) => format!("{:.1}x", row.games_per_second() / reference),
+            None => "-".to_owned(),
+        };
+        out.push_str(&format!(
+            "{:<30} {:<15} {:>4} {:>7} {:>8.3} {:>10.1} {:>8} {:>6}\n",
+            row.scenario,
+            row.backend.name(),
+            row.jobs,
+            row.games,
+            row.seconds,
+            row.games_per_second(),
+            ratio,
+            row.failed_seeds
+        ));
+    }
+    out
+}
+
+/// Measures and renders in one call: what `sim bench` prints.
+pub fn bench(options: &BenchOptions) -> Result<String, String> {
+    Ok(render(&run_bench(options)?))
+}

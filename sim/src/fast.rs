@@ -1,0 +1,895 @@
+//! The event-driven backend: the same session code as the turmoil backend,
+//! over in-memory byte pipes on a tokio runtime whose clock is paused, so
+//! that simulated time jumps straight to the next event instead of being
+//! stepped tick by tick.
+//!
+//! This module owns [`FastEnv`] (the `games::env::Env` of this backend), the
+//! in-memory network behind it ([`FastNet`]: listeners keyed by host and
+//! port, pipes with a per-chunk latency in whole milliseconds drawn from the
+//! seed, TCP order kept), [`simulate`] (one seeded run on a paused
+//! current-thread runtime), [`run_spec_fast`] (a lock-step spec judged by
+//! the same oracles as on turmoil) and, for comparison in `sim bench`,
+//! [`run_spec_shared_host`] (turmoil with every player on one host).
+//!
+//! Determinism: one thread, tokio's clock paused (idle time is skipped by
+//! tokio's auto-advance, never read from the machine), tokio's own RNG
+//! seeded from the run's seed (`select!` without `biased;`), every latency
+//! drawn from ChaCha8 generators derived from the seed, and only ordered
+//! maps. What this backend does not model: faults (partitions, crashes),
+//! packet loss, and wire events for pictures (`RunOptions::keep_wire`).
+
+use std::collections::{BTreeMap, VecDeque};
+use std::future::Future;
+use std::io;
+use std::net::{IpAddr, Ipv4Addr, SocketAddr};
+use std::pin::Pin;
+use std::sync::{Arc, Mutex, MutexGuard};
+use std::task::{Context, Poll, Waker};
+use std::time::Duration;
+
+use games::env::{Env, Listener};
+use games::tombola::client::{self, ClientSettings};
+use games::tombola::rules::Board;
+use games::tombola::server;
+use rand::{Rng, SeedableRng};
+use rand_chacha::ChaCha8Rng;
+use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
+use tokio::time::{Instant, Sleep};
+
+use crate::env::SimEnv;
+use crate::harness::{build_sim, host_rng, NetConfig, RunOptions, RunOutcome, Violation};
+use crate::tombola::{judge, TombolaSpec, SERVER_PORT};
+use crate::trace::Trace;
+
+/// Bytes a pipe holds before its writer has to wait for the reader, like a
+/// socket's send buffer: a peer that never reads eventually blocks writes.
+pub const PIPE_BYTES_MAX: usize = 64 * 1024;
+/// First port handed out for port 0 and for the local end of connections.
+pub const EPHEMERAL_PORT_FIRST: u16 = 49152;
+
+/// Locks a mutex that a panicking task may have poisoned: the run is
+/// single-threaded, so the data is still whole.
+fn lock<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
+    mutex
+        .lock()
+        .unwrap_or_else(|poisoned| poisoned.into_inner())
+}
+
+/// The run's clock: tokio's (paused) time, counted from the run's start.
+#[derive(Debug, Clone, Copy)]
+struct Clock {
+    origin: Instant,
+}
+
+impl Clock {
+    fn now_ms(&self) -> u64 {
+        Instant::now()
+            .saturating_duration_since(self.origin)
+            .as_millis() as u64
+    }
+
+    fn instant_at(&self, time_ms: u64) -> Instant {
+        self.origin + Duration::from_millis(time_ms)
+    }
+}
+
+/// Whole-millisecond latencies, inclusive at both ends.
+#[derive(Debug, Clone, Copy)]
+struct LatencyRange {
+    min_ms: u64,
+    max_ms: u64,
+}
+
+impl LatencyRange {
+    fn draw(&self, rng: &mut ChaCha8Rng) -> u64 {
+        if self.max_ms <= self.min_ms {
+            self.min_ms
+        } else {
+            rng.random_range(self.min_ms..=self.max_ms)
+        }
+    }
+}
+
+/// One direction of a connection.
+///
+/// Bytes are kept in one ring buffer with, beside it, runs of (delivery
+/// time, byte count) in the order written, so a write costs one copy and no
+/// allocation once the buffers have grown.
+struct Pipe {
+    bytes: VecDeque<u8>,
+    /// Delivery times never decrease along the queue (TCP keeps order).
+    runs: VecDeque<(u64, usize)>,
+    last_delivery_ms: u64,
+    /// When the writer's end of stream reaches the reader.
+    end_ms: Option<u64>,
+    /// The reading end was dropped: writes fail from now on.
+    reader_gone: bool,
+    /// Set only while the reader waits with nothing in flight.
+    reader_waker: Option<Waker>,
+    /// Set only while the writer waits for room.
+    writer_waker: Option<Waker>,
+    /// This direction's own generator, so latencies on one connection do
+    /// not depend on how traffic on the others interleaves.
+    rng: ChaCha8Rng,
+    latency: LatencyRange,
+}
+
+/// What a reader finds in its pipe.
+enum ReadState {
+    /// Some bytes were copied.
+    Read,
+    /// The writer's end of stream has arrived.
+    End,
+    /// Nothing has arrived yet; the next bytes (or the end) arrive then.
+    WaitUntil(u64),
+    /// Nothing is in flight.
+    Idle,
+}
+
+impl Pipe {
+    fn new(seed: u64, latency: LatencyRange) -> Pipe {
+        Pipe {
+            bytes: VecDeque::new(),
+            runs: VecDeque::new(),
+            last_delivery_ms: 0,
+            end_ms: None,
+            reader_gone: false,
+            reader_waker: None,
+            writer_waker: None,
+            rng: ChaCha8Rng::seed_from_u64(seed),
+            latency,
+        }
+    }
+
+    /// When something sent now arrives: after a fresh latency, and never
+    /// before what was sent earlier.
+    fn delivery_ms(&mut self, now_ms: u64) -> u64 {
+        let arrival_ms = now_ms + self.latency.draw(&mut self.rng);
+        self.last_delivery_ms = self.last_delivery_ms.max(arrival_ms);
+        self.last_delivery_ms
+    }
+
+    fn read_due(&mut self, now_ms: u64, buf: &mut ReadBuf<'_>) -> ReadState {
+        let mut copied = 0;
+        while let Some(&(delivery_ms, length)) = self.runs.front() {
+            let count = length.min(buf.remaining());
+            if delivery_ms > now_ms || count == 0 {
+                break;
+            }
+            let (front, back) = self.bytes.as_slices();
+            let from_front = count.min(front.len());
+            buf.put_slice(&front[..from_front]);
+            buf.put_slice(&back[..count - from_front]);
+            self.bytes.drain(..count);
+            if count == length {
+                self.runs.pop_front();
+            } else if let Some(run) = self.runs.front_mut() {
+                run.1 -= count;
+            }
+            copied += count;
+        }
+        if copied > 0 {
+            if let Some(writer) = self.writer_waker.take() {
+                writer.wake();
+            }
+            return ReadState::Read;
+        }
+        match (self.runs.front(), self.end_ms) {
+            (Some(&(delivery_ms, _)), _) => ReadState::WaitUntil(delivery_ms),
+            (None, Some(end_ms)) if end_ms <= now_ms => ReadState::End,
+            (None, Some(end_ms)) => ReadState::WaitUntil(end_ms),
+            (None, None) => ReadState::Idle,
+        }
+    }
+
+    /// Queues as much of `data` as fits; `None` when the pipe is full.
+    fn write(&mut self, now_ms: u64, data: &[u8]) -> Option<usize> {
+        let room = PIPE_BYTES_MAX.saturating_sub(self.bytes.len());
+        if room == 0 {
+            return None;
+        }
+        let count = room.min(data.len());
+        let delivery_ms = self.delivery_ms(now_ms);
+        self.bytes.extend(&data[..count]);
+        match self.runs.back_mut() {
+            Some((last_ms, length)) if *last_ms == delivery_ms => *length += count,
+            _ => self.runs.push_back((delivery_ms, count)),
+        }
+        Some(count)
+    }
+
+    /// Sends the end of stream (once); returns the reader to wake.
+    fn close_write(&mut self, now_ms: u64) -> Option<Waker> {
+        if self.end_ms.is_none() {
+            self.end_ms = Some(self.delivery_ms(now_ms));
+        }
+        self.reader_waker.take()
+    }
+}
+
+/// One end of an in-memory connection.
+pub struct FastStream {
+    inbound: Arc<Mutex<Pipe>>,
+    outbound: Arc<Mutex<Pipe>>,
+    clock: Clock,
+    /// Wakes this reader when the next bytes in flight arrive; made on the
+    /// first wait and reset after, so waiting allocates once.
+    delivery_timer: Option<Pin<Box<Sleep>>>,
+    local: SocketAddr,
+    peer: SocketAddr,
+}
+
+impl FastStream {
+    pub fn local_addr(&self) -> SocketAddr {
+        self.local
+    }
+
+    pub fn peer_addr(&self) -> SocketAddr {
+        self.peer
+    }
+}
+
+impl std::fmt::Debug for FastStream {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("FastStream")
+            .field("local", &self.local)
+            .field("peer", &self.peer)
+            .finish()
+    }
+}
+
+fn broken_pipe(why: &str) -> io::Error {
+    io::Error::new(io::ErrorKind::BrokenPipe, why.to_owned())
+}
+
+impl AsyncRead for FastStream {
+    fn poll_read(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: &mut ReadBuf<'_>,
+    ) -> Poll<io::Result<()>> {
+        let this = self.get_mut();
+        if buf.remaining() == 0 {
+            return Poll::Ready(Ok(()));
+        }
+        loop {
+            let now_ms = this.clock.now_ms();
+            let wake_at_ms = {
+                let mut pipe = lock(&this.inbound);
+                match pipe.read_due(now_ms, buf) {
+                    ReadState::Read | ReadState::End => return Poll::Ready(Ok(())),
+                    ReadState::WaitUntil(time_ms) => time_ms,
+                    ReadState::Idle => {
+                        // The next write or the end of stream wakes us.
+                        match &pipe.reader_waker {
+                            Some(waker) if waker.will_wake(cx.waker()) => {}
+                            _ => pipe.reader_waker = Some(cx.waker().clone()),
+                        }
+                        return Poll::Pending;
+                    }
+                }
+            };
+            let deadline = this.clock.instant_at(wake_at_ms);
+            let timer = this
+                .delivery_timer
+                .get_or_insert_with(|| Box::pin(tokio::time::sleep_until(deadline)));
+            if timer.deadline() != deadline {
+                timer.as_mut().reset(deadline);
+            }
+            if timer.as_mut().poll(cx).is_pending() {
+                return Poll::Pending;
+            }
+        }
+    }
+}
+
+impl AsyncWrite for FastStream {
+    fn poll_write(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        data: &[u8],
+    ) -> Poll<io::Result<usize>> {
+        if data.is_empty() {
+            return Poll::Ready(Ok(0));
+        }
+        let now_ms = self.clock.now_ms();
+        let reader = {
+            let mut pipe = lock(&self.outbound);
+            if pipe.reader_gone {
+                return Poll::Ready(Err(broken_pipe("the peer closed the connection")));
+            }
+            if pipe.end_ms.is_some() {
+                return Poll::Ready(Err(broken_pipe("write after shutdown")));
+            }
+            match pipe.write(now_ms, data) {
+                Some(count) => (count, pipe.reader_waker.take()),
+                None => {
+                    pipe.writer_waker = Some(cx.waker().clone());
+                    return Poll::Pending;
+                }
+            }
+        };
+        let (count, reader) = reader;
+        if let Some(reader) = reader {
+            reader.wake();
+        }
+        Poll::Ready(Ok(count))
+    }
+
+    fn poll_flush(self: Pin<&mut Self>, _cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        Poll::Ready(Ok(()))
+    }
+
+    fn poll_shutdown(self: Pin<&mut Self>, _cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        let now_ms = self.clock.now_ms();
+        let reader = lock(&self.outbound).close_write(now_ms);
+        if let Some(reader) = reader {
+            reader.wake();
+        }
+        Poll::Ready(Ok(()))
+    }
+}
+
+impl Drop for FastStream {
+    fn drop(&mut self) {
+        // Dropping an end closes both directions: the peer reads the end of
+        // stream after the usual latency, and its writes fail from now on.
+        let now_ms = self.clock.now_ms();
+        let reader = lock(&self.outbound).close_write(now_ms);
+        let writer = {
+            let mut pipe = lock(&self.inbound);
+            pipe.reader_gone = true;
+            pipe.bytes = VecDeque::new();
+            pipe.runs.clear();
+            pipe.writer_waker.take()
+        };
+        for waker in [reader, writer].into_iter().flatten() {
+            waker.wake();
+        }
+    }
+}
+
+/// Connections waiting to be accepted on one listener.
+#[derive(Default)]
+struct Backlog {
+    queue: VecDeque<(FastStream, SocketAddr)>,
+    acceptor: Option<Waker>,
+}
+
+/// A listener of the in-memory network. Dropping it unbinds the port.
+pub struct FastListener {
+    backlog: Arc<Mutex<Backlog>>,
+    net: FastNet,
+    key: (usize, u16),
+    local: SocketAddr,
+}
+
+impl Listener for FastListener {
+    type Stream = FastStream;
+
+    async fn accept(&self) -> io::Result<(FastStream, SocketAddr)> {
+        std::future::poll_fn(|cx| {
+            let mut backlog = lock(&self.backlog);
+            match backlog.queue.pop_front() {
+                Some(accepted) => Poll::Ready(Ok(accepted)),
+                None => {
+                    backlog.acceptor = Some(cx.waker().clone());
+                    Poll::Pending
+                }
+            }
+        })
+        .await
+    }
+
+    fn local_addr(&self) -> io::Result<SocketAddr> {
+        Ok(self.local)
+    }
+}
+
+impl Drop for FastListener {
+    fn drop(&mut self) {
+        lock(&self.net.shared).listeners.remove(&self.key);
+        // Queued connections are dropped outside the lock: their peers see
+        // the end of stream.
+        let queued = std::mem::take(&mut lock(&self.backlog).queue);
+        drop(queued);
+    }
+}
+
+struct NetState {
+    /// Host names in the order they were first used; the index gives the
+    /// host's address.
+    hosts: Vec<String>,
+    listeners: BTreeMap<(usize, u16), Arc<Mutex<Backlog>>>,
+    /// Per host, the next ephemeral port to try.
+    next_ports: Vec<u16>,
+    /// Draws connection set-up latencies and each pipe's own seed.
+    rng: ChaCha8Rng,
+    latency: LatencyRange,
+}
+
+impl NetState {
+    fn host_index(&mut self, name: &str) -> usize {
+        if let Some(index) = self.hosts.iter().position(|host| host == name) {
+            return index;
+        }
+        self.hosts.push(name.to_owned());
+        self.next_ports.push(EPHEMERAL_PORT_FIRST);
+        self.hosts.len() - 1
+    }
+
+    /// The host an address's host part names, seen from host `from`.
+    fn resolve(&self, from: usize, host: &str) -> Option<usize> {
+        if matches!(host, "localhost" | "127.0.0.1" | "::1" | "[::1]") {
+            return Some(from);
+        }
+        if let Some(index) = self.hosts.iter().position(|name| name == host) {
+            return Some(index);
+        }
+        let ip: IpAddr = host.parse().ok()?;
+        (0..self.hosts.len()).find(|&index| host_ip(index) == ip)
+    }
+
+    fn ephemeral_port(&mut self, host: usize) -> io::Result<u16> {
+        for _ in EPHEMERAL_PORT_FIRST..=u16::MAX {
+            let port = self.next_ports[host];
+            self.next_ports[host] = port.checked_add(1).unwrap_or(EPHEMERAL_PORT_FIRST);
+            if !self.listeners.contains_key(&(host, port)) {
+                return Ok(port);
+            }
+        }
+        Err(io::Error::new(
+            io::ErrorKind::AddrInUse,
+            "no ephemeral port left",
+        ))
+    }
+}
+
+/// The address of the host with this index: 192.168.0.1 onwards, as
+/// turmoil numbers its hosts.
+fn host_ip(index: usize) -> IpAddr {
+    let number = index as u32 + 1;
+    IpAddr::V4(Ipv4Addr::new(
+        192,
+        168,
+        (number / 256) as u8,
+        (number % 256) as u8,
+    ))
+}
+
+fn split_addr(addr: &str) -> io::Result<(&str, u16)> {
+    let invalid = || {
+        io::Error::new(
+            io::ErrorKind::InvalidInput,
+            format!("{addr:?} is not host:port"),
+        )
+    };
+    let (host, port) = addr.rsplit_once(':').ok_or_else(invalid)?;
+    Ok((host, port.parse().map_err(|_| invalid())?))
+}
+
+/// The in-memory network of one run, with its clock and trace. Cloning
+/// shares it.
+#[derive(Clone)]
+pub struct FastNet {
+    shared: Arc<Mutex<NetState>>,
+    clock: Clock,
+    trace: Trace,
+}
+
+impl FastNet {
+    /// Must be called inside the run's runtime, whose clock it reads.
+    fn new(seed: u64, net: &NetConfig, trace: &Trace) -> FastNet {
+        FastNet {
+            shared: Arc::new(Mutex::new(NetState {
+                hosts: Vec::new(),
+                listeners: BTreeMap::new(),
+                next_ports: Vec::new(),
+                rng: host_rng(seed, "fast-network"),
+                latency: LatencyRange {
+                    min_ms: net.latency_min_ms,
+                    max_ms: net.latency_max_ms.max(net.latency_min_ms),
+                },
+            })),
+            clock: Clock {
+                origin: Instant::now(),
+            },
+            trace: trace.clone(),
+        }
+    }
+
+    /// A session named `name` on the host of the same name.
+    pub fn env(&self, name: &str) -> FastEnv {
+        self.session(name, name)
+    }
+
+    /// A session named `name` (its trace name) on host `host`: several
+    /// sessions may share a host, each with its own connections.
+    pub fn session(&self, host: &str, name: &str) -> FastEnv {
+        let host = lock(&self.shared).host_index(host);
+        FastEnv {
+            name: name.into(),
+            host,
+            net: self.clone(),
+        }
+    }
+
+    /// Simulated milliseconds since the run started.
+    pub fn now_ms(&self) -> u64 {
+        self.clock.now_ms()
+    }
+
+    /// The tokio instant of a simulated time, for `timeout_at` and friends.
+    pub fn instant_at(&self, time_ms: u64) -> Instant {
+        self.clock.instant_at(time_ms)
+    }
+}
+
+/// One session's view of the in-memory network: its trace name, its host
+/// and the shared network.
+#[derive(Clone)]
+pub struct FastEnv {
+    name: Arc<str>,
+    host: usize,
+    net: FastNet,
+}
+
+impl std::fmt::Debug for FastEnv {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("FastEnv")
+            .field("name", &self.name)
+            .field("host", &self.host)
+            .finish()
+    }
+}
+
+impl FastEnv {
+    pub fn name(&self) -> &str {
+        &self.name
+    }
+
+    fn sleep_for(&self, duration_ms: u64) -> Sleep {
+        tokio::time::sleep_until(self.net.clock.instant_at(self.now_ms() + duration_ms))
+    }
+}
+
+impl Env for FastEnv {
+    type Stream = FastStream;
+    type Listener = FastListener;
+
+    fn now_ms(&self) -> u64 {
+        self.net.clock.now_ms()
+    }
+
+    async fn sleep_until_ms(&self, deadline_ms: u64) {
+        if deadline_ms > self.now_ms() {
+            tokio::time::sleep_until(self.net.clock.instant_at(deadline_ms)).await;
+        }
+    }
+
+    async fn bind(&self, addr: &str) -> io::Result<FastListener> {
+        let (host, port) = split_addr(addr)?;
+        let mut state = lock(&self.net.shared);
+        let own_name = host == state.hosts[self.host];
+        let any = matches!(host, "0.0.0.0" | "::" | "[::]");
+        if !(own_name || any || state.resolve(self.host, host) == Some(self.host)) {
+            return Err(io::Error::new(
+                io::ErrorKind::AddrNotAvailable,
+                format!("{addr}: not an address of host {}", state.hosts[self.host]),
+            ));
+        }
+        let port = if port == 0 {
+            state.ephemeral_port(self.host)?
+        } else {
+            port
+        };
+        let key = (self.host, port);
+        if state.listeners.contains_key(&key) {
+            return Err(io::Error::new(
+                io::ErrorKind::AddrInUse,
+                format!("{addr}: port {port} is already bound"),
+            ));
+        }
+        let backlog = Arc::new(Mutex::new(Backlog::default()));
+        state.listeners.insert(key, backlog.clone());
+        Ok(FastListener {
+            backlog,
+            net: self.net.clone(),
+            key,
+            // Like a real socket (and turmoil), a wildcard bind reports the
+            // wildcard address.
+            local: SocketAddr::new(
+                if any {
+                    IpAddr::V4(Ipv4Addr::UNSPECIFIED)
+                } else {
+                    host_ip(self.host)
+                },
+                port,
+            ),
+        })
+    }
+
+    async fn connect(&self, addr: &str) -> io::Result<FastStream> {
+        let (host, port) = split_addr(addr)?;
+        let (target, syn_ms, syn_ack_ms) = {
+            let mut state = lock(&self.net.shared);
+            let latency = state.latency;
+            let syn_ms = latency.draw(&mut state.rng);
+            let syn_ack_ms = latency.draw(&mut state.rng);
+            (state.resolve(self.host, host), syn_ms, syn_ack_ms)
+        };
+        // The listener is looked up when the SYN arrives, so a server that
+        // binds a moment after a client starts connecting is found.
+        self.sleep_for(syn_ms).await;
+        let accepted = {
+            let mut state = lock(&self.net.shared);
+            match target
+                .and_then(|target| Some((target, state.listeners.get(&(target, port))?.clone())))
+            {
+                None => None,
+                Some((target, backlog)) => {
+                    let local_port = state.ephemeral_port(self.host)?;
+                    let latency = state.latency;
+                    let to_server = Arc::new(Mutex::new(Pipe::new(state.rng.random(), latency)));
+                    let to_client = Arc::new(Mutex::new(Pipe::new(state.rng.random(), latency)));
+                    let client_addr = SocketAddr::new(host_ip(self.host), local_port);
+                    let server_addr = SocketAddr::new(host_ip(target), port);
+                    let server_end = FastStream {
+                        inbound: to_server.clone(),
+                        outbound: to_client.clone(),
+                        clock: self.net.clock,
+                        delivery_timer: None,
+                        local: server_addr,
+                        peer: client_addr,
+                    };
+                    let client_end = FastStream {
+                        inbound: to_client,
+                        outbound: to_server,
+                        clock: self.net.clock,
+                        delivery_timer: None,
+                        local: client_addr,
+                        peer: server_addr,
+                    };
+                    Some((backlog, server_end, client_end, client_addr))
+                }
+            }
+        };
+        let Some((backlog, server_end, client_end, client_addr)) = accepted else {
+            self.sleep_for(syn_ack_ms).await;
+            return Err(io::Error::new(
+                io::ErrorKind::ConnectionRefused,
+                format!("{addr}: nothing listens there"),
+            ));
+        };
+        let acceptor = {
+            let mut backlog = lock(&backlog);
+            backlog.queue.push_back((server_end, client_addr));
+            backlog.acceptor.take()
+        };
+        if let Some(acceptor) = acceptor {
+            acceptor.wake();
+        }
+        self.sleep_for(syn_ack_ms).await;
+        Ok(client_end)
+    }
+
+    fn record(&self, event: std::fmt::Arguments<'_>) {
+        let text = match event.as_str() {
+            Some(text) => text.to_owned(),
+            None => event.to_string(),
+        };
+        self.net.trace.record(self.now_ms(), &self.name, text);
+    }
+}
+
+/// Runs `body` on a fresh single-threaded tokio runtime whose clock starts
+/// paused at the run's origin and whose RNG is seeded from `seed`, with an
+/// in-memory network configured from `net`. Idle time is skipped: the
+/// clock jumps to the next timer whenever every task waits.
+///
+/// A body that waits on nothing but pipes with no timer pending would wait
+/// forever; put a deadline on it (as [`run_spec_fast`] does).
+pub fn simulate<T, F, Body>(seed: u64, net: &NetConfig, trace: &Trace, body: Body) -> T
+where
+    Body: FnOnce(FastNet) -> F,
+    F: Future<Output = T>,
+{
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_time()
+        .start_paused(true)
+        .rng_seed(tokio::runtime::RngSeed::from_bytes(&seed.to_le_bytes()))
+        .build()
+        .expect("a current-thread runtime can be built");
+    runtime.block_on(async {
+        let network = FastNet::new(seed, net, trace);
+        body(network).await
+    })
+}
+
+/// Runs one seed of a lock-step spec on the fast backend and judges its
+/// trace with the same oracles as [`crate::tombola::run_spec`].
+///
+/// Sessions are started as on turmoil: the same per-host RNGs (so boards,
+/// join times and the draw order match the turmoil run of the same seed;
+/// only network timing differs), the same trace names. The run ends when
+/// every player has finished; not finishing by `spec.net.duration_ms` of
+/// simulated time is a `liveness` violation. Faults and swarm specs are
+/// refused with an `unsupported` violation.
+pub fn run_spec_fast(spec: &TombolaSpec, seed: u64, options: &RunOptions) -> RunOutcome {
+    let trace = options.new_trace();
+    if spec.swarm || !spec.faults.is_empty() {
+        let violation = Violation::new(
+            "unsupported",
+            "the fast backend injects no faults; run this scenario on turmoil",
+        );
+        return judge(spec, trace.lines(), vec![violation]);
+    }
+    let violations = simulate(seed, &spec.net, &trace, |net| async move {
+        let mut violations = Vec::new();
+        let server_env = net.env("server");
+        let config = spec.server.clone();
+        let server = tokio::spawn(async move {
+            let listener = server_env.bind(&format!("0.0.0.0:{SERVER_PORT}")).await?;
+            let rng = host_rng(seed, "server#1");
+            server::run(server_env, listener, config, rng, std::future::pending()).await
+        });
+
+        let mut players = Vec::new();
+        for player in &spec.players {
+            let mut join_rng = host_rng(seed, &format!("join-{}", player.name));
+            let join_at_ms = player.join_at_ms + join_rng.random_range(0..=player.join_spread_ms);
+            let board = match &player.board {
+                Some(numbers) => {
+                    Board::new(numbers).expect("boards are checked when the spec is built")
+                }
+                None => Board::random(&mut host_rng(seed, &player.name)),
+            };
+            let settings = ClientSettings {
+                behaviour: player.behaviour,
+                silence_timeout_ms: player.silence_timeout_ms,
+            };
+            let env = net.env(&player.name);
+            let session = tokio::spawn(async move {
+                env.sleep_until_ms(join_at_ms).await;
+                let addr = format!("server:{SERVER_PORT}");
+                let mut quiet = ();
+                match client::play(&env, &addr, board, settings, &mut quiet).await {
+                    Ok(report) => env.record(format_args!("result {:?}", report.outcome)),
+                    Err(error) => env.record(format_args!("error {error}")),
+                }
+            });
+            players.push((player.name.clone(), session));
+        }
+
+        let deadline = net.instant_at(spec.net.duration_ms);
+        let mut panicked = Vec::new();
+        let all_done = async {
+            for (name, session) in &mut players {
+                if let Err(error) = session.await {
+                    panicked.push(Violation::new(
+                        "liveness",
+                        format!("session {name} failed: {error}"),
+                    ));
+                }
+            }
+        };
+        if tokio::time::timeout_at(deadline, all_done).await.is_err() {
+            let waiting: Vec<&str> = players
+                .iter()
+                .filter(|(_, session)| !session.is_finished())
+                .map(|(name, _)| name.as_str())
+                .collect();
+            violations.push(Violation::new(
+                "liveness",
+                format!(
+                    "the run did not finish within {} ms of simulated time; still playing: {}",
+                    spec.net.duration_ms,
+                    waiting.join(" ")
+                ),
+            ));
+        }
+        violations.extend(panicked);
+        if server.is_finished() {
+            match server.await {
+                Ok(Ok(())) => {}
+                Ok(Err(error)) => violations.push(Violation::new(
+                    "liveness",
+                    format!("the server stopped: {error}"),
+                )),
+                Err(error) => violations.push(Violation::new(
+                    "liveness",
+                    format!("the server failed: {error}"),
+                )),
+            }
+        }
+        violations
+    });
+    judge(spec, trace.lines(), violations)
+}
+
+/// Runs one seed of a lock-step spec on turmoil with every player on one
+/// shared host (`players`), each session with its own trace name and
+/// connection: turmoil's cost per step grows with the number of hosts
+/// (DESIGN.md), so this measures what sharing buys. Faults are not
+/// supported here either.
+pub fn run_spec_shared_host(spec: &TombolaSpec, seed: u64, options: &RunOptions) -> RunOutcome {
+    let trace = options.new_trace();
+    if spec.swarm || !spec.faults.is_empty() {
+        let violation = Violation::new(
+            "unsupported",
+            "the shared-host runner injects no faults; run this scenario with run_spec",
+        );
+        return judge(spec, trace.lines(), vec![violation]);
+    }
+    let mut sim = build_sim(seed, &spec.net);
+
+    let server_trace = trace.clone();
+    let config = spec.server.clone();
+    sim.host("server", move || {
+        let env = SimEnv::new("server", &server_trace);
+        let config = config.clone();
+        async move {
+            let listener = env.bind(&format!("0.0.0.0:{SERVER_PORT}")).await?;
+            let rng = host_rng(seed, "server#1");
+            server::run(env, listener, config, rng, std::future::pending()).await?;
+            Ok(())
+        }
+    });
+
+    let mut sessions = Vec::new();
+    for player in &spec.players {
+        let mut join_rng = host_rng(seed, &format!("join-{}", player.name));
+        let join_at_ms = player.join_at_ms + join_rng.random_range(0..=player.join_spread_ms);
+        let board = match &player.board {
+            Some(numbers) => {
+                Board::new(numbers).expect("boards are checked when the spec is built")
+            }
+            None => Board::random(&mut host_rng(seed, &player.name)),
+        };
+        let settings = ClientSettings {
+            behaviour: player.behaviour,
+            silence_timeout_ms: player.silence_timeout_ms,
+        };
+        sessions.push((
+            SimEnv::new(&player.name, &trace),
+            join_at_ms,
+            board,
+            settings,
+        ));
+    }
+    sim.client("players", async move {
+        let mut running = Vec::new();
+        for (env, join_at_ms, board, settings) in sessions {
+            running.push(tokio::spawn(async move {
+                env.sleep_until_ms(join_at_ms).await;
+                let addr = format!("server:{SERVER_PORT}");
+                let mut quiet = ();
+                match client::play(&env, &addr, board, settings, &mut quiet).await {
+                    Ok(report) => env.record(format_args!("result {:?}", report.outcome)),
+                    Err(error) => env.record(format_args!("error {error}")),
+                }
+            }));
+        }
+        for session in running {
+            session.await?;
+        }
+        Ok(())
+    });
+
+    let mut violations = Vec::new();
+    if let Err(error) = sim.run() {
+        violations.push(Violation::new(
+            "liveness",
+            format!("the run did not finish: {error}"),
+        ));
+    }
+    let mut outcome = judge(spec, trace.lines(), violations);
+    outcome.wire = trace.wire();
+    outcome
+}
+
+/// The lock-step spec of a built-in tombola scenario file, by name.
+pub fn builtin_spec(name: &str) -> Option<TombolaSpec> {
+    let file = crate::file::builtin(name)?;
+    crate::tombola::spec_from_file(&file).ok()
+}

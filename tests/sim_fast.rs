@@ -1,0 +1,232 @@
+//! The event-driven backend (`sim::fast`): the lock-step oracles pass on it
+//! over a range of seeds, runs replay exactly from a seed, and what cannot
+//! happen (a missing player, a missing listener) ends cleanly instead of
+//! hanging.
+
+use std::io;
+
+use games::env::{Env, Listener};
+use games::tombola::client::{self, Behaviour, ClientError};
+use games::tombola::rules::Board;
+use sim::fast::{builtin_spec, run_spec_fast, simulate};
+use sim::harness::{failure_report, NetConfig, RunOptions, RunOutcome};
+use sim::tombola::TombolaSpec;
+use sim::trace::Trace;
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+
+const STANDARD_SCENARIOS: [&str; 3] = [
+    "tombola-two-players",
+    "tombola-four-players-latency",
+    "tombola-simultaneous-claims",
+];
+
+fn spec(name: &str) -> TombolaSpec {
+    builtin_spec(name).unwrap_or_else(|| panic!("{name} is a built-in tombola scenario"))
+}
+
+fn run(name: &str, seed: u64) -> RunOutcome {
+    run_spec_fast(&spec(name), seed, &RunOptions::default())
+}
+
+#[test]
+fn every_standard_scenario_passes_the_lockstep_oracles_on_the_fast_backend() {
+    for name in STANDARD_SCENARIOS {
+        for seed in 0..40 {
+            let outcome = run(name, seed);
+            assert!(outcome.passed(), "{}", failure_report(name, seed, &outcome));
+            assert_eq!(
+                outcome.games, 1,
+                "{name} seed {seed} should finish one game"
+            );
+        }
+    }
+}
+
+#[test]
+fn the_same_seed_twice_gives_the_identical_trace() {
+    for name in STANDARD_SCENARIOS {
+        for seed in [0, 7, 12_345] {
+            let first = run(name, seed).report();
+            let second = run(name, seed).report();
+            assert_eq!(first, second, "{name} seed {seed} replayed differently");
+        }
+    }
+}
+
+#[test]
+fn different_seeds_give_different_traces() {
+    let traces: Vec<String> = (0..6)
+        .map(|seed| run("tombola-four-players-latency", seed).trace_text())
+        .collect();
+    for (index, trace) in traces.iter().enumerate() {
+        for other in &traces[index + 1..] {
+            assert_ne!(trace, other, "two seeds gave the same trace");
+        }
+    }
+}
+
+#[test]
+fn the_simultaneous_claim_scenario_gives_two_winners_on_the_fast_backend() {
+    for seed in 0..10 {
+        let outcome = run("tombola-simultaneous-claims", seed);
+        assert_eq!(outcome.winners_per_game, vec![2], "seed {seed}");
+        assert!(
+            outcome.reached.contains("simultaneous-claim"),
+            "seed {seed}"
+        );
+    }
+}
+
+#[test]
+fn latency_stays_inside_the_configured_range_in_whole_milliseconds() {
+    // Four players on 1-30 ms: a draw reaches every player at most 30 ms
+    // after the server logged it, and no sooner than 1 ms.
+    let outcome = run("tombola-four-players-latency", 3);
+    let draws: Vec<(u64, &str)> = outcome
+        .trace
+        .iter()
+        .filter(|line| line.host == "server" && line.text.starts_with("draw "))
+        .map(|line| (line.time_ms, &line.text["draw ".len()..]))
+        .collect();
+    assert!(!draws.is_empty());
+    for line in outcome.trace.iter().filter(|line| line.host != "server") {
+        let Some(received) = line.text.strip_prefix("recv DRAW ") else {
+            continue;
+        };
+        let (sent_ms, _) = draws
+            .iter()
+            .find(|(_, draw)| *draw == received)
+            .unwrap_or_else(|| {
+                panic!(
+                    "{} received a draw the server never made: {received}",
+                    line.host
+                )
+            });
+        let latency_ms = line.time_ms - sent_ms;
+        assert!(
+            (1..=30).contains(&latency_ms),
+            "{} received draw {received} after {latency_ms} ms",
+            line.host
+        );
+    }
+}
+
+#[test]
+fn a_player_that_never_joins_ends_in_a_liveness_violation_not_a_hang() {
+    let mut spec = spec("tombola-two-players");
+    spec.players.truncate(1);
+    spec.net.duration_ms = 20_000;
+    let outcome = run_spec_fast(&spec, 1, &RunOptions::default());
+    let liveness: Vec<_> = outcome
+        .violations
+        .iter()
+        .filter(|violation| violation.property == "liveness")
+        .collect();
+    assert_eq!(liveness.len(), 1, "{:?}", outcome.violations);
+    assert!(
+        liveness[0].detail.contains("20000 ms"),
+        "{}",
+        liveness[0].detail
+    );
+    assert!(liveness[0].detail.contains("c1"), "{}", liveness[0].detail);
+    assert_eq!(outcome.games, 0);
+}
+
+#[test]
+fn connecting_where_nothing_listens_is_refused() {
+    let trace = Trace::new();
+    let (error, refused_at_ms) = simulate(5, &NetConfig::default(), &trace, |net| async move {
+        let env = net.env("c1");
+        let error = env
+            .connect("server:8000")
+            .await
+            .expect_err("nothing listens");
+        (error, env.now_ms())
+    });
+    assert_eq!(error.kind(), io::ErrorKind::ConnectionRefused);
+    // A round trip of 1-5 ms each way.
+    assert!(
+        (2..=10).contains(&refused_at_ms),
+        "refused at {refused_at_ms} ms"
+    );
+}
+
+#[test]
+fn a_client_session_without_a_server_reports_a_clean_error() {
+    let trace = Trace::new();
+    let result = simulate(6, &NetConfig::default(), &trace, |net| async move {
+        let env = net.env("c1");
+        let board = Board::new(&(1..=15).collect::<Vec<u8>>()).expect("a valid board");
+        client::play(&env, "server:8000", board, Behaviour::Honest, &mut ()).await
+    });
+    match result {
+        Err(ClientError::Io(error)) => assert_eq!(error.kind(), io::ErrorKind::ConnectionRefused),
+        other => panic!("expected a refused connection, got {other:?}"),
+    }
+}
+
+#[test]
+fn bytes_arrive_in_order_and_a_dropped_end_gives_the_other_end_eof() {
+    let trace = Trace::new();
+    let net_config = NetConfig {
+        latency_min_ms: 1,
+        latency_max_ms: 50,
+        ..NetConfig::default()
+    };
+    let received = simulate(9, &net_config, &trace, |net| async move {
+        let server = net.env("server");
+        let listener = server
+            .bind("0.0.0.0:9000")
+            .await
+            .expect("port 9000 is free");
+        let client = net.env("c1");
+        let writer = tokio::spawn(async move {
+            let mut stream = client
+                .connect("server:9000")
+                .await
+                .expect("the server listens");
+            for index in 0..200u32 {
+                stream
+                    .write_all(format!("{index},").as_bytes())
+                    .await
+                    .expect("write");
+                if index % 7 == 0 {
+                    client.sleep_ms(1).await;
+                }
+            }
+            // Dropping the stream is the end of stream for the reader.
+        });
+        let (mut stream, _) = listener.accept().await.expect("one connection");
+        let mut received = String::new();
+        stream
+            .read_to_string(&mut received)
+            .await
+            .expect("read to the end");
+        writer.await.expect("the writer finished");
+        received
+    });
+    let expected: String = (0..200).map(|index| format!("{index},")).collect();
+    assert_eq!(received, expected);
+}
+
+#[test]
+fn binding_a_port_twice_fails_and_dropping_a_listener_frees_it() {
+    let trace = Trace::new();
+    simulate(3, &NetConfig::default(), &trace, |net| async move {
+        let server = net.env("server");
+        let first = server.bind("0.0.0.0:8000").await.expect("free");
+        let again = server.bind("server:8000").await.map(|_| ());
+        assert_eq!(
+            again.map_err(|error| error.kind()),
+            Err(io::ErrorKind::AddrInUse)
+        );
+        assert_eq!(first.local_addr().expect("bound").port(), 8000);
+        drop(first);
+        let error = net.env("c1").connect("server:8000").await.map(|_| ());
+        assert_eq!(
+            error.map_err(|error| error.kind()),
+            Err(io::ErrorKind::ConnectionRefused)
+        );
+        server.bind("0.0.0.0:8000").await.expect("free again");
+    });
+}

@@ -8,6 +8,7 @@ use std::io;
 use games::env::{Env, Listener};
 use games::tombola::client::{self, Behaviour, ClientError};
 use games::tombola::rules::Board;
+use sim::bench::{render, run_bench, Backend, BenchOptions};
 use sim::fast::{builtin_spec, run_spec_fast, simulate};
 use sim::harness::{failure_report, NetConfig, RunOptions, RunOutcome};
 use sim::tombola::TombolaSpec;
@@ -228,5 +229,88 @@ fn binding_a_port_twice_fails_and_dropping_a_listener_frees_it() {
             Err(io::ErrorKind::ConnectionRefused)
         );
         server.bind("0.0.0.0:8000").await.expect("free again");
+    });
+}
+
+#[test]
+fn the_bench_table_has_a_row_per_backend_and_thread_count_with_no_failed_seed() {
+    let options = BenchOptions {
+        seeds: 4,
+        turmoil_seeds: 1,
+        jobs: 2,
+        scenarios: vec!["tombola-two-players".to_owned()],
+        backends: Vec::new(),
+    };
+    let rows = run_bench(&options).expect("a built-in scenario");
+    let measured: Vec<(Backend, usize, u64)> = rows
+        .iter()
+        .map(|row| (row.backend, row.jobs, row.games))
+        .collect();
+    assert_eq!(
+        measured,
+        vec![
+            (Backend::Turmoil, 1, 1),
+            (Backend::Turmoil, 2, 1),
+            (Backend::TurmoilShared, 1, 1),
+            (Backend::TurmoilShared, 2, 1),
+            (Backend::Fast, 1, 4),
+            (Backend::Fast, 2, 4),
+        ]
+    );
+    assert!(rows.iter().all(|row| row.failed_seeds == 0), "{rows:?}");
+    let table = render(&rows);
+    assert!(table.starts_with("scenario"), "{table}");
+    assert_eq!(table.lines().count(), 7, "{table}");
+    assert!(
+        table
+            .lines()
+            .nth(1)
+            .is_some_and(|line| line.contains("1.0x")),
+        "{table}"
+    );
+    assert!(run_bench(&BenchOptions {
+        scenarios: vec!["no-such-scenario".to_owned()],
+        ..BenchOptions::default()
+    })
+    .is_err());
+}
+
+#[test]
+fn a_writer_waits_while_its_peer_does_not_read_and_fails_once_the_peer_is_gone() {
+    let trace = Trace::new();
+    simulate(4, &NetConfig::default(), &trace, |net| async move {
+        let server = net.env("server");
+        let listener = server
+            .bind("0.0.0.0:9000")
+            .await
+            .expect("port 9000 is free");
+        let client = net.env("c1");
+        let mut stream = client
+            .connect("server:9000")
+            .await
+            .expect("the server listens");
+        let (mut peer, _) = listener.accept().await.expect("one connection");
+        let chunk = vec![b'x'; 1024];
+        // The pipe holds PIPE_BYTES_MAX bytes; past that, a write waits.
+        let mut written = 0;
+        while written < sim::fast::PIPE_BYTES_MAX {
+            written += stream.write(&chunk).await.expect("room in the pipe");
+        }
+        let blocked =
+            tokio::time::timeout(std::time::Duration::from_secs(60), stream.write(&chunk)).await;
+        assert!(blocked.is_err(), "a write into a full pipe went through");
+        let mut some = vec![0; 4096];
+        let read = peer.read(&mut some).await.expect("bytes in flight");
+        assert!(read > 0);
+        stream
+            .write_all(&chunk)
+            .await
+            .expect("room again after a read");
+        drop(peer);
+        let error = stream
+            .write_all(&chunk)
+            .await
+            .expect_err("the peer is gone");
+        assert_eq!(error.kind(), io::ErrorKind::BrokenPipe);
     });
 }

@@ -8,11 +8,13 @@
 //! - [`tombola`], [`live`], [`chat`]: each game's scenarios and oracles.
 //! - [`scenarios`]: the registry `sim list` prints.
 //! - [`sweep`]: many seeds in parallel, with a summary.
+//! - [`picture`]: a run as an SVG sequence diagram (`--svg`) or JSON (`--json`).
 
 pub mod chat;
 pub mod env;
 pub mod harness;
 pub mod live;
+pub mod picture;
 pub mod scenarios;
 pub mod sweep;
 pub mod tap;

@@ -1,0 +1,519 @@
+//! Pictures of a run (`sim::picture`): the SVG is well-formed XML with one
+//! lifeline per session and one arrow per line that crossed the wire, lost
+//! lines, harness events and awkward text are drawn, the output is stable
+//! (snapshots), and the JSON reads back with the trace, the wire events and
+//! the verdict.
+
+use std::collections::{BTreeMap, BTreeSet};
+
+use sim::harness::{RunOptions, RunOutcome, Violation};
+use sim::picture::{self, JsonValue};
+use sim::trace::{Direction, TraceLine, WireEvent};
+
+/// The smallest built-in run with wire events: two sessions on two ports
+/// each, 38 lines.
+const SMALL_SCENARIO: &str = "live-late-joiner-wins-from-history";
+/// A long run (7 sessions, about 1400 wire events).
+const LONG_SCENARIO: &str = "live-mixed-players";
+
+fn run_with_wire(name: &str, seed: u64) -> RunOutcome {
+    let scenario =
+        sim::scenarios::find(name).unwrap_or_else(|| panic!("scenario {name} is registered"));
+    (scenario.run)(seed, &RunOptions { keep_wire: true })
+}
+
+fn snapshot(name: &str, text: String) {
+    insta::with_settings!({snapshot_path => "../fixtures/snapshots", prepend_module_to_snapshot => false}, {
+        insta::assert_snapshot!(name, text);
+    });
+}
+
+// ---------------------------------------------------------------------------
+// A small well-formedness checker, so that the test needs no XML crate: one
+// root element, every tag closed in order, attributes quoted and unique, `&`
+// only in entities, no `<` in text or attribute values, and no character
+// XML 1.0 forbids.
+
+fn check_characters(text: &str) -> Result<(), String> {
+    for character in text.chars() {
+        let code = character as u32;
+        let forbidden = (code < 0x20 && !matches!(character, '\t' | '\n' | '\r'))
+            || character == '\u{fffe}'
+            || character == '\u{ffff}';
+        if forbidden {
+            return Err(format!("character U+{code:04X} is not allowed in XML"));
+        }
+    }
+    let mut rest = text;
+    while let Some(at) = rest.find('&') {
+        let after = &rest[at + 1..];
+        let end = after
+            .find(';')
+            .ok_or_else(|| format!("unterminated entity near {:?}", head(&rest[at..])))?;
+        let entity = &after[..end];
+        let known = matches!(entity, "amp" | "lt" | "gt" | "quot" | "apos")
+            || entity
+                .strip_prefix("#x")
+                .is_some_and(|hex| !hex.is_empty() && hex.chars().all(|c| c.is_ascii_hexdigit()))
+            || entity.strip_prefix('#').is_some_and(|digits| {
+                !digits.is_empty() && digits.chars().all(|c| c.is_ascii_digit())
+            });
+        if !known {
+            return Err(format!("unknown entity &{entity};"));
+        }
+        rest = &after[end + 1..];
+    }
+    Ok(())
+}
+
+fn head(text: &str) -> String {
+    text.chars().take(40).collect()
+}
+
+fn is_name(name: &str) -> bool {
+    let mut characters = name.chars();
+    characters
+        .next()
+        .is_some_and(|first| first.is_ascii_alphabetic() || first == '_')
+        && characters.all(|c| c.is_ascii_alphanumeric() || matches!(c, '_' | '-' | '.' | ':'))
+}
+
+/// Checks one start tag's inside (without `<`, `>` and a closing `/`);
+/// returns the element name.
+fn check_start_tag(inside: &str) -> Result<&str, String> {
+    let name_end = inside.find(char::is_whitespace).unwrap_or(inside.len());
+    let name = &inside[..name_end];
+    if !is_name(name) {
+        return Err(format!("bad element name {name:?}"));
+    }
+    let mut rest = inside[name_end..].trim_start();
+    let mut seen = BTreeSet::new();
+    while !rest.is_empty() {
+        let equals = rest
+            .find('=')
+            .ok_or_else(|| format!("attribute without value in <{}>", head(inside)))?;
+        let attribute = rest[..equals].trim_end();
+        if !is_name(attribute) {
+            return Err(format!("bad attribute name {attribute:?}"));
+        }
+        if !seen.insert(attribute) {
+            return Err(format!("attribute {attribute} twice in <{name}>"));
+        }
+        let after = rest[equals + 1..].trim_start();
+        let quote = after
+            .chars()
+            .next()
+            .filter(|c| matches!(c, '"' | '\''))
+            .ok_or_else(|| format!("unquoted attribute {attribute}"))?;
+        let value_end = after[1..]
+            .find(quote)
+            .ok_or_else(|| format!("unterminated attribute {attribute}"))?;
+        let value = &after[1..1 + value_end];
+        if value.contains('<') {
+            return Err(format!("< in attribute {attribute}"));
+        }
+        check_characters(value)?;
+        let next = &after[1 + value_end + 1..];
+        if !next.is_empty() && !next.starts_with(char::is_whitespace) {
+            return Err(format!("no space after attribute {attribute}"));
+        }
+        rest = next.trim_start();
+    }
+    Ok(name)
+}
+
+/// Whether `document` is well-formed XML; returns its root element's name.
+fn check_well_formed(document: &str) -> Result<String, String> {
+    let mut rest = document;
+    if let Some(after) = rest.strip_prefix("<?xml") {
+        let end = after.find("?>").ok_or("unterminated XML declaration")?;
+        rest = &after[end + 2..];
+    }
+    let mut open: Vec<&str> = Vec::new();
+    let mut root: Option<String> = None;
+    let mut root_closed = false;
+    loop {
+        let text_end = rest.find('<').unwrap_or(rest.len());
+        let text = &rest[..text_end];
+        check_characters(text)?;
+        if open.is_empty() && !text.trim().is_empty() {
+            return Err(format!("text outside the root: {:?}", head(text)));
+        }
+        rest = &rest[text_end..];
+        if rest.is_empty() {
+            break;
+        }
+        if let Some(after) = rest.strip_prefix("<!--") {
+            let end = after.find("-->").ok_or("unterminated comment")?;
+            rest = &after[end + 3..];
+            continue;
+        }
+        // The tag runs to the first `>` outside quotes.
+        let mut quote = None;
+        let tag_end = rest
+            .char_indices()
+            .find(|&(_, c)| match quote {
+                Some(q) if c == q => {
+                    quote = None;
+                    false
+                }
+                Some(_) => false,
+                None if c == '"' || c == '\'' => {
+                    quote = Some(c);
+                    false
+                }
+                None => c == '>',
+            })
+            .map(|(index, _)| index)
+            .ok_or_else(|| format!("unterminated tag {:?}", head(rest)))?;
+        let inside = &rest[1..tag_end];
+        rest = &rest[tag_end + 1..];
+        if let Some(name) = inside.strip_prefix('/') {
+            let name = name.trim_end();
+            match open.pop() {
+                Some(expected) if expected == name => {}
+                other => return Err(format!("</{name}> closes {other:?}")),
+            }
+            root_closed |= open.is_empty();
+            continue;
+        }
+        let (inside, self_closing) = match inside.strip_suffix('/') {
+            Some(inside) => (inside, true),
+            None => (inside, false),
+        };
+        let name = check_start_tag(inside)?;
+        if open.is_empty() {
+            if root.is_some() {
+                return Err(format!("a second root element <{name}>"));
+            }
+            root = Some(name.to_owned());
+        }
+        if self_closing {
+            root_closed |= open.is_empty();
+        } else {
+            open.push(name);
+        }
+    }
+    if let Some(name) = open.last() {
+        return Err(format!("<{name}> is never closed"));
+    }
+    match root {
+        Some(root) if root_closed => Ok(root),
+        _ => Err("no root element".to_owned()),
+    }
+}
+
+#[test]
+fn the_well_formedness_check_accepts_xml_and_rejects_what_a_browser_would() {
+    assert_eq!(
+        check_well_formed(
+            "<?xml version=\"1.0\"?>\n<svg a=\"1\" b='x &amp; y'><g><text>a &lt; b &#233;</text></g><line/></svg>\n"
+        ),
+        Ok("svg".to_owned())
+    );
+    for broken in [
+        "<svg><text>a < b</text></svg>",
+        "<svg><text>fish & chips</text></svg>",
+        "<svg><g></svg>",
+        "<svg></g></svg>",
+        "<svg/><svg/>",
+        "<svg a=1/>",
+        "<svg a=\"<\"/>",
+        "<svg a=\"1\" a=\"2\"/>",
+        "<svg>\u{1}</svg>",
+        "<svg><text>&nbsp;</text></svg>",
+        "stray<svg/>",
+        "",
+    ] {
+        assert!(
+            check_well_formed(broken).is_err(),
+            "accepted broken XML {broken:?}"
+        );
+    }
+}
+
+// ---------------------------------------------------------------------------
+// A run made by hand: every kind of mark, and text that needs escaping.
+
+const SERVER: &str = "10.0.0.1:8000";
+const C1: &str = "10.0.0.2:49152";
+const C2: &str = "10.0.0.3:49152";
+const AWKWARD_LINE: &str = "SAY <b>fish & chips</b> \"x\" \u{1} città 🎲";
+
+fn note(time_ms: u64, host: &str, text: &str) -> TraceLine {
+    TraceLine {
+        time_ms,
+        host: host.to_owned(),
+        text: text.to_owned(),
+    }
+}
+
+fn wire(
+    time_ms: u64,
+    session: &str,
+    local: &str,
+    peer: &str,
+    direction: Direction,
+    line: &str,
+) -> WireEvent {
+    WireEvent {
+        time_ms,
+        session: session.to_owned(),
+        local: local.to_owned(),
+        peer: peer.to_owned(),
+        direction,
+        line: line.to_owned(),
+    }
+}
+
+/// Five delivered lines, one lost during a partition (server to c1), one
+/// received whose send was never seen, two harness events, and a violation.
+fn hand_made_run() -> RunOutcome {
+    use Direction::{Received, Sent};
+    let trace = vec![
+        note(0, "server", "listen 0.0.0.0:8000"),
+        note(3, "c1", "recv WELCOME p1"),
+        note(4, "c2", "recv WELCOME p2"),
+        note(5, "c1", &format!("send {AWKWARD_LINE}")),
+        note(10, "sim", "partition c1 server"),
+        note(12, "server", "draw 1 7"),
+        note(14, "c2", "recv DRAW 1 7"),
+        note(14, "c2", "send ACK 1"),
+        note(20, "sim", "heal c1 server"),
+        note(25, "server", "over 1 winners p2 & \"friends\" <all>"),
+        note(31, "c2", "result Won { winners: [\"p2\"] }"),
+    ];
+    let wire = vec![
+        wire(1, "server", SERVER, C1, Sent, "WELCOME p1"),
+        wire(2, "server", SERVER, C2, Sent, "WELCOME p2"),
+        wire(3, "c1", C1, SERVER, Received, "WELCOME p1"),
+        wire(4, "c2", C2, SERVER, Received, "WELCOME p2"),
+        wire(5, "c1", C1, SERVER, Sent, AWKWARD_LINE),
+        wire(7, "server", SERVER, C1, Received, AWKWARD_LINE),
+        wire(12, "server", SERVER, C1, Sent, "DRAW 1 7"),
+        wire(12, "server", SERVER, C2, Sent, "DRAW 1 7"),
+        wire(14, "c2", C2, SERVER, Received, "DRAW 1 7"),
+        wire(14, "c2", C2, SERVER, Sent, "ACK 1"),
+        wire(16, "server", SERVER, C2, Received, "ACK 1"),
+        wire(30, "c2", C2, SERVER, Received, "OVER 1 WINNERS p2"),
+    ];
+    RunOutcome {
+        trace,
+        wire,
+        violations: vec![Violation::new(
+            "same-draws",
+            "c1 <p1> received [] & the server drew [7]",
+        )],
+        games: 1,
+        winners_per_game: vec![1],
+        reached: BTreeSet::from(["partition".to_owned()]),
+    }
+}
+
+fn count(haystack: &str, needle: &str) -> usize {
+    haystack.matches(needle).count()
+}
+
+#[test]
+fn the_picture_of_a_hand_made_run_is_well_formed_and_escapes_every_text() {
+    let svg = picture::svg(&hand_made_run(), "hand made <run> & co");
+    assert_eq!(check_well_formed(&svg), Ok("svg".to_owned()));
+    assert!(svg.contains("&lt;b&gt;fish &amp; chips&lt;/b&gt;"), "{svg}");
+    assert!(svg.contains("hand made &lt;run&gt; &amp; co"));
+    assert!(!svg.contains("<b>") && !svg.contains("<all>"));
+    assert!(!svg.contains('\u{1}'));
+}
+
+#[test]
+fn the_picture_marks_lost_lines_unseen_sends_harness_events_and_the_verdict() {
+    let svg = picture::svg(&hand_made_run(), "hand made");
+    assert_eq!(count(&svg, "<path class=\"m "), 5, "delivered lines");
+    assert_eq!(count(&svg, "<path class=\"lost "), 1, "lost lines");
+    assert_eq!(count(&svg, "<path class=\"x\""), 1, "the lost line's x");
+    assert_eq!(
+        count(&svg, "<path class=\"found "),
+        1,
+        "lines whose send was not seen"
+    );
+    assert_eq!(count(&svg, "<line class=\"f\""), 2, "harness bands");
+    // partition and heal each name c1 and the server.
+    assert_eq!(
+        count(&svg, "<path class=\"fd\""),
+        4,
+        "marks on named lifelines"
+    );
+    assert!(svg.contains(">FAIL</text>"));
+    assert!(
+        svg.contains("violation same-draws: c1 &lt;p1&gt; received [] &amp; the server drew [7]")
+    );
+    // Notes are drawn; trace lines that repeat a wire line are not.
+    assert!(svg.contains(">draw 1 7</text>"));
+    assert!(!svg.contains(">recv WELCOME p1<"));
+    assert!(!svg.contains(">send ACK 1<"));
+}
+
+#[test]
+fn lifelines_stand_server_first_then_in_order_of_first_appearance() {
+    let mut outcome = hand_made_run();
+    // c2 now speaks before anyone, the server last.
+    outcome.trace.insert(0, note(0, "c2", "wake up"));
+    outcome.trace.retain(|line| line.host != "server");
+    outcome.trace.push(note(40, "server", "late"));
+    outcome.wire.retain(|event| event.session != "server");
+    let svg = picture::svg(&outcome, "order");
+    let position = |name: &str| {
+        svg.find(&format!("</title>{name}</text>"))
+            .unwrap_or_else(|| panic!("no head for {name}"))
+    };
+    assert!(position("server") < position("c2"));
+    assert!(position("c2") < position("c1"));
+    assert_eq!(count(&svg, "<line class=\"life\""), 3);
+}
+
+#[test]
+fn the_picture_of_a_hand_made_run_matches_its_snapshot() {
+    snapshot(
+        "picture_hand_made_run",
+        picture::svg(&hand_made_run(), "hand made run"),
+    );
+}
+
+#[test]
+fn the_json_of_a_hand_made_run_reads_back_with_trace_wire_messages_and_verdict() {
+    let outcome = hand_made_run();
+    let text = picture::json(&outcome);
+    let value: JsonValue = text.parse().expect("the JSON parses");
+    assert_eq!(value["verdict"], "FAIL");
+    assert_eq!(value["violations"][0]["property"], "same-draws");
+    assert_eq!(value["games"], 1);
+    let trace = value["trace"].as_array().expect("trace is an array");
+    assert_eq!(trace.len(), outcome.trace.len());
+    assert_eq!(
+        trace[9]["text"], "over 1 winners p2 & \"friends\" <all>",
+        "text survives the round trip"
+    );
+    let wire = value["wire"].as_array().expect("wire is an array");
+    assert_eq!(wire.len(), outcome.wire.len());
+    assert_eq!(wire[4]["line"], AWKWARD_LINE);
+    assert_eq!(wire[4]["direction"], "sent");
+    let messages = value["messages"].as_array().expect("messages is an array");
+    assert_eq!(messages.len(), 7);
+    let lost: Vec<&JsonValue> = messages
+        .iter()
+        .filter(|message| message["received_ms"].is_null())
+        .collect();
+    assert_eq!(lost.len(), 1);
+    assert_eq!(lost[0]["from"], "server");
+    assert_eq!(lost[0]["to"], "c1");
+    assert_eq!(lost[0]["line"], "DRAW 1 7");
+}
+
+// ---------------------------------------------------------------------------
+// Real runs.
+
+/// The sessions of a run, counted without the picture's code.
+fn sessions(outcome: &RunOutcome) -> BTreeSet<String> {
+    outcome
+        .trace
+        .iter()
+        .map(|line| line.host.clone())
+        .filter(|host| host != "sim")
+        .chain(outcome.wire.iter().map(|event| event.session.clone()))
+        .collect()
+}
+
+/// How many lines were both sent and received, counted per connection
+/// without the picture's code: the k-th sent on (A, B) pairs with the k-th
+/// received on (B, A).
+fn paired_lines(outcome: &RunOutcome) -> (usize, usize) {
+    let mut sent: BTreeMap<(&str, &str), usize> = BTreeMap::new();
+    let mut received: BTreeMap<(&str, &str), usize> = BTreeMap::new();
+    for event in &outcome.wire {
+        match event.direction {
+            Direction::Sent => *sent.entry((&event.local, &event.peer)).or_default() += 1,
+            Direction::Received => *received.entry((&event.peer, &event.local)).or_default() += 1,
+        }
+    }
+    let paired: usize = sent
+        .iter()
+        .map(|(connection, &count)| count.min(received.get(connection).copied().unwrap_or(0)))
+        .sum();
+    let sent_total: usize = sent.values().sum();
+    (paired, sent_total - paired)
+}
+
+#[test]
+fn the_picture_of_a_small_run_has_one_arrow_per_paired_line_and_one_lifeline_per_session() {
+    let outcome = run_with_wire(SMALL_SCENARIO, 1);
+    let svg = picture::svg(&outcome, "small run");
+    assert_eq!(check_well_formed(&svg), Ok("svg".to_owned()));
+    let (paired, lost) = paired_lines(&outcome);
+    assert!(paired > 10, "the run crossed the wire only {paired} times");
+    assert_eq!(count(&svg, "<path class=\"m "), paired);
+    assert_eq!(count(&svg, "<path class=\"lost "), lost);
+    let sessions = sessions(&outcome);
+    assert_eq!(count(&svg, "<line class=\"life\""), sessions.len());
+    for session in &sessions {
+        assert!(
+            svg.contains(&format!("</title>{session}</text>")),
+            "no lifeline head for {session}"
+        );
+    }
+}
+
+#[test]
+fn the_picture_of_a_small_run_matches_its_snapshot() {
+    let outcome = run_with_wire(SMALL_SCENARIO, 1);
+    snapshot(
+        "picture_live_late_joiner_wins_from_history_seed_1",
+        picture::svg(&outcome, &format!("{SMALL_SCENARIO} seed 1")),
+    );
+}
+
+#[test]
+fn the_same_seed_gives_the_same_picture_and_json() {
+    let first = run_with_wire(SMALL_SCENARIO, 2);
+    let second = run_with_wire(SMALL_SCENARIO, 2);
+    assert_eq!(picture::svg(&first, "a"), picture::svg(&second, "a"));
+    assert_eq!(picture::json(&first), picture::json(&second));
+}
+
+#[test]
+fn the_json_of_a_real_run_holds_its_trace_wire_events_and_verdict() {
+    let outcome = run_with_wire(SMALL_SCENARIO, 1);
+    let value: JsonValue = picture::json(&outcome).parse().expect("the JSON parses");
+    assert_eq!(
+        value["verdict"],
+        if outcome.passed() { "PASS" } else { "FAIL" }
+    );
+    assert_eq!(
+        value["trace"].as_array().map(Vec::len),
+        Some(outcome.trace.len())
+    );
+    assert_eq!(
+        value["wire"].as_array().map(Vec::len),
+        Some(outcome.wire.len())
+    );
+    // A delivered line is two wire events; a lost or unmatched one is one.
+    let (paired, _) = paired_lines(&outcome);
+    assert_eq!(
+        value["messages"].as_array().map(Vec::len),
+        Some(outcome.wire.len() - paired),
+        "every wire event is in exactly one message"
+    );
+}
+
+#[test]
+fn the_picture_of_a_long_run_draws_every_line_and_stays_a_few_hundred_kilobytes() {
+    let outcome = run_with_wire(LONG_SCENARIO, 1);
+    let svg = picture::svg(&outcome, "long run");
+    assert_eq!(check_well_formed(&svg), Ok("svg".to_owned()));
+    let (paired, _) = paired_lines(&outcome);
+    assert!(paired > 500, "only {paired} lines: not a long run");
+    assert_eq!(count(&svg, "<path class=\"m "), paired);
+    assert!(
+        svg.len() < 400_000,
+        "{} bytes for {paired} lines",
+        svg.len()
+    );
+}

@@ -9,8 +9,8 @@ use games::env::{Env, Listener};
 use games::tombola::client::{self, Behaviour, ClientError};
 use games::tombola::rules::Board;
 use sim::bench::{render, run_bench, Backend, BenchOptions};
-use sim::fast::{builtin_spec, run_spec_fast, simulate};
-use sim::harness::{failure_report, NetConfig, RunOptions, RunOutcome};
+use sim::fast::{builtin_spec, run_spec_fast, simulate, OnFastBackend};
+use sim::harness::{failure_report, NetConfig, RunOptions, RunOutcome, Runnable};
 use sim::tombola::TombolaSpec;
 use sim::trace::Trace;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
@@ -313,4 +313,18 @@ fn a_writer_waits_while_its_peer_does_not_read_and_fails_once_the_peer_is_gone()
             .expect_err("the peer is gone");
         assert_eq!(error.kind(), io::ErrorKind::BrokenPipe);
     });
+}
+
+#[test]
+fn a_scenario_file_runs_on_the_fast_backend_through_the_runnable_seam() {
+    let runnable = OnFastBackend::lookup("tombola-simultaneous-claims").expect("a lock-step file");
+    assert_eq!(runnable.name(), "tombola-simultaneous-claims");
+    assert_eq!(runnable.must_reach(), vec!["simultaneous-claim".to_owned()]);
+    let outcome = runnable.run(3, &RunOptions::default());
+    assert!(outcome.passed(), "{}", outcome.report());
+    assert!(
+        OnFastBackend::lookup("tombola-faults").is_err(),
+        "faults need turmoil"
+    );
+    assert!(OnFastBackend::lookup("no-such-scenario").is_err());
 }

@@ -9,7 +9,9 @@
 //! seed, TCP order kept), [`simulate`] (one seeded run on a paused
 //! current-thread runtime), [`run_spec_fast`] (a lock-step spec judged by
 //! the same oracles as on turmoil) and, for comparison in `sim bench`,
-//! [`run_spec_shared_host`] (turmoil with every player on one host).
+//! [`run_spec_shared_host`] (turmoil with every player on one host);
+//! [`OnFastBackend`] makes a scenario file runnable here for `sim run` and
+//! `sim sweep`.
 //!
 //! Determinism: one thread, tokio's clock paused (idle time is skipped by
 //! tokio's auto-advance, never read from the machine), tokio's own RNG
@@ -37,7 +39,8 @@ use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
 use tokio::time::{Instant, Sleep};
 
 use crate::env::SimEnv;
-use crate::harness::{build_sim, host_rng, NetConfig, RunOptions, RunOutcome, Violation};
+use crate::file::{GameKind, ScenarioFile};
+use crate::harness::{build_sim, host_rng, NetConfig, RunOptions, RunOutcome, Runnable, Violation};
 use crate::tombola::{judge, TombolaSpec, SERVER_PORT};
 use crate::trace::Trace;
 
@@ -906,4 +909,65 @@ pub fn run_spec_shared_host(spec: &TombolaSpec, seed: u64, options: &RunOptions)
 pub fn builtin_spec(name: &str) -> Option<TombolaSpec> {
     let file = crate::file::builtin(name)?;
     crate::tombola::spec_from_file(&file).ok()
+}
+
+/// A lock-step tombola scenario file run on the fast backend, as a
+/// [`Runnable`] for `sim run --backend fast` and `sim sweep --backend fast`.
+#[derive(Debug, Clone)]
+pub struct OnFastBackend {
+    file: ScenarioFile,
+    spec: TombolaSpec,
+}
+
+impl OnFastBackend {
+    /// Wraps a scenario file; only lock-step tombola files without faults
+    /// or swarm can run here.
+    pub fn new(file: ScenarioFile) -> Result<OnFastBackend, String> {
+        if file.game != GameKind::Tombola {
+            return Err(format!(
+                "{}: the fast backend runs lock-step tombola scenarios only",
+                file.name()
+            ));
+        }
+        let spec = crate::tombola::spec_from_file(&file)
+            .map_err(|error| format!("{}: {error}", file.name()))?;
+        if spec.swarm || !spec.faults.is_empty() {
+            return Err(format!(
+                "{}: the fast backend injects no faults; run it on turmoil",
+                file.name()
+            ));
+        }
+        Ok(OnFastBackend { file, spec })
+    }
+
+    /// A built-in scenario file by name, or a scenario file by path.
+    pub fn lookup(name_or_path: &str) -> Result<OnFastBackend, String> {
+        let path = std::path::Path::new(name_or_path);
+        let file = if name_or_path.ends_with(".toml") || path.exists() {
+            ScenarioFile::load(path)?
+        } else {
+            crate::file::builtin(name_or_path).ok_or_else(|| {
+                format!("no built-in scenario file named {name_or_path:?} (the fast backend runs scenario files only)")
+            })?
+        };
+        OnFastBackend::new(file)
+    }
+}
+
+impl Runnable for OnFastBackend {
+    fn name(&self) -> &str {
+        self.file.name()
+    }
+
+    fn summary(&self) -> &str {
+        &self.file.summary
+    }
+
+    fn must_reach(&self) -> Vec<String> {
+        self.file.must_reach.clone()
+    }
+
+    fn run(&self, seed: u64, options: &RunOptions) -> RunOutcome {
+        run_spec_fast(&self.spec, seed, options)
+    }
 }

@@ -25,7 +25,7 @@ struct Seen {
 /// Plays one whole game with honest players answering instantly; returns
 /// each player's view and each player's board.
 fn play_game(seed: u64, players: usize, prefix: Vec<u8>, boards: Vec<Board>) -> (Vec<Seen>, Vec<Board>) {
-    let config = ServerConfig { players, interval_ms: 100, reply_timeout_ms: 500, draw_prefix: prefix };
+    let config = ServerConfig { players, interval_ms: 100, reply_timeout_ms: 500, draw_prefix: prefix, injected_bug: None };
     let mut server = LockstepServer::new(config, ChaCha8Rng::seed_from_u64(seed));
     let mut seen: BTreeMap<u64, Seen> = BTreeMap::new();
     let mut now_ms = 0;

@@ -3,12 +3,16 @@
 //! their snapshots, and a sweep whose size comes from `SIM_SEEDS` reports
 //! any failing seed with its replay command.
 
-use sim::harness::{failure_report, RunOptions, Scenario};
+use sim::harness::{failure_report, RunOptions, Runnable};
 use sim::scenarios;
 use sim::sweep::{sweep, SweepOptions};
 
-fn scenario(name: &str) -> Scenario {
-    scenarios::find(name).unwrap_or_else(|| panic!("scenario {name} is registered"))
+fn scenario(name: &str) -> Box<dyn Runnable> {
+    scenarios::lookup(name).unwrap_or_else(|error| panic!("{error}"))
+}
+
+fn lockstep_scenarios() -> Vec<Box<dyn Runnable>> {
+    scenarios::everything().into_iter().filter(|scenario| scenario.name().starts_with("tombola-")).collect()
 }
 
 fn snapshot(name: &str, text: String) {
@@ -24,7 +28,7 @@ fn every_lockstep_scenario_passes_its_oracles_on_the_first_seeds() {
         .filter(|scenario| scenario.name.starts_with("tombola-"))
     {
         for seed in 0..3 {
-            let outcome = (scenario.run)(seed, &RunOptions::default());
+            let outcome = scenario.run(seed, &RunOptions::default());
             assert!(
                 outcome.passed(),
                 "{}",
@@ -43,8 +47,8 @@ fn every_lockstep_scenario_passes_its_oracles_on_the_first_seeds() {
 fn the_same_seed_twice_gives_the_identical_trace() {
     let scenario = scenario("tombola-four-players-latency");
     for seed in [1, 42] {
-        let first = (scenario.run)(seed, &RunOptions::default()).report();
-        let second = (scenario.run)(seed, &RunOptions::default()).report();
+        let first = scenario.run(seed, &RunOptions::default()).report();
+        let second = scenario.run(seed, &RunOptions::default()).report();
         assert_eq!(first, second, "seed {seed} replayed differently");
     }
 }
@@ -53,7 +57,7 @@ fn the_same_seed_twice_gives_the_identical_trace() {
 fn different_seeds_give_different_traces() {
     let scenario = scenario("tombola-two-players");
     let traces: Vec<String> = (0..4)
-        .map(|seed| (scenario.run)(seed, &RunOptions::default()).trace_text())
+        .map(|seed| scenario.run(seed, &RunOptions::default()).trace_text())
         .collect();
     for (index, trace) in traces.iter().enumerate() {
         for other in &traces[index + 1..] {
@@ -64,7 +68,7 @@ fn different_seeds_give_different_traces() {
 
 #[test]
 fn simultaneous_claims_on_the_same_draw_all_win() {
-    let outcome = (scenario("tombola-simultaneous-claims").run)(7, &RunOptions::default());
+    let outcome = scenario("tombola-simultaneous-claims").run(7, &RunOptions::default());
     assert!(
         outcome.passed(),
         "{}",
@@ -78,7 +82,7 @@ fn simultaneous_claims_on_the_same_draw_all_win() {
 fn pinned_seed_of_the_simultaneous_claim_scenario_matches_its_snapshot() {
     snapshot(
         "tombola_simultaneous_claims_seed_1",
-        (scenario("tombola-simultaneous-claims").run)(1, &RunOptions::default()).report(),
+        scenario("tombola-simultaneous-claims").run(1, &RunOptions::default()).report(),
     );
 }
 
@@ -86,7 +90,7 @@ fn pinned_seed_of_the_simultaneous_claim_scenario_matches_its_snapshot() {
 fn pinned_seed_of_the_misbehaving_players_scenario_matches_its_snapshot() {
     snapshot(
         "tombola_misbehaving_players_seed_3",
-        (scenario("tombola-misbehaving-players").run)(3, &RunOptions::default()).report(),
+        scenario("tombola-misbehaving-players").run(3, &RunOptions::default()).report(),
     );
 }
 
@@ -94,7 +98,7 @@ fn pinned_seed_of_the_misbehaving_players_scenario_matches_its_snapshot() {
 fn pinned_seed_of_the_two_player_scenario_matches_its_snapshot() {
     snapshot(
         "tombola_two_players_seed_1",
-        (scenario("tombola-two-players").run)(1, &RunOptions::default()).report(),
+        scenario("tombola-two-players").run(1, &RunOptions::default()).report(),
     );
 }
 
@@ -112,16 +116,14 @@ fn a_seed_sweep_of_every_lockstep_scenario_finds_no_violation() {
     let options = SweepOptions {
         start,
         seeds,
-        jobs: 0.max(2),
+        jobs: 2,
         progress: false,
         check_determinism: false,
+        shard: None,
     };
     let mut failures = String::new();
-    for scenario in scenarios::all()
-        .iter()
-        .filter(|scenario| scenario.name.starts_with("tombola-"))
-    {
-        let summary = sweep(scenario, &options);
+    for scenario in lockstep_scenarios() {
+        let summary = sweep(scenario.as_ref(), &options);
         if !summary.passed() {
             failures.push_str(&summary.render(0.0));
         }

@@ -32,7 +32,7 @@ async fn start_server(config: ServerConfig, seed: u64) -> (String, oneshot::Send
 }
 
 fn fast_config(players: usize) -> ServerConfig {
-    ServerConfig { players, interval_ms: 5, reply_timeout_ms: 2000, draw_prefix: Vec::new() }
+    ServerConfig { players, interval_ms: 5, reply_timeout_ms: 2000, draw_prefix: Vec::new(), injected_bug: None }
 }
 
 async fn bot(addr: String, board: Board) -> ClientReport {

@@ -25,6 +25,33 @@ pub struct Scenario {
     pub run: fn(seed: u64, options: &RunOptions) -> RunOutcome,
 }
 
+/// Anything a sweep can run: a scenario in code or a scenario file.
+pub trait Runnable: Sync {
+    fn name(&self) -> &str;
+    fn summary(&self) -> &str;
+    /// Events a sweep must reach at least once.
+    fn must_reach(&self) -> Vec<String>;
+    fn run(&self, seed: u64, options: &RunOptions) -> RunOutcome;
+}
+
+impl Runnable for Scenario {
+    fn name(&self) -> &str {
+        self.name
+    }
+
+    fn summary(&self) -> &str {
+        self.summary
+    }
+
+    fn must_reach(&self) -> Vec<String> {
+        self.must_reach.iter().map(|event| event.to_string()).collect()
+    }
+
+    fn run(&self, seed: u64, options: &RunOptions) -> RunOutcome {
+        (self.run)(seed, options)
+    }
+}
+
 /// How one run is carried out, beyond its scenario and seed. None of these
 /// change what happens in the run, only what is recorded of it.
 #[derive(Debug, Clone, Default)]
@@ -149,6 +176,7 @@ pub fn failure_report(scenario: &str, seed: u64, outcome: &RunOutcome) -> String
 
 /// The simulated network of one run.
 #[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[serde(default, deny_unknown_fields)]
 pub struct NetConfig {
     /// turmoil's step. Smaller is more faithful and slower; it must stay
     /// well below the smallest latency that should race and the game's

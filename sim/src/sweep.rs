@@ -10,7 +10,7 @@ use std::collections::BTreeMap;
 use indicatif::{ProgressBar, ProgressStyle};
 use rayon::prelude::*;
 
-use crate::harness::{failure_report, RunOptions, RunOutcome, Scenario, Violation};
+use crate::harness::{failure_report, RunOptions, RunOutcome, Runnable, Violation};
 
 /// How a sweep runs.
 #[derive(Debug, Clone)]
@@ -25,6 +25,37 @@ pub struct SweepOptions {
     pub progress: bool,
     /// Run every seed twice and require identical traces.
     pub check_determinism: bool,
+    /// Only this part of the seeds.
+    pub shard: Option<Shard>,
+}
+
+/// Part `index` (1-based) of `count` equal parts of a sweep's seeds: seed
+/// number k of the sweep belongs to part `k % count + 1`, so the parts
+/// never overlap and together cover every seed.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Shard {
+    pub index: u64,
+    pub count: u64,
+}
+
+impl std::str::FromStr for Shard {
+    type Err = String;
+
+    fn from_str(text: &str) -> Result<Shard, String> {
+        let parse = |part: &str| part.trim().parse::<u64>().ok();
+        match text.split_once('/').map(|(index, count)| (parse(index), parse(count))) {
+            Some((Some(index), Some(count))) if count >= 1 && (1..=count).contains(&index) => {
+                Ok(Shard { index, count })
+            }
+            _ => Err(format!("{text:?} is not a shard like 2/4 (part 1..=n of n)")),
+        }
+    }
+}
+
+impl Shard {
+    fn contains(&self, position: u64) -> bool {
+        position % self.count == self.index - 1
+    }
 }
 
 /// One failing seed.
@@ -104,7 +135,7 @@ impl SweepSummary {
 }
 
 /// Runs `options.seeds` seeds of `scenario` from `options.start`.
-pub fn sweep(scenario: &Scenario, options: &SweepOptions) -> SweepSummary {
+pub fn sweep(scenario: &dyn Runnable, options: &SweepOptions) -> SweepSummary {
     let bar = if options.progress {
         ProgressBar::new(options.seeds)
     } else {
@@ -115,9 +146,9 @@ pub fn sweep(scenario: &Scenario, options: &SweepOptions) -> SweepSummary {
             .expect("valid progress template"),
     );
     let run_seed = |seed: u64| {
-        let mut outcome = (scenario.run)(seed, &RunOptions::default());
+        let mut outcome = scenario.run(seed, &RunOptions::default());
         if options.check_determinism {
-            let again = (scenario.run)(seed, &RunOptions::default());
+            let again = scenario.run(seed, &RunOptions::default());
             if again.trace != outcome.trace {
                 let first_difference = outcome
                     .trace
@@ -137,9 +168,14 @@ pub fn sweep(scenario: &Scenario, options: &SweepOptions) -> SweepSummary {
         bar.inc(1);
         (seed, slim(outcome))
     };
-    let seeds = options.start..options.start.saturating_add(options.seeds);
+    let seeds: Vec<u64> = (0..options.seeds)
+        .filter(|position| options.shard.is_none_or(|shard| shard.contains(*position)))
+        .map(|position| options.start.saturating_add(position))
+        .collect();
+    bar.set_length(seeds.len() as u64);
+    let seeds_run = seeds.len() as u64;
     let outcomes: Vec<(u64, RunOutcome)> = if options.jobs == 1 {
-        seeds.map(run_seed).collect()
+        seeds.into_iter().map(run_seed).collect()
     } else {
         let pool = rayon::ThreadPoolBuilder::new()
             .num_threads(options.jobs)
@@ -150,8 +186,8 @@ pub fn sweep(scenario: &Scenario, options: &SweepOptions) -> SweepSummary {
     bar.finish_and_clear();
 
     let mut summary = SweepSummary {
-        scenario: scenario.name.to_owned(),
-        seeds: options.seeds,
+        scenario: scenario.name().to_owned(),
+        seeds: seeds_run,
         ..Default::default()
     };
     for (seed, outcome) in outcomes {
@@ -165,17 +201,13 @@ pub fn sweep(scenario: &Scenario, options: &SweepOptions) -> SweepSummary {
         if !outcome.passed() {
             summary.failures.push(Failure {
                 seed,
-                report: failure_report(scenario.name, seed, &outcome),
+                report: failure_report(scenario.name(), seed, &outcome),
                 violations: outcome.violations.clone(),
             });
         }
     }
-    summary.unreached = scenario
-        .must_reach
-        .iter()
-        .filter(|event| !summary.reached.contains_key(**event))
-        .map(|event| event.to_string())
-        .collect();
+    summary.unreached =
+        scenario.must_reach().into_iter().filter(|event| !summary.reached.contains_key(event)).collect();
     summary
 }
 

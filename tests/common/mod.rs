@@ -21,13 +21,21 @@ pub struct RawClient {
 
 impl RawClient {
     pub async fn connect(addr: &str) -> RawClient {
-        let stream = TcpStream::connect(addr).await.expect("connect to the test server");
+        let stream = TcpStream::connect(addr)
+            .await
+            .expect("connect to the test server");
         let (read_half, write_half) = stream.into_split();
-        RawClient { reader: BufReader::new(read_half), writer: write_half }
+        RawClient {
+            reader: BufReader::new(read_half),
+            writer: write_half,
+        }
     }
 
     pub async fn send_raw(&mut self, bytes: &[u8]) {
-        self.writer.write_all(bytes).await.expect("write to the test server");
+        self.writer
+            .write_all(bytes)
+            .await
+            .expect("write to the test server");
     }
 
     pub async fn send(&mut self, line: &str) {
@@ -48,7 +56,9 @@ impl RawClient {
 
     /// The next line, which must exist.
     pub async fn expect_line(&mut self) -> String {
-        self.line().await.expect("a line, not the end of the stream")
+        self.line()
+            .await
+            .expect("a line, not the end of the stream")
     }
 }
 

@@ -67,6 +67,7 @@ async fn main() -> ExitCode {
         interval_ms: args.interval_ms,
         reply_timeout_ms: args.reply_timeout_ms,
         draw_prefix: Vec::new(),
+        injected_bug: None,
     };
     match server::run(env, listener, config, ChaCha8Rng::seed_from_u64(seed), ctrl_c()).await {
         Ok(()) => ExitCode::SUCCESS,

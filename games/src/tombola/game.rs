@@ -28,6 +28,31 @@ pub struct ServerConfig {
     /// Numbers drawn first in every game (to force a race); the rest is
     /// shuffled from the seed.
     pub draw_prefix: Vec<u8>,
+    /// A deliberate bug, for checking that the harness's oracles catch it.
+    /// Never set outside tests and scenario files that say so.
+    pub injected_bug: Option<InjectedBug>,
+}
+
+/// Deliberate bugs the simulation can switch on to prove its oracles can
+/// fail: a check that cannot fail is worth nothing.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum InjectedBug {
+    /// Only the first valid claim of a round wins (simultaneous claims lose).
+    FirstClaimOnly,
+    /// The 10th draw repeats the 9th number.
+    RepeatDraw,
+}
+
+impl std::str::FromStr for InjectedBug {
+    type Err = String;
+
+    fn from_str(text: &str) -> Result<Self, String> {
+        match text {
+            "first-claim-only" => Ok(InjectedBug::FirstClaimOnly),
+            "repeat-draw" => Ok(InjectedBug::RepeatDraw),
+            other => Err(format!("unknown bug {other:?} (known: first-claim-only, repeat-draw)")),
+        }
+    }
 }
 
 impl Default for ServerConfig {
@@ -37,6 +62,7 @@ impl Default for ServerConfig {
             interval_ms: 1000,
             reply_timeout_ms: 5000,
             draw_prefix: Vec::new(),
+            injected_bug: None,
         }
     }
 }
@@ -262,7 +288,10 @@ impl<R: Rng> LockstepServer<R> {
         if board.is_covered_by(&game.drawn) {
             self.notes
                 .push_back(format!("claim {} {seq} valid", player.id));
-            valid_claims.insert(conn);
+            let first_only = self.config.injected_bug == Some(InjectedBug::FirstClaimOnly);
+            if !(first_only && !valid_claims.is_empty()) {
+                valid_claims.insert(conn);
+            }
         } else {
             self.notes
                 .push_back(format!("claim {} {seq} false", player.id));
@@ -314,7 +343,10 @@ impl<R: Rng> LockstepServer<R> {
 
     fn draw(&mut self, now_ms: u64) {
         let game = self.game.as_mut().expect("caller checked");
-        let number = game.bag.draw().expect("a game ends by the 90th draw");
+        let mut number = game.bag.draw().expect("a game ends by the 90th draw");
+        if self.config.injected_bug == Some(InjectedBug::RepeatDraw) && game.seq == 9 {
+            number = game.bag.drawn()[8];
+        }
         game.seq += 1;
         game.drawn.insert(number);
         let seq = game.seq;

@@ -12,8 +12,8 @@ sim:
 
 ## test: build the binaries, then run every test (what CI runs)
 test:
-	$(CARGO) build --bins
-	$(CARGO) test --workspace --all-targets
+	$(CARGO) build --workspace --bins
+	$(CARGO) test --workspace --all-targets --no-fail-fast
 
 ## build: debug and release builds of everything
 build:

@@ -124,6 +124,7 @@ fn a_seed_sweep_of_every_live_scenario_finds_no_violation_and_reaches_every_race
         jobs: 2,
         progress: false,
         check_determinism: false,
+        shard: None,
     };
     let mut failures = String::new();
     for scenario in live_scenarios() {

@@ -193,6 +193,11 @@ impl SessionBook {
         self.finish(name);
     }
 
+    /// Sessions whose latest incarnation has not ended.
+    pub fn unfinished(&self) -> Vec<String> {
+        self.0.borrow().iter().filter(|(_, state)| !state.done).map(|(name, _)| name.clone()).collect()
+    }
+
     fn all_done(&self) -> bool {
         self.0.borrow().values().all(|state| state.done)
     }
@@ -200,15 +205,18 @@ impl SessionBook {
 
 /// Steps `sim` until every session in `book` is done, applying `faults` on
 /// time and writing each one into the trace (host `sim`). An error is a
-/// run that did not finish in the simulation's duration, or a host whose
-/// software failed.
+/// run that did not finish within `duration_ms` of simulated time, or a
+/// host whose software failed. (turmoil enforces its own duration only
+/// while a `client` runs; every session here is a restartable `host`, so
+/// the limit is kept here.)
 pub fn drive(
     sim: &mut turmoil::Sim<'_>,
     faults: &[Fault],
-    base_max_latency_ms: u64,
+    net: &crate::harness::NetConfig,
     trace: &Trace,
     book: &SessionBook,
 ) -> Result<(), String> {
+    let base_max_latency_ms = net.latency_max_ms;
     let actions = schedule(faults, base_max_latency_ms);
     let mut next = 0;
     loop {
@@ -224,6 +232,13 @@ pub fn drive(
         let restart_pending = actions[next..].iter().any(|(_, action)| matches!(action, Action::Restart(_)));
         if book.all_done() && !restart_pending {
             return Ok(());
+        }
+        if now_ms > net.duration_ms {
+            return Err(format!(
+                "still running after {} ms of simulated time (net.duration_ms); unfinished: {}",
+                net.duration_ms,
+                book.unfinished().join(", ")
+            ));
         }
         sim.step().map_err(|error| error.to_string())?;
     }

@@ -109,6 +109,31 @@ fn candidates(file: &ScenarioFile) -> Vec<(String, ScenarioFile)> {
             out.push((format!("one client fewer in group {group_name}"), smaller));
         }
     }
+    // A game that waits for `players` needs that many clients: shrink both.
+    let players = file.server.get("players").and_then(toml::Value::as_integer).unwrap_or(0);
+    if players > 1 {
+        if let Some(last) = file.clients.len().checked_sub(1) {
+            let mut smaller = file.clone();
+            smaller.server.insert("players".to_owned(), toml::Value::Integer(players - 1));
+            let gone = if smaller.clients[last].count > 1 {
+                let mut members = smaller.clients[last].member_names();
+                let gone = members.pop().expect("count > 1");
+                smaller.clients[last].count -= 1;
+                if smaller.clients[last].count == 1 {
+                    smaller.clients[last].name = members.remove(0);
+                }
+                vec![gone]
+            } else if smaller.clients.len() > 1 {
+                smaller.clients.remove(last).member_names()
+            } else {
+                Vec::new()
+            };
+            if !gone.is_empty() {
+                smaller.faults.retain(|fault| !fault.hosts().iter().any(|host| gone.iter().any(|name| name == host)));
+                out.push((format!("one player fewer ({} players)", players - 1), smaller));
+            }
+        }
+    }
     if file.net.random_host_order {
         let mut calmer = file.clone();
         calmer.net.random_host_order = false;

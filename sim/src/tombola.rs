@@ -230,7 +230,7 @@ pub fn run_spec(spec: &TombolaSpec, seed: u64, options: &RunOptions) -> RunOutco
     }
 
     let mut violations = Vec::new();
-    if let Err(error) = drive(&mut sim, &faults, net.latency_max_ms, &trace, &book) {
+    if let Err(error) = drive(&mut sim, &faults, &net, &trace, &book) {
         violations.push(Violation::new("liveness", format!("the run did not finish: {error}")));
     }
     let mut outcome = judge(spec, trace.lines(), violations);

@@ -851,3 +851,17 @@ mod tests {
         assert_eq!(properties(trace), ["replies-match-decisions"]);
     }
 }
+
+/// Checks a `game = "chat"` scenario file without running it.
+pub fn check_file(_file: &crate::file::ScenarioFile) -> Result<(), String> {
+    Err("chat scenario files are not supported yet".to_owned())
+}
+
+/// Runs one seed of a `game = "chat"` scenario file.
+pub fn run_file(
+    file: &crate::file::ScenarioFile,
+    _seed: u64,
+    _options: &RunOptions,
+) -> Result<RunOutcome, String> {
+    check_file(file).map(|()| RunOutcome::default())
+}

@@ -210,7 +210,8 @@ impl ScenarioFile {
                 Ok(spec) => crate::tombola::run_spec(&spec, seed, options),
                 Err(error) => invalid(self, &error),
             },
-            GameKind::Live | GameKind::Chat => invalid(self, "this game has no file-based scenarios yet"),
+            GameKind::Live => crate::live::run_file(self, seed, options).unwrap_or_else(|error| invalid(self, &error)),
+            GameKind::Chat => crate::chat::run_file(self, seed, options).unwrap_or_else(|error| invalid(self, &error)),
         }
     }
 
@@ -219,7 +220,8 @@ impl ScenarioFile {
     pub fn check(&self) -> Result<(), String> {
         match self.game {
             GameKind::Tombola => crate::tombola::spec_from_file(self).map(|_| ()),
-            GameKind::Live | GameKind::Chat => Err("this game has no file-based scenarios yet".to_owned()),
+            GameKind::Live => crate::live::check_file(self),
+            GameKind::Chat => crate::chat::check_file(self),
         }
     }
 }
@@ -258,6 +260,8 @@ pub const BUILTIN_FILES: &[(&str, &str)] = &[
     ("tombola-faults", include_str!("../../fixtures/scenarios/tombola-faults.toml")),
     ("tombola-server-restart", include_str!("../../fixtures/scenarios/tombola-server-restart.toml")),
     ("tombola-swarm", include_str!("../../fixtures/scenarios/tombola-swarm.toml")),
+    // live-* files: add them here, in the order `sim list` should show them.
+    // chat-* files: add them here, in the order `sim list` should show them.
 ];
 
 /// A built-in scenario file by name, parsed.

@@ -837,3 +837,17 @@ pub fn scenarios() -> Vec<Scenario> {
         },
     ]
 }
+
+/// Checks a `game = "live"` scenario file without running it.
+pub fn check_file(_file: &crate::file::ScenarioFile) -> Result<(), String> {
+    Err("live scenario files are not supported yet".to_owned())
+}
+
+/// Runs one seed of a `game = "live"` scenario file.
+pub fn run_file(
+    file: &crate::file::ScenarioFile,
+    _seed: u64,
+    _options: &RunOptions,
+) -> Result<RunOutcome, String> {
+    check_file(file).map(|()| RunOutcome::default())
+}

@@ -6,7 +6,7 @@
 
 use std::collections::{BTreeMap, BTreeSet};
 
-use sim::harness::{RunOptions, RunOutcome, Violation};
+use sim::harness::{RunOptions, RunOutcome, Runnable, Violation};
 use sim::picture::{self, JsonValue};
 use sim::trace::{Direction, TraceLine, WireEvent};
 
@@ -17,9 +17,8 @@ const SMALL_SCENARIO: &str = "live-late-joiner-wins-from-history";
 const LONG_SCENARIO: &str = "live-mixed-players";
 
 fn run_with_wire(name: &str, seed: u64) -> RunOutcome {
-    let scenario =
-        sim::scenarios::find(name).unwrap_or_else(|| panic!("scenario {name} is registered"));
-    (scenario.run)(seed, &RunOptions { keep_wire: true })
+    let scenario = sim::scenarios::lookup(name).unwrap_or_else(|error| panic!("{error}"));
+    scenario.run(seed, &RunOptions { keep_wire: true })
 }
 
 fn snapshot(name: &str, text: String) {

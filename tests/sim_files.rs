@@ -16,14 +16,19 @@ fn every_file_under_fixtures_scenarios_is_valid_and_built_in() {
     assert!(!paths.is_empty());
     for path in &paths {
         let file = ScenarioFile::load(path).unwrap_or_else(|error| panic!("{error}"));
-        file.check().unwrap_or_else(|error| panic!("{}: {error}", path.display()));
+        file.check()
+            .unwrap_or_else(|error| panic!("{}: {error}", path.display()));
         let stem = path.file_stem().unwrap().to_str().unwrap();
         assert!(
             BUILTIN_FILES.iter().any(|(name, _)| *name == stem),
             "{stem} is not in sim::file::BUILTIN_FILES, so `sim list` would miss it"
         );
     }
-    assert_eq!(paths.len(), BUILTIN_FILES.len(), "a built-in file has no fixture");
+    assert_eq!(
+        paths.len(),
+        BUILTIN_FILES.len(),
+        "a built-in file has no fixture"
+    );
 }
 
 fn error_of(text: &str) -> String {
@@ -56,7 +61,10 @@ fn bad_scenario_files_are_refused_with_the_field_and_the_problem() {
     ];
     for (text, field) in cases {
         let error = error_of(&text);
-        assert!(error.contains(field), "error for {field} does not name it: {error}");
+        assert!(
+            error.contains(field),
+            "error for {field} does not name it: {error}"
+        );
     }
     let error = ScenarioFile::parse(&format!("name = \"chat-x\"\n{base}"), "x").unwrap_err();
     assert!(error.contains("must start with \"tombola-\""), "{error}");
@@ -65,9 +73,13 @@ fn bad_scenario_files_are_refused_with_the_field_and_the_problem() {
 #[test]
 fn a_file_runs_the_same_as_its_built_in_name() {
     let from_name = sim::scenarios::lookup("tombola-simultaneous-claims").unwrap();
-    let from_path = sim::scenarios::lookup("fixtures/scenarios/tombola-simultaneous-claims.toml").unwrap();
+    let from_path =
+        sim::scenarios::lookup("fixtures/scenarios/tombola-simultaneous-claims.toml").unwrap();
     let options = RunOptions::default();
-    assert_eq!(from_name.run(4, &options).report(), from_path.run(4, &options).report());
+    assert_eq!(
+        from_name.run(4, &options).report(),
+        from_path.run(4, &options).report()
+    );
 }
 
 #[test]
@@ -105,15 +117,36 @@ release_at_ms = 60
 "#;
     let file = ScenarioFile::parse(text, "tombola-shrink-me").unwrap();
     let before = file.run(1, &RunOptions::default());
-    assert!(before.violations.iter().any(|violation| violation.property == "winners-exact"), "{}", before.report());
+    assert!(
+        before
+            .violations
+            .iter()
+            .any(|violation| violation.property == "winners-exact"),
+        "{}",
+        before.report()
+    );
     let shrunk = sim::shrink::shrink(&file, 1, |_| {}).unwrap();
     assert_eq!(shrunk.property, "winners-exact");
-    assert!(shrunk.file.faults.is_empty(), "faults left: {:?}", shrunk.file.faults);
-    assert_eq!(shrunk.file.client_names(), vec!["a".to_owned(), "b".to_owned()], "only the two racing boards are needed");
+    assert!(
+        shrunk.file.faults.is_empty(),
+        "faults left: {:?}",
+        shrunk.file.faults
+    );
+    assert_eq!(
+        shrunk.file.client_names(),
+        vec!["a".to_owned(), "b".to_owned()],
+        "only the two racing boards are needed"
+    );
     assert!(!shrunk.file.net.random_host_order);
-    assert_eq!(shrunk.file.net.latency_max_ms, shrunk.file.net.latency_min_ms);
+    assert_eq!(
+        shrunk.file.net.latency_max_ms,
+        shrunk.file.net.latency_min_ms
+    );
     let after = shrunk.file.run(1, &RunOptions::default());
-    assert!(after.violations.iter().any(|violation| violation.property == "winners-exact"));
+    assert!(after
+        .violations
+        .iter()
+        .any(|violation| violation.property == "winners-exact"));
     assert!(!shrunk.steps.is_empty());
 }
 
@@ -130,9 +163,16 @@ fn every_recorded_seed_replays_as_it_says() {
     assert!(!paths.is_empty(), "fixtures/seeds holds no recorded seed");
     for path in paths {
         let entry = SeedEntry::load(&path).unwrap_or_else(|error| panic!("{error}"));
-        let first = entry.replay().unwrap_or_else(|error| panic!("{}: {error}", path.display()));
+        let first = entry
+            .replay()
+            .unwrap_or_else(|error| panic!("{}: {error}", path.display()));
         let second = entry.replay().unwrap();
-        assert_eq!(first.report(), second.report(), "{} replays differently", path.display());
+        assert_eq!(
+            first.report(),
+            second.report(),
+            "{} replays differently",
+            path.display()
+        );
     }
 }
 
@@ -140,20 +180,46 @@ fn every_recorded_seed_replays_as_it_says() {
 fn shards_split_a_sweep_without_overlap_or_gaps() {
     let scenario = sim::scenarios::lookup("tombola-simultaneous-claims").unwrap();
     let run = |shard: Option<Shard>| {
-        let options = SweepOptions { start: 10, seeds: 7, jobs: 1, progress: false, check_determinism: false, shard };
+        let options = SweepOptions {
+            start: 10,
+            seeds: 7,
+            jobs: 1,
+            progress: false,
+            check_determinism: false,
+            shard,
+        };
         sweep(scenario.as_ref(), &options)
     };
     let whole = run(None);
-    let parts: Vec<_> = (1..=3).map(|index| run(Some(Shard { index, count: 3 }))).collect();
-    assert_eq!(parts.iter().map(|part| part.seeds).collect::<Vec<_>>(), vec![3, 2, 2]);
-    assert_eq!(parts.iter().map(|part| part.games).sum::<u64>(), whole.games);
-    assert!("0/3".parse::<Shard>().is_err() && "4/3".parse::<Shard>().is_err() && "x".parse::<Shard>().is_err());
+    let parts: Vec<_> = (1..=3)
+        .map(|index| run(Some(Shard { index, count: 3 })))
+        .collect();
+    assert_eq!(
+        parts.iter().map(|part| part.seeds).collect::<Vec<_>>(),
+        vec![3, 2, 2]
+    );
+    assert_eq!(
+        parts.iter().map(|part| part.games).sum::<u64>(),
+        whole.games
+    );
+    assert!(
+        "0/3".parse::<Shard>().is_err()
+            && "4/3".parse::<Shard>().is_err()
+            && "x".parse::<Shard>().is_err()
+    );
 }
 
 #[test]
 fn the_determinism_self_check_passes_on_a_fault_scenario() {
     let scenario = sim::scenarios::lookup("tombola-faults").unwrap();
-    let options = SweepOptions { start: 0, seeds: 2, jobs: 1, progress: false, check_determinism: true, shard: None };
+    let options = SweepOptions {
+        start: 0,
+        seeds: 2,
+        jobs: 1,
+        progress: false,
+        check_determinism: true,
+        shard: None,
+    };
     let summary = sweep(scenario.as_ref(), &options);
     assert!(summary.passed(), "{}", summary.render(0.0));
 }
@@ -164,11 +230,24 @@ fn a_sweep_that_never_reaches_a_required_event_fails() {
     let file = ScenarioFile::parse(text, "tombola-unreachable").unwrap();
     // Seed 0 of two random boards has a single winner, so the one-seed
     // sweep never reaches a simultaneous claim.
-    let options = SweepOptions { start: 0, seeds: 1, jobs: 1, progress: false, check_determinism: false, shard: None };
+    let options = SweepOptions {
+        start: 0,
+        seeds: 1,
+        jobs: 1,
+        progress: false,
+        check_determinism: false,
+        shard: None,
+    };
     let summary = sweep(&file, &options);
-    assert_eq!(summary.winners_histogram.get(&1), Some(&1), "seed 0 has one winner");
+    assert_eq!(
+        summary.winners_histogram.get(&1),
+        Some(&1),
+        "seed 0 has one winner"
+    );
     assert!(summary.failures.is_empty());
     assert!(!summary.passed());
     assert_eq!(summary.unreached, vec!["simultaneous-claim".to_owned()]);
-    assert!(summary.render(0.0).contains("NOT REACHED simultaneous-claim"));
+    assert!(summary
+        .render(0.0)
+        .contains("NOT REACHED simultaneous-claim"));
 }

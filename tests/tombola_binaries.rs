@@ -24,15 +24,30 @@ impl Drop for KillOnDrop {
 fn two_bot_processes_play_a_game_against_the_server_process() {
     let mut server = KillOnDrop(
         Command::new(common::binary("tombola-server"))
-            .args(["--addr", "127.0.0.1:0", "--players", "2", "--interval-ms", "5", "--seed", "3"])
+            .args([
+                "--addr",
+                "127.0.0.1:0",
+                "--players",
+                "2",
+                "--interval-ms",
+                "5",
+                "--seed",
+                "3",
+            ])
             .stdout(Stdio::piped())
             .stderr(Stdio::null())
             .spawn()
             .expect("start tombola-server"),
     );
     let mut first_line = String::new();
-    BufReader::new(server.0.stdout.take().unwrap()).read_line(&mut first_line).unwrap();
-    let addr = first_line.trim().strip_prefix("listening on ").unwrap_or_else(|| panic!("first line {first_line:?}")).to_owned();
+    BufReader::new(server.0.stdout.take().unwrap())
+        .read_line(&mut first_line)
+        .unwrap();
+    let addr = first_line
+        .trim()
+        .strip_prefix("listening on ")
+        .unwrap_or_else(|| panic!("first line {first_line:?}"))
+        .to_owned();
 
     let bots: Vec<KillOnDrop> = [1, 2]
         .iter()
@@ -54,25 +69,53 @@ fn two_bot_processes_play_a_game_against_the_server_process() {
                 assert!(status.success(), "a bot failed");
                 break;
             }
-            assert!(started.elapsed() < GAME_WAIT, "the game did not end in time");
+            assert!(
+                started.elapsed() < GAME_WAIT,
+                "the game did not end in time"
+            );
             std::thread::sleep(Duration::from_millis(20));
         }
         let mut line = String::new();
-        BufReader::new(bot.0.stdout.take().unwrap()).read_line(&mut line).unwrap();
+        BufReader::new(bot.0.stdout.take().unwrap())
+            .read_line(&mut line)
+            .unwrap();
         lines.push(line);
     }
-    let won = lines.iter().filter(|line| line.contains("TOMBOLA!")).count();
+    let won = lines
+        .iter()
+        .filter(|line| line.contains("TOMBOLA!"))
+        .count();
     assert!(won >= 1, "somebody won: {lines:?}");
-    assert!(lines.iter().all(|line| line.contains("TOMBOLA!") || line.contains("won by")), "{lines:?}");
+    assert!(
+        lines
+            .iter()
+            .all(|line| line.contains("TOMBOLA!") || line.contains("won by")),
+        "{lines:?}"
+    );
 }
 
 #[test]
 fn help_explains_every_flag() {
     for (binary, flags) in [
-        ("tombola-server", &["--addr", "--players", "--interval-ms", "--reply-timeout-ms", "--seed"][..]),
-        ("tombola-client", &["--addr", "--seed", "--board", "--bot"][..]),
+        (
+            "tombola-server",
+            &[
+                "--addr",
+                "--players",
+                "--interval-ms",
+                "--reply-timeout-ms",
+                "--seed",
+            ][..],
+        ),
+        (
+            "tombola-client",
+            &["--addr", "--seed", "--board", "--bot"][..],
+        ),
     ] {
-        let output = Command::new(common::binary(binary)).arg("--help").output().unwrap();
+        let output = Command::new(common::binary(binary))
+            .arg("--help")
+            .output()
+            .unwrap();
         assert!(output.status.success());
         let help = String::from_utf8(output.stdout).unwrap();
         for flag in flags {
@@ -83,7 +126,10 @@ fn help_explains_every_flag() {
 
 #[test]
 fn a_server_that_cannot_bind_says_why_and_fails() {
-    let output = Command::new(common::binary("tombola-server")).args(["--addr", "256.0.0.1:1"]).output().unwrap();
+    let output = Command::new(common::binary("tombola-server"))
+        .args(["--addr", "256.0.0.1:1"])
+        .output()
+        .unwrap();
     assert!(!output.status.success());
     assert!(String::from_utf8_lossy(&output.stderr).contains("cannot listen on 256.0.0.1:1"));
 }

@@ -24,8 +24,19 @@ struct Seen {
 
 /// Plays one whole game with honest players answering instantly; returns
 /// each player's view and each player's board.
-fn play_game(seed: u64, players: usize, prefix: Vec<u8>, boards: Vec<Board>) -> (Vec<Seen>, Vec<Board>) {
-    let config = ServerConfig { players, interval_ms: 100, reply_timeout_ms: 500, draw_prefix: prefix, injected_bug: None };
+fn play_game(
+    seed: u64,
+    players: usize,
+    prefix: Vec<u8>,
+    boards: Vec<Board>,
+) -> (Vec<Seen>, Vec<Board>) {
+    let config = ServerConfig {
+        players,
+        interval_ms: 100,
+        reply_timeout_ms: 500,
+        draw_prefix: prefix,
+        injected_bug: None,
+    };
     let mut server = LockstepServer::new(config, ChaCha8Rng::seed_from_u64(seed));
     let mut seen: BTreeMap<u64, Seen> = BTreeMap::new();
     let mut now_ms = 0;
@@ -39,7 +50,9 @@ fn play_game(seed: u64, players: usize, prefix: Vec<u8>, boards: Vec<Board>) -> 
     for _round in 0..200 {
         let mut answers = Vec::new();
         while let Some(output) = server.poll_output() {
-            let Output::Send(conn, message) = output else { continue };
+            let Output::Send(conn, message) = output else {
+                continue;
+            };
             let view = seen.get_mut(&conn).expect("known connection");
             match message {
                 ServerMessage::Welcome(id) => view.id = id,
@@ -47,7 +60,11 @@ fn play_game(seed: u64, players: usize, prefix: Vec<u8>, boards: Vec<Board>) -> 
                     view.draws.push(number);
                     let drawn: NumberSet = view.draws.iter().copied().collect();
                     let board = &boards[conn as usize - 1];
-                    let keyword = if board.is_covered_by(&drawn) { "TOMBOLA" } else { "ACK" };
+                    let keyword = if board.is_covered_by(&drawn) {
+                        "TOMBOLA"
+                    } else {
+                        "ACK"
+                    };
                     answers.push((conn, format!("{keyword} {seq}")));
                 }
                 ServerMessage::Over { winners, .. } => view.over = Some(winners),

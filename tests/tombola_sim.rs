@@ -12,7 +12,10 @@ fn scenario(name: &str) -> Box<dyn Runnable> {
 }
 
 fn lockstep_scenarios() -> Vec<Box<dyn Runnable>> {
-    scenarios::everything().into_iter().filter(|scenario| scenario.name().starts_with("tombola-")).collect()
+    scenarios::everything()
+        .into_iter()
+        .filter(|scenario| scenario.name().starts_with("tombola-"))
+        .collect()
 }
 
 fn snapshot(name: &str, text: String) {
@@ -82,7 +85,9 @@ fn simultaneous_claims_on_the_same_draw_all_win() {
 fn pinned_seed_of_the_simultaneous_claim_scenario_matches_its_snapshot() {
     snapshot(
         "tombola_simultaneous_claims_seed_1",
-        scenario("tombola-simultaneous-claims").run(1, &RunOptions::default()).report(),
+        scenario("tombola-simultaneous-claims")
+            .run(1, &RunOptions::default())
+            .report(),
     );
 }
 
@@ -90,7 +95,9 @@ fn pinned_seed_of_the_simultaneous_claim_scenario_matches_its_snapshot() {
 fn pinned_seed_of_the_misbehaving_players_scenario_matches_its_snapshot() {
     snapshot(
         "tombola_misbehaving_players_seed_3",
-        scenario("tombola-misbehaving-players").run(3, &RunOptions::default()).report(),
+        scenario("tombola-misbehaving-players")
+            .run(3, &RunOptions::default())
+            .report(),
     );
 }
 
@@ -98,7 +105,9 @@ fn pinned_seed_of_the_misbehaving_players_scenario_matches_its_snapshot() {
 fn pinned_seed_of_the_two_player_scenario_matches_its_snapshot() {
     snapshot(
         "tombola_two_players_seed_1",
-        scenario("tombola-two-players").run(1, &RunOptions::default()).report(),
+        scenario("tombola-two-players")
+            .run(1, &RunOptions::default())
+            .report(),
     );
 }
 

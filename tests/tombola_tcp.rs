@@ -25,22 +25,37 @@ async fn start_server(config: ServerConfig, seed: u64) -> (String, oneshot::Send
     let listener = env.bind("127.0.0.1:0").await.expect("bind port 0");
     let addr = listener.local_addr().expect("bound address").to_string();
     let (stop, stopped) = oneshot::channel::<()>();
-    tokio::spawn(server::run(env, listener, config, ChaCha8Rng::seed_from_u64(seed), async {
-        let _ = stopped.await;
-    }));
+    tokio::spawn(server::run(
+        env,
+        listener,
+        config,
+        ChaCha8Rng::seed_from_u64(seed),
+        async {
+            let _ = stopped.await;
+        },
+    ));
     (addr, stop)
 }
 
 fn fast_config(players: usize) -> ServerConfig {
-    ServerConfig { players, interval_ms: 5, reply_timeout_ms: 2000, draw_prefix: Vec::new(), injected_bug: None }
+    ServerConfig {
+        players,
+        interval_ms: 5,
+        reply_timeout_ms: 2000,
+        draw_prefix: Vec::new(),
+        injected_bug: None,
+    }
 }
 
 async fn bot(addr: String, board: Board) -> ClientReport {
     let env = TokioEnv::new();
-    tokio::time::timeout(GAME_WAIT, play(&env, &addr, board, Behaviour::Honest, &mut ()))
-        .await
-        .expect("the game ended in time")
-        .expect("the bot played")
+    tokio::time::timeout(
+        GAME_WAIT,
+        play(&env, &addr, board, Behaviour::Honest, &mut ()),
+    )
+    .await
+    .expect("the game ended in time")
+    .expect("the bot played")
 }
 
 /// Checks a finished game from the bots' reports: same draws everywhere, a
@@ -55,7 +70,11 @@ fn check_game(reports: &[ClientReport], boards: &[Board]) {
             Outcome::Won { winners } | Outcome::Lost { winners } => winners.clone(),
             other => panic!("{} ended with {other:?}", report.id),
         };
-        assert_eq!(winners_told.get_or_insert(winners.clone()), &winners, "everyone is told the same winners");
+        assert_eq!(
+            winners_told.get_or_insert(winners.clone()),
+            &winners,
+            "everyone is told the same winners"
+        );
     }
     let expected: Vec<String> = reports
         .iter()
@@ -68,7 +87,10 @@ fn check_game(reports: &[ClientReport], boards: &[Board]) {
     let mut expected_sorted = expected.clone();
     expected_sorted.sort();
     assert!(!told.is_empty(), "someone won");
-    assert_eq!(told, expected_sorted, "the winners are exactly the boards completed on the last draw");
+    assert_eq!(
+        told, expected_sorted,
+        "the winners are exactly the boards completed on the last draw"
+    );
 }
 
 fn boards(seed: u64, count: usize) -> Vec<Board> {
@@ -80,7 +102,10 @@ fn boards(seed: u64, count: usize) -> Vec<Board> {
 async fn three_bots_play_a_whole_game_on_real_tcp_and_agree_on_a_verified_winner() {
     let (addr, _stop) = start_server(fast_config(3), 11).await;
     let boards = boards(3, 3);
-    let games: Vec<_> = boards.iter().map(|board| tokio::spawn(bot(addr.clone(), board.clone()))).collect();
+    let games: Vec<_> = boards
+        .iter()
+        .map(|board| tokio::spawn(bot(addr.clone(), board.clone())))
+        .collect();
     let mut reports = Vec::new();
     for game in games {
         reports.push(game.await.expect("bot task"));
@@ -95,8 +120,14 @@ async fn malformed_lines_get_their_documented_codes_and_the_connection_stays() {
     assert_eq!(client.expect_line().await, "WELCOME p1");
     let cases: [(&[u8], &str); 7] = [
         (b"BOARD 1 2 3\n", "ERR bad-board "),
-        (b"BOARD 1 1 2 3 4 5 6 7 8 9 10 11 12 13 14\n", "ERR bad-board "),
-        (b"BOARD 0 1 2 3 4 5 6 7 8 9 10 11 12 13 14\n", "ERR bad-board "),
+        (
+            b"BOARD 1 1 2 3 4 5 6 7 8 9 10 11 12 13 14\n",
+            "ERR bad-board ",
+        ),
+        (
+            b"BOARD 0 1 2 3 4 5 6 7 8 9 10 11 12 13 14\n",
+            "ERR bad-board ",
+        ),
         (b"DANCE now\r\n", "ERR unknown-command DANCE"),
         (b"ACK x\n", "ERR bad-seq "),
         (b"ACK 1\n", "ERR not-playing "),
@@ -105,15 +136,25 @@ async fn malformed_lines_get_their_documented_codes_and_the_connection_stays() {
     for (input, expected) in cases {
         client.send_raw(input).await;
         let reply = client.expect_line().await;
-        assert!(reply.starts_with(expected), "{input:?} got {reply:?}, expected {expected:?}...");
+        assert!(
+            reply.starts_with(expected),
+            "{input:?} got {reply:?}, expected {expected:?}..."
+        );
     }
     // Empty lines get no answer; the connection still works afterwards.
     client.send_raw(b"\n\r\n").await;
-    client.send("BOARD 1 2 3 4 5 6 7 8 9 10 11 12 13 14 15").await;
+    client
+        .send("BOARD 1 2 3 4 5 6 7 8 9 10 11 12 13 14 15")
+        .await;
     assert_eq!(client.expect_line().await, "BOARD-OK");
     assert_eq!(client.expect_line().await, "WAITING 1 2");
-    client.send("BOARD 1 2 3 4 5 6 7 8 9 10 11 12 13 14 15").await;
-    assert!(client.expect_line().await.starts_with("ERR already-registered"));
+    client
+        .send("BOARD 1 2 3 4 5 6 7 8 9 10 11 12 13 14 15")
+        .await;
+    assert!(client
+        .expect_line()
+        .await
+        .starts_with("ERR already-registered"));
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -126,13 +167,19 @@ async fn an_over_long_line_closes_only_that_connection_and_a_reset_changes_nothi
     flooder.send_raw(&vec![b'A'; 4096]).await;
     let reply = flooder.expect_line().await;
     assert!(reply.starts_with("ERR line-too-long"), "got {reply:?}");
-    assert_eq!(flooder.line().await, None, "the server closed the flooder's connection");
+    assert_eq!(
+        flooder.line().await,
+        None,
+        "the server closed the flooder's connection"
+    );
 
     // A client that registers half a board and resets mid-line.
     let half = tokio::net::TcpStream::connect(&addr).await.unwrap();
     half.set_zero_linger().unwrap();
     let (read_half, mut write_half) = half.into_split();
-    tokio::io::AsyncWriteExt::write_all(&mut write_half, b"BOARD 1 2 3 4 5 6 7").await.unwrap();
+    tokio::io::AsyncWriteExt::write_all(&mut write_half, b"BOARD 1 2 3 4 5 6 7")
+        .await
+        .unwrap();
     drop(read_half);
     drop(write_half);
 
@@ -152,9 +199,19 @@ async fn a_false_claim_disqualifies_only_the_claimer() {
     let cheater_addr = addr.clone();
     let cheater_board = boards[2].clone();
     let cheater = tokio::spawn(async move {
-        play(&env, &cheater_addr, cheater_board, Behaviour::FalseClaimAt(2), &mut ()).await
+        play(
+            &env,
+            &cheater_addr,
+            cheater_board,
+            Behaviour::FalseClaimAt(2),
+            &mut (),
+        )
+        .await
     });
-    let honest: Vec<_> = boards[..2].iter().map(|board| tokio::spawn(bot(addr.clone(), board.clone()))).collect();
+    let honest: Vec<_> = boards[..2]
+        .iter()
+        .map(|board| tokio::spawn(bot(addr.clone(), board.clone())))
+        .collect();
     let cheater = cheater.await.unwrap().expect("the cheater connected");
     assert_eq!(cheater.outcome, Outcome::Disqualified);
     let mut reports = Vec::new();

@@ -13,6 +13,7 @@
 //!   `restart_at_ms` it starts again from scratch (a server restart, or a
 //!   client that comes back).
 //! - `latency-spike`: the maximum message latency rises for a while.
+//!
 //! Random host order within a step is a network setting (`NetConfig`).
 
 use std::cell::RefCell;
@@ -73,20 +74,36 @@ impl Fault {
             _ => Ok(()),
         };
         match self {
-            Fault::Partition { between, at_ms, heal_at_ms } => {
+            Fault::Partition {
+                between,
+                at_ms,
+                heal_at_ms,
+            } => {
                 if between[0] == between[1] {
                     return Err(format!("partition between {0} and itself", between[0]));
                 }
                 in_order(*at_ms, *heal_at_ms, "heal_at_ms")
             }
-            Fault::Hold { between, at_ms, release_at_ms } => {
+            Fault::Hold {
+                between,
+                at_ms,
+                release_at_ms,
+            } => {
                 if between[0] == between[1] {
                     return Err(format!("hold between {0} and itself", between[0]));
                 }
                 in_order(*at_ms, *release_at_ms, "release_at_ms")
             }
-            Fault::Crash { at_ms, restart_at_ms, .. } => in_order(*at_ms, *restart_at_ms, "restart_at_ms"),
-            Fault::LatencySpike { at_ms, until_ms, max_ms } => {
+            Fault::Crash {
+                at_ms,
+                restart_at_ms,
+                ..
+            } => in_order(*at_ms, *restart_at_ms, "restart_at_ms"),
+            Fault::LatencySpike {
+                at_ms,
+                until_ms,
+                max_ms,
+            } => {
                 if *max_ms == 0 {
                     return Err("max_ms must be at least 1".to_owned());
                 }
@@ -126,25 +143,41 @@ fn schedule(faults: &[Fault], base_max_latency_ms: u64) -> Vec<(u64, Action)> {
     let mut actions = Vec::new();
     for fault in faults {
         match fault {
-            Fault::Partition { between: [a, b], at_ms, heal_at_ms } => {
+            Fault::Partition {
+                between: [a, b],
+                at_ms,
+                heal_at_ms,
+            } => {
                 actions.push((*at_ms, Action::Partition(a.clone(), b.clone())));
                 if let Some(heal_at_ms) = heal_at_ms {
                     actions.push((*heal_at_ms, Action::Repair(a.clone(), b.clone())));
                 }
             }
-            Fault::Hold { between: [a, b], at_ms, release_at_ms } => {
+            Fault::Hold {
+                between: [a, b],
+                at_ms,
+                release_at_ms,
+            } => {
                 actions.push((*at_ms, Action::Hold(a.clone(), b.clone())));
                 if let Some(release_at_ms) = release_at_ms {
                     actions.push((*release_at_ms, Action::Release(a.clone(), b.clone())));
                 }
             }
-            Fault::Crash { host, at_ms, restart_at_ms } => {
+            Fault::Crash {
+                host,
+                at_ms,
+                restart_at_ms,
+            } => {
                 actions.push((*at_ms, Action::Crash(host.clone())));
                 if let Some(restart_at_ms) = restart_at_ms {
                     actions.push((*restart_at_ms, Action::Restart(host.clone())));
                 }
             }
-            Fault::LatencySpike { at_ms, until_ms, max_ms } => {
+            Fault::LatencySpike {
+                at_ms,
+                until_ms,
+                max_ms,
+            } => {
                 actions.push((*at_ms, Action::MaxLatency(*max_ms)));
                 actions.push((*until_ms, Action::MaxLatency(base_max_latency_ms)));
             }
@@ -195,7 +228,12 @@ impl SessionBook {
 
     /// Sessions whose latest incarnation has not ended.
     pub fn unfinished(&self) -> Vec<String> {
-        self.0.borrow().iter().filter(|(_, state)| !state.done).map(|(name, _)| name.clone()).collect()
+        self.0
+            .borrow()
+            .iter()
+            .filter(|(_, state)| !state.done)
+            .map(|(name, _)| name.clone())
+            .collect()
     }
 
     fn all_done(&self) -> bool {
@@ -229,7 +267,9 @@ pub fn drive(
             trace.record(now_ms, "sim", action.describe());
             next += 1;
         }
-        let restart_pending = actions[next..].iter().any(|(_, action)| matches!(action, Action::Restart(_)));
+        let restart_pending = actions[next..]
+            .iter()
+            .any(|(_, action)| matches!(action, Action::Restart(_)));
         if book.all_done() && !restart_pending {
             return Ok(());
         }
@@ -275,21 +315,32 @@ mod tests {
         )
         .unwrap();
         assert_eq!(file.faults.len(), 2);
-        let error = toml::from_str::<File>("[[faults]]\nkind = \"crash\"\nhots = \"server\"\nat_ms = 5\n")
-            .err()
-            .unwrap()
-            .to_string();
+        let error =
+            toml::from_str::<File>("[[faults]]\nkind = \"crash\"\nhots = \"server\"\nat_ms = 5\n")
+                .err()
+                .unwrap()
+                .to_string();
         assert!(error.contains("hots"), "{error}");
     }
 
     #[test]
     fn a_schedule_is_in_time_order_and_keeps_written_order_for_ties() {
         let faults = vec![
-            Fault::Crash { host: "server".into(), at_ms: 50, restart_at_ms: Some(60) },
-            Fault::Hold { between: ["a".into(), "b".into()], at_ms: 10, release_at_ms: Some(60) },
+            Fault::Crash {
+                host: "server".into(),
+                at_ms: 50,
+                restart_at_ms: Some(60),
+            },
+            Fault::Hold {
+                between: ["a".into(), "b".into()],
+                at_ms: 10,
+                release_at_ms: Some(60),
+            },
         ];
-        let described: Vec<(u64, String)> =
-            schedule(&faults, 5).into_iter().map(|(at, action)| (at, action.describe())).collect();
+        let described: Vec<(u64, String)> = schedule(&faults, 5)
+            .into_iter()
+            .map(|(at, action)| (at, action.describe()))
+            .collect();
         assert_eq!(
             described,
             vec![
@@ -303,7 +354,11 @@ mod tests {
 
     #[test]
     fn validation_names_times_out_of_order() {
-        let fault = Fault::Partition { between: ["a".into(), "b".into()], at_ms: 10, heal_at_ms: Some(5) };
+        let fault = Fault::Partition {
+            between: ["a".into(), "b".into()],
+            at_ms: 10,
+            heal_at_ms: Some(5),
+        };
         assert!(fault.validate().unwrap_err().contains("heal_at_ms"));
     }
 }

@@ -105,7 +105,9 @@ impl ClientGroup {
         if self.count == 1 {
             vec![self.name.clone()]
         } else {
-            (1..=self.count).map(|index| format!("{}{index}", self.name)).collect()
+            (1..=self.count)
+                .map(|index| format!("{}{index}", self.name))
+                .collect()
         }
     }
 }
@@ -123,8 +125,12 @@ impl ScenarioFile {
 
     /// Reads and parses a scenario file from disk.
     pub fn load(path: &Path) -> Result<ScenarioFile, String> {
-        let text = std::fs::read_to_string(path).map_err(|error| format!("{}: {error}", path.display()))?;
-        let stem = path.file_stem().and_then(|stem| stem.to_str()).unwrap_or("scenario");
+        let text = std::fs::read_to_string(path)
+            .map_err(|error| format!("{}: {error}", path.display()))?;
+        let stem = path
+            .file_stem()
+            .and_then(|stem| stem.to_str())
+            .unwrap_or("scenario");
         ScenarioFile::parse(&text, stem).map_err(|error| format!("{}: {error}", path.display()))
     }
 
@@ -134,14 +140,20 @@ impl ScenarioFile {
 
     /// Every client host name, in file order.
     pub fn client_names(&self) -> Vec<String> {
-        self.clients.iter().flat_map(ClientGroup::member_names).collect()
+        self.clients
+            .iter()
+            .flat_map(ClientGroup::member_names)
+            .collect()
     }
 
     /// Checks what does not depend on the game.
     fn validate(&self) -> Result<(), String> {
         let name = self.name();
         if !name.starts_with(self.game.prefix()) {
-            return Err(format!("name: {name:?} must start with {:?} (its game)", self.game.prefix()));
+            return Err(format!(
+                "name: {name:?} must start with {:?} (its game)",
+                self.game.prefix()
+            ));
         }
         if self.net.tick_ms == 0 {
             return Err("net.tick_ms: must be at least 1".to_owned());
@@ -159,10 +171,16 @@ impl ScenarioFile {
         for (index, group) in self.clients.iter().enumerate() {
             let field = format!("clients[{index}]");
             if group.count == 0 || group.count > GROUP_CLIENTS_MAX {
-                return Err(format!("{field}.count: {} is not in 1..={GROUP_CLIENTS_MAX}", group.count));
+                return Err(format!(
+                    "{field}.count: {} is not in 1..={GROUP_CLIENTS_MAX}",
+                    group.count
+                ));
             }
             let valid = !group.name.is_empty()
-                && group.name.bytes().all(|byte| byte.is_ascii_lowercase() || byte.is_ascii_digit() || byte == b'-')
+                && group
+                    .name
+                    .bytes()
+                    .all(|byte| byte.is_ascii_lowercase() || byte.is_ascii_digit() || byte == b'-')
                 && group.name.as_bytes()[0].is_ascii_lowercase();
             if !valid {
                 return Err(format!(
@@ -179,10 +197,14 @@ impl ScenarioFile {
                 }
             }
         }
-        let hosts: Vec<String> =
-            ["server".to_owned()].into_iter().chain(self.client_names()).collect();
+        let hosts: Vec<String> = ["server".to_owned()]
+            .into_iter()
+            .chain(self.client_names())
+            .collect();
         for (index, fault) in self.faults.iter().enumerate() {
-            fault.validate().map_err(|problem| format!("faults[{index}]: {problem}"))?;
+            fault
+                .validate()
+                .map_err(|problem| format!("faults[{index}]: {problem}"))?;
             for host in fault.hosts() {
                 if !hosts.iter().any(|known| known == host) {
                     return Err(format!(
@@ -210,8 +232,10 @@ impl ScenarioFile {
                 Ok(spec) => crate::tombola::run_spec(&spec, seed, options),
                 Err(error) => invalid(self, &error),
             },
-            GameKind::Live => crate::live::run_file(self, seed, options).unwrap_or_else(|error| invalid(self, &error)),
-            GameKind::Chat => crate::chat::run_file(self, seed, options).unwrap_or_else(|error| invalid(self, &error)),
+            GameKind::Live => crate::live::run_file(self, seed, options)
+                .unwrap_or_else(|error| invalid(self, &error)),
+            GameKind::Chat => crate::chat::run_file(self, seed, options)
+                .unwrap_or_else(|error| invalid(self, &error)),
         }
     }
 
@@ -246,27 +270,55 @@ impl crate::harness::Runnable for ScenarioFile {
 
 fn invalid(file: &ScenarioFile, error: &str) -> RunOutcome {
     RunOutcome {
-        violations: vec![crate::harness::Violation::new("scenario-file", format!("{}: {error}", file.name()))],
+        violations: vec![crate::harness::Violation::new(
+            "scenario-file",
+            format!("{}: {error}", file.name()),
+        )],
         ..RunOutcome::default()
     }
 }
 
 /// The scenario files built into the binary: (file stem, text).
 pub const BUILTIN_FILES: &[(&str, &str)] = &[
-    ("tombola-two-players", include_str!("../../fixtures/scenarios/tombola-two-players.toml")),
-    ("tombola-four-players-latency", include_str!("../../fixtures/scenarios/tombola-four-players-latency.toml")),
-    ("tombola-simultaneous-claims", include_str!("../../fixtures/scenarios/tombola-simultaneous-claims.toml")),
-    ("tombola-misbehaving-players", include_str!("../../fixtures/scenarios/tombola-misbehaving-players.toml")),
-    ("tombola-faults", include_str!("../../fixtures/scenarios/tombola-faults.toml")),
-    ("tombola-server-restart", include_str!("../../fixtures/scenarios/tombola-server-restart.toml")),
-    ("tombola-swarm", include_str!("../../fixtures/scenarios/tombola-swarm.toml")),
+    (
+        "tombola-two-players",
+        include_str!("../../fixtures/scenarios/tombola-two-players.toml"),
+    ),
+    (
+        "tombola-four-players-latency",
+        include_str!("../../fixtures/scenarios/tombola-four-players-latency.toml"),
+    ),
+    (
+        "tombola-simultaneous-claims",
+        include_str!("../../fixtures/scenarios/tombola-simultaneous-claims.toml"),
+    ),
+    (
+        "tombola-misbehaving-players",
+        include_str!("../../fixtures/scenarios/tombola-misbehaving-players.toml"),
+    ),
+    (
+        "tombola-faults",
+        include_str!("../../fixtures/scenarios/tombola-faults.toml"),
+    ),
+    (
+        "tombola-server-restart",
+        include_str!("../../fixtures/scenarios/tombola-server-restart.toml"),
+    ),
+    (
+        "tombola-swarm",
+        include_str!("../../fixtures/scenarios/tombola-swarm.toml"),
+    ),
     // live-* files: add them here, in the order `sim list` should show them.
     // chat-* files: add them here, in the order `sim list` should show them.
 ];
 
 /// A built-in scenario file by name, parsed.
 pub fn builtin(name: &str) -> Option<ScenarioFile> {
-    BUILTIN_FILES.iter().find(|(stem, _)| *stem == name).map(|(stem, text)| {
-        ScenarioFile::parse(text, stem).unwrap_or_else(|error| panic!("built-in scenario {stem} is invalid: {error}"))
-    })
+    BUILTIN_FILES
+        .iter()
+        .find(|(stem, _)| *stem == name)
+        .map(|(stem, text)| {
+            ScenarioFile::parse(text, stem)
+                .unwrap_or_else(|error| panic!("built-in scenario {stem} is invalid: {error}"))
+        })
 }

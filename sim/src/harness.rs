@@ -44,7 +44,10 @@ impl Runnable for Scenario {
     }
 
     fn must_reach(&self) -> Vec<String> {
-        self.must_reach.iter().map(|event| event.to_string()).collect()
+        self.must_reach
+            .iter()
+            .map(|event| event.to_string())
+            .collect()
     }
 
     fn run(&self, seed: u64, options: &RunOptions) -> RunOutcome {

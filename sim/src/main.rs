@@ -123,9 +123,7 @@ enum Command {
         backends: Vec<sim::bench::Backend>,
     },
     /// Check a scenario file without running it.
-    Check {
-        path: PathBuf,
-    },
+    Check { path: PathBuf },
     /// Replay every recorded seed in a folder and check each does what it
     /// says (`expect = "pass"` or `"fail"`).
     Seeds {
@@ -138,8 +136,11 @@ enum Command {
 fn lookup(scenario: &str, backend: &str) -> Result<Box<dyn Runnable>, String> {
     match backend {
         "turmoil" => scenarios::lookup(scenario),
-        "fast" => sim::fast::OnFastBackend::lookup(scenario).map(|runnable| Box::new(runnable) as Box<dyn Runnable>),
-        other => Err(format!("no backend named {other:?}; backends: turmoil, fast")),
+        "fast" => sim::fast::OnFastBackend::lookup(scenario)
+            .map(|runnable| Box::new(runnable) as Box<dyn Runnable>),
+        other => Err(format!(
+            "no backend named {other:?}; backends: turmoil, fast"
+        )),
     }
 }
 
@@ -157,13 +158,21 @@ fn main() -> ExitCode {
             }
             ExitCode::SUCCESS
         }
-        Command::Run { scenario, seed, svg, json, backend } => {
+        Command::Run {
+            scenario,
+            seed,
+            svg,
+            json,
+            backend,
+        } => {
             let scenario = match lookup(&scenario, &backend) {
                 Ok(scenario) => scenario,
                 Err(message) => return fail(message),
             };
             // Pictures need every line that crossed the wire.
-            let options = RunOptions { keep_wire: svg.is_some() || json };
+            let options = RunOptions {
+                keep_wire: svg.is_some() || json,
+            };
             let outcome = scenario.run(seed, &options);
             if json {
                 print!("{}", sim::picture::json(&outcome));
@@ -184,7 +193,16 @@ fn main() -> ExitCode {
                 ExitCode::FAILURE
             }
         }
-        Command::Sweep { scenario, seeds, start, jobs, shard, check_determinism, quiet, backend } => {
+        Command::Sweep {
+            scenario,
+            seeds,
+            start,
+            jobs,
+            shard,
+            check_determinism,
+            quiet,
+            backend,
+        } => {
             let selected: Vec<Box<dyn Runnable>> = if scenario == "all" && backend == "turmoil" {
                 scenarios::everything()
             } else {
@@ -193,8 +211,19 @@ fn main() -> ExitCode {
                     Err(message) => return fail(message),
                 }
             };
-            let jobs = if jobs == 0 { std::thread::available_parallelism().map_or(1, usize::from) } else { jobs };
-            let options = SweepOptions { start, seeds, jobs, progress: !quiet, check_determinism, shard };
+            let jobs = if jobs == 0 {
+                std::thread::available_parallelism().map_or(1, usize::from)
+            } else {
+                jobs
+            };
+            let options = SweepOptions {
+                start,
+                seeds,
+                jobs,
+                progress: !quiet,
+                check_determinism,
+                shard,
+            };
             let mut passed = true;
             for scenario in &selected {
                 let started = Instant::now();
@@ -208,18 +237,24 @@ fn main() -> ExitCode {
                 ExitCode::FAILURE
             }
         }
-        Command::Shrink { scenario, seed, save } => {
+        Command::Shrink {
+            scenario,
+            seed,
+            save,
+        } => {
             let file = if std::path::Path::new(&scenario).exists() {
                 ScenarioFile::load(std::path::Path::new(&scenario))
             } else {
-                sim::file::builtin(&scenario)
-                    .ok_or_else(|| format!("no file-based scenario named {scenario:?} and no such file"))
+                sim::file::builtin(&scenario).ok_or_else(|| {
+                    format!("no file-based scenario named {scenario:?} and no such file")
+                })
             };
             let file = match file {
                 Ok(file) => file,
                 Err(message) => return fail(message),
             };
-            let shrunk = match sim::shrink::shrink(&file, seed, |step| eprintln!("shrink: {step}")) {
+            let shrunk = match sim::shrink::shrink(&file, seed, |step| eprintln!("shrink: {step}"))
+            {
                 Ok(shrunk) => shrunk,
                 Err(message) => return fail(message),
             };
@@ -231,23 +266,45 @@ fn main() -> ExitCode {
                 shrunk.property
             );
             let entry = SeedEntry {
-                why: format!("shrunk from {} seed {seed}: breaks {}", file.name(), shrunk.property),
+                why: format!(
+                    "shrunk from {} seed {seed}: breaks {}",
+                    file.name(),
+                    shrunk.property
+                ),
                 seed,
                 expect: Expect::Fail,
                 property: Some(shrunk.property.clone()),
                 scenario: shrunk.file,
             };
-            print!("{}", toml::to_string(&entry.scenario).expect("a scenario serializes"));
+            print!(
+                "{}",
+                toml::to_string(&entry.scenario).expect("a scenario serializes")
+            );
             if let Some(path) = save {
                 if let Err(error) = std::fs::write(&path, entry.to_text()) {
                     return fail(format!("{}: {error}", path.display()));
                 }
-                eprintln!("shrink: saved {} (replayed by `sim seeds` and make test)", path.display());
+                eprintln!(
+                    "shrink: saved {} (replayed by `sim seeds` and make test)",
+                    path.display()
+                );
             }
             ExitCode::SUCCESS
         }
-        Command::Bench { seeds, turmoil_seeds, jobs, scenarios, backends } => {
-            let options = sim::bench::BenchOptions { seeds, turmoil_seeds, jobs, scenarios, backends };
+        Command::Bench {
+            seeds,
+            turmoil_seeds,
+            jobs,
+            scenarios,
+            backends,
+        } => {
+            let options = sim::bench::BenchOptions {
+                seeds,
+                turmoil_seeds,
+                jobs,
+                scenarios,
+                backends,
+            };
             match sim::bench::bench(&options) {
                 Ok(table) => {
                     print!("{table}");
@@ -256,13 +313,20 @@ fn main() -> ExitCode {
                 Err(message) => fail(message),
             }
         }
-        Command::Check { path } => match ScenarioFile::load(&path).and_then(|file| file.check().map(|()| file)) {
-            Ok(file) => {
-                println!("{}: ok ({} clients, {} faults)", path.display(), file.client_names().len(), file.faults.len());
-                ExitCode::SUCCESS
+        Command::Check { path } => {
+            match ScenarioFile::load(&path).and_then(|file| file.check().map(|()| file)) {
+                Ok(file) => {
+                    println!(
+                        "{}: ok ({} clients, {} faults)",
+                        path.display(),
+                        file.client_names().len(),
+                        file.faults.len()
+                    );
+                    ExitCode::SUCCESS
+                }
+                Err(message) => fail(message),
             }
-            Err(message) => fail(message),
-        },
+        }
         Command::Seeds { dir } => {
             let paths = match seeds::entries(&dir) {
                 Ok(paths) => paths,
@@ -271,7 +335,12 @@ fn main() -> ExitCode {
             let mut failed = 0;
             for path in &paths {
                 match SeedEntry::load(path).and_then(|entry| entry.replay().map(|_| entry)) {
-                    Ok(entry) => println!("ok   {} (seed {}, expect {:?})", path.display(), entry.seed, entry.expect),
+                    Ok(entry) => println!(
+                        "ok   {} (seed {}, expect {:?})",
+                        path.display(),
+                        entry.seed,
+                        entry.expect
+                    ),
                     Err(message) => {
                         failed += 1;
                         println!("FAIL {}: {message}", path.display());

@@ -25,7 +25,11 @@ pub fn everything() -> Vec<Box<dyn Runnable>> {
         .iter()
         .map(|(stem, _)| Box::new(crate::file::builtin(stem).expect("listed")) as Box<dyn Runnable>)
         .collect();
-    runnables.extend(all().into_iter().map(|scenario| Box::new(scenario) as Box<dyn Runnable>));
+    runnables.extend(
+        all()
+            .into_iter()
+            .map(|scenario| Box::new(scenario) as Box<dyn Runnable>),
+    );
     runnables
 }
 
@@ -34,11 +38,21 @@ pub fn lookup(name_or_path: &str) -> Result<Box<dyn Runnable>, String> {
     let path = Path::new(name_or_path);
     if name_or_path.ends_with(".toml") || path.exists() {
         let file = ScenarioFile::load(path)?;
-        file.check().map_err(|error| format!("{}: {error}", path.display()))?;
+        file.check()
+            .map_err(|error| format!("{}: {error}", path.display()))?;
         return Ok(Box::new(file));
     }
-    everything().into_iter().find(|runnable| runnable.name() == name_or_path).ok_or_else(|| {
-        let names: Vec<String> = everything().iter().map(|runnable| runnable.name().to_owned()).collect();
-        format!("no scenario named {name_or_path:?} and no such file; built-in scenarios: {}", names.join(", "))
-    })
+    everything()
+        .into_iter()
+        .find(|runnable| runnable.name() == name_or_path)
+        .ok_or_else(|| {
+            let names: Vec<String> = everything()
+                .iter()
+                .map(|runnable| runnable.name().to_owned())
+                .collect();
+            format!(
+                "no scenario named {name_or_path:?} and no such file; built-in scenarios: {}",
+                names.join(", ")
+            )
+        })
 }

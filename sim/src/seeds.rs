@@ -36,16 +36,24 @@ pub struct SeedEntry {
 
 impl SeedEntry {
     pub fn load(path: &Path) -> Result<SeedEntry, String> {
-        let text = std::fs::read_to_string(path).map_err(|error| format!("{}: {error}", path.display()))?;
-        let mut entry: SeedEntry = toml::from_str(&text).map_err(|error| format!("{}: {error}", path.display()))?;
+        let text = std::fs::read_to_string(path)
+            .map_err(|error| format!("{}: {error}", path.display()))?;
+        let mut entry: SeedEntry =
+            toml::from_str(&text).map_err(|error| format!("{}: {error}", path.display()))?;
         if entry.scenario.name.is_none() {
-            entry.scenario.name = path.file_stem().and_then(|stem| stem.to_str()).map(str::to_owned);
+            entry.scenario.name = path
+                .file_stem()
+                .and_then(|stem| stem.to_str())
+                .map(str::to_owned);
         }
         let reparsed = toml::to_string(&entry.scenario).map_err(|error| error.to_string())?;
         entry.scenario = ScenarioFile::parse(&reparsed, entry.scenario.name())
             .map_err(|error| format!("{}: scenario: {error}", path.display()))?;
         if entry.expect == Expect::Fail && entry.property.is_none() {
-            return Err(format!("{}: expect = \"fail\" needs the property that must break", path.display()));
+            return Err(format!(
+                "{}: expect = \"fail\" needs the property that must break",
+                path.display()
+            ));
         }
         Ok(entry)
     }
@@ -58,7 +66,11 @@ impl SeedEntry {
     /// Replays the seed; `Err` says how it did not do what was expected.
     pub fn replay(&self) -> Result<RunOutcome, String> {
         let outcome = self.scenario.run(self.seed, &RunOptions::default());
-        let broken: Vec<&str> = outcome.violations.iter().map(|violation| violation.property.as_str()).collect();
+        let broken: Vec<&str> = outcome
+            .violations
+            .iter()
+            .map(|violation| violation.property.as_str())
+            .collect();
         match (self.expect, &self.property) {
             (Expect::Pass, _) if broken.is_empty() => Ok(outcome),
             (Expect::Pass, _) => Err(format!("expected a pass, broke {}", broken.join(", "))),
@@ -77,7 +89,10 @@ pub fn entries(dir: &Path) -> Result<Vec<PathBuf>, String> {
     let mut paths: Vec<PathBuf> = std::fs::read_dir(dir)
         .map_err(|error| format!("{}: {error}", dir.display()))?
         .filter_map(|entry| entry.ok().map(|entry| entry.path()))
-        .filter(|path| path.extension().is_some_and(|extension| extension == "toml"))
+        .filter(|path| {
+            path.extension()
+                .is_some_and(|extension| extension == "toml")
+        })
         .collect();
     paths.sort();
     Ok(paths)

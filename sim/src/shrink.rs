@@ -30,12 +30,19 @@ pub struct Shrunk {
 }
 
 /// Shrinks `file` at `seed`; `progress` hears about every reduction kept.
-pub fn shrink(file: &ScenarioFile, seed: u64, mut progress: impl FnMut(&str)) -> Result<Shrunk, String> {
+pub fn shrink(
+    file: &ScenarioFile,
+    seed: u64,
+    mut progress: impl FnMut(&str),
+) -> Result<Shrunk, String> {
     file.check()?;
     let options = RunOptions::default();
     let first = file.run(seed, &options);
     let Some(violation) = first.violations.first() else {
-        return Err(format!("seed {seed} of {} passes: there is nothing to shrink", file.name()));
+        return Err(format!(
+            "seed {seed} of {} passes: there is nothing to shrink",
+            file.name()
+        ));
     };
     let property = violation.property.clone();
     let mut current = materialize(file, seed);
@@ -51,7 +58,11 @@ pub fn shrink(file: &ScenarioFile, seed: u64, mut progress: impl FnMut(&str)) ->
             }
             runs += 1;
             let outcome = candidate.run(seed, &options);
-            if outcome.violations.iter().any(|violation| violation.property == property) {
+            if outcome
+                .violations
+                .iter()
+                .any(|violation| violation.property == property)
+            {
                 progress(&description);
                 steps.push(description);
                 current = candidate;
@@ -60,14 +71,26 @@ pub fn shrink(file: &ScenarioFile, seed: u64, mut progress: impl FnMut(&str)) ->
         }
         break;
     }
-    Ok(Shrunk { file: current, seed, property, runs, steps })
+    Ok(Shrunk {
+        file: current,
+        seed,
+        property,
+        runs,
+        steps,
+    })
 }
 
 /// The same run with a swarm's drawn faults written out.
 fn materialize(file: &ScenarioFile, seed: u64) -> ScenarioFile {
     let mut file = file.clone();
     if file.swarm {
-        let (net, faults) = crate::swarm::draw(seed, &file.net, &file.faults, &file.client_names(), &Trace::new());
+        let (net, faults) = crate::swarm::draw(
+            seed,
+            &file.net,
+            &file.faults,
+            &file.client_names(),
+            &Trace::new(),
+        );
         file.net = net;
         file.faults = faults;
         file.swarm = false;
@@ -81,7 +104,10 @@ fn candidates(file: &ScenarioFile) -> Vec<(String, ScenarioFile)> {
     for index in 0..file.faults.len() {
         let mut smaller = file.clone();
         let fault = smaller.faults.remove(index);
-        out.push((format!("removed fault {}", crate::swarm::describe(&fault)), smaller));
+        out.push((
+            format!("removed fault {}", crate::swarm::describe(&fault)),
+            smaller,
+        ));
     }
     for index in 0..file.clients.len() {
         if file.clients.len() > 1 {
@@ -89,7 +115,12 @@ fn candidates(file: &ScenarioFile) -> Vec<(String, ScenarioFile)> {
             let group = smaller.clients.remove(index);
             // Faults naming the removed hosts go with them.
             let gone = group.member_names();
-            smaller.faults.retain(|fault| !fault.hosts().iter().any(|host| gone.iter().any(|name| name == host)));
+            smaller.faults.retain(|fault| {
+                !fault
+                    .hosts()
+                    .iter()
+                    .any(|host| gone.iter().any(|name| name == host))
+            });
             out.push((format!("removed client group {}", group.name), smaller));
         }
     }
@@ -99,7 +130,9 @@ fn candidates(file: &ScenarioFile) -> Vec<(String, ScenarioFile)> {
             let mut members = smaller.clients[index].member_names();
             let gone = members.pop().expect("count > 1");
             smaller.clients[index].count -= 1;
-            smaller.faults.retain(|fault| !fault.hosts().contains(&gone.as_str()));
+            smaller
+                .faults
+                .retain(|fault| !fault.hosts().contains(&gone.as_str()));
             let group_name = smaller.clients[index].name.clone();
             if smaller.clients[index].count == 1 {
                 // A group of one is named by its member, so the remaining
@@ -110,11 +143,17 @@ fn candidates(file: &ScenarioFile) -> Vec<(String, ScenarioFile)> {
         }
     }
     // A game that waits for `players` needs that many clients: shrink both.
-    let players = file.server.get("players").and_then(toml::Value::as_integer).unwrap_or(0);
+    let players = file
+        .server
+        .get("players")
+        .and_then(toml::Value::as_integer)
+        .unwrap_or(0);
     if players > 1 {
         if let Some(last) = file.clients.len().checked_sub(1) {
             let mut smaller = file.clone();
-            smaller.server.insert("players".to_owned(), toml::Value::Integer(players - 1));
+            smaller
+                .server
+                .insert("players".to_owned(), toml::Value::Integer(players - 1));
             let gone = if smaller.clients[last].count > 1 {
                 let mut members = smaller.clients[last].member_names();
                 let gone = members.pop().expect("count > 1");
@@ -129,8 +168,16 @@ fn candidates(file: &ScenarioFile) -> Vec<(String, ScenarioFile)> {
                 Vec::new()
             };
             if !gone.is_empty() {
-                smaller.faults.retain(|fault| !fault.hosts().iter().any(|host| gone.iter().any(|name| name == host)));
-                out.push((format!("one player fewer ({} players)", players - 1), smaller));
+                smaller.faults.retain(|fault| {
+                    !fault
+                        .hosts()
+                        .iter()
+                        .any(|host| gone.iter().any(|name| name == host))
+                });
+                out.push((
+                    format!("one player fewer ({} players)", players - 1),
+                    smaller,
+                ));
             }
         }
     }
@@ -142,12 +189,18 @@ fn candidates(file: &ScenarioFile) -> Vec<(String, ScenarioFile)> {
     if file.net.latency_max_ms > file.net.latency_min_ms {
         let mut calmer = file.clone();
         calmer.net.latency_max_ms = file.net.latency_min_ms;
-        out.push((format!("latency fixed at {} ms", file.net.latency_min_ms), calmer));
+        out.push((
+            format!("latency fixed at {} ms", file.net.latency_min_ms),
+            calmer,
+        ));
     }
     if file.net.duration_ms / 2 >= SHRINK_DURATION_MIN_MS {
         let mut shorter = file.clone();
         shorter.net.duration_ms /= 2;
-        out.push((format!("run limited to {} ms", shorter.net.duration_ms), shorter));
+        out.push((
+            format!("run limited to {} ms", shorter.net.duration_ms),
+            shorter,
+        ));
     }
     out
 }

@@ -21,10 +21,17 @@ pub const SWARM_FAULT_LENGTH_MAX_MS: u64 = 2_000;
 
 /// Draws this seed's network and faults on top of the scenario's own.
 /// `hosts` are the client host names (the server is always "server").
-pub fn draw(seed: u64, base: &NetConfig, faults: &[Fault], hosts: &[String], trace: &Trace) -> (NetConfig, Vec<Fault>) {
+pub fn draw(
+    seed: u64,
+    base: &NetConfig,
+    faults: &[Fault],
+    hosts: &[String],
+    trace: &Trace,
+) -> (NetConfig, Vec<Fault>) {
     let mut rng = host_rng(seed, "swarm");
     let mut net = base.clone();
-    net.latency_max_ms = rng.random_range(net.latency_min_ms.max(1)..=SWARM_LATENCY_MAX_MS.max(net.latency_min_ms));
+    net.latency_max_ms =
+        rng.random_range(net.latency_min_ms.max(1)..=SWARM_LATENCY_MAX_MS.max(net.latency_min_ms));
     net.random_host_order = rng.random_bool(0.5);
     trace.record(
         0,
@@ -33,7 +40,11 @@ pub fn draw(seed: u64, base: &NetConfig, faults: &[Fault], hosts: &[String], tra
             "swarm latency {}-{} ms, host order {}",
             net.latency_min_ms,
             net.latency_max_ms,
-            if net.random_host_order { "random" } else { "fixed" }
+            if net.random_host_order {
+                "random"
+            } else {
+                "fixed"
+            }
         ),
     );
     let mut faults = faults.to_vec();
@@ -46,14 +57,26 @@ pub fn draw(seed: u64, base: &NetConfig, faults: &[Fault], hosts: &[String], tra
         let length_ms = rng.random_range(1..=SWARM_FAULT_LENGTH_MAX_MS);
         let client = hosts[rng.random_range(0..hosts.len())].clone();
         let fault = match rng.random_range(0..5) {
-            0 => Fault::Partition { between: [client, "server".to_owned()], at_ms, heal_at_ms: Some(at_ms + length_ms) },
-            1 => Fault::Hold { between: [client, "server".to_owned()], at_ms, release_at_ms: Some(at_ms + length_ms) },
+            0 => Fault::Partition {
+                between: [client, "server".to_owned()],
+                at_ms,
+                heal_at_ms: Some(at_ms + length_ms),
+            },
+            1 => Fault::Hold {
+                between: [client, "server".to_owned()],
+                at_ms,
+                release_at_ms: Some(at_ms + length_ms),
+            },
             2 => Fault::Crash {
                 host: client,
                 at_ms,
                 restart_at_ms: rng.random_bool(0.5).then_some(at_ms + length_ms),
             },
-            3 => Fault::Crash { host: "server".to_owned(), at_ms, restart_at_ms: Some(at_ms + length_ms) },
+            3 => Fault::Crash {
+                host: "server".to_owned(),
+                at_ms,
+                restart_at_ms: Some(at_ms + length_ms),
+            },
             _ => Fault::LatencySpike {
                 at_ms,
                 until_ms: at_ms + length_ms,
@@ -68,5 +91,7 @@ pub fn draw(seed: u64, base: &NetConfig, faults: &[Fault], hosts: &[String], tra
 
 /// A fault on one line, in the words of a scenario file.
 pub fn describe(fault: &Fault) -> String {
-    toml::to_string(fault).map(|text| text.trim().replace('\n', ", ")).unwrap_or_else(|_| format!("{fault:?}"))
+    toml::to_string(fault)
+        .map(|text| text.trim().replace('\n', ", "))
+        .unwrap_or_else(|_| format!("{fault:?}"))
 }

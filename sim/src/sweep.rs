@@ -43,11 +43,16 @@ impl std::str::FromStr for Shard {
 
     fn from_str(text: &str) -> Result<Shard, String> {
         let parse = |part: &str| part.trim().parse::<u64>().ok();
-        match text.split_once('/').map(|(index, count)| (parse(index), parse(count))) {
+        match text
+            .split_once('/')
+            .map(|(index, count)| (parse(index), parse(count)))
+        {
             Some((Some(index), Some(count))) if count >= 1 && (1..=count).contains(&index) => {
                 Ok(Shard { index, count })
             }
-            _ => Err(format!("{text:?} is not a shard like 2/4 (part 1..=n of n)")),
+            _ => Err(format!(
+                "{text:?} is not a shard like 2/4 (part 1..=n of n)"
+            )),
         }
     }
 }
@@ -206,8 +211,11 @@ pub fn sweep(scenario: &dyn Runnable, options: &SweepOptions) -> SweepSummary {
             });
         }
     }
-    summary.unreached =
-        scenario.must_reach().into_iter().filter(|event| !summary.reached.contains_key(event)).collect();
+    summary.unreached = scenario
+        .must_reach()
+        .into_iter()
+        .filter(|event| !summary.reached.contains_key(event))
+        .collect();
     summary
 }
 

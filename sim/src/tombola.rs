@@ -97,18 +97,27 @@ fn default_reply_timeout_ms() -> u64 {
 }
 
 /// The behaviours a tombola scenario may give its clients.
-pub const BEHAVIOURS: &str = "honest, silent, false-claim (params.at_draw), leave (params.after_draws)";
+pub const BEHAVIOURS: &str =
+    "honest, silent, false-claim (params.at_draw), leave (params.after_draws)";
 
 /// Builds a spec from a scenario file, naming the field of any problem.
 pub fn spec_from_file(file: &ScenarioFile) -> Result<TombolaSpec, String> {
     let section: ServerSection = file.server_settings()?;
     if !(1..=games::tombola::game::PLAYERS_MAX).contains(&section.players) {
-        return Err(format!("server.players: {} is not in 1..={}", section.players, games::tombola::game::PLAYERS_MAX));
+        return Err(format!(
+            "server.players: {} is not in 1..={}",
+            section.players,
+            games::tombola::game::PLAYERS_MAX
+        ));
     }
     if section.interval_ms == 0 || section.reply_timeout_ms == 0 {
         return Err("server.interval_ms and server.reply_timeout_ms must be at least 1".to_owned());
     }
-    if let Some(bad) = section.draw_prefix.iter().find(|n| !(1..=NUMBER_MAX).contains(*n)) {
+    if let Some(bad) = section
+        .draw_prefix
+        .iter()
+        .find(|n| !(1..=NUMBER_MAX).contains(*n))
+    {
         return Err(format!("server.draw_prefix: {bad} is not in 1..=90"));
     }
     let server = ServerConfig {
@@ -118,7 +127,10 @@ pub fn spec_from_file(file: &ScenarioFile) -> Result<TombolaSpec, String> {
         draw_prefix: section.draw_prefix,
         injected_bug: match &section.inject_bug {
             None => None,
-            Some(name) => Some(name.parse().map_err(|error| format!("server.inject_bug: {error}"))?),
+            Some(name) => Some(
+                name.parse()
+                    .map_err(|error| format!("server.inject_bug: {error}"))?,
+            ),
         },
     };
     let default_silence_ms = 10 * server.interval_ms.max(server.reply_timeout_ms);
@@ -131,7 +143,11 @@ pub fn spec_from_file(file: &ScenarioFile) -> Result<TombolaSpec, String> {
                 Some(value) => value
                     .as_integer()
                     .and_then(|number| u64::try_from(number).ok())
-                    .ok_or_else(|| format!("{field}.params.{key}: expected a non-negative integer, got {value}")),
+                    .ok_or_else(|| {
+                        format!(
+                            "{field}.params.{key}: expected a non-negative integer, got {value}"
+                        )
+                    }),
             }
         };
         for key in group.params.keys() {
@@ -144,7 +160,11 @@ pub fn spec_from_file(file: &ScenarioFile) -> Result<TombolaSpec, String> {
             "silent" => Behaviour::Silent,
             "false-claim" => Behaviour::FalseClaimAt(param("at_draw", 5)? as u32),
             "leave" => Behaviour::LeaveAfter(param("after_draws", 10)? as u32),
-            other => return Err(format!("{field}.behaviour: unknown behaviour {other:?}; tombola knows {BEHAVIOURS}")),
+            other => {
+                return Err(format!(
+                    "{field}.behaviour: unknown behaviour {other:?}; tombola knows {BEHAVIOURS}"
+                ))
+            }
         };
         if let Some(board) = &group.board {
             Board::new(board).map_err(|error| format!("{field}.board: {error}"))?;
@@ -161,13 +181,23 @@ pub fn spec_from_file(file: &ScenarioFile) -> Result<TombolaSpec, String> {
             });
         }
     }
-    Ok(TombolaSpec { server, players, net: file.net.clone(), faults: file.faults.clone(), swarm: file.swarm })
+    Ok(TombolaSpec {
+        server,
+        players,
+        net: file.net.clone(),
+        faults: file.faults.clone(),
+        swarm: file.swarm,
+    })
 }
 
 /// Runs one seed of `spec` and judges it.
 pub fn run_spec(spec: &TombolaSpec, seed: u64, options: &RunOptions) -> RunOutcome {
     let trace = options.new_trace();
-    let hosts: Vec<String> = spec.players.iter().map(|player| player.name.clone()).collect();
+    let hosts: Vec<String> = spec
+        .players
+        .iter()
+        .map(|player| player.name.clone())
+        .collect();
     let (net, faults) = if spec.swarm {
         swarm::draw(seed, &spec.net, &spec.faults, &hosts, &trace)
     } else {
@@ -197,7 +227,9 @@ pub fn run_spec(spec: &TombolaSpec, seed: u64, options: &RunOptions) -> RunOutco
         let mut join_rng = host_rng(seed, &format!("join-{}", player.name));
         let join_at_ms = player.join_at_ms + join_rng.random_range(0..=player.join_spread_ms);
         let board = match &player.board {
-            Some(numbers) => Board::new(numbers).expect("boards are checked when the spec is built"),
+            Some(numbers) => {
+                Board::new(numbers).expect("boards are checked when the spec is built")
+            }
             None => Board::random(&mut host_rng(seed, &player.name)),
         };
         let (book, trace, player) = (book.clone(), trace.clone(), player.clone());
@@ -209,19 +241,26 @@ pub fn run_spec(spec: &TombolaSpec, seed: u64, options: &RunOptions) -> RunOutco
                 if incarnation == 1 && join_at_ms > 0 {
                     env.sleep_ms(join_at_ms).await;
                 }
-                let settings = ClientSettings { behaviour: player.behaviour, silence_timeout_ms: player.silence_timeout_ms };
+                let settings = ClientSettings {
+                    behaviour: player.behaviour,
+                    silence_timeout_ms: player.silence_timeout_ms,
+                };
                 let addr = format!("server:{SERVER_PORT}");
                 let mut quiet = ();
                 let play = client::play(&env, &addr, board, settings, &mut quiet);
                 let result = if incarnation == 1 {
                     Some(play.await)
                 } else {
-                    tokio::time::timeout(Duration::from_millis(REJOIN_WAIT_MS), play).await.ok()
+                    tokio::time::timeout(Duration::from_millis(REJOIN_WAIT_MS), play)
+                        .await
+                        .ok()
                 };
                 match result {
                     Some(Ok(report)) => env.record(format_args!("result {:?}", report.outcome)),
                     Some(Err(error)) => env.record(format_args!("error {error}")),
-                    None => env.record(format_args!("gave-up waiting {REJOIN_WAIT_MS} ms for a game")),
+                    None => env.record(format_args!(
+                        "gave-up waiting {REJOIN_WAIT_MS} ms for a game"
+                    )),
                 }
                 book.finish(&player.name);
                 Ok(())
@@ -231,7 +270,10 @@ pub fn run_spec(spec: &TombolaSpec, seed: u64, options: &RunOptions) -> RunOutco
 
     let mut violations = Vec::new();
     if let Err(error) = drive(&mut sim, &faults, &net, &trace, &book) {
-        violations.push(Violation::new("liveness", format!("the run did not finish: {error}")));
+        violations.push(Violation::new(
+            "liveness",
+            format!("the run did not finish: {error}"),
+        ));
     }
     let mut outcome = judge(spec, trace.lines(), violations);
     outcome.wire = trace.wire();
@@ -307,7 +349,9 @@ fn parse_facts(lines: &[TraceLine], violations: &mut Vec<Violation>) -> Facts {
             "server" => match words[..] {
                 ["board", id, ..] => match parse_board(&words[2..]) {
                     Some(board) => {
-                        facts.boards.insert((server_incarnation, id.to_owned()), board);
+                        facts
+                            .boards
+                            .insert((server_incarnation, id.to_owned()), board);
                     }
                     None => violations.push(Violation::new("trace-format", line.text.clone())),
                 },
@@ -315,7 +359,13 @@ fn parse_facts(lines: &[TraceLine], violations: &mut Vec<Violation>) -> Facts {
                     let key = (server_incarnation, game.parse().unwrap_or(0));
                     current = Some(key);
                     let players = words[2..].iter().map(|s| s.to_string()).collect();
-                    facts.games.insert(key, GameRecord { players, ..Default::default() });
+                    facts.games.insert(
+                        key,
+                        GameRecord {
+                            players,
+                            ..Default::default()
+                        },
+                    );
                 }
                 ["draw", _seq, number] => {
                     if let Some(game) = current.and_then(|key| facts.games.get_mut(&key)) {
@@ -342,7 +392,10 @@ fn parse_facts(lines: &[TraceLine], violations: &mut Vec<Violation>) -> Facts {
                     current = None;
                 }
                 ["abandon", game] => {
-                    if let Some(record) = facts.games.get_mut(&(server_incarnation, game.parse().unwrap_or(0))) {
+                    if let Some(record) = facts
+                        .games
+                        .get_mut(&(server_incarnation, game.parse().unwrap_or(0)))
+                    {
                         record.abandoned = true;
                     }
                     current = None;
@@ -350,9 +403,14 @@ fn parse_facts(lines: &[TraceLine], violations: &mut Vec<Violation>) -> Facts {
                 _ => {}
             },
             client => {
-                let Some(received) = line.text.strip_prefix("recv ") else { continue };
+                let Some(received) = line.text.strip_prefix("recv ") else {
+                    continue;
+                };
                 let index = *latest_view.entry(client.to_owned()).or_insert_with(|| {
-                    facts.views.push(ClientView { name: client.to_owned(), ..Default::default() });
+                    facts.views.push(ClientView {
+                        name: client.to_owned(),
+                        ..Default::default()
+                    });
                     facts.views.len() - 1
                 });
                 let view = &mut facts.views[index];
@@ -360,7 +418,8 @@ fn parse_facts(lines: &[TraceLine], violations: &mut Vec<Violation>) -> Facts {
                 match words[..] {
                     ["WELCOME", id] => view.server = Some((server_incarnation, id.to_owned())),
                     ["DRAW", seq, number] => {
-                        view.draws.push((seq.parse().unwrap_or(0), number.parse().unwrap_or(0)));
+                        view.draws
+                            .push((seq.parse().unwrap_or(0), number.parse().unwrap_or(0)));
                     }
                     ["OVER", _game, "WINNERS", ..] | ["OVER", _game, "NOWINNER"] => {
                         view.told = Some(words[3..].iter().map(|s| s.to_string()).collect());
@@ -379,10 +438,16 @@ fn parse_board(words: &[&str]) -> Option<Board> {
 }
 
 /// The oracles, applied to a finished run.
-pub(crate) fn judge(_spec: &TombolaSpec, trace: Vec<TraceLine>, mut violations: Vec<Violation>) -> RunOutcome {
+pub(crate) fn judge(
+    _spec: &TombolaSpec,
+    trace: Vec<TraceLine>,
+    mut violations: Vec<Violation>,
+) -> RunOutcome {
     let facts = parse_facts(&trace, &mut violations);
     let mut outcome = RunOutcome::default();
-    let liveness_failed = violations.iter().any(|violation| violation.property == "liveness");
+    let liveness_failed = violations
+        .iter()
+        .any(|violation| violation.property == "liveness");
 
     for (&(incarnation, number), game) in &facts.games {
         check_draws(number, game, &mut violations);
@@ -390,7 +455,10 @@ pub(crate) fn judge(_spec: &TombolaSpec, trace: Vec<TraceLine>, mut violations: 
             if game.interrupted {
                 outcome.reached.insert("server-crash-mid-game".to_owned());
             } else if !game.abandoned && !liveness_failed {
-                violations.push(Violation::new("game-ends", format!("game {number} never ended")));
+                violations.push(Violation::new(
+                    "game-ends",
+                    format!("game {number} never ended"),
+                ));
             }
             continue;
         };
@@ -402,7 +470,14 @@ pub(crate) fn judge(_spec: &TombolaSpec, trace: Vec<TraceLine>, mut violations: 
         if winners.is_empty() {
             outcome.reached.insert("no-winner".to_owned());
         }
-        check_winners(incarnation, number, game, winners, &facts.boards, &mut violations);
+        check_winners(
+            incarnation,
+            number,
+            game,
+            winners,
+            &facts.boards,
+            &mut violations,
+        );
     }
     let counted = [
         (facts.false_claims, "false-claim"),
@@ -428,14 +503,23 @@ fn check_draws(number: u64, game: &GameRecord, violations: &mut Vec<Violation>) 
     let mut seen = BTreeSet::new();
     for &draw in &game.draws {
         if !(1..=NUMBER_MAX).contains(&draw) {
-            violations.push(Violation::new("draws-in-range", format!("game {number} drew {draw}")));
+            violations.push(Violation::new(
+                "draws-in-range",
+                format!("game {number} drew {draw}"),
+            ));
         }
         if !seen.insert(draw) {
-            violations.push(Violation::new("draws-distinct", format!("game {number} drew {draw} twice")));
+            violations.push(Violation::new(
+                "draws-distinct",
+                format!("game {number} drew {draw} twice"),
+            ));
         }
     }
     if game.draws.len() > usize::from(NUMBER_MAX) {
-        violations.push(Violation::new("ends-by-draw-90", format!("game {number} made {} draws", game.draws.len())));
+        violations.push(Violation::new(
+            "ends-by-draw-90",
+            format!("game {number} made {} draws", game.draws.len()),
+        ));
     }
 }
 
@@ -455,10 +539,15 @@ fn check_winners(
         .players
         .iter()
         .filter(|id| !game.dropped.contains(*id))
-        .filter(|id| board_of(id).and_then(|board| board.completion_draw(&game.draws)) == Some(last_draw))
+        .filter(|id| {
+            board_of(id).and_then(|board| board.completion_draw(&game.draws)) == Some(last_draw)
+        })
         .collect();
     for winner in winners {
-        if board_of(winner).and_then(|board| board.completion_draw(&game.draws)).is_none() {
+        if board_of(winner)
+            .and_then(|board| board.completion_draw(&game.draws))
+            .is_none()
+        {
             violations.push(Violation::new(
                 "winner-covered",
                 format!("game {number}: winner {winner}'s board is not covered by the {last_draw} draws"),
@@ -479,29 +568,47 @@ fn check_winners(
 /// game early; and everyone who stayed was told the same winners.
 fn check_players_saw_the_draws(facts: &Facts, violations: &mut Vec<Violation>) {
     for view in &facts.views {
-        let Some((incarnation, id)) = &view.server else { continue };
-        let game = facts.games.iter().find(|((inc, _), game)| inc == incarnation && game.players.contains(id));
+        let Some((incarnation, id)) = &view.server else {
+            continue;
+        };
+        let game = facts
+            .games
+            .iter()
+            .find(|((inc, _), game)| inc == incarnation && game.players.contains(id));
         let Some((&(_, number), game)) = game else {
             if !view.draws.is_empty() {
-                violations.push(Violation::new("same-draws", format!("{} ({id}) received draws outside any game", view.name)));
+                violations.push(Violation::new(
+                    "same-draws",
+                    format!("{} ({id}) received draws outside any game", view.name),
+                ));
             }
             continue;
         };
         let numbers: Vec<u8> = view.draws.iter().map(|&(_, n)| n).collect();
-        let seqs_ok = view.draws.iter().enumerate().all(|(index, &(seq, _))| seq as usize == index + 1);
+        let seqs_ok = view
+            .draws
+            .iter()
+            .enumerate()
+            .all(|(index, &(seq, _))| seq as usize == index + 1);
         let prefix_ok = game.draws.starts_with(&numbers);
         let stayed = !game.dropped.contains(id) && game.winners.is_some();
         if !seqs_ok || !prefix_ok || (stayed && numbers != game.draws) {
             violations.push(Violation::new(
                 "same-draws",
-                format!("{} ({id}) in game {number} received {numbers:?}, the server drew {:?}", view.name, game.draws),
+                format!(
+                    "{} ({id}) in game {number} received {numbers:?}, the server drew {:?}",
+                    view.name, game.draws
+                ),
             ));
         }
         if let (true, Some(winners)) = (stayed, &game.winners) {
             if view.told.as_ref() != Some(winners) {
                 violations.push(Violation::new(
                     "same-winners",
-                    format!("{} was told {:?}, the server announced {winners:?}", view.name, view.told),
+                    format!(
+                        "{} was told {:?}, the server announced {winners:?}",
+                        view.name, view.told
+                    ),
                 ));
             }
         }

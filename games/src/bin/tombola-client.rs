@@ -49,9 +49,19 @@ impl Screen {
         let cells: Vec<String> = board
             .numbers()
             .iter()
-            .map(|&number| if drawn.contains(number) { format!("[{number:>2}]") } else { format!(" {number:>2} ") })
+            .map(|&number| {
+                if drawn.contains(number) {
+                    format!("[{number:>2}]")
+                } else {
+                    format!(" {number:>2} ")
+                }
+            })
             .collect();
-        let marked = board.numbers().iter().filter(|&&number| drawn.contains(number)).count();
+        let marked = board
+            .numbers()
+            .iter()
+            .filter(|&&number| drawn.contains(number))
+            .count();
         format!("{}   {marked}/15", cells.join(""))
     }
 }
@@ -59,14 +69,28 @@ impl Screen {
 impl Observer for Screen {
     fn seen(&mut self, message: &ServerMessage, board: &Board, drawn: &NumberSet) {
         match message {
-            ServerMessage::Welcome(id) => println!("connected as {id}; your board:\n{}", Screen::board_line(board, drawn)),
-            ServerMessage::Waiting { have, need } => println!("waiting for players: {have} of {need}"),
-            ServerMessage::Start { game, players } => println!("game {game} starts: {}", players.join(" ")),
+            ServerMessage::Welcome(id) => println!(
+                "connected as {id}; your board:\n{}",
+                Screen::board_line(board, drawn)
+            ),
+            ServerMessage::Waiting { have, need } => {
+                println!("waiting for players: {have} of {need}")
+            }
+            ServerMessage::Start { game, players } => {
+                println!("game {game} starts: {}", players.join(" "))
+            }
             ServerMessage::Draw { seq, number } => {
                 let mut after = *drawn;
                 after.insert(*number);
-                let hit = if board.contains(*number) { "  hit!" } else { "" };
-                println!("draw {seq:>2}: {number:>2}{hit}\n{}", Screen::board_line(board, &after));
+                let hit = if board.contains(*number) {
+                    "  hit!"
+                } else {
+                    ""
+                };
+                println!(
+                    "draw {seq:>2}: {number:>2}{hit}\n{}",
+                    Screen::board_line(board, &after)
+                );
             }
             ServerMessage::Err(refusal) => println!("server: {refusal}"),
             _ => {}
@@ -79,7 +103,10 @@ async fn main() -> ExitCode {
     let args = Args::parse();
     let board = match args.board {
         Some(board) => board,
-        None => Board::random(&mut ChaCha8Rng::seed_from_u64(seed_or_clock(args.seed, "tombola-client"))),
+        None => Board::random(&mut ChaCha8Rng::seed_from_u64(seed_or_clock(
+            args.seed,
+            "tombola-client",
+        ))),
     };
     let env = TokioEnv::new();
     let result = if args.bot {
@@ -91,9 +118,14 @@ async fn main() -> ExitCode {
         Ok(report) => {
             let game = report.game.map_or("-".to_owned(), |game| game.to_string());
             let line = match &report.outcome {
-                Outcome::Won { winners } if winners.len() > 1 => format!("TOMBOLA! you won game {game} together with {}", winners.join(" ")),
+                Outcome::Won { winners } if winners.len() > 1 => format!(
+                    "TOMBOLA! you won game {game} together with {}",
+                    winners.join(" ")
+                ),
                 Outcome::Won { .. } => format!("TOMBOLA! you won game {game}"),
-                Outcome::Lost { winners } => format!("game {game} over: won by {}", winners.join(" ")),
+                Outcome::Lost { winners } => {
+                    format!("game {game} over: won by {}", winners.join(" "))
+                }
                 Outcome::NoWinner => format!("game {game} over: no winner"),
                 Outcome::Disqualified => "disqualified".to_owned(),
                 Outcome::Dropped { reason } => format!("dropped by the server: {reason}"),

@@ -50,7 +50,11 @@ struct Args {
 #[tokio::main]
 async fn main() -> ExitCode {
     let args = Args::parse();
-    let env = if args.verbose { TokioEnv::logging("server") } else { TokioEnv::new() };
+    let env = if args.verbose {
+        TokioEnv::logging("server")
+    } else {
+        TokioEnv::new()
+    };
     let listener = match env.bind(&args.addr).await {
         Ok(listener) => listener,
         Err(error) => {
@@ -69,7 +73,15 @@ async fn main() -> ExitCode {
         draw_prefix: Vec::new(),
         injected_bug: None,
     };
-    match server::run(env, listener, config, ChaCha8Rng::seed_from_u64(seed), ctrl_c()).await {
+    match server::run(
+        env,
+        listener,
+        config,
+        ChaCha8Rng::seed_from_u64(seed),
+        ctrl_c(),
+    )
+    .await
+    {
         Ok(()) => ExitCode::SUCCESS,
         Err(error) => {
             eprintln!("tombola-server: {error}");

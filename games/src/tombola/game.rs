@@ -50,7 +50,9 @@ impl std::str::FromStr for InjectedBug {
         match text {
             "first-claim-only" => Ok(InjectedBug::FirstClaimOnly),
             "repeat-draw" => Ok(InjectedBug::RepeatDraw),
-            other => Err(format!("unknown bug {other:?} (known: first-claim-only, repeat-draw)")),
+            other => Err(format!(
+                "unknown bug {other:?} (known: first-claim-only, repeat-draw)"
+            )),
         }
     }
 }
@@ -289,7 +291,7 @@ impl<R: Rng> LockstepServer<R> {
             self.notes
                 .push_back(format!("claim {} {seq} valid", player.id));
             let first_only = self.config.injected_bug == Some(InjectedBug::FirstClaimOnly);
-            if !(first_only && !valid_claims.is_empty()) {
+            if !first_only || valid_claims.is_empty() {
                 valid_claims.insert(conn);
             }
         } else {

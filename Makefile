@@ -4,7 +4,7 @@
 SEEDS ?= 200
 CARGO ?= cargo
 
-.PHONY: sim test build lint bench play-tombola clean
+.PHONY: sim test build lint bench play-tombola play-live play-chat clean
 
 ## sim: sweep every built-in scenario over $(SEEDS) seeds (release build)
 sim:
@@ -25,13 +25,21 @@ lint:
 	$(CARGO) fmt --all -- --check
 	$(CARGO) clippy --workspace --all-targets -- -D warnings
 
-## bench: games per second of the standard scenarios
+## bench: games per second of the standard scenarios on every backend
 bench:
-	$(CARGO) run --release -p sim -- sweep tombola-four-players-latency --seeds 400
+	$(CARGO) run --release -p sim -- bench
 
 ## play-tombola: a lock-step server on 127.0.0.1:8000 for two players
 play-tombola:
 	$(CARGO) run --release -p games --bin tombola-server -- --addr 127.0.0.1:8000 --players 2 --verbose
+
+## play-live: a live tombola server (numbers 127.0.0.1:2004, claims 127.0.0.1:2005)
+play-live:
+	$(CARGO) run --release -p games --bin tombola-live-server -- --interval-ms 1000 --pause-ms 20000 --verbose
+
+## play-chat: a chat room on 127.0.0.1:2004
+play-chat:
+	$(CARGO) run --release -p games --bin chat-server -- --log
 
 clean:
 	$(CARGO) clean

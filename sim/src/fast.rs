@@ -739,7 +739,7 @@ pub fn run_spec_fast(spec: &TombolaSpec, seed: u64, options: &RunOptions) -> Run
             "unsupported",
             "the fast backend injects no faults; run this scenario on turmoil",
         );
-        return judge(spec, trace.lines(), vec![violation]);
+        return judge(spec, trace.take_lines(), vec![violation]);
     }
     let violations = simulate(seed, &spec.net, &trace, |net| async move {
         let mut violations = Vec::new();
@@ -821,7 +821,7 @@ pub fn run_spec_fast(spec: &TombolaSpec, seed: u64, options: &RunOptions) -> Run
         }
         violations
     });
-    judge(spec, trace.lines(), violations)
+    judge(spec, trace.take_lines(), violations)
 }
 
 /// Runs one seed of a lock-step spec on turmoil with every player on one
@@ -836,7 +836,7 @@ pub fn run_spec_shared_host(spec: &TombolaSpec, seed: u64, options: &RunOptions)
             "unsupported",
             "the shared-host runner injects no faults; run this scenario with run_spec",
         );
-        return judge(spec, trace.lines(), vec![violation]);
+        return judge(spec, trace.take_lines(), vec![violation]);
     }
     let mut sim = build_sim(seed, &spec.net);
 
@@ -900,7 +900,7 @@ pub fn run_spec_shared_host(spec: &TombolaSpec, seed: u64, options: &RunOptions)
             format!("the run did not finish: {error}"),
         ));
     }
-    let mut outcome = judge(spec, trace.lines(), violations);
+    let mut outcome = judge(spec, trace.take_lines(), violations);
     outcome.wire = trace.wire();
     outcome
 }

@@ -275,7 +275,7 @@ pub fn run_spec(spec: &TombolaSpec, seed: u64, options: &RunOptions) -> RunOutco
             format!("the run did not finish: {error}"),
         ));
     }
-    let mut outcome = judge(spec, trace.lines(), violations);
+    let mut outcome = judge(spec, trace.take_lines(), violations);
     outcome.wire = trace.wire();
     outcome
 }

@@ -103,6 +103,12 @@ impl Trace {
         self.0.lock().expect("trace lock").lines.clone()
     }
 
+    /// Every line so far, moved out (the trace is left empty): what a
+    /// finished run hands to its oracles without a copy.
+    pub fn take_lines(&self) -> Vec<TraceLine> {
+        std::mem::take(&mut self.0.lock().expect("trace lock").lines)
+    }
+
     /// A copy of every wire event so far (empty unless [`Trace::with_wire`]).
     pub fn wire(&self) -> Vec<WireEvent> {
         self.0

@@ -2,7 +2,8 @@
 //!
 //! Interactive (the default): type `L` to list the room, `<ip:port> <msg>`
 //! to send a message, `Q` to leave, `help` for a reminder. Incoming lines
-//! are printed above the prompt as they arrive. Try it against a running
+//! are printed above the line being typed (a rustyline editor redraws it
+//! intact) as they arrive. Try it against a running
 //! `chat-server` from two terminals.
 //!
 //! `--bot --seed 7` sends seeded random messages to random peers and lists
@@ -15,6 +16,7 @@ use futures::{SinkExt, StreamExt};
 use rand::SeedableRng;
 use rand_chacha::ChaCha8Rng;
 use tokio::io::AsyncBufReadExt;
+use tokio::sync::mpsc;
 use tokio_util::codec::{FramedRead, FramedWrite};
 
 use games::chat::client::{self, Behaviour, Farewell, TalkPlan};
@@ -109,35 +111,80 @@ async fn bot(args: &Args) -> Result<(), Box<dyn std::error::Error>> {
     Ok(())
 }
 
-/// Prints server lines above the prompt without mixing them into it.
-struct Screen {
-    terminal: bool,
+/// Where server lines are shown: on a terminal, above the line being
+/// typed, which rustyline redraws intact; otherwise plain stdout.
+enum Screen {
+    Editor(Box<dyn rustyline::ExternalPrinter + Send>),
+    Plain,
 }
 
 impl Screen {
-    const PROMPT: &'static str = "> ";
-
-    fn show(&self, text: &str) {
-        let mut out = std::io::stdout().lock();
-        if self.terminal {
-            // Clear the prompt line, print, and draw the prompt again. What
-            // was typed so far stays in the terminal's line buffer and is
-            // still sent with Enter; it is just not redrawn.
-            let _ = write!(out, "\r\x1b[2K{text}\n{}", Self::PROMPT);
-        } else {
-            let _ = writeln!(out, "{text}");
-        }
-        let _ = out.flush();
-    }
-
-    fn prompt(&self) {
-        if self.terminal {
-            let mut out = std::io::stdout().lock();
-            let _ = write!(out, "{}", Self::PROMPT);
-            let _ = out.flush();
+    fn show(&mut self, text: &str) {
+        match self {
+            Screen::Editor(printer) => {
+                if printer.print(format!("{text}\n")).is_err() {
+                    println!("{text}");
+                }
+            }
+            Screen::Plain => {
+                let mut out = std::io::stdout().lock();
+                let _ = writeln!(out, "{text}");
+                let _ = out.flush();
+            }
         }
     }
 }
+
+/// Where typed lines come from: a line editor on its own thread (it blocks
+/// on the terminal), or stdin read as plain lines.
+enum Keyboard {
+    Editor(mpsc::UnboundedReceiver<String>, std::thread::JoinHandle<()>),
+    Plain(tokio::io::Lines<tokio::io::BufReader<tokio::io::Stdin>>),
+}
+
+impl Keyboard {
+    /// The next typed line; `None` at end of input (Ctrl-D, Ctrl-C, EOF).
+    async fn next(&mut self) -> std::io::Result<Option<String>> {
+        match self {
+            Keyboard::Editor(typed, _) => Ok(typed.recv().await),
+            Keyboard::Plain(lines) => lines.next_line().await,
+        }
+    }
+}
+
+/// A line editor when both ends are a terminal, plain lines otherwise.
+fn open_terminal() -> (Screen, Keyboard) {
+    let plain = || {
+        (
+            Screen::Plain,
+            Keyboard::Plain(tokio::io::BufReader::new(tokio::io::stdin()).lines()),
+        )
+    };
+    if !(std::io::stdout().is_terminal() && std::io::stdin().is_terminal()) {
+        return plain();
+    }
+    let Ok(mut editor) = rustyline::DefaultEditor::new() else {
+        return plain();
+    };
+    let Ok(printer) = editor.create_external_printer() else {
+        return plain();
+    };
+    let (typed_tx, typed_rx) = mpsc::unbounded_channel();
+    let reader = std::thread::spawn(move || {
+        while let Ok(line) = editor.readline(PROMPT) {
+            let _ = editor.add_history_entry(line.as_str());
+            if typed_tx.send(line).is_err() {
+                break;
+            }
+        }
+    });
+    (
+        Screen::Editor(Box::new(printer)),
+        Keyboard::Editor(typed_rx, reader),
+    )
+}
+
+const PROMPT: &str = "> ";
 
 /// How a server line reads for a person.
 fn describe(line: &str) -> String {
@@ -161,12 +208,8 @@ async fn interactive(addr: &str) -> Result<(), Box<dyn std::error::Error>> {
     let (read_half, write_half) = tokio::io::split(stream);
     let mut server_lines = FramedRead::new(read_half, ServerLineCodec::new());
     let mut sink = FramedWrite::new(write_half, ServerLineCodec::new());
-    let mut keyboard = tokio::io::BufReader::new(tokio::io::stdin()).lines();
-    let screen = Screen {
-        terminal: std::io::stdout().is_terminal() && std::io::stdin().is_terminal(),
-    };
+    let (mut screen, mut keyboard) = open_terminal();
     let mut keyboard_open = true;
-    screen.prompt();
 
     loop {
         tokio::select! {
@@ -183,7 +226,7 @@ async fn interactive(addr: &str) -> Result<(), Box<dyn std::error::Error>> {
                     break;
                 }
             },
-            typed = keyboard.next_line(), if keyboard_open => {
+            typed = keyboard.next(), if keyboard_open => {
                 let line = match typed? {
                     Some(line) => line,
                     None => {
@@ -198,15 +241,21 @@ async fn interactive(addr: &str) -> Result<(), Box<dyn std::error::Error>> {
                 } else if line.len() > LINE_BYTES_MAX {
                     screen.show(&format!("! too long: at most {LINE_BYTES_MAX} bytes per line"));
                 } else if line.is_empty() {
-                    screen.prompt();
+                    continue;
                 } else {
                     sink.send(line).await?;
                 }
             }
         }
     }
-    if screen.terminal {
-        println!();
+    if let Keyboard::Editor(typed, reader) = keyboard {
+        // The editor holds the terminal in raw mode until its read returns:
+        // wait for it, so the shell gets its terminal back as it was.
+        if !reader.is_finished() {
+            screen.show("* press Enter to exit");
+        }
+        drop(typed);
+        let _ = reader.join();
     }
     Ok(())
 }

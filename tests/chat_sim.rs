@@ -1,20 +1,22 @@
-//! The chat scenarios under the simulation: every scenario passes its
-//! oracles on a few seeds, a short sweep reaches every rare event each
-//! scenario exists for, runs are deterministic, and a pinned seed matches
-//! its snapshot.
+//! The chat scenarios under the simulation, all scenario files now: every
+//! scenario passes its oracles on a few seeds, a short sweep reaches every
+//! rare event each scenario exists for, runs are deterministic, a pinned
+//! seed matches its snapshot, and a bad chat file is refused with an error
+//! that names the field.
 
-use sim::harness::{failure_report, RunOptions, Scenario};
+use sim::file::ScenarioFile;
+use sim::harness::{failure_report, RunOptions, Runnable};
 use sim::scenarios;
 use sim::sweep::{sweep, SweepOptions};
 
-fn scenario(name: &str) -> Scenario {
-    scenarios::find(name).unwrap_or_else(|| panic!("scenario {name} is registered"))
+fn scenario(name: &str) -> Box<dyn Runnable> {
+    scenarios::lookup(name).unwrap_or_else(|error| panic!("scenario {name}: {error}"))
 }
 
-fn chat_scenarios() -> Vec<Scenario> {
-    scenarios::all()
+fn chat_scenarios() -> Vec<Box<dyn Runnable>> {
+    scenarios::everything()
         .into_iter()
-        .filter(|scenario| scenario.name.starts_with("chat-"))
+        .filter(|scenario| scenario.name().starts_with("chat-"))
         .collect()
 }
 
@@ -25,17 +27,30 @@ fn snapshot(name: &str, text: String) {
 }
 
 #[test]
-fn there_are_chat_scenarios_and_each_names_what_it_must_reach() {
-    let scenarios = chat_scenarios();
-    assert!(scenarios.len() >= 5);
-    for name in [
-        "chat-random-talk",
-        "chat-join-leave-list",
-        "chat-never-reads",
-        "chat-hangup-with-queued",
-    ] {
+fn the_chat_scenarios_are_files_and_each_names_what_it_must_reach() {
+    let names: Vec<String> = chat_scenarios()
+        .iter()
+        .map(|scenario| scenario.name().to_owned())
+        .collect();
+    assert_eq!(
+        names,
+        [
+            "chat-small-room",
+            "chat-random-talk",
+            "chat-join-leave-list",
+            "chat-never-reads",
+            "chat-hangup-with-queued",
+            "chat-faults",
+            "chat-swarm"
+        ]
+    );
+    assert!(
+        sim::chat::scenarios().is_empty(),
+        "chat scenarios live in files"
+    );
+    for name in &names[1..] {
         assert!(
-            !scenario(name).must_reach.is_empty(),
+            !scenario(name).must_reach().is_empty(),
             "{name} must reach something"
         );
     }
@@ -44,17 +59,23 @@ fn there_are_chat_scenarios_and_each_names_what_it_must_reach() {
 #[test]
 fn every_chat_scenario_passes_its_oracles_on_the_first_seeds() {
     for scenario in chat_scenarios() {
-        for seed in 0..3 {
-            let outcome = (scenario.run)(seed, &RunOptions::default());
+        let name = scenario.name().to_owned();
+        // The fault scenarios run for seconds of simulated time: one seed.
+        let seeds = if name == "chat-faults" || name == "chat-swarm" {
+            0..1
+        } else {
+            0..3
+        };
+        for seed in seeds {
+            let outcome = scenario.run(seed, &RunOptions::default());
             assert!(
                 outcome.passed(),
                 "{}",
-                failure_report(scenario.name, seed, &outcome)
+                failure_report(&name, seed, &outcome)
             );
             assert!(
                 outcome.games >= 3,
-                "{} seed {seed}: only {} sessions ended",
-                scenario.name,
+                "{name} seed {seed}: only {} sessions ended",
                 outcome.games
             );
             assert!(outcome.winners_per_game.is_empty());
@@ -83,7 +104,7 @@ fn a_short_sweep_of_every_chat_scenario_reaches_its_rare_events_without_violatio
     };
     let mut failures = String::new();
     for scenario in chat_scenarios() {
-        let summary = sweep(&scenario, &options);
+        let summary = sweep(scenario.as_ref(), &options);
         if !summary.passed() {
             failures.push_str(&summary.render(0.0));
         }
@@ -96,20 +117,19 @@ fn a_short_sweep_of_every_chat_scenario_reaches_its_rare_events_without_violatio
 
 #[test]
 fn the_same_seed_twice_gives_the_identical_chat_trace() {
-    for name in ["chat-random-talk", "chat-never-reads"] {
-        for seed in [1, 42] {
-            let first = (scenario(name).run)(seed, &RunOptions::default()).report();
-            let second = (scenario(name).run)(seed, &RunOptions::default()).report();
-            assert_eq!(first, second, "{name} seed {seed} replayed differently");
-        }
+    for name in ["chat-random-talk", "chat-never-reads", "chat-faults"] {
+        let scenario = scenario(name);
+        let first = scenario.run(1, &RunOptions::default()).report();
+        let second = scenario.run(1, &RunOptions::default()).report();
+        assert_eq!(first, second, "{name} seed 1 replayed differently");
     }
 }
 
 #[test]
 fn different_seeds_give_different_chat_traces() {
-    let run = scenario("chat-small-room").run;
+    let scenario = scenario("chat-small-room");
     let traces: Vec<String> = (0..4)
-        .map(|seed| run(seed, &RunOptions::default()).trace_text())
+        .map(|seed| scenario.run(seed, &RunOptions::default()).trace_text())
         .collect();
     for (index, trace) in traces.iter().enumerate() {
         for other in &traces[index + 1..] {
@@ -120,7 +140,7 @@ fn different_seeds_give_different_chat_traces() {
 
 #[test]
 fn a_client_that_never_reads_makes_messages_to_it_busy_while_the_room_goes_on() {
-    let outcome = (scenario("chat-never-reads").run)(7, &RunOptions::default());
+    let outcome = scenario("chat-never-reads").run(7, &RunOptions::default());
     assert!(
         outcome.passed(),
         "{}",
@@ -131,9 +151,107 @@ fn a_client_that_never_reads_makes_messages_to_it_busy_while_the_room_goes_on() 
 }
 
 #[test]
+fn the_faults_file_reaches_every_fault_event_on_seed_1() {
+    let outcome = scenario("chat-faults").run(1, &RunOptions::default());
+    assert!(
+        outcome.passed(),
+        "{}",
+        failure_report("chat-faults", 1, &outcome)
+    );
+    let text = outcome.trace_text();
+    for line in [
+        "sim      crash server",
+        "sim      restart server",
+        "sim      heal c2 server",
+        "c3#2     recv WELCOME",
+    ] {
+        assert!(text.contains(line), "no {line:?} in the trace");
+    }
+    for event in scenario("chat-faults").must_reach() {
+        assert!(
+            outcome.reached.contains(&event),
+            "seed 1 did not reach {event}"
+        );
+    }
+}
+
+#[test]
 fn pinned_seed_of_the_small_room_matches_its_snapshot() {
     snapshot(
         "chat_small_room_seed_1",
-        (scenario("chat-small-room").run)(1, &RunOptions::default()).report(),
+        scenario("chat-small-room")
+            .run(1, &RunOptions::default())
+            .report(),
     );
+}
+
+const GOOD: &str = "game = \"chat\"\n[[clients]]\nname = \"c\"\ncount = 2\n";
+
+fn refusal(text: &str) -> String {
+    let file =
+        ScenarioFile::parse(text, "chat-bad").unwrap_or_else(|error| panic!("parses: {error}"));
+    file.check().expect_err("a bad chat file is refused")
+}
+
+#[test]
+fn a_bad_chat_file_is_refused_with_an_error_naming_the_field() {
+    ScenarioFile::parse(GOOD, "chat-good")
+        .unwrap()
+        .check()
+        .expect("a good file passes");
+    let cases = [
+        (
+            format!("{GOOD}behaviour = \"shouter\"\n"),
+            "clients[0].behaviour",
+        ),
+        (
+            format!("{GOOD}params = {{ comands = 3 }}\n"),
+            "clients[0].params",
+        ),
+        (
+            format!("{GOOD}params = {{ list_percent = 150 }}\n"),
+            "clients[0].params.list_percent",
+        ),
+        (
+            format!("{GOOD}params = {{ commands = [5, 2] }}\n"),
+            "clients[0].params.commands",
+        ),
+        (
+            format!("{GOOD}params = {{ host = \"server\" }}\n"),
+            "clients[0].params.host",
+        ),
+        (
+            format!("{GOOD}[server]\noutbox_lines = 1\n"),
+            "server.outbox_lines",
+        ),
+        (
+            format!("{GOOD}[server]\noutbox = 8\n"),
+            "server: unknown field `outbox`",
+        ),
+    ];
+    for (text, field) in cases {
+        let error = refusal(&text);
+        assert!(error.starts_with(field), "{field}: {error}");
+    }
+    let error = refusal(&format!("{GOOD}behaviour = \"shouter\"\n"));
+    assert!(
+        error.contains("talker") && error.contains("never-reads"),
+        "{error}"
+    );
+}
+
+#[test]
+fn a_bad_chat_file_given_by_path_is_refused_naming_the_field() {
+    let dir = std::env::temp_dir().join(format!("chat-sim-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let path = dir.join("chat-bad.toml");
+    std::fs::write(&path, format!("{GOOD}params = {{ stay_ms = 5 }}\n")).unwrap();
+    let error = scenarios::lookup(path.to_str().unwrap())
+        .err()
+        .expect("refused");
+    assert!(
+        error.contains("clients[0].params") && error.contains("stay_ms"),
+        "{error}"
+    );
+    std::fs::remove_dir_all(&dir).ok();
 }

@@ -83,6 +83,10 @@ pub enum End {
     HangUp,
     /// The server closed the connection without `BYE`.
     Closed,
+    /// The server stayed silent past the session's silence bound while a
+    /// reply (or the end of the stream after `Q`) was due; the session
+    /// dropped the connection (see [`run_bounded`]).
+    TimedOut,
 }
 
 impl End {
@@ -91,6 +95,7 @@ impl End {
             End::Bye => "bye",
             End::HangUp => "hangup",
             End::Closed => "closed",
+            End::TimedOut => "timeout",
         }
     }
 }
@@ -120,6 +125,8 @@ pub enum ClientError {
     Protocol(String),
     /// The connection ended before `WELCOME`.
     Closed,
+    /// No `WELCOME` within the silence bound (recorded as `end timeout`).
+    Silent(u64),
 }
 
 impl std::fmt::Display for ClientError {
@@ -128,6 +135,7 @@ impl std::fmt::Display for ClientError {
             ClientError::Io(error) => write!(f, "connection failed: {error}"),
             ClientError::Protocol(line) => write!(f, "unexpected line from server: {line:?}"),
             ClientError::Closed => write!(f, "server closed the connection before WELCOME"),
+            ClientError::Silent(ms) => write!(f, "no WELCOME within {ms} ms"),
         }
     }
 }
@@ -164,15 +172,46 @@ pub async fn run<E: Env, R: Rng>(
     behaviour: &Behaviour,
     rng: &mut R,
 ) -> Result<BotReport, ClientError> {
-    let started_ms = env.now_ms();
-    let stream = env.connect(addr).await?;
-    let (read_half, write_half) = tokio::io::split(stream);
-    let mut lines = FramedRead::new(read_half, ServerLineCodec::new());
-    let mut sink = FramedWrite::new(write_half, ServerLineCodec::new());
+    run_bounded(env, addr, behaviour, rng, None).await
+}
 
-    let welcome = next_message(env, &mut lines)
-        .await?
-        .ok_or(ClientError::Closed)?;
+/// Like [`run`], but with `silence_ms` the session never waits longer than
+/// that for the server while something is due (the connection and
+/// `WELCOME`, a reply, the end of the stream after `Q`): it records
+/// `end timeout` and drops the connection. A network fault can leave a
+/// connection dead without either side hearing of it; this keeps a session
+/// from waiting on it forever.
+pub async fn run_bounded<E: Env, R: Rng>(
+    env: &E,
+    addr: &str,
+    behaviour: &Behaviour,
+    rng: &mut R,
+    silence_ms: Option<u64>,
+) -> Result<BotReport, ClientError> {
+    let started_ms = env.now_ms();
+    let greeting = async {
+        let stream = env.connect(addr).await?;
+        let (read_half, write_half) = tokio::io::split(stream);
+        let mut lines = FramedRead::new(read_half, ServerLineCodec::new());
+        let sink = FramedWrite::new(write_half, ServerLineCodec::new());
+        let welcome = next_message(env, &mut lines).await?;
+        Ok::<_, ClientError>((lines, sink, welcome))
+    };
+    let greeted = match silence_ms {
+        None => greeting.await?,
+        Some(bound_ms) => {
+            tokio::select! {
+                biased;
+                greeted = greeting => greeted?,
+                _ = env.sleep_ms(bound_ms) => {
+                    env.record(format_args!("end {}", End::TimedOut.as_str()));
+                    return Err(ClientError::Silent(bound_ms));
+                }
+            }
+        }
+    };
+    let (mut lines, mut sink, welcome) = greeted;
+    let welcome = welcome.ok_or(ClientError::Closed)?;
     let ServerMessage::Welcome(id) = welcome else {
         return Err(ClientError::Protocol(welcome.to_string()));
     };
@@ -203,6 +242,8 @@ pub async fn run<E: Env, R: Rng>(
     let mut next_command_at_ms = env.now_ms() + pause_ms(plan, rng);
     // Set once the last reply is in: when to leave.
     let mut leave_at_ms: Option<u64> = None;
+    // When the reply to the command in flight is overdue.
+    let mut reply_due_ms = u64::MAX;
 
     loop {
         let may_send = !awaiting_reply && leave_at_ms.is_none();
@@ -233,6 +274,12 @@ pub async fn run<E: Env, R: Rng>(
                 send(env, &mut sink, &command).await?;
                 report.commands += 1;
                 awaiting_reply = true;
+                reply_due_ms = env.now_ms().saturating_add(silence_ms.unwrap_or(u64::MAX));
+            }
+            _ = env.sleep_until_ms(reply_due_ms), if awaiting_reply && silence_ms.is_some() => {
+                report.end = End::TimedOut;
+                env.record(format_args!("end {}", End::TimedOut.as_str()));
+                return Ok(report);
             }
             _ = env.sleep_until_ms(leave_at_ms.unwrap_or(0)), if leave_at_ms.is_some() => break,
         }
@@ -246,7 +293,22 @@ pub async fn run<E: Env, R: Rng>(
         Farewell::Quit => {
             send(env, &mut sink, &ClientMessage::Quit).await?;
             let mut said_bye = false;
-            while let Some(message) = next_message(env, &mut lines).await? {
+            loop {
+                let message = match silence_ms {
+                    None => next_message(env, &mut lines).await?,
+                    Some(bound_ms) => {
+                        tokio::select! {
+                            biased;
+                            message = next_message(env, &mut lines) => message?,
+                            _ = env.sleep_ms(bound_ms) => {
+                                report.end = End::TimedOut;
+                                env.record(format_args!("end {}", End::TimedOut.as_str()));
+                                return Ok(report);
+                            }
+                        }
+                    }
+                };
+                let Some(message) = message else { break };
                 said_bye |= message == ServerMessage::Bye;
                 tally(&mut report, &message);
             }

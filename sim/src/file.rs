@@ -308,6 +308,34 @@ pub const BUILTIN_FILES: &[(&str, &str)] = &[
         "tombola-swarm",
         include_str!("../../fixtures/scenarios/tombola-swarm.toml"),
     ),
+    (
+        "live-late-joiners",
+        include_str!("../../fixtures/scenarios/live-late-joiners.toml"),
+    ),
+    (
+        "live-late-joiner-wins-from-history",
+        include_str!("../../fixtures/scenarios/live-late-joiner-wins-from-history.toml"),
+    ),
+    (
+        "live-simultaneous-claims",
+        include_str!("../../fixtures/scenarios/live-simultaneous-claims.toml"),
+    ),
+    (
+        "live-pairing-race",
+        include_str!("../../fixtures/scenarios/live-pairing-race.toml"),
+    ),
+    (
+        "live-mixed-players",
+        include_str!("../../fixtures/scenarios/live-mixed-players.toml"),
+    ),
+    (
+        "live-faults",
+        include_str!("../../fixtures/scenarios/live-faults.toml"),
+    ),
+    (
+        "live-swarm",
+        include_str!("../../fixtures/scenarios/live-swarm.toml"),
+    ),
     // live-* files: add them here, in the order `sim list` should show them.
     // chat-* files: add them here, in the order `sim list` should show them.
     ("chat-small-room", include_str!("../../fixtures/scenarios/chat-small-room.toml")),

@@ -1,29 +1,39 @@
-//! Live tombola under the simulation: scenario specs, how one seed of a spec
-//! runs on turmoil, the oracles that judge its trace, and the races a run
-//! reached.
+//! Live tombola under the simulation: scenario specs (from scenario files),
+//! how one seed of a spec runs on turmoil, the oracles that judge its trace,
+//! and the races a run reached.
 //!
 //! The server and every client run the same session code as the real
-//! binaries (`games::live::{server, client}`), over [`SimEnv`]. Several
-//! client sessions may share one turmoil host (a host costs more than a
-//! session). The oracles read only the trace: the server's notes
-//! (`connect`, `pair`, `board`, `start`, `join`, `draw`, `claim`, `over`,
-//! `again`, `quit`, `goodbye`, `drop`, `abandon`) and the clients' lines
-//! (`send ...`, `recv ...` for the claims port, `recv# ...` for the numbers
-//! port, and a final `result ...` or `error ...`).
+//! binaries (`games::live::{server, client}`), over [`SimEnv`]. Each client
+//! session is a turmoil host of its own name, so faults can partition,
+//! hold, crash and restart it; the server is the host `server`. The oracles
+//! read only the trace: the server's notes (`connect`, `pair`, `board`,
+//! `start`, `join`, `draw`, `claim`, `over`, `again`, `quit`, `goodbye`,
+//! `drop`, `abandon`), the clients' lines (`send ...`, `recv ...` for the
+//! claims port, `recv# ...` for the numbers port, and a final `result ...`,
+//! `gave-up ...` or `error ...`) and the harness's fault lines (host `sim`:
+//! `crash server`, `restart c1`, `partition c1 server`, `heal ...`, ...).
+//! A `sim restart server` line starts a new server incarnation: games,
+//! boards and ids are keyed by it.
 
+use std::cell::Cell;
 use std::collections::{BTreeMap, BTreeSet};
+use std::rc::Rc;
+use std::time::Duration;
 
 use games::env::Env;
-use games::live::client::{self, Behaviour, ClientConfig, Ending};
-use games::live::game::ServerConfig;
+use games::live::client::{self, Behaviour, ClientConfig, Ending, Observer, View};
+use games::live::game::{Port, ServerConfig, PAIRING_TIMEOUT_MS};
+use games::live::protocol::ServerMessage;
 use games::live::server;
 use games::tombola::rules::{Board, NumberSet, NUMBER_MAX};
 use rand::Rng;
+use serde::Deserialize;
 
 use crate::env::SimEnv;
-use crate::harness::{
-    build_sim, host_rng, liveness, NetConfig, RunOptions, RunOutcome, Scenario, Violation,
-};
+use crate::faults::{drive, Fault, SessionBook};
+use crate::file::ScenarioFile;
+use crate::harness::{build_sim, host_rng, NetConfig, RunOptions, RunOutcome, Scenario, Violation};
+use crate::swarm;
 use crate::trace::{Trace, TraceLine};
 
 /// The simulated server's numbers port.
@@ -31,97 +41,328 @@ pub const NUMBERS_PORT: u16 = 2004;
 /// The simulated server's claims port.
 pub const CLAIMS_PORT: u16 = 2005;
 
+/// Live scenarios draw every 50 ms by default: long against the 1 ms tick
+/// and the 1-5 ms latencies (claims race each other, not the draws), short
+/// enough that a whole game costs about 4 simulated seconds.
+pub const SCENARIO_INTERVAL_MS: u64 = 50;
+/// The default pause between games: long enough for `AGAIN` to cross the
+/// network many times over, short enough to cost little.
+pub const SCENARIO_PAUSE_MS: u64 = 200;
+/// A client hears from the server at least every draw interval while it is
+/// in a game and every pause between games; after this many of the longer
+/// of the two without a line, it gives up on a dead link (a partition that
+/// killed its connection, a server that went silent). The default of a
+/// client's `params.silence_timeout_ms`.
+pub const SILENCE_INTERVALS: u64 = 10;
+
 /// One simulated player.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct PlayerSpec {
-    /// Its name in the trace.
+    /// Its name in the trace, and its turmoil host.
     pub name: String,
-    /// The turmoil host it runs on; players naming the same host share it.
-    pub host: String,
     pub behaviour: Behaviour,
-    /// Simulated time at which it connects.
+    /// Simulated time at which it connects...
     pub join_at_ms: u64,
+    /// ...plus a time drawn from the seed in `0..=join_spread_ms`.
+    pub join_spread_ms: u64,
     /// A fixed board (to force a race); otherwise drawn from the seed.
     pub board: Option<Vec<u8>>,
+    /// How long it waits for a line from the server before it gives up.
+    pub silence_timeout_ms: u64,
 }
 
-impl PlayerSpec {
-    /// An honest player of `games` games on its own host, joining at 0.
-    pub fn honest(name: &str, games: u32) -> PlayerSpec {
-        PlayerSpec {
-            name: name.to_owned(),
-            host: name.to_owned(),
-            behaviour: Behaviour::Honest { games },
-            join_at_ms: 0,
-            board: None,
-        }
-    }
-}
-
-/// A whole live run: server settings, players, network.
+/// A whole live run: server settings, players, network, faults.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct LiveSpec {
     pub server: ServerConfig,
     pub players: Vec<PlayerSpec>,
     pub net: NetConfig,
+    pub faults: Vec<Fault>,
+    /// Draw extra faults and network settings from each seed.
+    pub swarm: bool,
+}
+
+/// The `[server]` table of a live scenario file.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct ServerSection {
+    #[serde(default = "default_interval_ms")]
+    interval_ms: u64,
+    #[serde(default = "default_pause_ms")]
+    pause_ms: u64,
+    #[serde(default = "default_pairing_timeout_ms")]
+    pairing_timeout_ms: u64,
+    #[serde(default)]
+    draw_prefix: Vec<u8>,
+}
+
+fn default_interval_ms() -> u64 {
+    SCENARIO_INTERVAL_MS
+}
+fn default_pause_ms() -> u64 {
+    SCENARIO_PAUSE_MS
+}
+fn default_pairing_timeout_ms() -> u64 {
+    PAIRING_TIMEOUT_MS
+}
+
+/// The behaviours a live scenario may give its clients, with their
+/// parameters.
+pub const BEHAVIOURS: &str = "honest (params.games), claim-after-over (params.games), \
+false-claim (params.at_draw), quit (params.at_draw), disconnect (params.at_draw), silent";
+
+const PARAMS: &[&str] = &["games", "at_draw", "silence_timeout_ms"];
+
+/// Builds a spec from a scenario file, naming the field of any problem.
+pub fn spec_from_file(file: &ScenarioFile) -> Result<LiveSpec, String> {
+    let section: ServerSection = file.server_settings()?;
+    if section.interval_ms == 0 {
+        return Err("server.interval_ms: must be at least 1".to_owned());
+    }
+    if section.pairing_timeout_ms == 0 {
+        return Err("server.pairing_timeout_ms: must be at least 1".to_owned());
+    }
+    let mut prefix = NumberSet::default();
+    for &number in &section.draw_prefix {
+        if !(1..=NUMBER_MAX).contains(&number) {
+            return Err(format!(
+                "server.draw_prefix: {number} is not in 1..={NUMBER_MAX}"
+            ));
+        }
+        if !prefix.insert(number) {
+            return Err(format!("server.draw_prefix: {number} appears twice"));
+        }
+    }
+    let server = ServerConfig {
+        interval_ms: section.interval_ms,
+        pause_ms: section.pause_ms,
+        pairing_timeout_ms: section.pairing_timeout_ms,
+        draw_prefix: section.draw_prefix,
+    };
+    let default_silence_ms = SILENCE_INTERVALS * server.interval_ms.max(server.pause_ms);
+    let mut players = Vec::new();
+    for (index, group) in file.clients.iter().enumerate() {
+        let field = format!("clients[{index}]");
+        for key in group.params.keys() {
+            if !PARAMS.contains(&key.as_str()) {
+                return Err(format!(
+                    "{field}.params: unknown parameter {key:?} (known: {})",
+                    PARAMS.join(", ")
+                ));
+            }
+        }
+        let param = |key: &str, default: u64| -> Result<u64, String> {
+            match group.params.get(key) {
+                None => Ok(default),
+                Some(value) => value
+                    .as_integer()
+                    .and_then(|number| u64::try_from(number).ok())
+                    .ok_or_else(|| {
+                        format!(
+                            "{field}.params.{key}: expected a non-negative integer, got {value}"
+                        )
+                    }),
+            }
+        };
+        let count = |key: &str, default: u64| -> Result<u32, String> {
+            let value = param(key, default)?;
+            match u32::try_from(value) {
+                Ok(value) if value >= 1 => Ok(value),
+                _ => Err(format!(
+                    "{field}.params.{key}: {value} is not in 1..={}",
+                    u32::MAX
+                )),
+            }
+        };
+        let behaviour = match group.behaviour.as_str() {
+            "honest" => Behaviour::Honest {
+                games: count("games", 1)?,
+            },
+            "claim-after-over" => Behaviour::ClaimAfterOver {
+                games: count("games", 1)?,
+            },
+            "false-claim" => Behaviour::FalseClaim {
+                seq: count("at_draw", 5)?,
+            },
+            "quit" => Behaviour::QuitAt {
+                numbers: count("at_draw", 10)?,
+            },
+            "disconnect" => Behaviour::DisconnectAt {
+                numbers: count("at_draw", 12)?,
+            },
+            "silent" => Behaviour::Silent,
+            other => {
+                return Err(format!(
+                    "{field}.behaviour: unknown behaviour {other:?}; live knows {BEHAVIOURS}"
+                ))
+            }
+        };
+        let used: &[&str] = match behaviour {
+            Behaviour::Honest { .. } | Behaviour::ClaimAfterOver { .. } => &["games"],
+            Behaviour::Silent | Behaviour::Ask => &[],
+            _ => &["at_draw"],
+        };
+        if let Some(key) = group
+            .params
+            .keys()
+            .find(|key| key.as_str() != "silence_timeout_ms" && !used.contains(&key.as_str()))
+        {
+            return Err(format!(
+                "{field}.params.{key}: behaviour {:?} takes no such parameter",
+                group.behaviour
+            ));
+        }
+        if let Some(board) = &group.board {
+            Board::new(board).map_err(|error| format!("{field}.board: {error}"))?;
+        }
+        let silence_timeout_ms = param("silence_timeout_ms", default_silence_ms)?;
+        if silence_timeout_ms == 0 {
+            return Err(format!(
+                "{field}.params.silence_timeout_ms: must be at least 1"
+            ));
+        }
+        for name in group.member_names() {
+            players.push(PlayerSpec {
+                name,
+                behaviour,
+                join_at_ms: group.join_at_ms,
+                join_spread_ms: group.join_spread_ms,
+                board: group.board.clone(),
+                silence_timeout_ms,
+            });
+        }
+    }
+    Ok(LiveSpec {
+        server,
+        players,
+        net: file.net.clone(),
+        faults: file.faults.clone(),
+        swarm: file.swarm,
+    })
+}
+
+/// Checks a `game = "live"` scenario file without running it.
+pub fn check_file(file: &ScenarioFile) -> Result<(), String> {
+    spec_from_file(file).map(|_| ())
+}
+
+/// Runs one seed of a `game = "live"` scenario file.
+pub fn run_file(
+    file: &ScenarioFile,
+    seed: u64,
+    options: &RunOptions,
+) -> Result<RunOutcome, String> {
+    Ok(run_spec(&spec_from_file(file)?, seed, options))
+}
+
+/// The built-in live scenarios written in code: none; they are all files
+/// (`fixtures/scenarios/live-*.toml`).
+pub fn scenarios() -> Vec<Scenario> {
+    Vec::new()
+}
+
+/// The server's RNG stream for its `incarnation`-th start. The first keeps
+/// the name it had before servers could restart, so runs without a server
+/// restart replay as they did.
+fn server_rng_name(incarnation: u32) -> String {
+    if incarnation == 1 {
+        "server".to_owned()
+    } else {
+        format!("server#{incarnation}")
+    }
 }
 
 /// Runs one seed of `spec` and judges it.
 pub fn run_spec(spec: &LiveSpec, seed: u64, options: &RunOptions) -> RunOutcome {
     let trace = options.new_trace();
-    let mut sim = build_sim(seed, &spec.net);
+    let hosts: Vec<String> = spec
+        .players
+        .iter()
+        .map(|player| player.name.clone())
+        .collect();
+    let (net, faults) = if spec.swarm {
+        swarm::draw(seed, &spec.net, &spec.faults, &hosts, &trace)
+    } else {
+        (spec.net.clone(), spec.faults.clone())
+    };
+    let mut sim = build_sim(seed, &net);
+    let book = SessionBook::default();
 
     let server_trace = trace.clone();
     let config = spec.server.clone();
+    let server_starts = Rc::new(Cell::new(0u32));
     sim.host("server", move || {
+        server_starts.set(server_starts.get() + 1);
+        let incarnation = server_starts.get();
         let env = SimEnv::new("server", &server_trace);
         let config = config.clone();
         async move {
             let numbers = env.bind(&format!("0.0.0.0:{NUMBERS_PORT}")).await?;
             let claims = env.bind(&format!("0.0.0.0:{CLAIMS_PORT}")).await?;
-            let rng = host_rng(seed, "server");
+            let rng = host_rng(seed, &server_rng_name(incarnation));
             server::run(env, numbers, claims, config, rng, std::future::pending()).await?;
             Ok(())
         }
     });
 
-    let mut hosts: BTreeMap<String, Vec<PlayerSpec>> = BTreeMap::new();
     for player in &spec.players {
-        hosts
-            .entry(player.host.clone())
-            .or_default()
-            .push(player.clone());
-    }
-    for (host, players) in hosts {
-        let trace = trace.clone();
-        sim.client(host, async move {
-            let sessions: Vec<_> = players
-                .into_iter()
-                .map(|player| tokio::spawn(run_player(seed, player, trace.clone())))
-                .collect();
-            for session in sessions {
-                session.await?;
+        book.expect(&player.name);
+        let join_at_ms = player.join_at_ms
+            + if player.join_spread_ms > 0 {
+                host_rng(seed, &format!("join-{}", player.name))
+                    .random_range(0..=player.join_spread_ms)
+            } else {
+                0
+            };
+        let board = match &player.board {
+            Some(numbers) => {
+                Board::new(numbers).expect("boards are checked when the spec is built")
             }
-            Ok(())
+            None => Board::random(&mut host_rng(seed, &player.name)),
+        };
+        let (book, trace, player) = (book.clone(), trace.clone(), player.clone());
+        sim.host(player.name.clone(), move || {
+            let incarnation = book.start(&player.name);
+            let (book, trace, player, board) =
+                (book.clone(), trace.clone(), player.clone(), board.clone());
+            async move {
+                // A restarted client comes back at once, as a new player.
+                let join_at_ms = if incarnation == 1 { join_at_ms } else { 0 };
+                run_player(player.clone(), board, join_at_ms, trace).await;
+                book.finish(&player.name);
+                Ok(())
+            }
         });
     }
 
     let mut violations = Vec::new();
-    liveness(sim.run(), &mut violations);
+    if let Err(error) = drive(&mut sim, &faults, &net, &trace, &book) {
+        violations.push(Violation::new(
+            "liveness",
+            format!("the run did not finish: {error}"),
+        ));
+    }
     let mut outcome = judge(trace.lines(), violations);
     outcome.wire = trace.wire();
     outcome
 }
 
-/// One client session: wait for its join time, play, record how it ended.
-async fn run_player(seed: u64, player: PlayerSpec, trace: Trace) {
+/// Notes when the client last heard from the server.
+struct Heard(Rc<Cell<tokio::time::Instant>>);
+
+impl Observer for Heard {
+    fn seen(&mut self, _: Port, _: &ServerMessage, _: &View<'_>) {
+        self.0.set(tokio::time::Instant::now());
+    }
+}
+
+/// One client session: wait for its join time, play until the session ends
+/// or the server has been silent for `silence_timeout_ms`, record how it
+/// ended.
+async fn run_player(player: PlayerSpec, board: Board, join_at_ms: u64, trace: Trace) {
     let env = SimEnv::new(&player.name, &trace);
-    let board = match &player.board {
-        Some(numbers) => Board::new(numbers).expect("scenario boards are valid"),
-        None => Board::random(&mut host_rng(seed, &player.name)),
-    };
-    if player.join_at_ms > 0 {
-        env.sleep_ms(player.join_at_ms).await;
+    if join_at_ms > 0 {
+        env.sleep_ms(join_at_ms).await;
     }
     let config = ClientConfig {
         numbers_addr: format!("server:{NUMBERS_PORT}"),
@@ -129,8 +370,24 @@ async fn run_player(seed: u64, player: PlayerSpec, trace: Trace) {
         board,
         behaviour: player.behaviour,
     };
-    match client::play(&env, &config, &mut (), None).await {
-        Ok(report) => {
+    let last = Rc::new(Cell::new(tokio::time::Instant::now()));
+    let mut heard = Heard(last.clone());
+    let silence = Duration::from_millis(player.silence_timeout_ms);
+    let watchdog = async {
+        loop {
+            let deadline = last.get() + silence;
+            if tokio::time::Instant::now() >= deadline {
+                break;
+            }
+            tokio::time::sleep_until(deadline).await;
+        }
+    };
+    let result = tokio::select! {
+        result = client::play(&env, &config, &mut heard, None) => Some(result),
+        () = watchdog => None,
+    };
+    match result {
+        Some(Ok(report)) => {
             let ending = match report.ending {
                 Ending::Quit => "quit",
                 Ending::SentAway => "sent-away",
@@ -139,9 +396,16 @@ async fn run_player(seed: u64, player: PlayerSpec, trace: Trace) {
             };
             env.record(format_args!("result {ending} games {}", report.games.len()));
         }
-        Err(error) => env.record(format_args!("error {error}")),
+        Some(Err(error)) => env.record(format_args!("error {error}")),
+        None => env.record(format_args!(
+            "gave-up silent {} ms",
+            player.silence_timeout_ms
+        )),
     }
 }
+
+/// A game's key: (server incarnation, game number).
+type GameKey = (u32, u64);
 
 /// A claim as the server judged it.
 #[derive(Debug, Clone)]
@@ -176,15 +440,21 @@ struct GameFacts {
     /// `Some(winner)` once over.
     over: Option<Option<String>>,
     abandoned: bool,
+    /// The server crashed while this game ran.
+    interrupted: bool,
 }
 
 impl GameFacts {
     fn numbers(&self) -> Vec<u8> {
         self.draws.iter().map(|&(_, number, _)| number).collect()
     }
+
+    fn ended(&self) -> bool {
+        self.over.is_some() || self.abandoned || self.interrupted
+    }
 }
 
-/// One game as one client saw it.
+/// One game as one client incarnation saw it.
 #[derive(Debug, Default, Clone)]
 struct SeenGame {
     history: Vec<u8>,
@@ -195,30 +465,41 @@ struct SeenGame {
     late_winners: Vec<String>,
 }
 
-/// What one client session's lines say.
+/// What one client incarnation's lines say.
 #[derive(Debug, Default, Clone)]
 struct ClientFacts {
+    name: String,
+    /// The server incarnation it talked to.
+    server: u32,
     welcome_id: Option<String>,
     hello_id: Option<String>,
     games: BTreeMap<u64, SeenGame>,
     /// Claims it sent after it had seen `OVER` for that game.
     claims_after_over: usize,
     error: Option<String>,
+    /// It ended without the server's word: it gave up on a silent server,
+    /// or it crashed.
+    cut_off: bool,
+    /// A crash or a partition touched it (or the server) before its end.
+    faulted: bool,
 }
 
 /// What the trace says, parsed once for every oracle.
 #[derive(Debug, Default)]
 struct Facts {
-    boards: BTreeMap<String, Board>,
-    games: BTreeMap<u64, GameFacts>,
-    clients: BTreeMap<String, ClientFacts>,
-    connects: Vec<String>,
-    pairs: Vec<String>,
-    /// Players who quit, were sent away or dropped.
-    left: BTreeSet<String>,
+    boards: BTreeMap<(u32, String), Board>,
+    games: BTreeMap<GameKey, GameFacts>,
+    clients: Vec<ClientFacts>,
+    /// Per server incarnation: numbers connections in arrival order, and
+    /// players in the order they were paired.
+    connects: BTreeMap<u32, Vec<String>>,
+    pairs: BTreeMap<u32, Vec<String>>,
+    /// Players who quit, were sent away or dropped, or whose client was
+    /// cut off: (server incarnation, id).
+    left: BTreeSet<(u32, String)>,
     /// `(game, seq)` -> the latest time a client received that draw.
-    draw_received_ms: BTreeMap<(u64, u32), u64>,
-    /// Counts of notable server decisions (`false`, `barred`, `quit`, ...).
+    draw_received_ms: BTreeMap<(GameKey, u32), u64>,
+    /// Counts of notable server decisions and harness events.
     decisions: BTreeMap<String, usize>,
 }
 
@@ -232,25 +513,80 @@ fn count(facts: &mut Facts, decision: &str) {
 
 fn parse_facts(lines: &[TraceLine], violations: &mut Vec<Violation>) -> Facts {
     let mut facts = Facts::default();
+    let mut incarnation = 1u32;
     let mut latest_started: u64 = 0;
+    // The game running on the current server incarnation.
+    let mut current: Option<GameKey> = None;
+    // Client name -> index in facts.clients of its current incarnation.
+    let mut latest: BTreeMap<String, usize> = BTreeMap::new();
+    // Hosts a crash or partition has touched so far.
+    let mut touched: BTreeSet<String> = BTreeSet::new();
     for line in lines {
         let words: Vec<&str> = line.text.split(' ').collect();
+        if line.host == "sim" {
+            match words[..] {
+                ["crash", "server"] => {
+                    touched.insert("server".to_owned());
+                    if let Some(game) = current.and_then(|key| facts.games.get_mut(&key)) {
+                        game.interrupted = true;
+                    }
+                    current = None;
+                }
+                ["restart", "server"] => {
+                    incarnation += 1;
+                    latest_started = 0;
+                }
+                ["crash", host] => {
+                    touched.insert(host.to_owned());
+                    count(&mut facts, "client-crash");
+                    if let Some(&index) = latest.get(host) {
+                        let client = &mut facts.clients[index];
+                        client.cut_off = true;
+                        if let Some(id) = &client.welcome_id {
+                            facts.left.insert((client.server, id.clone()));
+                        }
+                    }
+                }
+                ["restart", host] => {
+                    latest.remove(host);
+                }
+                ["partition", a, b] => {
+                    touched.insert(a.to_owned());
+                    touched.insert(b.to_owned());
+                }
+                ["heal", ..] if current.is_some() => count(&mut facts, "healed-mid-game"),
+                ["release", ..] if current.is_some() => count(&mut facts, "released-mid-game"),
+                _ => {}
+            }
+            continue;
+        }
         if line.host == "server" {
             match words[..] {
-                ["connect", id] => facts.connects.push(id.to_owned()),
-                ["pair", id] => facts.pairs.push(id.to_owned()),
+                ["connect", id] => facts
+                    .connects
+                    .entry(incarnation)
+                    .or_default()
+                    .push(id.to_owned()),
+                ["pair", id] => facts
+                    .pairs
+                    .entry(incarnation)
+                    .or_default()
+                    .push(id.to_owned()),
                 ["board", id, ..] => match parse_board(&words[2..]) {
                     Some(board) => {
-                        facts.boards.insert(id.to_owned(), board);
+                        facts.boards.insert((incarnation, id.to_owned()), board);
                     }
                     None => violations.push(Violation::new("trace-format", line.text.clone())),
                 },
                 ["start", game] => {
                     latest_started = number(game);
-                    facts.games.insert(latest_started, GameFacts::default());
+                    current = Some((incarnation, latest_started));
+                    facts
+                        .games
+                        .insert((incarnation, latest_started), GameFacts::default());
                 }
                 ["join", id, game, "history", history] => {
-                    let game = facts.games.entry(number(game)).or_default();
+                    let game = facts.games.entry((incarnation, number(game))).or_default();
                     game.joins.push(JoinNote {
                         id: id.to_owned(),
                         history: number(history),
@@ -259,12 +595,12 @@ fn parse_facts(lines: &[TraceLine], violations: &mut Vec<Violation>) -> Facts {
                     });
                 }
                 ["draw", game, seq, drawn] => {
-                    let game = facts.games.entry(number(game)).or_default();
+                    let game = facts.games.entry((incarnation, number(game))).or_default();
                     game.draws.push((number(seq), number(drawn), line.time_ms));
                 }
                 ["claim", id, game, verdict] => {
                     let claimed: u64 = number(game);
-                    match facts.games.get_mut(&claimed) {
+                    match facts.games.get_mut(&(incarnation, claimed)) {
                         Some(game) => game.claims.push(ClaimNote {
                             id: id.to_owned(),
                             verdict: verdict.to_owned(),
@@ -281,20 +617,35 @@ fn parse_facts(lines: &[TraceLine], violations: &mut Vec<Violation>) -> Facts {
                     count(&mut facts, verdict);
                 }
                 ["over", game, "winner", id] => {
-                    facts.games.entry(number(game)).or_default().over = Some(Some(id.to_owned()));
+                    facts
+                        .games
+                        .entry((incarnation, number(game)))
+                        .or_default()
+                        .over = Some(Some(id.to_owned()));
+                    current = None;
                 }
                 ["over", game, "nowinner"] => {
-                    facts.games.entry(number(game)).or_default().over = Some(None);
+                    facts
+                        .games
+                        .entry((incarnation, number(game)))
+                        .or_default()
+                        .over = Some(None);
+                    current = None;
                 }
                 ["abandon", game] => {
-                    facts.games.entry(number(game)).or_default().abandoned = true;
+                    facts
+                        .games
+                        .entry((incarnation, number(game)))
+                        .or_default()
+                        .abandoned = true;
+                    current = None;
                 }
                 ["quit", id] | ["goodbye", id] => {
-                    facts.left.insert(id.to_owned());
+                    facts.left.insert((incarnation, id.to_owned()));
                     count(&mut facts, words[0]);
                 }
                 ["drop", id, reason] => {
-                    facts.left.insert(id.to_owned());
+                    facts.left.insert((incarnation, id.to_owned()));
                     count(&mut facts, reason);
                 }
                 ["again", _] => count(&mut facts, "again"),
@@ -302,7 +653,19 @@ fn parse_facts(lines: &[TraceLine], violations: &mut Vec<Violation>) -> Facts {
             }
             continue;
         }
-        let client = facts.clients.entry(line.host.clone()).or_default();
+        let index = *latest.entry(line.host.clone()).or_insert_with(|| {
+            facts.clients.push(ClientFacts {
+                name: line.host.clone(),
+                server: incarnation,
+                ..ClientFacts::default()
+            });
+            facts.clients.len() - 1
+        });
+        let client = &mut facts.clients[index];
+        if touched.contains(&client.name) || touched.contains("server") {
+            client.faulted = true;
+        }
+        let server = client.server;
         match words[..] {
             ["recv#", "WELCOME", id, _token] => client.welcome_id = Some(id.to_owned()),
             ["recv", "HELLO", id] => client.hello_id = Some(id.to_owned()),
@@ -314,7 +677,10 @@ fn parse_facts(lines: &[TraceLine], violations: &mut Vec<Violation>) -> Facts {
                 let (game, seq): (u64, u32) = (number(game), number(seq));
                 let seen = client.games.entry(game).or_default();
                 seen.draws.push((seq, number(drawn)));
-                let latest = facts.draw_received_ms.entry((game, seq)).or_default();
+                let latest = facts
+                    .draw_received_ms
+                    .entry(((server, game), seq))
+                    .or_default();
                 *latest = (*latest).max(line.time_ms);
             }
             ["recv#", "OVER", game, "WINNER", id] => {
@@ -339,6 +705,13 @@ fn parse_facts(lines: &[TraceLine], violations: &mut Vec<Violation>) -> Facts {
                 }
             }
             ["error", ..] => client.error = Some(line.text.clone()),
+            ["gave-up", ..] => {
+                client.cut_off = true;
+                if let Some(id) = client.welcome_id.clone() {
+                    facts.left.insert((server, id));
+                }
+                count(&mut facts, "gave-up");
+            }
             _ => {}
         }
     }
@@ -354,10 +727,15 @@ fn parse_board(words: &[&str]) -> Option<Board> {
 fn judge(trace: Vec<TraceLine>, mut violations: Vec<Violation>) -> RunOutcome {
     let facts = parse_facts(&trace, &mut violations);
     let mut outcome = RunOutcome::default();
-    for (&number, game) in &facts.games {
+    let liveness_failed = violations
+        .iter()
+        .any(|violation| violation.property == "liveness");
+    for (&(incarnation, number), game) in &facts.games {
         check_draws(number, game, &mut violations);
-        check_claims(number, game, &facts.boards, &mut violations);
-        check_game_ends(number, game, &facts.left, &mut violations);
+        check_claims(incarnation, number, game, &facts.boards, &mut violations);
+        if !liveness_failed {
+            check_game_ends(incarnation, number, game, &facts.left, &mut violations);
+        }
         if let Some(winner) = &game.over {
             outcome.games += 1;
             outcome.winners_per_game.push(usize::from(winner.is_some()));
@@ -389,23 +767,25 @@ fn check_draws(number: u64, game: &GameFacts, violations: &mut Vec<Violation>) {
         }
     }
 }
-
 /// Every claim got the verdict the draws so far justify: the first valid
 /// claim wins, a claim on an uncovered board is false, everything after the
 /// win is late; the game's `over` names the winner.
 fn check_claims(
+    incarnation: u32,
     number: u64,
     game: &GameFacts,
-    boards: &BTreeMap<String, Board>,
+    boards: &BTreeMap<(u32, String), Board>,
     violations: &mut Vec<Violation>,
 ) {
     let numbers = game.numbers();
     let mut winner: Option<&str> = None;
     let mut falsely: BTreeSet<&str> = BTreeSet::new();
     for claim in &game.claims {
-        let covered = boards.get(&claim.id).is_some_and(|board| {
-            board.is_covered_by(&numbers[..claim.drawn].iter().copied().collect())
-        });
+        let covered = boards
+            .get(&(incarnation, claim.id.clone()))
+            .is_some_and(|board| {
+                board.is_covered_by(&numbers[..claim.drawn].iter().copied().collect())
+            });
         let expected = if claim.superseded {
             "wrong-game"
         } else if winner.is_some() {
@@ -443,7 +823,11 @@ fn check_claims(
                 format!("game {number}: over names {over:?}, the winning claim was {winner:?}"),
             ));
         }
-        if over.is_none() && !game.abandoned && numbers.len() < usize::from(NUMBER_MAX) {
+        if over.is_none()
+            && !game.abandoned
+            && !game.interrupted
+            && numbers.len() < usize::from(NUMBER_MAX)
+        {
             violations.push(Violation::new(
                 "one-winner",
                 format!(
@@ -455,21 +839,24 @@ fn check_claims(
     }
 }
 
-/// A game ends (`over` or `abandon`) unless every player in it left.
+/// A game ends (`over` or `abandon`, or cut by a server crash) unless
+/// every player in it left, or was cut off (its client crashed or gave up
+/// on a dead link) before the run ended.
 fn check_game_ends(
+    incarnation: u32,
     number: u64,
     game: &GameFacts,
-    left: &BTreeSet<String>,
+    left: &BTreeSet<(u32, String)>,
     violations: &mut Vec<Violation>,
 ) {
-    if game.over.is_some() || game.abandoned {
+    if game.ended() {
         return;
     }
     let staying: Vec<&str> = game
         .joins
         .iter()
         .map(|join| join.id.as_str())
-        .filter(|id| !left.contains(*id))
+        .filter(|id| !left.contains(&(incarnation, (*id).to_owned())))
         .collect();
     if !staying.is_empty() {
         violations.push(Violation::new(
@@ -481,8 +868,13 @@ fn check_game_ends(
 
 /// Each client's claims connection was paired with its own numbers
 /// connection: the id in `WELCOME` is the id in `HELLO`.
+///
+/// A client ends in an error only where a fault explains it: a connection
+/// that failed or closed after a crash or partition touched the client or
+/// the server. A broken protocol or a refusal is always a violation.
 fn check_pairing(facts: &Facts, violations: &mut Vec<Violation>) {
-    for (name, client) in &facts.clients {
+    for client in &facts.clients {
+        let name = &client.name;
         if let (Some(welcome), Some(hello)) = (&client.welcome_id, &client.hello_id) {
             if welcome != hello {
                 violations.push(Violation::new(
@@ -492,6 +884,11 @@ fn check_pairing(facts: &Facts, violations: &mut Vec<Violation>) {
             }
         }
         if let Some(error) = &client.error {
+            let connection = error.starts_with("error connection failed")
+                || error.starts_with("error server closed the connection");
+            if connection && client.faulted {
+                continue;
+            }
             violations.push(Violation::new("client-error", format!("{name}: {error}")));
         }
     }
@@ -501,9 +898,10 @@ fn check_pairing(facts: &Facts, violations: &mut Vec<Violation>) {
 /// order (history, then draws with no gap), all of them if it saw the end,
 /// and the same winner as everyone else.
 fn check_clients_saw_their_games(facts: &Facts, violations: &mut Vec<Violation>) {
-    for (name, client) in &facts.clients {
+    for client in &facts.clients {
+        let name = &client.name;
         for (&number, seen) in &client.games {
-            let Some(game) = facts.games.get(&number) else {
+            let Some(game) = facts.games.get(&(client.server, number)) else {
                 violations.push(Violation::new(
                     "same-draws",
                     format!("{name} saw game {number}, which the server never started"),
@@ -576,19 +974,23 @@ fn check_clients_saw_their_games(facts: &Facts, violations: &mut Vec<Violation>)
 /// - `pairing-out-of-order`: claims connections were paired in another
 ///   order than their numbers connections arrived (arrival-order pairing
 ///   would have crossed them);
-/// - and plain counts of decisions: `false-claim`, `claim-barred`, `quit`,
-///   `sent-away`, `disconnect`, `again`, `several-games`.
+/// - `server-crash-mid-game`: the server crashed while a game ran;
+/// - and plain counts of decisions and harness events: `false-claim`,
+///   `claim-barred`, `quit`, `sent-away`, `disconnect`, `again`,
+///   `several-games`, `client-crash`, `partition-healed-mid-game`,
+///   `hold-released-mid-game` (a heal or release while a game ran),
+///   `client-gave-up` (a client gave up on a silent server).
 fn races(facts: &Facts) -> BTreeSet<String> {
     let mut reached = BTreeSet::new();
     let mut reach = |name: &str| {
         reached.insert(name.to_owned());
     };
-    for (&number, game) in &facts.games {
+    for (&(incarnation, number), game) in &facts.games {
         let numbers = game.numbers();
         let completes = |id: &str| {
             facts
                 .boards
-                .get(id)
+                .get(&(incarnation, id.to_owned()))
                 .and_then(|board| board.completion_draw(&numbers))
         };
         if let Some(Some(winner)) = &game.over {
@@ -603,7 +1005,7 @@ fn races(facts: &Facts) -> BTreeSet<String> {
                     && join.history > 0
                     && facts
                         .boards
-                        .get(&join.id)
+                        .get(&(incarnation, join.id.clone()))
                         .and_then(|board| board.completion_draw(&numbers[..join.history]))
                         .is_some()
             });
@@ -618,7 +1020,7 @@ fn races(facts: &Facts) -> BTreeSet<String> {
                 .any(|&(_, _, time_ms)| time_ms == join.time_ms);
             let in_flight = facts
                 .draw_received_ms
-                .get(&(number, join.history as u32))
+                .get(&((incarnation, number), join.history as u32))
                 .is_some_and(|&received_ms| received_ms >= join.time_ms);
             if same_ms || in_flight {
                 reach("join-during-draw");
@@ -627,19 +1029,26 @@ fn races(facts: &Facts) -> BTreeSet<String> {
     }
     if facts
         .clients
-        .values()
+        .iter()
         .any(|client| client.claims_after_over > 0)
     {
         reach("claim-during-pause");
     }
-    let paired: BTreeSet<&String> = facts.pairs.iter().collect();
-    let arrival: Vec<&String> = facts
-        .connects
-        .iter()
-        .filter(|id| paired.contains(id))
-        .collect();
-    if arrival != facts.pairs.iter().collect::<Vec<_>>() {
-        reach("pairing-out-of-order");
+    for (incarnation, pairs) in &facts.pairs {
+        let paired: BTreeSet<&String> = pairs.iter().collect();
+        let arrival: Vec<&String> = facts
+            .connects
+            .get(incarnation)
+            .into_iter()
+            .flatten()
+            .filter(|id| paired.contains(id))
+            .collect();
+        if arrival != pairs.iter().collect::<Vec<_>>() {
+            reach("pairing-out-of-order");
+        }
+    }
+    if facts.games.values().any(|game| game.interrupted) {
+        reach("server-crash-mid-game");
     }
     for (decision, race) in [
         ("false", "false-claim"),
@@ -649,6 +1058,10 @@ fn races(facts: &Facts) -> BTreeSet<String> {
         ("numbers-closed", "disconnect"),
         ("claims-closed", "disconnect"),
         ("again", "again"),
+        ("client-crash", "client-crash"),
+        ("healed-mid-game", "partition-healed-mid-game"),
+        ("released-mid-game", "hold-released-mid-game"),
+        ("gave-up", "client-gave-up"),
     ] {
         if facts
             .decisions
@@ -668,186 +1081,4 @@ fn races(facts: &Facts) -> BTreeSet<String> {
         reach("several-games");
     }
     reached
-}
-
-/// Live scenarios draw every 50 ms: long against the 1 ms tick and the
-/// 1-5 ms latencies (claims race each other, not the draws), short enough
-/// that a whole game costs about 4 simulated seconds.
-pub const SCENARIO_INTERVAL_MS: u64 = 50;
-/// The pause between games: long enough for `AGAIN` to cross the network
-/// many times over, short enough to cost little.
-pub const SCENARIO_PAUSE_MS: u64 = 200;
-
-fn fast_server() -> ServerConfig {
-    ServerConfig {
-        interval_ms: SCENARIO_INTERVAL_MS,
-        pause_ms: SCENARIO_PAUSE_MS,
-        ..ServerConfig::default()
-    }
-}
-
-/// A host shared by several players: `hosts` hosts for `index` players,
-/// round robin.
-fn shared_host(index: usize, hosts: usize) -> String {
-    format!("h{}", index % hosts + 1)
-}
-
-/// One player from the start, five more joining at seeded random times
-/// during the first 30 draws: each must see every number of its game once,
-/// in order, history first.
-pub fn late_joiners(seed: u64) -> LiveSpec {
-    let mut schedule = host_rng(seed, "schedule");
-    let players = (1..=6)
-        .map(|index| {
-            let mut player = PlayerSpec::honest(&format!("c{index}"), 1);
-            player.host = shared_host(index, 3);
-            if index > 1 {
-                player.join_at_ms =
-                    schedule.random_range(SCENARIO_INTERVAL_MS..30 * SCENARIO_INTERVAL_MS);
-            }
-            player
-        })
-        .collect();
-    LiveSpec {
-        server: fast_server(),
-        players,
-        net: NetConfig::default(),
-    }
-}
-
-/// The bag draws 1..=15 first. c1 (board 76..=90) plays from the start; c2
-/// (board 1..=15) joins after draw 15 and must claim, and win, from its
-/// history alone.
-pub fn late_joiner_wins_from_history() -> LiveSpec {
-    let mut server = fast_server();
-    server.draw_prefix = (1..=15).collect();
-    let mut first = PlayerSpec::honest("c1", 1);
-    first.board = Some((76..=90).collect());
-    let mut late = PlayerSpec::honest("c2", 1);
-    late.board = Some((1..=15).collect());
-    late.join_at_ms = 16 * SCENARIO_INTERVAL_MS + 20;
-    LiveSpec {
-        server,
-        players: vec![first, late],
-        net: NetConfig::default(),
-    }
-}
-
-/// Two fixed boards that both complete on draw 29: board A is 1..=15, board
-/// B is 15..=29, and the bag draws 1..=14, then 16..=29, then 15. Exactly
-/// one of them wins; the other is told `LATE` with the same winner.
-pub fn simultaneous_claims() -> LiveSpec {
-    let mut server = fast_server();
-    server.draw_prefix = (1..=14).chain(16..=29).chain([15]).collect();
-    let mut players: Vec<PlayerSpec> = (1..=3)
-        .map(|index| PlayerSpec::honest(&format!("c{index}"), 1))
-        .collect();
-    players[0].board = Some((1..=15).collect());
-    players[1].board = Some((15..=29).collect());
-    players[2].board = Some((76..=90).collect());
-    LiveSpec {
-        server,
-        players,
-        net: NetConfig::default(),
-    }
-}
-
-/// Six players on two hosts connect both ports at the same instant; the
-/// bag is rigged so the game is short. Nobody may be paired with another's
-/// connection.
-pub fn pairing_race() -> LiveSpec {
-    let mut server = fast_server();
-    server.draw_prefix = (1..=15).collect();
-    let players = (1..=6)
-        .map(|index| {
-            let mut player = PlayerSpec::honest(&format!("c{index}"), 1);
-            player.host = shared_host(index, 2);
-            player
-        })
-        .collect();
-    LiveSpec {
-        server,
-        players,
-        net: NetConfig::default(),
-    }
-}
-
-/// Three games in a row: a player who plays all three, one who claims each
-/// game it lost during the pause, a false claimer, a quitter, one who
-/// disconnects mid-game and one who never answers `AGAIN`.
-pub fn mixed_players() -> LiveSpec {
-    let behaviours = [
-        Behaviour::Honest { games: 3 },
-        Behaviour::ClaimAfterOver { games: 2 },
-        Behaviour::FalseClaim { seq: 5 },
-        Behaviour::QuitAt { numbers: 10 },
-        Behaviour::DisconnectAt { numbers: 12 },
-        Behaviour::Silent,
-    ];
-    let players = behaviours
-        .into_iter()
-        .enumerate()
-        .map(|(index, behaviour)| PlayerSpec {
-            name: format!("c{}", index + 1),
-            host: shared_host(index, 3),
-            behaviour,
-            join_at_ms: 0,
-            board: None,
-        })
-        .collect();
-    LiveSpec {
-        server: fast_server(),
-        players,
-        net: NetConfig::default(),
-    }
-}
-
-/// The built-in live scenarios.
-pub fn scenarios() -> Vec<Scenario> {
-    vec![
-        Scenario {
-            name: "live-late-joiners",
-            summary: "five players join a running game at random times; each sees every number once, in order",
-            must_reach: &["join-during-draw"],
-            run: |seed, options| run_spec(&late_joiners(seed), seed, options),
-        },
-        Scenario {
-            name: "live-late-joiner-wins-from-history",
-            summary: "a player whose board is complete in the history it joins with claims at once and wins",
-            must_reach: &["late-joiner-wins-from-history"],
-            run: |seed, options| run_spec(&late_joiner_wins_from_history(), seed, options),
-        },
-        Scenario {
-            name: "live-simultaneous-claims",
-            summary: "two boards complete on the same draw: one WIN, one LATE naming the same winner",
-            must_reach: &["simultaneous-claim"],
-            run: |seed, options| run_spec(&simultaneous_claims(), seed, options),
-        },
-        Scenario {
-            name: "live-pairing-race",
-            summary: "six players connect both ports at the same instant; each is paired with its own connection",
-            must_reach: &["pairing-out-of-order"],
-            run: |seed, options| run_spec(&pairing_race(), seed, options),
-        },
-        Scenario {
-            name: "live-mixed-players",
-            summary: "three games with AGAIN, a claim in the pause, a false claim, a quitter, a disconnect, a silent player",
-            must_reach: &["claim-during-pause", "false-claim", "claim-barred", "quit", "sent-away", "disconnect", "several-games"],
-            run: |seed, options| run_spec(&mixed_players(), seed, options),
-        },
-    ]
-}
-
-/// Checks a `game = "live"` scenario file without running it.
-pub fn check_file(_file: &crate::file::ScenarioFile) -> Result<(), String> {
-    Err("live scenario files are not supported yet".to_owned())
-}
-
-/// Runs one seed of a `game = "live"` scenario file.
-pub fn run_file(
-    file: &crate::file::ScenarioFile,
-    _seed: u64,
-    _options: &RunOptions,
-) -> Result<RunOutcome, String> {
-    check_file(file).map(|()| RunOutcome::default())
 }

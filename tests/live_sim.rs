@@ -281,6 +281,17 @@ fn a_bad_live_file_is_refused_with_an_error_naming_the_field() {
             ),
             "clients[0].board",
         ),
+        (
+            GOOD_FILE.replace("count = 2", "count = 2\nparams = { host = \"server\" }"),
+            "clients[0].params.host",
+        ),
+        (
+            GOOD_FILE.replace(
+                "name = \"c\"\ncount = 2",
+                "name = \"c1\"\nparams = { host = \"c2\" }\n\n[[clients]]\nname = \"c2\"",
+            ),
+            "clients[0].params.host: \"c2\" is the name of another client",
+        ),
     ];
     for (text, expected) in cases {
         let error = refusal(&text);

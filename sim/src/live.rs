@@ -58,8 +58,12 @@ pub const SILENCE_INTERVALS: u64 = 10;
 /// One simulated player.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct PlayerSpec {
-    /// Its name in the trace, and its turmoil host.
+    /// Its name in the trace.
     pub name: String,
+    /// The turmoil host it runs on (`params.host`, default its name);
+    /// players naming the same host share it, and a fault naming any of
+    /// them hits the host.
+    pub host: String,
     pub behaviour: Behaviour,
     /// Simulated time at which it connects...
     pub join_at_ms: u64,
@@ -111,7 +115,9 @@ fn default_pairing_timeout_ms() -> u64 {
 pub const BEHAVIOURS: &str = "honest (params.games), claim-after-over (params.games), \
 false-claim (params.at_draw), quit (params.at_draw), disconnect (params.at_draw), silent";
 
-const PARAMS: &[&str] = &["games", "at_draw", "silence_timeout_ms"];
+const PARAMS: &[&str] = &["games", "at_draw", "silence_timeout_ms", "host"];
+/// Parameters every behaviour takes.
+const COMMON_PARAMS: &[&str] = &["silence_timeout_ms", "host"];
 
 /// Builds a spec from a scenario file, naming the field of any problem.
 pub fn spec_from_file(file: &ScenarioFile) -> Result<LiveSpec, String> {
@@ -205,7 +211,7 @@ pub fn spec_from_file(file: &ScenarioFile) -> Result<LiveSpec, String> {
         if let Some(key) = group
             .params
             .keys()
-            .find(|key| key.as_str() != "silence_timeout_ms" && !used.contains(&key.as_str()))
+            .find(|key| !COMMON_PARAMS.contains(&key.as_str()) && !used.contains(&key.as_str()))
         {
             return Err(format!(
                 "{field}.params.{key}: behaviour {:?} takes no such parameter",
@@ -221,9 +227,25 @@ pub fn spec_from_file(file: &ScenarioFile) -> Result<LiveSpec, String> {
                 "{field}.params.silence_timeout_ms: must be at least 1"
             ));
         }
+        let host = match group.params.get("host") {
+            None => None,
+            Some(toml::Value::String(host)) if valid_host(host) => Some(host.clone()),
+            Some(value) => {
+                return Err(format!(
+                    "{field}.params.host: {value} must be a host name (lower-case letters, digits and '-', starting with a letter; not server or sim)"
+                ))
+            }
+        };
         for name in group.member_names() {
+            let host = host.clone().unwrap_or_else(|| name.clone());
+            if host != name && file.client_names().contains(&host) {
+                return Err(format!(
+                    "{field}.params.host: {host:?} is the name of another client"
+                ));
+            }
             players.push(PlayerSpec {
                 name,
+                host,
                 behaviour,
                 join_at_ms: group.join_at_ms,
                 join_spread_ms: group.join_spread_ms,
@@ -239,6 +261,73 @@ pub fn spec_from_file(file: &ScenarioFile) -> Result<LiveSpec, String> {
         faults: file.faults.clone(),
         swarm: file.swarm,
     })
+}
+
+fn valid_host(host: &str) -> bool {
+    !host.is_empty()
+        && host.as_bytes()[0].is_ascii_lowercase()
+        && host
+            .bytes()
+            .all(|byte| byte.is_ascii_lowercase() || byte.is_ascii_digit() || byte == b'-')
+        && host != "server"
+        && host != "sim"
+}
+
+impl LiveSpec {
+    /// The client hosts, in order of first appearance.
+    fn hosts(&self) -> Vec<String> {
+        let mut hosts: Vec<String> = Vec::new();
+        for player in &self.players {
+            if !hosts.contains(&player.host) {
+                hosts.push(player.host.clone());
+            }
+        }
+        hosts
+    }
+
+    /// Each player's host.
+    fn host_of(&self) -> BTreeMap<String, String> {
+        self.players
+            .iter()
+            .map(|player| (player.name.clone(), player.host.clone()))
+            .collect()
+    }
+
+    /// `fault` with every player it names replaced by that player's host.
+    fn on_hosts(&self, fault: &Fault) -> Fault {
+        let hosts = self.host_of();
+        let host = |name: &String| hosts.get(name).cloned().unwrap_or_else(|| name.clone());
+        match fault.clone() {
+            Fault::Partition {
+                between: [a, b],
+                at_ms,
+                heal_at_ms,
+            } => Fault::Partition {
+                between: [host(&a), host(&b)],
+                at_ms,
+                heal_at_ms,
+            },
+            Fault::Hold {
+                between: [a, b],
+                at_ms,
+                release_at_ms,
+            } => Fault::Hold {
+                between: [host(&a), host(&b)],
+                at_ms,
+                release_at_ms,
+            },
+            Fault::Crash {
+                host: crashed,
+                at_ms,
+                restart_at_ms,
+            } => Fault::Crash {
+                host: host(&crashed),
+                at_ms,
+                restart_at_ms,
+            },
+            spike @ Fault::LatencySpike { .. } => spike,
+        }
+    }
 }
 
 /// Checks a `game = "live"` scenario file without running it.
@@ -275,16 +364,13 @@ fn server_rng_name(incarnation: u32) -> String {
 /// Runs one seed of `spec` and judges it.
 pub fn run_spec(spec: &LiveSpec, seed: u64, options: &RunOptions) -> RunOutcome {
     let trace = options.new_trace();
-    let hosts: Vec<String> = spec
-        .players
-        .iter()
-        .map(|player| player.name.clone())
-        .collect();
+    let hosts = spec.hosts();
     let (net, faults) = if spec.swarm {
         swarm::draw(seed, &spec.net, &spec.faults, &hosts, &trace)
     } else {
         (spec.net.clone(), spec.faults.clone())
     };
+    let faults: Vec<Fault> = faults.iter().map(|fault| spec.on_hosts(fault)).collect();
     let mut sim = build_sim(seed, &net);
     let book = SessionBook::default();
 
@@ -305,31 +391,61 @@ pub fn run_spec(spec: &LiveSpec, seed: u64, options: &RunOptions) -> RunOutcome 
         }
     });
 
-    for player in &spec.players {
-        book.expect(&player.name);
-        let join_at_ms = player.join_at_ms
-            + if player.join_spread_ms > 0 {
-                host_rng(seed, &format!("join-{}", player.name))
-                    .random_range(0..=player.join_spread_ms)
-            } else {
-                0
-            };
-        let board = match &player.board {
-            Some(numbers) => {
-                Board::new(numbers).expect("boards are checked when the spec is built")
-            }
-            None => Board::random(&mut host_rng(seed, &player.name)),
-        };
-        let (book, trace, player) = (book.clone(), trace.clone(), player.clone());
-        sim.host(player.name.clone(), move || {
-            let incarnation = book.start(&player.name);
-            let (book, trace, player, board) =
-                (book.clone(), trace.clone(), player.clone(), board.clone());
+    for host in hosts {
+        // (player, its board, its join time) for each player on this host.
+        let players: Vec<(PlayerSpec, Board, u64)> = spec
+            .players
+            .iter()
+            .filter(|player| player.host == host)
+            .map(|player| {
+                let join_at_ms = player.join_at_ms
+                    + if player.join_spread_ms > 0 {
+                        host_rng(seed, &format!("join-{}", player.name))
+                            .random_range(0..=player.join_spread_ms)
+                    } else {
+                        0
+                    };
+                let board = match &player.board {
+                    Some(numbers) => {
+                        Board::new(numbers).expect("boards are checked when the spec is built")
+                    }
+                    None => Board::random(&mut host_rng(seed, &player.name)),
+                };
+                (player.clone(), board, join_at_ms)
+            })
+            .collect();
+        book.expect(&host);
+        let (book, trace, host_name) = (book.clone(), trace.clone(), host.clone());
+        sim.host(host, move || {
+            let incarnation = book.start(&host_name);
+            let (book, trace, players, host_name) = (
+                book.clone(),
+                trace.clone(),
+                players.clone(),
+                host_name.clone(),
+            );
             async move {
                 // A restarted client comes back at once, as a new player.
-                let join_at_ms = if incarnation == 1 { join_at_ms } else { 0 };
-                run_player(player.clone(), board, join_at_ms, trace).await;
-                book.finish(&player.name);
+                let joins = |join_at_ms: u64| if incarnation == 1 { join_at_ms } else { 0 };
+                if let [(player, board, join_at_ms)] = &players[..] {
+                    run_player(player.clone(), board.clone(), joins(*join_at_ms), trace).await;
+                } else {
+                    let sessions: Vec<_> = players
+                        .into_iter()
+                        .map(|(player, board, join_at_ms)| {
+                            tokio::task::spawn_local(run_player(
+                                player,
+                                board,
+                                joins(join_at_ms),
+                                trace.clone(),
+                            ))
+                        })
+                        .collect();
+                    for session in sessions {
+                        session.await?;
+                    }
+                }
+                book.finish(&host_name);
                 Ok(())
             }
         });
@@ -342,7 +458,7 @@ pub fn run_spec(spec: &LiveSpec, seed: u64, options: &RunOptions) -> RunOutcome 
             format!("the run did not finish: {error}"),
         ));
     }
-    let mut outcome = judge(trace.lines(), violations);
+    let mut outcome = judge(trace.lines(), &spec.host_of(), violations);
     outcome.wire = trace.wire();
     outcome
 }
@@ -511,7 +627,13 @@ fn count(facts: &mut Facts, decision: &str) {
     *facts.decisions.entry(decision.to_owned()).or_default() += 1;
 }
 
-fn parse_facts(lines: &[TraceLine], violations: &mut Vec<Violation>) -> Facts {
+/// `host_of` names each client's host: a crash or restart of a host is one
+/// of every client on it.
+fn parse_facts(
+    lines: &[TraceLine],
+    host_of: &BTreeMap<String, String>,
+    violations: &mut Vec<Violation>,
+) -> Facts {
     let mut facts = Facts::default();
     let mut incarnation = 1u32;
     let mut latest_started: u64 = 0;
@@ -539,16 +661,20 @@ fn parse_facts(lines: &[TraceLine], violations: &mut Vec<Violation>) -> Facts {
                 ["crash", host] => {
                     touched.insert(host.to_owned());
                     count(&mut facts, "client-crash");
-                    if let Some(&index) = latest.get(host) {
-                        let client = &mut facts.clients[index];
-                        client.cut_off = true;
-                        if let Some(id) = &client.welcome_id {
-                            facts.left.insert((client.server, id.clone()));
+                    for (name, _) in host_of.iter().filter(|(_, on)| *on == host) {
+                        if let Some(&index) = latest.get(name) {
+                            let client = &mut facts.clients[index];
+                            client.cut_off = true;
+                            if let Some(id) = &client.welcome_id {
+                                facts.left.insert((client.server, id.clone()));
+                            }
                         }
                     }
                 }
                 ["restart", host] => {
-                    latest.remove(host);
+                    for (name, _) in host_of.iter().filter(|(_, on)| *on == host) {
+                        latest.remove(name);
+                    }
                 }
                 ["partition", a, b] => {
                     touched.insert(a.to_owned());
@@ -662,7 +788,8 @@ fn parse_facts(lines: &[TraceLine], violations: &mut Vec<Violation>) -> Facts {
             facts.clients.len() - 1
         });
         let client = &mut facts.clients[index];
-        if touched.contains(&client.name) || touched.contains("server") {
+        let host = host_of.get(&client.name).unwrap_or(&client.name);
+        if touched.contains(host) || touched.contains("server") {
             client.faulted = true;
         }
         let server = client.server;
@@ -724,8 +851,12 @@ fn parse_board(words: &[&str]) -> Option<Board> {
 }
 
 /// The oracles, applied to a finished run, and the races it reached.
-fn judge(trace: Vec<TraceLine>, mut violations: Vec<Violation>) -> RunOutcome {
-    let facts = parse_facts(&trace, &mut violations);
+fn judge(
+    trace: Vec<TraceLine>,
+    host_of: &BTreeMap<String, String>,
+    mut violations: Vec<Violation>,
+) -> RunOutcome {
+    let facts = parse_facts(&trace, host_of, &mut violations);
     let mut outcome = RunOutcome::default();
     let liveness_failed = violations
         .iter()

@@ -255,3 +255,19 @@ fn a_bad_chat_file_given_by_path_is_refused_naming_the_field() {
     );
     std::fs::remove_dir_all(&dir).ok();
 }
+
+#[test]
+fn a_failing_chat_file_shrinks_to_one_client_and_no_faults() {
+    // chat-faults cut to 2 s of simulated time cannot finish: liveness.
+    let text = sim::file::BUILTIN_FILES
+        .iter()
+        .find(|(stem, _)| *stem == "chat-faults")
+        .map(|(_, text)| text.replace("duration_ms = 30000", "duration_ms = 2000"))
+        .expect("chat-faults is built in");
+    let file = ScenarioFile::parse(&text, "chat-short").unwrap();
+    let shrunk = sim::shrink::shrink(&file, 1, |_| {}).expect("seed 1 fails");
+    assert_eq!(shrunk.property, "liveness");
+    assert!(shrunk.file.faults.is_empty(), "{:?}", shrunk.file.faults);
+    assert_eq!(shrunk.file.client_names(), ["c1"]);
+    assert!(!shrunk.file.run(1, &RunOptions::default()).passed());
+}

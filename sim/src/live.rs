@@ -365,8 +365,15 @@ fn server_rng_name(incarnation: u32) -> String {
 pub fn run_spec(spec: &LiveSpec, seed: u64, options: &RunOptions) -> RunOutcome {
     let trace = options.new_trace();
     let hosts = spec.hosts();
+    // Swarm faults name clients, as a file's do (so a shrunk swarm run is
+    // a valid file); `on_hosts` puts them on the clients' hosts.
+    let names: Vec<String> = spec
+        .players
+        .iter()
+        .map(|player| player.name.clone())
+        .collect();
     let (net, faults) = if spec.swarm {
-        swarm::draw(seed, &spec.net, &spec.faults, &hosts, &trace)
+        swarm::draw(seed, &spec.net, &spec.faults, &names, &trace)
     } else {
         (spec.net.clone(), spec.faults.clone())
     };

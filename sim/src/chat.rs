@@ -416,7 +416,7 @@ pub fn spec_from_file(file: &ScenarioFile, seed: u64) -> Result<ChatSpec, String
                     .iter()
                     .find(|session| session.name == host)
                     .map(|session| &session.host);
-                if owner_host.is_some_and(|owner| *owner != host) || owner_host.is_none() {
+                if owner_host != Some(&host) {
                     return Err(format!(
                         "{field}.params.host: {host:?} is the name of another client"
                     ));
@@ -1459,5 +1459,80 @@ mod tests {
         let mut trace = clean();
         trace[9] = line("a", "recv SENT 1.0.0.1:1");
         assert_eq!(properties(trace), ["replies-match-decisions"]);
+    }
+    fn at(time_ms: u64, host: &str, text: &str) -> TraceLine {
+        TraceLine {
+            time_ms,
+            host: host.to_owned(),
+            text: text.to_owned(),
+        }
+    }
+
+    /// `a` talks to a server that crashes and restarts; `a.2` reconnects.
+    fn crashed() -> Vec<TraceLine> {
+        vec![
+            at(1, "server", "join 1.0.0.1:1"),
+            at(2, "a", "recv WELCOME 1.0.0.1:1"),
+            at(3, "a", "send L"),
+            at(10, "sim", "crash server"),
+            at(11, "a", "end closed"),
+            at(20, "sim", "restart server"),
+            at(30, "server", "join 1.0.0.1:2"),
+            at(31, "a.2", "recv WELCOME 1.0.0.1:2"),
+            at(32, "a.2", "send L"),
+            at(33, "server", "list 1.0.0.1:2 1.0.0.1:2"),
+            at(34, "a.2", "recv CLIENTS 1.0.0.1:2"),
+            at(35, "a.2", "send Q"),
+            at(36, "server", "leave 1.0.0.1:2 quit"),
+            at(37, "a.2", "recv BYE"),
+            at(38, "a.2", "end bye"),
+        ]
+    }
+
+    #[test]
+    fn a_server_restart_empties_the_room_and_starts_an_incarnation() {
+        let outcome = judge(crashed(), Vec::new());
+        assert_eq!(outcome.violations, []);
+        assert!(outcome.reached.contains("server-restart-rejoined"));
+        let mut trace = crashed();
+        trace[9] = at(33, "server", "list 1.0.0.1:2 1.0.0.1:1 1.0.0.1:2");
+        trace[10] = at(34, "a.2", "recv CLIENTS 1.0.0.1:1 1.0.0.1:2");
+        assert_eq!(properties(trace), ["list-exact"]);
+    }
+
+    #[test]
+    fn giving_up_or_failing_is_a_violation_unless_a_fault_touched_the_connection() {
+        let topology = Topology {
+            sessions: [("a".to_owned(), ("h".to_owned(), 100))]
+                .into_iter()
+                .collect(),
+        };
+        let mut trace = crashed();
+        trace[4] = at(11, "a", "end timeout");
+        trace.insert(5, at(12, "a.2", "error connection failed"));
+        assert_eq!(
+            judge_with(trace.clone(), Vec::new(), &topology).violations,
+            []
+        );
+        // The same lines with no crash: nothing excuses them.
+        trace.retain(|line| line.host != "sim");
+        let found: Vec<String> = judge_with(trace, Vec::new(), &topology)
+            .violations
+            .into_iter()
+            .map(|violation| violation.property)
+            .collect();
+        assert!(
+            found.contains(&"replies-within-silence".to_owned()),
+            "{found:?}"
+        );
+        assert!(found.contains(&"client-error".to_owned()), "{found:?}");
+    }
+
+    #[test]
+    fn a_lost_message_to_a_client_that_heard_bye_is_caught_even_under_faults() {
+        let mut trace = clean();
+        trace.insert(0, line("sim", "partition b server"));
+        trace.remove(11);
+        assert_eq!(properties(trace), ["delivered-all"]);
     }
 }

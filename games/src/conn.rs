@@ -90,7 +90,7 @@ pub fn spawn_connection<E: Env>(
 
     let reader = read_loop(read_half, conn, events, outbox.downgrade());
     let grace = grace_after(env.clone(), closing.clone());
-    tokio::spawn(async move {
+    env.spawn(async move {
         tokio::select! {
             biased;
             _ = grace => {}
@@ -100,7 +100,7 @@ pub fn spawn_connection<E: Env>(
 
     let writer = write_loop(write_half, outbox_rx);
     let grace = grace_after(env.clone(), closing.clone());
-    tokio::spawn(async move {
+    env.spawn(async move {
         tokio::select! {
             biased;
             _ = grace => {}

@@ -49,6 +49,15 @@ pub trait Env: Clone + Send + Sync + 'static {
     /// Opens a connection to `host:port`.
     fn connect(&self, addr: &str) -> impl Future<Output = io::Result<Self::Stream>> + Send;
 
+    /// Starts a background task of this session (a connection's reader or
+    /// writer). Real: `tokio::spawn`. Simulated: the host's own local task
+    /// set, whose tasks a crash drops in the order they were started; tasks
+    /// on tokio's shared list would be dropped in an order that depends on
+    /// process-wide task ids, which differs between two runs of one seed.
+    fn spawn<F>(&self, task: F)
+    where
+        F: Future<Output = ()> + Send + 'static;
+
     /// Records one event of this session (a line sent or received, a
     /// decision taken). The simulation turns these into its trace; the real
     /// environment drops them unless asked to log.
@@ -131,6 +140,13 @@ impl Env for TokioEnv {
         let stream = tokio::net::TcpStream::connect(addr).await?;
         stream.set_nodelay(true)?;
         Ok(stream)
+    }
+
+    fn spawn<F>(&self, task: F)
+    where
+        F: Future<Output = ()> + Send + 'static,
+    {
+        tokio::spawn(task);
     }
 
     fn record(&self, event: std::fmt::Arguments<'_>) {

@@ -107,6 +107,13 @@ impl Env for SimEnv {
         Ok(tap(stream, &self.name, &self.trace))
     }
 
+    fn spawn<F>(&self, task: F)
+    where
+        F: std::future::Future<Output = ()> + Send + 'static,
+    {
+        tokio::task::spawn_local(task);
+    }
+
     fn record(&self, event: std::fmt::Arguments<'_>) {
         self.trace
             .record(sim_now_ms(), &self.name, event.to_string());

@@ -684,6 +684,15 @@ impl Env for FastEnv {
         Ok(client_end)
     }
 
+    fn spawn<F>(&self, task: F)
+    where
+        F: std::future::Future<Output = ()> + Send + 'static,
+    {
+        // Nothing here is ever crashed, and the run ends before the runtime
+        // drops its tasks, so tokio's own spawn keeps runs deterministic.
+        tokio::spawn(task);
+    }
+
     fn record(&self, event: std::fmt::Arguments<'_>) {
         // Sized for a typical event line up front: `to_string` starts from
         // the literal pieces' length and grows a few times on the way.

@@ -127,7 +127,7 @@ impl PendingLink {
 
         let reader = read_loop(read_half, conn, events, self.outbox, self.closing.clone());
         let grace = grace_after(env.clone(), self.closing.clone());
-        tokio::spawn(async move {
+        env.spawn(async move {
             tokio::select! {
                 biased;
                 _ = grace => {}
@@ -137,7 +137,7 @@ impl PendingLink {
 
         let writer = write_loop(write_half, self.outbox_rx);
         let grace = grace_after(env.clone(), self.closing);
-        tokio::spawn(async move {
+        env.spawn(async move {
             tokio::select! {
                 biased;
                 _ = grace => {}

@@ -503,57 +503,6 @@ pub fn run_spec(spec: &ChatSpec, seed: u64, options: &RunOptions) -> RunOutcome 
         (spec.net.clone(), spec.faults.clone())
     };
     let faults: Vec<Fault> = faults.iter().map(|fault| spec.on_hosts(fault)).collect();
-    let mut net = net;
-    let server_crashes = faults
-        .iter()
-        .any(|fault| matches!(fault, Fault::Crash { host, .. } if host == SERVER_NAME));
-    let mut faults = faults;
-    if server_crashes {
-        // For the same reason, a latency spike must not be in force when
-        // the server goes down (or is bounced while up).
-        let downs: Vec<u64> = faults
-            .iter()
-            .filter_map(|fault| match fault {
-                Fault::Crash {
-                    host,
-                    at_ms,
-                    restart_at_ms,
-                } if host == SERVER_NAME => Some([Some(*at_ms), *restart_at_ms]),
-                _ => None,
-            })
-            .flatten()
-            .flatten()
-            .collect();
-        faults.retain(|fault| match fault {
-            Fault::LatencySpike {
-                at_ms, until_ms, ..
-            } if downs.iter().any(|down| (*at_ms..=*until_ms).contains(down)) => {
-                trace.record(
-                    0,
-                    "sim",
-                    format!("latency spike dropped: {}", swarm::describe(fault)),
-                );
-                false
-            }
-            _ => true,
-        });
-    }
-    if server_crashes && net.latency_min_ms < net.latency_max_ms {
-        // A crash drops the server's connection tasks (spawned with
-        // `tokio::spawn`) in an order that depends on process-wide task
-        // ids, and each dropped stream draws its FIN's latency from the
-        // seed in that order: with one latency the draws all agree, and
-        // the run replays exactly.
-        net.latency_min_ms = net.latency_max_ms;
-        trace.record(
-            0,
-            "sim",
-            format!(
-                "latency pinned at {} ms: a server crash closes its connections in no fixed order",
-                net.latency_max_ms
-            ),
-        );
-    }
     let mut sim = build_sim(seed, &net);
     let book = SessionBook::default();
 

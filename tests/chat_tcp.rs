@@ -60,6 +60,13 @@ impl Env for Recorder {
         self.inner.connect(addr).await
     }
 
+    fn spawn<F>(&self, task: F)
+    where
+        F: std::future::Future<Output = ()> + Send + 'static,
+    {
+        self.inner.spawn(task)
+    }
+
     fn record(&self, event: std::fmt::Arguments<'_>) {
         self.trace
             .record(self.inner.now_ms(), &self.name, event.to_string());

@@ -85,7 +85,12 @@ fn every_live_scenario_passes_its_oracles_on_the_first_seeds() {
 fn the_same_seed_twice_gives_the_identical_trace() {
     // Whole traces, crashes included: a crash drops a host's tasks in the
     // order they were started (see `Env::spawn`), so it replays too.
-    for (name, seed) in [("live-late-joiners", 1), ("live-mixed-players", 2), ("live-faults", 3), ("live-swarm", 4)] {
+    for (name, seed) in [
+        ("live-late-joiners", 1),
+        ("live-mixed-players", 2),
+        ("live-faults", 3),
+        ("live-swarm", 4),
+    ] {
         let scenario = scenario(name);
         assert_eq!(
             run(scenario.as_ref(), seed).report(),

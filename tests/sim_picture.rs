@@ -6,7 +6,7 @@
 
 use std::collections::{BTreeMap, BTreeSet};
 
-use sim::harness::{RunOptions, RunOutcome, Runnable, Violation};
+use sim::harness::{RunOptions, RunOutcome, Violation};
 use sim::picture::{self, JsonValue};
 use sim::trace::{Direction, TraceLine, WireEvent};
 

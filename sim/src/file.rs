@@ -338,13 +338,34 @@ pub const BUILTIN_FILES: &[(&str, &str)] = &[
     ),
     // live-* files: add them here, in the order `sim list` should show them.
     // chat-* files: add them here, in the order `sim list` should show them.
-    ("chat-small-room", include_str!("../../fixtures/scenarios/chat-small-room.toml")),
-    ("chat-random-talk", include_str!("../../fixtures/scenarios/chat-random-talk.toml")),
-    ("chat-join-leave-list", include_str!("../../fixtures/scenarios/chat-join-leave-list.toml")),
-    ("chat-never-reads", include_str!("../../fixtures/scenarios/chat-never-reads.toml")),
-    ("chat-hangup-with-queued", include_str!("../../fixtures/scenarios/chat-hangup-with-queued.toml")),
-    ("chat-faults", include_str!("../../fixtures/scenarios/chat-faults.toml")),
-    ("chat-swarm", include_str!("../../fixtures/scenarios/chat-swarm.toml")),
+    (
+        "chat-small-room",
+        include_str!("../../fixtures/scenarios/chat-small-room.toml"),
+    ),
+    (
+        "chat-random-talk",
+        include_str!("../../fixtures/scenarios/chat-random-talk.toml"),
+    ),
+    (
+        "chat-join-leave-list",
+        include_str!("../../fixtures/scenarios/chat-join-leave-list.toml"),
+    ),
+    (
+        "chat-never-reads",
+        include_str!("../../fixtures/scenarios/chat-never-reads.toml"),
+    ),
+    (
+        "chat-hangup-with-queued",
+        include_str!("../../fixtures/scenarios/chat-hangup-with-queued.toml"),
+    ),
+    (
+        "chat-faults",
+        include_str!("../../fixtures/scenarios/chat-faults.toml"),
+    ),
+    (
+        "chat-swarm",
+        include_str!("../../fixtures/scenarios/chat-swarm.toml"),
+    ),
 ];
 
 /// A built-in scenario file by name, parsed.

@@ -10,9 +10,11 @@ CARGO ?= cargo
 sim:
 	$(CARGO) run --release -p sim -- sweep all --seeds $(SEEDS)
 
-## test: build the binaries, then run every test (what CI runs)
+## test: build everything (the binary tests run the built binaries), then
+## run every test (what CI runs). One build of all targets, so dependency
+## features are resolved once and nothing is compiled twice.
 test:
-	$(CARGO) build --workspace --bins
+	$(CARGO) build --workspace --all-targets
 	$(CARGO) test --workspace --all-targets --no-fail-fast
 
 ## build: debug and release builds of everything

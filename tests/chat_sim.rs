@@ -7,7 +7,7 @@
 use sim::file::ScenarioFile;
 use sim::harness::{failure_report, RunOptions, Runnable};
 use sim::scenarios;
-use sim::sweep::{sweep, SweepOptions};
+use sim::sweep::{sweep_builtins, SweepOptions};
 
 fn scenario(name: &str) -> Box<dyn Runnable> {
     scenarios::lookup(name).unwrap_or_else(|error| panic!("scenario {name}: {error}"))
@@ -43,10 +43,6 @@ fn the_chat_scenarios_are_files_and_each_names_what_it_must_reach() {
             "chat-faults",
             "chat-swarm"
         ]
-    );
-    assert!(
-        sim::chat::scenarios().is_empty(),
-        "chat scenarios live in files"
     );
     for name in &names[1..] {
         assert!(
@@ -86,29 +82,7 @@ fn every_chat_scenario_passes_its_oracles_on_the_first_seeds() {
 /// `SIM_SEEDS=500 cargo test --test chat_sim sweep` for a longer sweep.
 #[test]
 fn a_short_sweep_of_every_chat_scenario_reaches_its_rare_events_without_violations() {
-    let seeds: u64 = std::env::var("SIM_SEEDS")
-        .ok()
-        .and_then(|text| text.parse().ok())
-        .unwrap_or(16);
-    let start: u64 = std::env::var("SIM_START")
-        .ok()
-        .and_then(|text| text.parse().ok())
-        .unwrap_or(1000);
-    let options = SweepOptions {
-        start,
-        seeds,
-        jobs: 2,
-        progress: false,
-        check_determinism: false,
-        shard: None,
-    };
-    let mut failures = String::new();
-    for scenario in chat_scenarios() {
-        let summary = sweep(scenario.as_ref(), &options);
-        if !summary.passed() {
-            failures.push_str(&summary.render(0.0));
-        }
-    }
+    let failures = sweep_builtins("chat-", &SweepOptions::from_env(16, 1000));
     assert!(
         failures.is_empty(),
         "sweep failures (each with its replay command):\n{failures}"

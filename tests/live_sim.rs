@@ -11,7 +11,7 @@ use std::collections::BTreeSet;
 use sim::file::ScenarioFile;
 use sim::harness::{failure_report, RunOptions, RunOutcome, Runnable};
 use sim::scenarios;
-use sim::sweep::{sweep, SweepOptions};
+use sim::sweep::{sweep_builtins, SweepOptions};
 
 fn scenario(name: &str) -> Box<dyn Runnable> {
     scenarios::lookup(name).unwrap_or_else(|error| panic!("{error}"))
@@ -51,10 +51,6 @@ fn the_live_scenarios_are_built_in_files_listed_once() {
         .map(|scenario| scenario.name().to_owned())
         .collect();
     assert_eq!(names, LIVE_SCENARIOS);
-    assert!(
-        sim::live::scenarios().is_empty(),
-        "no live scenario is written in code any more"
-    );
     for name in LIVE_SCENARIOS {
         let file = sim::file::builtin(name).unwrap_or_else(|| panic!("{name} is a built-in file"));
         file.check()
@@ -174,34 +170,14 @@ fn the_faults_scenario_restarts_clients_and_the_server() {
 /// live_sim sweep` for a longer one.
 #[test]
 fn a_seed_sweep_of_every_live_scenario_finds_no_violation_and_reaches_every_race() {
-    let seeds: u64 = std::env::var("SIM_SEEDS")
-        .ok()
-        .and_then(|text| text.parse().ok())
-        .unwrap_or(16);
-    let start: u64 = std::env::var("SIM_START")
-        .ok()
-        .and_then(|text| text.parse().ok())
-        .unwrap_or(0);
-    let options = SweepOptions {
-        start,
-        seeds,
-        jobs: 2,
-        progress: false,
-        check_determinism: false,
-        shard: None,
-    };
-    let mut failures = String::new();
     for scenario in live_scenarios() {
         assert!(
             !scenario.must_reach().is_empty(),
             "{} names its races",
             scenario.name()
         );
-        let summary = sweep(scenario.as_ref(), &options);
-        if !summary.passed() {
-            failures.push_str(&summary.render(0.0));
-        }
     }
+    let failures = sweep_builtins("live-", &SweepOptions::from_env(16, 0));
     assert!(
         failures.is_empty(),
         "sweep failures (each with its replay command):\n{failures}"

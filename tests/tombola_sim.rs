@@ -5,7 +5,7 @@
 
 use sim::harness::{failure_report, RunOptions, Runnable};
 use sim::scenarios;
-use sim::sweep::{sweep, SweepOptions};
+use sim::sweep::{sweep_builtins, SweepOptions};
 
 fn scenario(name: &str) -> Box<dyn Runnable> {
     scenarios::lookup(name).unwrap_or_else(|error| panic!("{error}"))
@@ -26,22 +26,27 @@ fn snapshot(name: &str, text: String) {
 
 #[test]
 fn every_lockstep_scenario_passes_its_oracles_on_the_first_seeds() {
-    for scenario in scenarios::all()
-        .iter()
-        .filter(|scenario| scenario.name.starts_with("tombola-"))
-    {
+    let lockstep = lockstep_scenarios();
+    assert!(
+        lockstep.len() >= 7,
+        "the built-in tombola scenarios are registered"
+    );
+    for scenario in lockstep {
         for seed in 0..3 {
             let outcome = scenario.run(seed, &RunOptions::default());
             assert!(
                 outcome.passed(),
                 "{}",
-                failure_report(scenario.name, seed, &outcome)
+                failure_report(scenario.name(), seed, &outcome)
             );
-            assert!(
-                outcome.games >= 1,
-                "{} seed {seed} finished no game",
-                scenario.name
-            );
+            // A swarm seed may crash the game away; every other scenario ends one.
+            if !scenario.name().contains("swarm") {
+                assert!(
+                    outcome.games >= 1,
+                    "{} seed {seed} finished no game",
+                    scenario.name()
+                );
+            }
         }
     }
 }
@@ -114,29 +119,7 @@ fn pinned_seed_of_the_two_player_scenario_matches_its_snapshot() {
 /// `SIM_SEEDS=500 cargo test --test tombola_sim sweep` for a longer sweep.
 #[test]
 fn a_seed_sweep_of_every_lockstep_scenario_finds_no_violation() {
-    let seeds: u64 = std::env::var("SIM_SEEDS")
-        .ok()
-        .and_then(|text| text.parse().ok())
-        .unwrap_or(16);
-    let start: u64 = std::env::var("SIM_START")
-        .ok()
-        .and_then(|text| text.parse().ok())
-        .unwrap_or(1000);
-    let options = SweepOptions {
-        start,
-        seeds,
-        jobs: 2,
-        progress: false,
-        check_determinism: false,
-        shard: None,
-    };
-    let mut failures = String::new();
-    for scenario in lockstep_scenarios() {
-        let summary = sweep(scenario.as_ref(), &options);
-        if !summary.passed() {
-            failures.push_str(&summary.render(0.0));
-        }
-    }
+    let failures = sweep_builtins("tombola-", &SweepOptions::from_env(16, 1000));
     assert!(
         failures.is_empty(),
         "sweep failures (each with its replay command):\n{failures}"

@@ -32,7 +32,7 @@ use serde::Deserialize;
 use crate::env::SimEnv;
 use crate::faults::{drive, Fault, SessionBook};
 use crate::file::ScenarioFile;
-use crate::harness::{build_sim, host_rng, NetConfig, RunOptions, RunOutcome, Scenario, Violation};
+use crate::harness::{build_sim, host_rng, NetConfig, RunOptions, RunOutcome, Violation};
 use crate::swarm;
 use crate::trace::TraceLine;
 
@@ -465,12 +465,6 @@ pub fn run_file(
 ) -> Result<RunOutcome, String> {
     let spec = spec_from_file(file, seed)?;
     Ok(run_spec(&spec, seed, options))
-}
-
-/// The chat scenarios written in code: none; every chat scenario is a
-/// file in `fixtures/scenarios/` (see `BUILTIN_FILES`).
-pub fn scenarios() -> Vec<Scenario> {
-    Vec::new()
 }
 
 /// The trace name of a session's `attempt`-th connection in its host's

@@ -13,46 +13,14 @@ use crate::trace::{render, TraceLine, WireEvent};
 /// How many trace lines a failure report shows.
 pub const FAILURE_TRACE_LINES: usize = 20;
 
-/// A built-in scenario: a name that starts with its game, what it does, the
-/// rare events a sweep of it must reach, and how to run one seed.
-#[derive(Clone, Copy)]
-pub struct Scenario {
-    pub name: &'static str,
-    pub summary: &'static str,
-    /// Events (see [`RunOutcome::reached`]) that a sweep must see at least
-    /// once; a sweep that never reaches one fails.
-    pub must_reach: &'static [&'static str],
-    pub run: fn(seed: u64, options: &RunOptions) -> RunOutcome,
-}
-
-/// Anything a sweep can run: a scenario in code or a scenario file.
+/// Anything a sweep can run: a scenario file, on turmoil or on the fast
+/// backend.
 pub trait Runnable: Sync {
     fn name(&self) -> &str;
     fn summary(&self) -> &str;
     /// Events a sweep must reach at least once.
     fn must_reach(&self) -> Vec<String>;
     fn run(&self, seed: u64, options: &RunOptions) -> RunOutcome;
-}
-
-impl Runnable for Scenario {
-    fn name(&self) -> &str {
-        self.name
-    }
-
-    fn summary(&self) -> &str {
-        self.summary
-    }
-
-    fn must_reach(&self) -> Vec<String> {
-        self.must_reach
-            .iter()
-            .map(|event| event.to_string())
-            .collect()
-    }
-
-    fn run(&self, seed: u64, options: &RunOptions) -> RunOutcome {
-        (self.run)(seed, options)
-    }
 }
 
 /// How one run is carried out, beyond its scenario and seed. None of these
@@ -71,14 +39,6 @@ impl RunOptions {
         } else {
             crate::trace::Trace::new()
         }
-    }
-}
-
-impl std::fmt::Debug for Scenario {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Scenario")
-            .field("name", &self.name)
-            .finish()
     }
 }
 

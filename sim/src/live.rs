@@ -32,7 +32,7 @@ use serde::Deserialize;
 use crate::env::SimEnv;
 use crate::faults::{drive, Fault, SessionBook};
 use crate::file::ScenarioFile;
-use crate::harness::{build_sim, host_rng, NetConfig, RunOptions, RunOutcome, Scenario, Violation};
+use crate::harness::{build_sim, host_rng, NetConfig, RunOptions, RunOutcome, Violation};
 use crate::swarm;
 use crate::trace::{Trace, TraceLine};
 
@@ -342,12 +342,6 @@ pub fn run_file(
     options: &RunOptions,
 ) -> Result<RunOutcome, String> {
     Ok(run_spec(&spec_from_file(file)?, seed, options))
-}
-
-/// The built-in live scenarios written in code: none; they are all files
-/// (`fixtures/scenarios/live-*.toml`).
-pub fn scenarios() -> Vec<Scenario> {
-    Vec::new()
 }
 
 /// The server's RNG stream for its `incarnation`-th start. The first keeps

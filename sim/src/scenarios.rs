@@ -1,36 +1,19 @@
 //! The registry of built-in scenarios, all games together: the scenario
-//! files compiled in from `fixtures/scenarios/`, then the scenarios written
-//! in code. `sim run` and `sim sweep` also take a path to a `.toml` file.
+//! files compiled in from `fixtures/scenarios/` (see
+//! [`crate::file::BUILTIN_FILES`]). `sim run` and `sim sweep` also take a
+//! path to a `.toml` file.
 
 use std::path::Path;
 
 use crate::file::{ScenarioFile, BUILTIN_FILES};
-use crate::harness::{Runnable, Scenario};
+use crate::harness::Runnable;
 
-/// The scenarios written in code, in a stable order.
-pub fn all() -> Vec<Scenario> {
-    let mut scenarios = crate::live::scenarios();
-    scenarios.extend(crate::chat::scenarios());
-    scenarios
-}
-
-/// The code scenario called `name`.
-pub fn find(name: &str) -> Option<Scenario> {
-    all().into_iter().find(|scenario| scenario.name == name)
-}
-
-/// Every built-in scenario: files first, then code, each in a stable order.
+/// Every built-in scenario, in the order of `BUILTIN_FILES`.
 pub fn everything() -> Vec<Box<dyn Runnable>> {
-    let mut runnables: Vec<Box<dyn Runnable>> = BUILTIN_FILES
+    BUILTIN_FILES
         .iter()
         .map(|(stem, _)| Box::new(crate::file::builtin(stem).expect("listed")) as Box<dyn Runnable>)
-        .collect();
-    runnables.extend(
-        all()
-            .into_iter()
-            .map(|scenario| Box::new(scenario) as Box<dyn Runnable>),
-    );
-    runnables
+        .collect()
 }
 
 /// A built-in scenario by name, or a scenario file by path.

@@ -29,6 +29,44 @@ pub struct SweepOptions {
     pub shard: Option<Shard>,
 }
 
+impl SweepOptions {
+    /// Options for a sweep inside `cargo test`: the seed count and first
+    /// seed come from `SIM_SEEDS` and `SIM_START` when set (for a longer
+    /// sweep on demand), two jobs, no progress bar.
+    pub fn from_env(default_seeds: u64, default_start: u64) -> SweepOptions {
+        let read = |name: &str, default: u64| {
+            std::env::var(name)
+                .ok()
+                .and_then(|text| text.parse().ok())
+                .unwrap_or(default)
+        };
+        SweepOptions {
+            start: read("SIM_START", default_start),
+            seeds: read("SIM_SEEDS", default_seeds),
+            jobs: 2,
+            progress: false,
+            check_determinism: false,
+            shard: None,
+        }
+    }
+}
+
+/// Sweeps every built-in scenario whose name starts with `prefix`; returns
+/// the reports of those that failed (each failing seed with its replay
+/// command), empty when all passed.
+pub fn sweep_builtins(prefix: &str, options: &SweepOptions) -> String {
+    let mut failures = String::new();
+    for scenario in crate::scenarios::everything() {
+        if scenario.name().starts_with(prefix) {
+            let summary = sweep(scenario.as_ref(), options);
+            if !summary.passed() {
+                failures.push_str(&summary.render(0.0));
+            }
+        }
+    }
+    failures
+}
+
 /// Part `index` (1-based) of `count` equal parts of a sweep's seeds: seed
 /// number k of the sweep belongs to part `k % count + 1`, so the parts
 /// never overlap and together cover every seed.

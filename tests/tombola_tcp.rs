@@ -220,3 +220,47 @@ async fn a_false_claim_disqualifies_only_the_claimer() {
     }
     check_game(&reports, &boards[..2]);
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_client_that_pipelines_many_lines_before_reading_gets_every_reply() {
+    let (addr, _stop) = start_server(fast_config(2), 3).await;
+    let mut client = RawClient::connect(&addr).await;
+    assert_eq!(client.expect_line().await, "WELCOME p1");
+    // Far more replies than the outbox (256 lines) and the kernel's socket
+    // buffers hold, all asked for before any is read: the server stops
+    // reading until the client reads, and drops nothing.
+    let lines = 100_000;
+    let RawClient {
+        mut reader,
+        mut writer,
+    } = client;
+    let flood = tokio::spawn(async move {
+        tokio::io::AsyncWriteExt::write_all(&mut writer, "ACK 1\n".repeat(lines).as_bytes())
+            .await
+            .unwrap();
+        writer
+    });
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    let mut line = String::new();
+    for index in 0..lines {
+        line.clear();
+        let read = tokio::time::timeout(
+            common::LINE_WAIT,
+            tokio::io::AsyncBufReadExt::read_line(&mut reader, &mut line),
+        );
+        assert!(
+            read.await.expect("replies keep coming").unwrap() > 0,
+            "connection closed after {index} replies"
+        );
+        assert!(
+            line.starts_with("ERR not-playing"),
+            "reply {index}: {line:?}"
+        );
+    }
+    let writer = flood.await.unwrap();
+    let mut client = RawClient { reader, writer };
+    client
+        .send("BOARD 1 2 3 4 5 6 7 8 9 10 11 12 13 14 15")
+        .await;
+    assert_eq!(client.expect_line().await, "BOARD-OK");
+}

@@ -13,8 +13,10 @@
 //! queued and drain input for at most [`CLOSE_GRACE_MS`], then end.
 
 use futures::{SinkExt, StreamExt};
+use std::sync::Arc;
 use tokio::io::{AsyncRead, AsyncWrite};
-use tokio::sync::mpsc;
+
+use tokio::sync::{mpsc, Semaphore};
 use tokio_util::codec::{FramedRead, FramedWrite};
 use tokio_util::sync::{CancellationToken, DropGuard};
 
@@ -38,10 +40,18 @@ pub enum ConnEvent {
     Closed(ConnId),
 }
 
+/// Lines one connection may have read and not yet seen handled.
+pub const LINES_IN_FLIGHT_MAX: usize = 4;
+/// Most replies a game sends to one line (a board: `BOARD-OK` and
+/// `WAITING`; a false claim: two refusals; ...).
+pub const REPLIES_PER_LINE_MAX: usize = 4;
+
 /// The game's handle on one connection. Dropping it closes the connection.
 #[derive(Debug)]
 pub struct ConnHandle {
     outbox: mpsc::Sender<String>,
+    /// Lines the reader may still read before the game acknowledges one.
+    in_flight: Arc<Semaphore>,
     _closing: DropGuard,
 }
 
@@ -68,6 +78,12 @@ impl ConnHandle {
         self.outbox.capacity()
     }
 
+    /// The game has handled one line of this connection and queued its
+    /// replies: the reader may read one more.
+    pub fn line_handled(&self) {
+        self.in_flight.add_permits(1);
+    }
+
     /// Flushes what is queued, then closes the connection.
     pub fn close(self) {}
 }
@@ -87,8 +103,20 @@ pub fn spawn_connection<E: Env>(
     let (read_half, write_half) = tokio::io::split(stream);
     let (outbox, outbox_rx) = mpsc::channel(outbox_lines_max);
     let closing = CancellationToken::new();
+    let in_flight = Arc::new(Semaphore::new(LINES_IN_FLIGHT_MAX));
+    assert!(
+        outbox_lines_max >= LINES_IN_FLIGHT_MAX * REPLIES_PER_LINE_MAX,
+        "an outbox holds the replies to every line in flight"
+    );
 
-    let reader = read_loop(read_half, conn, events, outbox.downgrade());
+    let reader = read_loop(
+        read_half,
+        conn,
+        events,
+        outbox.downgrade(),
+        in_flight.clone(),
+        closing.clone(),
+    );
     let grace = grace_after(env.clone(), closing.clone());
     env.spawn(async move {
         tokio::select! {
@@ -110,6 +138,7 @@ pub fn spawn_connection<E: Env>(
 
     ConnHandle {
         outbox,
+        in_flight,
         _closing: closing.drop_guard(),
     }
 }
@@ -124,15 +153,22 @@ async fn read_loop<R: AsyncRead + Send + Unpin>(
     conn: ConnId,
     events: mpsc::Sender<ConnEvent>,
     outbox: mpsc::WeakSender<String>,
+    in_flight: Arc<Semaphore>,
+    closing: CancellationToken,
 ) {
     let mut frames = FramedRead::new(read_half, LineCodec::new());
     loop {
-        // Read on only when a reply would fit: replies are never dropped, so
-        // a peer that does not read them is not read from either.
-        if let Some(outbox) = outbox.upgrade() {
-            match outbox.reserve().await {
-                Ok(permit) => drop(permit),
-                Err(_) => break,
+        // Read on only when the replies to every line in flight would fit:
+        // replies are never dropped, so a peer that does not read them is
+        // not read from either. Once the connection is closing, input is
+        // only drained, so that its last lines are not lost to a reset.
+        tokio::select! {
+            biased;
+            _ = closing.cancelled() => {}
+            room = wait_for_room(&outbox, &in_flight) => {
+                if !room {
+                    break;
+                }
             }
         }
         match frames.next().await {
@@ -146,6 +182,10 @@ async fn read_loop<R: AsyncRead + Send + Unpin>(
                     let _ = outbox
                         .send("ERR invalid-utf8 line dropped".to_owned())
                         .await;
+                }
+                // Answered here, so the game will not acknowledge it.
+                if !closing.is_cancelled() {
+                    in_flight.add_permits(1);
                 }
             }
             Some(Err(FrameError::LineTooLong)) => {
@@ -162,6 +202,24 @@ async fn read_loop<R: AsyncRead + Send + Unpin>(
         }
     }
     let _ = events.send(ConnEvent::Closed(conn)).await;
+}
+
+/// Waits for a free in-flight place (taken for the next line) and for room
+/// in the outbox for the replies of every line in flight. False once the
+/// outbox is gone.
+async fn wait_for_room(outbox: &mpsc::WeakSender<String>, in_flight: &Semaphore) -> bool {
+    match in_flight.acquire().await {
+        Ok(permit) => permit.forget(),
+        Err(_) => return false,
+    }
+    let Some(outbox) = outbox.upgrade() else {
+        return false;
+    };
+    let room = outbox
+        .reserve_many(LINES_IN_FLIGHT_MAX * REPLIES_PER_LINE_MAX)
+        .await
+        .is_ok();
+    room
 }
 
 async fn write_loop<W: AsyncWrite + Send + Unpin>(

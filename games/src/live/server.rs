@@ -70,8 +70,11 @@ where
                 let now_ms = env.now_ms();
                 match event {
                     ConnEvent::Line(conn, line) => {
-                        if conns.contains_key(&conn) {
+                        if let Some(handle) = conns.get(&conn) {
                             game.receive(now_ms, conn, &line);
+                            // Its replies are in the game's output queue and
+                            // go to the outbox below, before the next event.
+                            handle.line_handled();
                         }
                     }
                     ConnEvent::Closed(conn) => {

@@ -154,7 +154,7 @@ fn main() -> ExitCode {
     match cli.command {
         Command::List => {
             for scenario in scenarios::everything() {
-                println!("{:<32} {}", scenario.name(), scenario.summary());
+                println!("{:<36} {}", scenario.name(), scenario.summary());
             }
             ExitCode::SUCCESS
         }

@@ -1,5 +1,6 @@
-//! Small helpers the binaries share: the seed a run uses, and printing the
-//! bound address the way tests and scripts expect.
+//! Small helpers the binaries share: the seed a run uses, printing the
+//! bound address the way tests and scripts expect, and a tombola board on
+//! the command line and on screen.
 
 use std::io::Write;
 use std::net::SocketAddr;
@@ -30,4 +31,39 @@ pub async fn ctrl_c() {
     if tokio::signal::ctrl_c().await.is_err() {
         std::future::pending::<()>().await;
     }
+}
+
+/// Parses `--board "n1 n2 ... n15"` (any whitespace, any order).
+pub fn parse_board(text: &str) -> Result<crate::tombola::rules::Board, String> {
+    let numbers: Result<Vec<u8>, _> = text.split_whitespace().map(str::parse).collect();
+    let numbers = numbers.map_err(|error| format!("not a number list: {error}"))?;
+    crate::tombola::rules::Board::new(&numbers).map_err(|error| error.to_string())
+}
+
+/// A board on one line, drawn numbers marked `[nn]`, then how many are.
+pub fn board_line(
+    board: &crate::tombola::rules::Board,
+    drawn: &crate::tombola::rules::NumberSet,
+) -> String {
+    let cells: Vec<String> = board
+        .numbers()
+        .iter()
+        .map(|&number| {
+            if drawn.contains(number) {
+                format!("[{number:>2}]")
+            } else {
+                format!(" {number:>2} ")
+            }
+        })
+        .collect();
+    let marked = board
+        .numbers()
+        .iter()
+        .filter(|&&number| drawn.contains(number))
+        .count();
+    format!(
+        "{}   {marked}/{}",
+        cells.join(""),
+        crate::tombola::rules::BOARD_NUMBERS
+    )
 }

@@ -8,7 +8,7 @@
 use std::process::ExitCode;
 
 use clap::Parser;
-use games::cli::seed_or_clock;
+use games::cli::{board_line, parse_board, seed_or_clock};
 use games::env::TokioEnv;
 use games::tombola::client::{play, Behaviour, Observer, Outcome};
 use games::tombola::protocol::ServerMessage;
@@ -35,43 +35,15 @@ struct Args {
     bot: bool,
 }
 
-fn parse_board(text: &str) -> Result<Board, String> {
-    let numbers: Result<Vec<u8>, _> = text.split_whitespace().map(str::parse).collect();
-    let numbers = numbers.map_err(|error| format!("not a number list: {error}"))?;
-    Board::new(&numbers).map_err(|error| error.to_string())
-}
-
 /// Prints the board after every draw.
 struct Screen;
-
-impl Screen {
-    fn board_line(board: &Board, drawn: &NumberSet) -> String {
-        let cells: Vec<String> = board
-            .numbers()
-            .iter()
-            .map(|&number| {
-                if drawn.contains(number) {
-                    format!("[{number:>2}]")
-                } else {
-                    format!(" {number:>2} ")
-                }
-            })
-            .collect();
-        let marked = board
-            .numbers()
-            .iter()
-            .filter(|&&number| drawn.contains(number))
-            .count();
-        format!("{}   {marked}/15", cells.join(""))
-    }
-}
 
 impl Observer for Screen {
     fn seen(&mut self, message: &ServerMessage, board: &Board, drawn: &NumberSet) {
         match message {
             ServerMessage::Welcome(id) => println!(
                 "connected as {id}; your board:\n{}",
-                Screen::board_line(board, drawn)
+                board_line(board, drawn)
             ),
             ServerMessage::Waiting { have, need } => {
                 println!("waiting for players: {have} of {need}")
@@ -89,7 +61,7 @@ impl Observer for Screen {
                 };
                 println!(
                     "draw {seq:>2}: {number:>2}{hit}\n{}",
-                    Screen::board_line(board, &after)
+                    board_line(board, &after)
                 );
             }
             ServerMessage::Err(refusal) => println!("server: {refusal}"),

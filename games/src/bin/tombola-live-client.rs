@@ -9,12 +9,12 @@
 use std::process::ExitCode;
 
 use clap::Parser;
-use games::cli::seed_or_clock;
+use games::cli::{board_line, parse_board, seed_or_clock};
 use games::env::TokioEnv;
 use games::live::client::{play, Behaviour, ClientConfig, Ending, Observer, View};
 use games::live::game::Port;
 use games::live::protocol::ServerMessage;
-use games::tombola::rules::{Board, NumberSet};
+use games::tombola::rules::Board;
 use rand::SeedableRng;
 use rand_chacha::ChaCha8Rng;
 use tokio::io::AsyncBufReadExt;
@@ -44,32 +44,6 @@ struct Args {
     /// With --bot: how many games to play before quitting.
     #[arg(long, default_value_t = 1, value_parser = clap::value_parser!(u32).range(1..))]
     games: u32,
-}
-
-fn parse_board(text: &str) -> Result<Board, String> {
-    let numbers: Result<Vec<u8>, _> = text.split_whitespace().map(str::parse).collect();
-    let numbers = numbers.map_err(|error| format!("not a number list: {error}"))?;
-    Board::new(&numbers).map_err(|error| error.to_string())
-}
-
-fn board_line(board: &Board, drawn: &NumberSet) -> String {
-    let cells: Vec<String> = board
-        .numbers()
-        .iter()
-        .map(|&number| {
-            if drawn.contains(number) {
-                format!("[{number:>2}]")
-            } else {
-                format!(" {number:>2} ")
-            }
-        })
-        .collect();
-    let marked = board
-        .numbers()
-        .iter()
-        .filter(|&&number| drawn.contains(number))
-        .count();
-    format!("{}   {marked}/15", cells.join(""))
 }
 
 fn result_line(id: &str, game: u64, winner: &Option<String>) -> String {

@@ -5,23 +5,16 @@
 
 mod common;
 
+use common::KillOnDrop;
+
 use std::io::{BufRead, BufReader, Write};
-use std::process::{Child, ChildStdout, Command, Stdio};
+use std::process::{ChildStdout, Command, Stdio};
 use std::time::{Duration, Instant};
 
 use common::RawClient;
 
 /// Every process here finishes well within this.
 const PROCESS_WAIT: Duration = Duration::from_secs(20);
-
-struct KillOnDrop(Child);
-
-impl Drop for KillOnDrop {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
-}
 
 /// Starts `chat-server` on port 0 and returns it with its address.
 fn start_server() -> (KillOnDrop, String) {

@@ -6,6 +6,8 @@
 
 mod common;
 
+use common::KillOnDrop;
+
 use std::io::{BufRead, BufReader};
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
@@ -14,15 +16,6 @@ use common::RawClient;
 
 /// Three games at a 5 ms interval end well within this.
 const SESSION_WAIT: Duration = Duration::from_secs(60);
-
-struct KillOnDrop(std::process::Child);
-
-impl Drop for KillOnDrop {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
-}
 
 /// Starts the server on two free ports; returns it and the two addresses.
 fn start_server() -> (KillOnDrop, String, String) {

@@ -4,21 +4,14 @@
 
 mod common;
 
+use common::KillOnDrop;
+
 use std::io::{BufRead, BufReader};
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
 /// A whole game at a 5 ms interval ends well within this.
 const GAME_WAIT: Duration = Duration::from_secs(60);
-
-struct KillOnDrop(std::process::Child);
-
-impl Drop for KillOnDrop {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
-}
 
 #[test]
 fn two_bot_processes_play_a_game_against_the_server_process() {

@@ -23,6 +23,64 @@ use tokio_util::sync::{CancellationToken, DropGuard};
 use crate::env::Env;
 use crate::framing::{Frame, FrameError, LineCodec};
 
+/// What a game state machine asks its shell to do with a connection.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Delivery<M> {
+    /// Queue one line.
+    Send(ConnId, M),
+    /// Flush what was sent, then close.
+    Close(ConnId),
+}
+
+/// A game state machine without I/O whose outputs [`pump`] carries to the
+/// connections: the one place where every game's shell meets its sockets.
+pub trait GameCore {
+    type Message: std::fmt::Display;
+    fn poll_delivery(&mut self) -> Option<Delivery<Self::Message>>;
+    /// The next thing that happened, as one trace event.
+    fn poll_note(&mut self) -> Option<String>;
+    /// A connection let its outbox fill with lines it did not ask for and
+    /// was closed: the game forgets it.
+    fn not_reading(&mut self, now_ms: u64, conn: ConnId);
+}
+
+/// Carries a game's deliveries to its connections and its notes to the
+/// environment's record, until nothing is left.
+pub fn pump<E: Env, G: GameCore>(
+    env: &E,
+    game: &mut G,
+    conns: &mut std::collections::BTreeMap<ConnId, ConnHandle>,
+) {
+    loop {
+        while let Some(note) = game.poll_note() {
+            env.record(format_args!("{note}"));
+        }
+        let mut not_reading = Vec::new();
+        while let Some(delivery) = game.poll_delivery() {
+            match delivery {
+                Delivery::Send(conn, message) => {
+                    if let Some(handle) = conns.get(&conn) {
+                        if let Err(QueueError::Full) = handle.try_send(message.to_string()) {
+                            not_reading.push(conn);
+                        }
+                    }
+                }
+                Delivery::Close(conn) => {
+                    conns.remove(&conn);
+                }
+            }
+        }
+        if not_reading.is_empty() {
+            return;
+        }
+        for conn in not_reading {
+            if conns.remove(&conn).is_some() {
+                game.not_reading(env.now_ms(), conn);
+            }
+        }
+    }
+}
+
 /// Identifies one connection for the lifetime of a server; never reused, so
 /// a late event from a closed connection can never be taken for a new one.
 pub type ConnId = u64;

@@ -77,3 +77,14 @@ pub fn binary(name: &str) -> PathBuf {
     );
     path
 }
+
+/// A child process that is killed and reaped when the test lets go of it,
+/// pass or fail, so no test leaves a server running.
+pub struct KillOnDrop(pub std::process::Child);
+
+impl Drop for KillOnDrop {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}

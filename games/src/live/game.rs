@@ -61,13 +61,8 @@ pub enum Port {
     Claims,
 }
 
-/// What the shell must do.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum Output {
-    Send(ConnId, ServerMessage),
-    /// Flush what was sent, then close.
-    Close(ConnId),
-}
+/// What the shell must do: send a line, or flush and close.
+pub type Output = crate::conn::Delivery<ServerMessage>;
 
 /// A player is `p<key>`; keys count numbers connections from 1.
 type PlayerKey = u64;
@@ -793,6 +788,22 @@ impl<R: Rng> LiveServer<R> {
 
     fn note(&mut self, note: String) {
         self.notes.push_back(note);
+    }
+}
+
+impl<R: Rng> crate::conn::GameCore for LiveServer<R> {
+    type Message = ServerMessage;
+
+    fn poll_delivery(&mut self) -> Option<Output> {
+        self.poll_output()
+    }
+
+    fn poll_note(&mut self) -> Option<String> {
+        LiveServer::poll_note(self)
+    }
+
+    fn not_reading(&mut self, now_ms: u64, conn: ConnId) {
+        self.not_reading(now_ms, conn)
     }
 }
 

@@ -20,9 +20,9 @@ use std::io;
 use rand::Rng;
 use tokio::sync::mpsc;
 
-use crate::conn::{spawn_connection, ConnEvent, ConnHandle, ConnId, QueueError};
+use crate::conn::{pump, spawn_connection, ConnEvent, ConnHandle, ConnId};
 use crate::env::{Env, Listener};
-use crate::live::game::{LiveServer, Output, Port, ServerConfig};
+use crate::live::game::{LiveServer, Port, ServerConfig};
 
 /// Lines queued for one connection before its player counts as not reading
 /// and is dropped. A whole game sends about 95 lines to a player's numbers
@@ -116,42 +116,5 @@ where
             }
         }
         pump(&env, &mut game, &mut conns);
-    }
-}
-
-/// Carries the state machine's outputs to the connections, and its notes to
-/// the environment's record.
-fn pump<E: Env, R: Rng>(
-    env: &E,
-    game: &mut LiveServer<R>,
-    conns: &mut BTreeMap<ConnId, ConnHandle>,
-) {
-    loop {
-        while let Some(note) = game.poll_note() {
-            env.record(format_args!("{note}"));
-        }
-        let mut not_reading = Vec::new();
-        while let Some(output) = game.poll_output() {
-            match output {
-                Output::Send(conn, message) => {
-                    if let Some(handle) = conns.get(&conn) {
-                        if let Err(QueueError::Full) = handle.try_send(message.to_string()) {
-                            not_reading.push(conn);
-                        }
-                    }
-                }
-                Output::Close(conn) => {
-                    conns.remove(&conn);
-                }
-            }
-        }
-        if not_reading.is_empty() {
-            return;
-        }
-        for conn in not_reading {
-            if conns.remove(&conn).is_some() {
-                game.not_reading(env.now_ms(), conn);
-            }
-        }
     }
 }

@@ -72,13 +72,8 @@ impl Default for ServerConfig {
 /// Upper bound on `players`: a game with more would only ever wait.
 pub const PLAYERS_MAX: usize = 1000;
 
-/// What the shell must do.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum Output {
-    Send(ConnId, ServerMessage),
-    /// Flush what was sent, then close.
-    Close(ConnId),
-}
+/// What the shell must do: send a line, or flush and close.
+pub type Output = crate::conn::Delivery<ServerMessage>;
 
 #[derive(Debug)]
 struct Player {
@@ -463,5 +458,21 @@ impl<R: Rng> LockstepServer<R> {
 
     fn note(&mut self, note: String) {
         self.notes.push_back(note);
+    }
+}
+
+impl<R: Rng> crate::conn::GameCore for LockstepServer<R> {
+    type Message = ServerMessage;
+
+    fn poll_delivery(&mut self) -> Option<Output> {
+        self.poll_output()
+    }
+
+    fn poll_note(&mut self) -> Option<String> {
+        LockstepServer::poll_note(self)
+    }
+
+    fn not_reading(&mut self, now_ms: u64, conn: ConnId) {
+        self.disconnect(now_ms, conn)
     }
 }

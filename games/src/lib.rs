@@ -5,6 +5,7 @@
 //!   [`env::TokioEnv`] is real TCP, the `sim` crate provides turmoil's.
 //! - [`framing`], [`wire`], [`conn`]: lines on the wire, the shared refusal
 //!   format, and the server-side connection tasks every game uses.
+//! - [`mischief`]: malformed input for adversarial simulated clients.
 //! - [`cli`]: what the thin binaries share (seed, `listening on` line).
 //! - [`tombola`]: the lock-step game (its `rules` are shared by the live one).
 //! - [`live`]: live tombola, two ports, late joiners, first claim wins.
@@ -16,5 +17,6 @@ pub mod conn;
 pub mod env;
 pub mod framing;
 pub mod live;
+pub mod mischief;
 pub mod tombola;
 pub mod wire;

@@ -110,6 +110,39 @@ impl RunOutcome {
     }
 }
 
+/// The property a panic inside an oracle is reported as: the harness, not
+/// the game, is broken, but the run is still reported with its seed.
+pub const HARNESS_ERROR: &str = "harness-error";
+
+/// Runs a game's oracles over a finished trace. An oracle must take any
+/// trace, even one no correct server could produce; if one panics anyway,
+/// the panic becomes a [`HARNESS_ERROR`] violation with the trace kept, so
+/// a sweep reports the seed and its replay command instead of exiting 101.
+pub fn judge_safely(
+    trace: Vec<TraceLine>,
+    judge: impl FnOnce(Vec<TraceLine>) -> RunOutcome,
+) -> RunOutcome {
+    let kept = trace.clone();
+    match std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| judge(trace))) {
+        Ok(outcome) => outcome,
+        Err(payload) => {
+            let message = payload
+                .downcast_ref::<&str>()
+                .map(|text| (*text).to_owned())
+                .or_else(|| payload.downcast_ref::<String>().cloned())
+                .unwrap_or_else(|| "a panic with no message".to_owned());
+            RunOutcome {
+                trace: kept,
+                violations: vec![Violation::new(
+                    HARNESS_ERROR,
+                    format!("an oracle panicked: {message}"),
+                )],
+                ..RunOutcome::default()
+            }
+        }
+    }
+}
+
 /// The command that replays one seed of one scenario.
 pub fn replay_command(scenario: &str, seed: u64) -> String {
     format!("cargo run --release -p sim -- run {scenario} --seed {seed}")

@@ -295,6 +295,11 @@ fn main() -> ExitCode {
         } => {
             let selected: Vec<Box<dyn Runnable>> = if scenario == "all" && backend == "turmoil" {
                 scenarios::everything()
+            } else if scenario == "all" {
+                return fail(
+                    "`sweep all` runs on turmoil; the fast backend takes one lock-step scenario \
+without faults, e.g. `sim sweep tombola-two-players --backend fast`",
+                );
             } else {
                 match lookup(&scenario, &backend) {
                     Ok((scenario, _)) => vec![scenario],

@@ -381,6 +381,23 @@ fn a_sweep_of_no_seeds_is_refused_with_a_reason() {
         "{}",
         text(&sweep.stderr)
     );
+    let empty_shard = sim(
+        &dir,
+        &[
+            "sweep",
+            "tombola-two-players",
+            "--seeds",
+            "2",
+            "--shard",
+            "3/4",
+        ],
+    );
+    assert_eq!(empty_shard.status.code(), Some(2));
+    assert!(
+        text(&empty_shard.stderr).contains("holds no seed"),
+        "{}",
+        text(&empty_shard.stderr)
+    );
     let _ = std::fs::remove_dir_all(&dir);
 }
 

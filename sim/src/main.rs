@@ -306,6 +306,13 @@ without faults, e.g. `sim sweep tombola-two-players --backend fast`",
                     Err(message) => return fail(message),
                 }
             };
+            if let Some(shard) = shard.filter(|shard| shard.index > seeds) {
+                // Part i of n holds seed numbers i-1, i-1+n, ...: none here.
+                return fail(format!(
+                    "part {}/{} of {seeds} seeds holds no seed; use --seeds {} or more",
+                    shard.index, shard.count, shard.count
+                ));
+            }
             let jobs = if jobs == 0 {
                 std::thread::available_parallelism().map_or(1, usize::from)
             } else {

@@ -6,16 +6,27 @@ CARGO ?= cargo
 
 .PHONY: sim test build lint bench play-tombola play-live play-chat clean
 
-## sim: sweep every built-in scenario over $(SEEDS) seeds (release build)
+## sim: sweep every built-in scenario over $(SEEDS) seeds (release build);
+## ends with the total and the failing seeds with their replay commands
 sim:
 	$(CARGO) run --release -p sim -- sweep all --seeds $(SEEDS)
 
 ## test: build everything (the binary tests run the built binaries), then
 ## run every test (what CI runs). One build of all targets, so dependency
-## features are resolved once and nothing is compiled twice.
+## features are resolved once and nothing is compiled twice. Ends with one
+## line that totals every test target (cargo's own last line would be the
+## result of whichever target ran last, often one with no tests), and with
+## cargo's exit status.
 test:
 	$(CARGO) build --workspace --all-targets
-	$(CARGO) test --workspace --all-targets --no-fail-fast
+	@log=$$(mktemp); \
+	{ $(CARGO) test --workspace --all-targets --no-fail-fast 2>&1; echo $$? > $$log.status; } | tee $$log; \
+	status=$$(cat $$log.status); \
+	awk -v status=$$status '/^test result:/ { passed += $$4; failed += $$6; ignored += $$8; targets += 1 } \
+	  END { printf "\nmake test: %s: %d passed, %d failed, %d ignored, in %d test targets\n", \
+	        (status == 0 && failed == 0 ? "PASS" : "FAIL"), passed, failed, ignored, targets }' $$log; \
+	rm -f $$log $$log.status; \
+	exit $$status
 
 ## build: debug and release builds of everything
 build:

@@ -23,6 +23,12 @@ fn every_file_under_fixtures_scenarios_is_valid_and_built_in() {
             BUILTIN_FILES.iter().any(|(name, _)| *name == stem),
             "{stem} is not in sim::file::BUILTIN_FILES, so `sim list` would miss it"
         );
+        assert_eq!(file.name(), stem, "a built-in is run by its file name");
+        assert!(
+            stem.starts_with(file.game.prefix()),
+            "built-in {stem} does not start with its game's prefix {:?}",
+            file.game.prefix()
+        );
     }
     assert_eq!(
         paths.len(),
@@ -66,8 +72,23 @@ fn bad_scenario_files_are_refused_with_the_field_and_the_problem() {
             "error for {field} does not name it: {error}"
         );
     }
-    let error = ScenarioFile::parse(&format!("name = \"chat-x\"\n{base}"), "x").unwrap_err();
-    assert!(error.contains("must start with \"tombola-\""), "{error}");
+}
+
+#[test]
+fn a_file_of_ones_own_may_have_any_name_and_its_real_error_is_reported() {
+    // The README's example name, and a name of another game's prefix.
+    for name in ["my-scenario", "beh", "chat-x"] {
+        let text = "game = \"tombola\"\n[[clients]]\nname = \"c\"\ncount = 2\n";
+        let file = ScenarioFile::parse(text, name).unwrap_or_else(|error| panic!("{error}"));
+        file.check().unwrap_or_else(|error| panic!("{error}"));
+        assert_eq!(file.name(), name);
+    }
+    let text = "game = \"tombola\"\n[[clients]]\nname = \"c\"\nbehaviour = \"sneaky\"\n";
+    let error = ScenarioFile::parse(text, "beh")
+        .and_then(|file| file.check())
+        .unwrap_err();
+    assert!(error.contains("clients[0].behaviour"), "{error}");
+    assert!(!error.contains("must start with"), "{error}");
 }
 
 #[test]

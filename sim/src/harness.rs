@@ -21,6 +21,57 @@ pub trait Runnable: Sync {
     /// Events a sweep must reach at least once.
     fn must_reach(&self) -> Vec<String>;
     fn run(&self, seed: u64, options: &RunOptions) -> RunOutcome;
+    /// What follows `sim run` to run this scenario again, shell-quoted:
+    /// the built-in name by default; a scenario given as a path (or on
+    /// another backend) says so through [`ReplayAs`].
+    fn replay_args(&self) -> String {
+        shell_quote(self.name())
+    }
+}
+
+/// A scenario that `sim run` reaches by other words than its name: a file
+/// by the path the person typed, or a built-in on `--backend fast`. The
+/// name inside a file may be anything, so only the path replays it.
+pub struct ReplayAs {
+    pub scenario: Box<dyn Runnable>,
+    /// Already shell-quoted, e.g. `'my scenarios/beh.toml' --backend fast`.
+    pub replay_args: String,
+}
+
+impl Runnable for ReplayAs {
+    fn name(&self) -> &str {
+        self.scenario.name()
+    }
+
+    fn summary(&self) -> &str {
+        self.scenario.summary()
+    }
+
+    fn must_reach(&self) -> Vec<String> {
+        self.scenario.must_reach()
+    }
+
+    fn run(&self, seed: u64, options: &RunOptions) -> RunOutcome {
+        self.scenario.run(seed, options)
+    }
+
+    fn replay_args(&self) -> String {
+        self.replay_args.clone()
+    }
+}
+
+/// `word` as one argument of a POSIX shell: unchanged when it holds only
+/// characters no shell treats specially, else in single quotes.
+pub fn shell_quote(word: &str) -> String {
+    let plain = !word.is_empty()
+        && word
+            .bytes()
+            .all(|byte| byte.is_ascii_alphanumeric() || b"-_./:=@%+,".contains(&byte));
+    if plain {
+        word.to_owned()
+    } else {
+        format!("'{}'", word.replace('\'', "'\\''"))
+    }
 }
 
 /// How one run is carried out, beyond its scenario and seed. None of these
@@ -143,14 +194,40 @@ pub fn judge_safely(
     }
 }
 
-/// The command that replays one seed of one scenario.
+/// The command that replays one seed of a scenario given by its built-in
+/// name or its path (quoted for the shell here).
 pub fn replay_command(scenario: &str, seed: u64) -> String {
-    format!("cargo run --release -p sim -- run {scenario} --seed {seed}")
+    replay_command_with(&shell_quote(scenario), seed)
+}
+
+/// The command that replays one seed of `scenario`, reaching it the way it
+/// was reached (path, name, backend).
+pub fn replay_command_for(scenario: &dyn Runnable, seed: u64) -> String {
+    replay_command_with(&scenario.replay_args(), seed)
+}
+
+fn replay_command_with(replay_args: &str, seed: u64) -> String {
+    format!("cargo run --release -p sim -- run {replay_args} --seed {seed}")
 }
 
 /// A failure as a person needs it: seed, broken properties, the last trace
-/// lines and the replay command.
+/// lines and the replay command; `scenario` is a built-in name or a path.
 pub fn failure_report(scenario: &str, seed: u64, outcome: &RunOutcome) -> String {
+    failure_report_with(scenario, &replay_command(scenario, seed), seed, outcome)
+}
+
+/// [`failure_report`] of a scenario as it was reached (see
+/// [`Runnable::replay_args`]).
+pub fn failure_report_for(scenario: &dyn Runnable, seed: u64, outcome: &RunOutcome) -> String {
+    failure_report_with(
+        scenario.name(),
+        &replay_command_for(scenario, seed),
+        seed,
+        outcome,
+    )
+}
+
+fn failure_report_with(scenario: &str, replay: &str, seed: u64, outcome: &RunOutcome) -> String {
     let mut out = format!("FAIL {scenario} seed {seed}\n");
     for violation in &outcome.violations {
         out.push_str(&format!(
@@ -166,7 +243,7 @@ pub fn failure_report(scenario: &str, seed: u64, outcome: &RunOutcome) -> String
     for line in &outcome.trace[start..] {
         out.push_str(&format!("    {line}\n"));
     }
-    out.push_str(&format!("  replay: {}\n", replay_command(scenario, seed)));
+    out.push_str(&format!("  replay: {replay}\n"));
     out
 }
 

@@ -7,22 +7,29 @@
 //! sim sweep tombola-four-players-latency --seeds 2000 --jobs 2
 //! sim sweep all --seeds 200 --shard 1/4
 //! sim shrink my-scenario.toml --seed 12 --save fixtures/seeds/my-bug.toml
+//! sim run fixtures/seeds/my-bug.toml          (a recorded seed: its scenario and seed)
+//! sim check my-scenario.toml
 //! sim seeds
 //! sim run tombola-faults --seed 3 --svg run.svg
 //! sim bench
 //! ```
+//!
+//! Every failure it prints ends with a replay command that reaches the
+//! scenario the way it was typed (a path stays a path). Output goes through
+//! [`out`], so a reader that stops early (`sim sweep all | head`) ends the
+//! program quietly instead of a panic.
 
-use std::path::PathBuf;
+use std::io::Write;
+use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 use std::time::Instant;
 
 use clap::{Parser, Subcommand};
 
-use sim::file::ScenarioFile;
-use sim::harness::{failure_report, RunOptions, Runnable};
+use sim::harness::{failure_report_for, replay_command, ReplayAs, RunOptions, Runnable};
 use sim::scenarios;
 use sim::seeds::{self, Expect, SeedEntry};
-use sim::sweep::{sweep, Shard, SweepOptions};
+use sim::sweep::{sweep, Shard, SweepOptions, SweepTotals};
 
 #[derive(Parser)]
 #[command(
@@ -45,10 +52,12 @@ enum Command {
     /// Exit 1 if a property broke. The output depends only on the scenario
     /// and the seed, so two runs can be diffed.
     Run {
-        /// Scenario name (see `sim list`) or path to a scenario file.
+        /// Scenario name (see `sim list`), path to a scenario file, or path
+        /// to a recorded seed (fixtures/seeds/*.toml).
         scenario: String,
-        #[arg(long, default_value_t = 0)]
-        seed: u64,
+        /// The seed (default: a recorded seed's own seed, else 0).
+        #[arg(long)]
+        seed: Option<u64>,
         /// Also draw the run as an SVG sequence diagram into this file
         /// (open it in a browser).
         #[arg(long, value_name = "PATH")]
@@ -62,13 +71,16 @@ enum Command {
         #[arg(long, default_value = "turmoil")]
         backend: String,
     },
-    /// Run many seeds of a scenario (or `all`) and summarize. Exit 1 on any
-    /// violation or on a required rare event that no seed reached.
+    /// Run many seeds of a scenario (or `all`) and summarize; end with a
+    /// total and the list of failing seeds with their replay commands.
+    /// Exit 1 on any violation or on a required rare event that no seed
+    /// reached.
     Sweep {
-        /// Scenario name, path to a scenario file, or `all`.
+        /// Scenario name, path to a scenario file or recorded seed, or
+        /// `all` (every built-in scenario).
         scenario: String,
-        /// How many seeds.
-        #[arg(long, default_value_t = 100)]
+        /// How many seeds (at least 1).
+        #[arg(long, default_value_t = 100, value_parser = seed_count)]
         seeds: u64,
         /// First seed.
         #[arg(long, default_value_t = 0)]
@@ -80,7 +92,8 @@ enum Command {
         /// sweep splits over several machines with no overlap.
         #[arg(long)]
         shard: Option<Shard>,
-        /// Run every seed twice and require identical traces.
+        /// Run every seed twice and require identical traces (the total
+        /// says how many matched).
         #[arg(long)]
         check_determinism: bool,
         /// No progress bar.
@@ -91,15 +104,23 @@ enum Command {
         backend: String,
     },
     /// Reduce a failing scenario and seed to a smaller scenario that still
-    /// breaks the same property; print it as a scenario file.
+    /// breaks the same property; print it as a scenario file. The result
+    /// drops `must_reach`: it reproduces one seed, it is not a coverage
+    /// scenario.
     Shrink {
-        /// Scenario name (file-based built-ins) or path to a scenario file.
+        /// Scenario name, path to a scenario file, or path to a recorded
+        /// seed.
         scenario: String,
+        /// The failing seed (default: a recorded seed's own seed).
         #[arg(long)]
-        seed: u64,
-        /// Also write it as a recorded seed (e.g. fixtures/seeds/NAME.toml)
-        /// that `make test` replays.
+        seed: Option<u64>,
+        /// Shrink toward this broken property (default: a recorded seed's
+        /// property, else the first property the run breaks).
         #[arg(long)]
+        property: Option<String>,
+        /// Also write it as a recorded seed file (`sim run PATH` replays
+        /// it; under fixtures/seeds/ `make test` replays it too).
+        #[arg(long, value_name = "PATH")]
         save: Option<PathBuf>,
     },
     /// Measure games per second of the standard lock-step scenarios on
@@ -122,30 +143,93 @@ enum Command {
         #[arg(long = "backend")]
         backends: Vec<sim::bench::Backend>,
     },
-    /// Check a scenario file without running it.
-    Check { path: PathBuf },
+    /// Check a scenario without running it: parse it and check its server
+    /// settings, behaviours and faults.
+    Check {
+        /// Scenario name, path to a scenario file, or path to a recorded
+        /// seed.
+        scenario: String,
+    },
     /// Replay every recorded seed in a folder and check each does what it
     /// says (`expect = "pass"` or `"fail"`).
     Seeds {
+        /// The folder of recorded seeds.
         #[arg(default_value = "fixtures/seeds")]
         dir: PathBuf,
     },
 }
 
-/// A scenario on the chosen backend.
-fn lookup(scenario: &str, backend: &str) -> Result<Box<dyn Runnable>, String> {
-    match backend {
-        "turmoil" => scenarios::lookup(scenario),
-        "fast" => sim::fast::OnFastBackend::lookup(scenario)
-            .map(|runnable| Box::new(runnable) as Box<dyn Runnable>),
-        other => Err(format!(
-            "no backend named {other:?}; backends: turmoil, fast"
-        )),
+/// `--seeds` of a sweep: a sweep of no seeds would pass while testing
+/// nothing, so it is refused.
+fn seed_count(text: &str) -> Result<u64, String> {
+    match text.parse::<u64>() {
+        Ok(0) => Err("a sweep needs at least one seed".to_owned()),
+        Ok(count) => Ok(count),
+        Err(error) => Err(format!("{text:?} is not a number of seeds: {error}")),
+    }
+}
+
+/// The exit status of a program whose reader went away (128 + SIGPIPE),
+/// what the shell shows for `cat big | head` too.
+const EXIT_BROKEN_PIPE: u8 = 141;
+
+/// Writes `text` to stdout. A closed stdout (`sim sweep all | head`) ends
+/// the program at once and quietly with [`EXIT_BROKEN_PIPE`]: nobody is
+/// left to read the rest.
+fn out(text: &str) {
+    let mut stdout = std::io::stdout().lock();
+    if let Err(error) = stdout
+        .write_all(text.as_bytes())
+        .and_then(|()| stdout.flush())
+    {
+        if error.kind() != std::io::ErrorKind::BrokenPipe {
+            note(&format!("sim: cannot write to stdout: {error}\n"));
+        }
+        std::process::exit(i32::from(EXIT_BROKEN_PIPE));
+    }
+}
+
+/// Writes `text` to stderr; a closed stderr loses the note, never panics.
+fn note(text: &str) {
+    let _ = std::io::stderr().lock().write_all(text.as_bytes());
+}
+
+/// A scenario on the chosen backend, replayed by the words it was typed
+/// with, and a recorded seed's own seed.
+fn lookup(scenario: &str, backend: &str) -> Result<(Box<dyn Runnable>, Option<u64>), String> {
+    let resolved = scenarios::resolve(scenario)?;
+    let recorded_seed = resolved.recorded_seed;
+    let runnable = match backend {
+        "turmoil" => resolved.runnable(),
+        "fast" => Box::new(ReplayAs {
+            replay_args: format!("{} --backend fast", resolved.replay_args),
+            scenario: Box::new(sim::fast::OnFastBackend::new(resolved.file)?),
+        }),
+        other => {
+            return Err(format!(
+                "no backend named {other:?}; backends: turmoil, fast"
+            ))
+        }
+    };
+    Ok((runnable, recorded_seed))
+}
+
+/// Whether `path` is in the folder of recorded seeds that `make test`
+/// replays (this checkout's fixtures/seeds).
+fn replayed_by_make_test(path: &Path) -> bool {
+    let folder = Path::new(env!("CARGO_MANIFEST_DIR")).join("../fixtures/seeds");
+    let parent = match path.parent() {
+        Some(parent) if !parent.as_os_str().is_empty() => parent,
+        _ => Path::new("."),
+    };
+    match (parent.canonicalize(), folder.canonicalize()) {
+        (Ok(parent), Ok(folder)) => parent == folder,
+        _ => false,
     }
 }
 
 fn fail(message: impl std::fmt::Display) -> ExitCode {
-    eprintln!("sim: {message}");
+    note(&format!("sim: {message}\n"));
     ExitCode::from(2)
 }
 
@@ -153,9 +237,11 @@ fn main() -> ExitCode {
     let cli = Cli::parse();
     match cli.command {
         Command::List => {
+            let mut text = String::new();
             for scenario in scenarios::everything() {
-                println!("{:<36} {}", scenario.name(), scenario.summary());
+                text.push_str(&format!("{:<36} {}\n", scenario.name(), scenario.summary()));
             }
+            out(&text);
             ExitCode::SUCCESS
         }
         Command::Run {
@@ -165,31 +251,35 @@ fn main() -> ExitCode {
             json,
             backend,
         } => {
-            let scenario = match lookup(&scenario, &backend) {
-                Ok(scenario) => scenario,
+            let (scenario, recorded_seed) = match lookup(&scenario, &backend) {
+                Ok(found) => found,
                 Err(message) => return fail(message),
             };
+            let seed = seed.or(recorded_seed).unwrap_or(0);
             // Pictures need every line that crossed the wire.
             let options = RunOptions {
                 keep_wire: svg.is_some() || json,
             };
             let outcome = scenario.run(seed, &options);
             if json {
-                print!("{}", sim::picture::json(&outcome));
+                out(&sim::picture::json(&outcome));
             } else {
-                print!("{}", outcome.report());
+                out(&outcome.report());
             }
             if let Some(path) = &svg {
                 let title = format!("{} seed {seed}", scenario.name());
                 if let Err(error) = std::fs::write(path, sim::picture::svg(&outcome, &title)) {
                     return fail(format!("cannot write {}: {error}", path.display()));
                 }
-                eprintln!("sim: wrote the picture of the run to {}", path.display());
+                note(&format!(
+                    "sim: wrote the picture of the run to {}\n",
+                    path.display()
+                ));
             }
             if outcome.passed() {
                 ExitCode::SUCCESS
             } else {
-                eprint!("{}", failure_report(scenario.name(), seed, &outcome));
+                note(&failure_report_for(scenario.as_ref(), seed, &outcome));
                 ExitCode::FAILURE
             }
         }
@@ -205,12 +295,24 @@ fn main() -> ExitCode {
         } => {
             let selected: Vec<Box<dyn Runnable>> = if scenario == "all" && backend == "turmoil" {
                 scenarios::everything()
+            } else if scenario == "all" {
+                return fail(
+                    "`sweep all` runs on turmoil; the fast backend takes one lock-step scenario \
+without faults, e.g. `sim sweep tombola-two-players --backend fast`",
+                );
             } else {
                 match lookup(&scenario, &backend) {
-                    Ok(scenario) => vec![scenario],
+                    Ok((scenario, _)) => vec![scenario],
                     Err(message) => return fail(message),
                 }
             };
+            if let Some(shard) = shard.filter(|shard| shard.index > seeds) {
+                // Part i of n holds seed numbers i-1, i-1+n, ...: none here.
+                return fail(format!(
+                    "part {}/{} of {seeds} seeds holds no seed; use --seeds {} or more",
+                    shard.index, shard.count, shard.count
+                ));
+            }
             let jobs = if jobs == 0 {
                 std::thread::available_parallelism().map_or(1, usize::from)
             } else {
@@ -224,14 +326,16 @@ fn main() -> ExitCode {
                 check_determinism,
                 shard,
             };
-            let mut passed = true;
+            let sweep_started = Instant::now();
+            let mut totals = SweepTotals::default();
             for scenario in &selected {
                 let started = Instant::now();
                 let summary = sweep(scenario.as_ref(), &options);
-                print!("{}", summary.render(started.elapsed().as_secs_f64()));
-                passed &= summary.passed();
+                out(&summary.render(started.elapsed().as_secs_f64()));
+                totals.add(&summary);
             }
-            if passed {
+            out(&totals.render(sweep_started.elapsed().as_secs_f64()));
+            if totals.passed() {
                 ExitCode::SUCCESS
             } else {
                 ExitCode::FAILURE
@@ -240,31 +344,34 @@ fn main() -> ExitCode {
         Command::Shrink {
             scenario,
             seed,
+            property,
             save,
         } => {
-            let file = if std::path::Path::new(&scenario).exists() {
-                ScenarioFile::load(std::path::Path::new(&scenario))
-            } else {
-                sim::file::builtin(&scenario).ok_or_else(|| {
-                    format!("no file-based scenario named {scenario:?} and no such file")
-                })
-            };
-            let file = match file {
-                Ok(file) => file,
+            let resolved = match scenarios::resolve(&scenario) {
+                Ok(resolved) => resolved,
                 Err(message) => return fail(message),
             };
-            let shrunk = match sim::shrink::shrink(&file, seed, |step| eprintln!("shrink: {step}"))
-            {
-                Ok(shrunk) => shrunk,
-                Err(message) => return fail(message),
+            let Some(seed) = seed.or(resolved.recorded_seed) else {
+                return fail(format!(
+                    "{scenario} is not a recorded seed: say which seed fails with --seed"
+                ));
             };
-            eprintln!(
-                "shrink: {} steps in {} runs; seed {} still breaks {}",
+            let property = property.or(resolved.recorded_property);
+            let file = resolved.file;
+            let shrunk =
+                match sim::shrink::shrink_toward(&file, seed, property.as_deref(), |step| {
+                    note(&format!("shrink: {step}\n"))
+                }) {
+                    Ok(shrunk) => shrunk,
+                    Err(message) => return fail(message),
+                };
+            note(&format!(
+                "shrink: {} steps in {} runs; seed {} still breaks {}\n",
                 shrunk.steps.len(),
                 shrunk.runs,
                 seed,
                 shrunk.property
-            );
+            ));
             let entry = SeedEntry {
                 why: format!(
                     "shrunk from {} seed {seed}: breaks {}",
@@ -276,18 +383,27 @@ fn main() -> ExitCode {
                 property: Some(shrunk.property.clone()),
                 scenario: shrunk.file,
             };
-            print!(
-                "{}",
-                toml::to_string(&entry.scenario).expect("a scenario serializes")
-            );
-            if let Some(path) = save {
-                if let Err(error) = std::fs::write(&path, entry.to_text()) {
-                    return fail(format!("{}: {error}", path.display()));
+            out(&toml::to_string(&entry.scenario).expect("a scenario serializes"));
+            match save {
+                Some(path) => {
+                    if let Err(error) = std::fs::write(&path, entry.to_text()) {
+                        return fail(format!("{}: {error}", path.display()));
+                    }
+                    let replayed_by = if replayed_by_make_test(&path) {
+                        "`sim seeds` and `make test` replay it"
+                    } else {
+                        "outside fixtures/seeds, so `make test` does not replay it"
+                    };
+                    note(&format!(
+                        "shrink: saved {} ({replayed_by})\nreplay: {}\n",
+                        path.display(),
+                        replay_command(&path.to_string_lossy(), seed)
+                    ));
                 }
-                eprintln!(
-                    "shrink: saved {} (replayed by `sim seeds` and make test)",
-                    path.display()
-                );
+                None => note(&format!(
+                    "shrink: the scenario above, saved as FILE.toml, replays with: {}\n",
+                    replay_command("FILE.toml", seed)
+                )),
             }
             ExitCode::SUCCESS
         }
@@ -307,26 +423,23 @@ fn main() -> ExitCode {
             };
             match sim::bench::bench(&options) {
                 Ok(table) => {
-                    print!("{table}");
+                    out(&table);
                     ExitCode::SUCCESS
                 }
                 Err(message) => fail(message),
             }
         }
-        Command::Check { path } => {
-            match ScenarioFile::load(&path).and_then(|file| file.check().map(|()| file)) {
-                Ok(file) => {
-                    println!(
-                        "{}: ok ({} clients, {} faults)",
-                        path.display(),
-                        file.client_names().len(),
-                        file.faults.len()
-                    );
-                    ExitCode::SUCCESS
-                }
-                Err(message) => fail(message),
+        Command::Check { scenario } => match scenarios::resolve(&scenario) {
+            Ok(resolved) => {
+                out(&format!(
+                    "{scenario}: ok ({} clients, {} faults)\n",
+                    resolved.file.client_names().len(),
+                    resolved.file.faults.len()
+                ));
+                ExitCode::SUCCESS
             }
-        }
+            Err(message) => fail(message),
+        },
         Command::Seeds { dir } => {
             let paths = match seeds::entries(&dir) {
                 Ok(paths) => paths,
@@ -334,20 +447,33 @@ fn main() -> ExitCode {
             };
             let mut failed = 0;
             for path in &paths {
-                match SeedEntry::load(path).and_then(|entry| entry.replay().map(|_| entry)) {
-                    Ok(entry) => println!(
-                        "ok   {} (seed {}, expect {:?})",
-                        path.display(),
-                        entry.seed,
-                        entry.expect
-                    ),
+                match SeedEntry::load(path) {
+                    Ok(entry) => match entry.replay() {
+                        Ok(_) => out(&format!(
+                            "ok   {} (seed {}, expect {})\n",
+                            path.display(),
+                            entry.seed,
+                            entry.expect.word()
+                        )),
+                        Err(message) => {
+                            failed += 1;
+                            out(&format!(
+                                "FAIL {}: {message}\n  replay: {}\n",
+                                path.display(),
+                                replay_command(&path.to_string_lossy(), entry.seed)
+                            ));
+                        }
+                    },
                     Err(message) => {
                         failed += 1;
-                        println!("FAIL {}: {message}", path.display());
+                        out(&format!("FAIL {message}\n"));
                     }
                 }
             }
-            println!("{} passed, {failed} failed", paths.len() - failed);
+            out(&format!(
+                "recorded seeds: {} passed, {failed} failed\n",
+                paths.len() - failed
+            ));
             if failed == 0 {
                 ExitCode::SUCCESS
             } else {

@@ -19,6 +19,16 @@ pub enum Expect {
     Fail,
 }
 
+impl Expect {
+    /// The word a file says: `pass` or `fail`.
+    pub fn word(self) -> &'static str {
+        match self {
+            Expect::Pass => "pass",
+            Expect::Fail => "fail",
+        }
+    }
+}
+
 /// One recorded seed.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]

@@ -7,6 +7,14 @@
 //! reduction fails or after [`SHRINK_RUNS_MAX`] runs. Swarm scenarios are
 //! first turned into the explicit faults their seed drew, so the result is
 //! a plain file anyone can read and replay.
+//!
+//! The result has no `must_reach`: it reproduces one seed, it is not a
+//! coverage scenario. The original's required events belonged to faults
+//! and clients that may be gone, and even kept ones may stop being reached
+//! once the bug is fixed, so a sweep of the shrunk file would fail for the
+//! wrong reason (`NOT REACHED`).
+
+use std::collections::BTreeSet;
 
 use crate::file::ScenarioFile;
 use crate::harness::RunOptions;
@@ -29,10 +37,34 @@ pub struct Shrunk {
     pub steps: Vec<String>,
 }
 
-/// Shrinks `file` at `seed`; `progress` hears about every reduction kept.
+/// Shrinks `file` at `seed` toward the first property its run breaks;
+/// `progress` hears about every reduction kept.
 pub fn shrink(
     file: &ScenarioFile,
     seed: u64,
+    progress: impl FnMut(&str),
+) -> Result<Shrunk, String> {
+    shrink_toward(file, seed, None, progress)
+}
+
+/// Properties a run broke.
+fn broken(outcome: &crate::harness::RunOutcome) -> BTreeSet<String> {
+    outcome
+        .violations
+        .iter()
+        .map(|violation| violation.property.clone())
+        .collect()
+}
+
+/// Shrinks `file` at `seed` so that it still breaks `property` (default:
+/// the first property the run breaks). A reduction is kept only if it
+/// breaks no property the current scenario does not: cutting the run short
+/// must not add a `liveness` failure that the fixed server would still
+/// have, so the result passes once the bug is fixed.
+pub fn shrink_toward(
+    file: &ScenarioFile,
+    seed: u64,
+    property: Option<&str>,
     mut progress: impl FnMut(&str),
 ) -> Result<Shrunk, String> {
     file.check()?;
@@ -44,7 +76,18 @@ pub fn shrink(
             file.name()
         ));
     };
-    let property = violation.property.clone();
+    let mut broken_now = broken(&first);
+    let property = match property {
+        None => violation.property.clone(),
+        Some(property) if broken_now.contains(property) => property.to_owned(),
+        Some(property) => {
+            return Err(format!(
+                "seed {seed} of {} does not break {property}; it breaks {}",
+                file.name(),
+                broken_now.iter().cloned().collect::<Vec<_>>().join(", ")
+            ))
+        }
+    };
     let mut current = materialize(file, seed);
     let mut runs = 1;
     let mut steps = Vec::new();
@@ -58,11 +101,9 @@ pub fn shrink(
             }
             runs += 1;
             let outcome = candidate.run(seed, &options);
-            if outcome
-                .violations
-                .iter()
-                .any(|violation| violation.property == property)
-            {
+            let broken_then = broken(&outcome);
+            if broken_then.contains(&property) && broken_then.is_subset(&broken_now) {
+                broken_now = broken_then;
                 progress(&description);
                 steps.push(description);
                 current = candidate;
@@ -83,6 +124,7 @@ pub fn shrink(
 /// The same run with a swarm's drawn faults written out.
 fn materialize(file: &ScenarioFile, seed: u64) -> ScenarioFile {
     let mut file = file.clone();
+    file.must_reach.clear();
     if file.swarm {
         let (net, faults) = crate::swarm::draw(
             seed,

@@ -2,6 +2,10 @@
 //! game, violations (each with its seed and replay command), the rare events
 //! reached and how many seeds reached each.
 //!
+//! The summary shows the first few failures in full and then lists every
+//! failing seed with its replay command, so the list is what a person reads
+//! last however many seeds failed.
+//!
 //! Seeds are independent runs, so they spread over a rayon pool; results
 //! are folded in seed order, so the summary does not depend on `--jobs`.
 
@@ -10,7 +14,15 @@ use std::collections::BTreeMap;
 use indicatif::{ProgressBar, ProgressStyle};
 use rayon::prelude::*;
 
-use crate::harness::{failure_report, RunOptions, RunOutcome, Runnable, Violation};
+use crate::harness::{
+    failure_report_for, replay_command_for, RunOptions, RunOutcome, Runnable, Violation,
+};
+
+/// Failures a summary shows in full (violations and last trace lines); the
+/// rest are only listed with their replay commands, so that 23 failures do
+/// not print 575 lines above the verdict. One replayed failure usually says
+/// what the others are.
+pub const FAILURE_REPORTS_SHOWN_MAX: usize = 3;
 
 /// How a sweep runs.
 #[derive(Debug, Clone)]
@@ -106,7 +118,27 @@ impl Shard {
 pub struct Failure {
     pub seed: u64,
     pub report: String,
+    /// The command that replays this seed.
+    pub replay: String,
     pub violations: Vec<Violation>,
+}
+
+impl Failure {
+    /// One line: seed, broken properties, replay command.
+    pub fn line(&self) -> String {
+        let mut properties: Vec<&str> = self
+            .violations
+            .iter()
+            .map(|violation| violation.property.as_str())
+            .collect();
+        properties.dedup();
+        format!(
+            "seed {} broke {}: {}",
+            self.seed,
+            properties.join(", "),
+            self.replay
+        )
+    }
 }
 
 /// What a sweep found.
@@ -114,6 +146,11 @@ pub struct Failure {
 pub struct SweepSummary {
     pub scenario: String,
     pub seeds: u64,
+    /// Runs made: one per seed, two with the determinism check.
+    pub runs: u64,
+    /// With the determinism check: seeds whose two runs gave identical
+    /// traces.
+    pub identical_traces: Option<u64>,
     pub games: u64,
     /// Number of winners -> games that had that many.
     pub winners_histogram: BTreeMap<usize, u64>,
@@ -133,8 +170,15 @@ impl SweepSummary {
     /// feeds the throughput line.
     pub fn render(&self, elapsed_s: f64) -> String {
         let mut out = String::new();
-        for failure in &self.failures {
+        for failure in self.failures.iter().take(FAILURE_REPORTS_SHOWN_MAX) {
             out.push_str(&failure.report);
+        }
+        if self.failures.len() > FAILURE_REPORTS_SHOWN_MAX {
+            out.push_str(&format!(
+                "... and {} more failing seeds of {}, listed below\n",
+                self.failures.len() - FAILURE_REPORTS_SHOWN_MAX,
+                self.scenario
+            ));
         }
         let histogram: Vec<String> = self
             .winners_histogram
@@ -159,6 +203,22 @@ impl SweepSummary {
             out.push_str(&format!(
                 "NOT REACHED {event}: the scenario must reach it and no seed did\n"
             ));
+        }
+        if let Some(identical) = self.identical_traces {
+            out.push_str(&format!(
+                "determinism: every seed ran twice; {identical} of {} gave identical traces\n",
+                self.seeds
+            ));
+        }
+        if !self.failures.is_empty() {
+            out.push_str(&format!(
+                "failing seeds of {} ({}):\n",
+                self.scenario,
+                self.failures.len()
+            ));
+            for failure in &self.failures {
+                out.push_str(&format!("  {}\n", failure.line()));
+            }
         }
         let rate = if elapsed_s > 0.0 {
             self.games as f64 / elapsed_s
@@ -190,9 +250,11 @@ pub fn sweep(scenario: &dyn Runnable, options: &SweepOptions) -> SweepSummary {
     );
     let run_seed = |seed: u64| {
         let mut outcome = scenario.run(seed, &RunOptions::default());
+        let mut identical = false;
         if options.check_determinism {
             let again = scenario.run(seed, &RunOptions::default());
-            if again.trace != outcome.trace {
+            identical = again.trace == outcome.trace;
+            if !identical {
                 let first_difference = outcome
                     .trace
                     .iter()
@@ -209,7 +271,7 @@ pub fn sweep(scenario: &dyn Runnable, options: &SweepOptions) -> SweepSummary {
             }
         }
         bar.inc(1);
-        (seed, slim(outcome))
+        (seed, slim(outcome), identical)
     };
     let seeds: Vec<u64> = (0..options.seeds)
         .filter(|position| options.shard.is_none_or(|shard| shard.contains(*position)))
@@ -217,7 +279,7 @@ pub fn sweep(scenario: &dyn Runnable, options: &SweepOptions) -> SweepSummary {
         .collect();
     bar.set_length(seeds.len() as u64);
     let seeds_run = seeds.len() as u64;
-    let outcomes: Vec<(u64, RunOutcome)> = if options.jobs == 1 {
+    let outcomes: Vec<(u64, RunOutcome, bool)> = if options.jobs == 1 {
         seeds.into_iter().map(run_seed).collect()
     } else {
         let pool = rayon::ThreadPoolBuilder::new()
@@ -231,9 +293,20 @@ pub fn sweep(scenario: &dyn Runnable, options: &SweepOptions) -> SweepSummary {
     let mut summary = SweepSummary {
         scenario: scenario.name().to_owned(),
         seeds: seeds_run,
+        runs: if options.check_determinism {
+            seeds_run * 2
+        } else {
+            seeds_run
+        },
+        identical_traces: options.check_determinism.then_some(0),
         ..Default::default()
     };
-    for (seed, outcome) in outcomes {
+    for (seed, outcome, identical) in outcomes {
+        if identical {
+            if let Some(count) = summary.identical_traces.as_mut() {
+                *count += 1;
+            }
+        }
         summary.games += outcome.games;
         for &winners in &outcome.winners_per_game {
             *summary.winners_histogram.entry(winners).or_default() += 1;
@@ -244,7 +317,8 @@ pub fn sweep(scenario: &dyn Runnable, options: &SweepOptions) -> SweepSummary {
         if !outcome.passed() {
             summary.failures.push(Failure {
                 seed,
-                report: failure_report(scenario.name(), seed, &outcome),
+                report: failure_report_for(scenario, seed, &outcome),
+                replay: replay_command_for(scenario, seed),
                 violations: outcome.violations.clone(),
             });
         }
@@ -264,4 +338,91 @@ fn slim(mut outcome: RunOutcome) -> RunOutcome {
         outcome.trace = Vec::new();
     }
     outcome
+}
+
+/// The sum of the sweeps of one `sim sweep` (one scenario or `all`): what a
+/// person reads last.
+#[derive(Debug, Clone, Default)]
+pub struct SweepTotals {
+    pub scenarios: u64,
+    pub seeds: u64,
+    pub runs: u64,
+    pub games: u64,
+    pub violations: u64,
+    /// `scenario: seed ... broke ...: replay command`, in sweep order.
+    pub failing_seeds: Vec<String>,
+    /// `scenario: event` for each required event no seed reached.
+    pub unreached: Vec<String>,
+    /// With the determinism check: seeds whose two runs matched.
+    pub identical_traces: Option<u64>,
+}
+
+impl SweepTotals {
+    pub fn add(&mut self, summary: &SweepSummary) {
+        self.scenarios += 1;
+        self.seeds += summary.seeds;
+        self.runs += summary.runs;
+        self.games += summary.games;
+        for failure in &summary.failures {
+            self.violations += failure.violations.len() as u64;
+            self.failing_seeds
+                .push(format!("{} {}", summary.scenario, failure.line()));
+        }
+        for event in &summary.unreached {
+            self.unreached
+                .push(format!("{}: {event}", summary.scenario));
+        }
+        if let Some(identical) = summary.identical_traces {
+            *self.identical_traces.get_or_insert(0) += identical;
+        }
+    }
+
+    pub fn passed(&self) -> bool {
+        self.failing_seeds.is_empty() && self.unreached.is_empty()
+    }
+
+    /// The closing lines: the list of failing seeds with their replay
+    /// commands, the required events not reached, one total line and the
+    /// verdict. `elapsed_s` is wall-clock time, shown and never compared.
+    pub fn render(&self, elapsed_s: f64) -> String {
+        let mut out = String::from("\n");
+        if !self.failing_seeds.is_empty() {
+            out.push_str(&format!("failing seeds ({}):\n", self.failing_seeds.len()));
+            for line in &self.failing_seeds {
+                out.push_str(&format!("  {line}\n"));
+            }
+        }
+        if !self.unreached.is_empty() {
+            out.push_str(&format!(
+                "required events no seed reached ({}):\n",
+                self.unreached.len()
+            ));
+            for line in &self.unreached {
+                out.push_str(&format!("  {line}\n"));
+            }
+        }
+        if let Some(identical) = self.identical_traces {
+            out.push_str(&format!(
+                "determinism: {identical} of {} seeds gave identical traces in both runs\n",
+                self.seeds
+            ));
+        }
+        out.push_str(&format!(
+            "total: {} scenarios, {} seeds, {} runs, {} games, {} failing seeds ({} violations), \
+{} required events not reached, {elapsed_s:.1} s\n",
+            self.scenarios,
+            self.seeds,
+            self.runs,
+            self.games,
+            self.failing_seeds.len(),
+            self.violations,
+            self.unreached.len()
+        ));
+        out.push_str(if self.passed() {
+            "sim sweep: PASS\n"
+        } else {
+            "sim sweep: FAIL\n"
+        });
+        out
+    }
 }

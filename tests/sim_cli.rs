@@ -1,0 +1,454 @@
+//! The `sim` command line as a person uses it, run as a process: the replay
+//! command it prints runs (through a shell) and gives the same trace, for
+//! scenario files, built-ins and recorded seeds; a shrunk scenario sweeps
+//! without failing for events it no longer has; recorded seeds run, shrink
+//! and check; a reader that stops early ends `sim` quietly; a sweep ends
+//! with a total.
+
+mod common;
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output, Stdio};
+
+use sim::harness::shell_quote;
+use sim::seeds::SeedEntry;
+
+/// The exit status `sim` ends with when its stdout is closed (128 + SIGPIPE).
+const EXIT_BROKEN_PIPE: i32 = 141;
+
+/// A two-player game whose server draws a number twice: every seed breaks
+/// `draws-distinct`, and it needs a simultaneous claim it will rarely see.
+const BUGGY_SCENARIO: &str = r#"
+game = "tombola"
+summary = "a server that repeats a draw"
+must_reach = ["simultaneous-claim"]
+[server]
+players = 2
+inject_bug = "repeat-draw"
+[[clients]]
+name = "c"
+count = 2
+"#;
+
+/// A fresh folder for one test's files, with a space in its name so that
+/// every path printed must be quoted to work in a shell.
+fn scratch(test: &str) -> PathBuf {
+    let dir = std::env::temp_dir().join(format!("sim cli {test} {}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir).unwrap();
+    dir
+}
+
+fn sim(dir: &Path, args: &[&str]) -> Output {
+    Command::new(common::binary("sim"))
+        .args(args)
+        .current_dir(dir)
+        .output()
+        .expect("sim runs")
+}
+
+fn text(bytes: &[u8]) -> String {
+    String::from_utf8_lossy(bytes).into_owned()
+}
+
+/// The replay commands in `output`, as printed after `replay: `.
+fn replay_commands(output: &str) -> Vec<String> {
+    output
+        .lines()
+        .filter_map(|line| line.trim().strip_prefix("replay: "))
+        .map(str::to_owned)
+        .collect()
+}
+
+/// Runs a printed replay command through `sh`, with the `sim` binary of
+/// this build standing in for `cargo run --release -p sim --`.
+fn run_replay(dir: &Path, command: &str) -> Output {
+    let args = command
+        .strip_prefix("cargo run --release -p sim -- ")
+        .unwrap_or_else(|| panic!("not a sim replay command: {command}"));
+    let sim = common::binary("sim");
+    Command::new("sh")
+        .arg("-c")
+        .arg(format!("{} {args}", shell_quote(&sim.to_string_lossy())))
+        .current_dir(dir)
+        .output()
+        .expect("sh runs")
+}
+
+/// The trace lines of a failure report, as `sim run` prints them.
+fn reported_trace(report: &str) -> Vec<String> {
+    report
+        .lines()
+        .skip_while(|line| !line.trim_start().starts_with("last "))
+        .skip(1)
+        .take_while(|line| line.starts_with("    "))
+        .map(|line| line[4..].to_owned())
+        .collect()
+}
+
+#[test]
+fn the_replay_command_of_a_file_scenario_runs_the_same_trace_through_a_shell() {
+    let dir = scratch("replay");
+    std::fs::write(dir.join("my scenario.toml"), BUGGY_SCENARIO).unwrap();
+    let sweep = sim(
+        &dir,
+        &["sweep", "my scenario.toml", "--seeds", "2", "--quiet"],
+    );
+    assert_eq!(sweep.status.code(), Some(1), "{}", text(&sweep.stderr));
+    let stdout = text(&sweep.stdout);
+    let commands = replay_commands(&stdout);
+    assert!(
+        commands
+            .iter()
+            .any(|command| command.ends_with("run 'my scenario.toml' --seed 1")),
+        "{stdout}"
+    );
+    let direct = sim(&dir, &["run", "my scenario.toml", "--seed", "1"]);
+    let direct_trace = text(&direct.stdout);
+    let command = commands
+        .iter()
+        .find(|command| command.ends_with("--seed 1"))
+        .unwrap();
+    let replayed = run_replay(&dir, command);
+    assert_eq!(
+        replayed.status.code(),
+        Some(1),
+        "the replay failed to run: {}",
+        text(&replayed.stderr)
+    );
+    assert_eq!(text(&replayed.stdout), direct_trace);
+    // The sweep's report of seed 1 shows the end of that same trace.
+    let report = &stdout[stdout.find("FAIL my scenario seed 1").unwrap()..];
+    let tail = reported_trace(report);
+    assert!(!tail.is_empty(), "{report}");
+    let trace_lines: Vec<&str> = direct_trace
+        .lines()
+        .filter(|line| !line.starts_with("violation ") && !line.starts_with("verdict "))
+        .collect();
+    assert!(
+        trace_lines.ends_with(&tail.iter().map(String::as_str).collect::<Vec<_>>()),
+        "the report's trace is not the end of the replayed trace:\n{report}"
+    );
+    // `sim run` prints the same replay command on stderr.
+    let from_run = replay_commands(&text(&direct.stderr));
+    assert_eq!(from_run, vec![command.clone()]);
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+#[test]
+fn the_replay_command_of_a_built_in_names_it_and_keeps_the_backend() {
+    let dir = scratch("builtin");
+    assert_eq!(
+        sim::harness::replay_command("tombola-faults", 3),
+        "cargo run --release -p sim -- run tombola-faults --seed 3"
+    );
+    // A built-in that passes prints no replay command, so check the words
+    // it is reached by, and that the fast backend still runs by name.
+    let runnable = sim::scenarios::lookup("tombola-faults").unwrap();
+    assert_eq!(runnable.replay_args(), "tombola-faults");
+    let fast = sim(
+        &dir,
+        &[
+            "sweep",
+            "tombola-two-players",
+            "--backend",
+            "fast",
+            "--seeds",
+            "2",
+            "--quiet",
+        ],
+    );
+    assert!(fast.status.success(), "{}", text(&fast.stderr));
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+#[test]
+fn paths_are_quoted_for_the_shell_only_when_they_need_it() {
+    assert_eq!(
+        shell_quote("fixtures/seeds/a-b_1.toml"),
+        "fixtures/seeds/a-b_1.toml"
+    );
+    assert_eq!(shell_quote("my scenario.toml"), "'my scenario.toml'");
+    assert_eq!(shell_quote("it's.toml"), "'it'\\''s.toml'");
+    assert_eq!(shell_quote("$HOME.toml"), "'$HOME.toml'");
+    assert_eq!(shell_quote(""), "''");
+}
+
+#[test]
+fn a_shrunk_scenario_sweeps_without_required_events_and_green_once_the_bug_is_gone() {
+    let dir = scratch("shrink");
+    let scenario = format!(
+        "{BUGGY_SCENARIO}\n[[faults]]\nkind = \"latency-spike\"\nat_ms = 100\nuntil_ms = 200\nmax_ms = 40\n"
+    );
+    std::fs::write(dir.join("buggy.toml"), scenario).unwrap();
+    let shrink = sim(
+        &dir,
+        &[
+            "shrink",
+            "buggy.toml",
+            "--seed",
+            "1",
+            "--save",
+            "shrunk.toml",
+        ],
+    );
+    let stderr = text(&shrink.stderr);
+    assert!(shrink.status.success(), "{stderr}");
+    assert!(
+        stderr.contains("outside fixtures/seeds, so `make test` does not replay it"),
+        "{stderr}"
+    );
+    assert!(!stderr.contains("make test replay"), "{stderr}");
+    let saved = SeedEntry::load(&dir.join("shrunk.toml")).unwrap();
+    assert!(saved.scenario.must_reach.is_empty());
+    assert_eq!(saved.property.as_deref(), Some("draws-distinct"));
+    // The shrunk file breaks its property at its seed, and nothing else is
+    // held against it.
+    let sweep = sim(&dir, &["sweep", "shrunk.toml", "--seeds", "3", "--quiet"]);
+    let stdout = text(&sweep.stdout);
+    assert_eq!(sweep.status.code(), Some(1), "{stdout}");
+    assert!(!stdout.contains("NOT REACHED"), "{stdout}");
+    assert!(stdout.contains("0 required events not reached"), "{stdout}");
+    assert!(stdout.contains("seed 1 broke draws-distinct:"), "{stdout}");
+    // With the planted bug taken out (the fix), the shrunk file sweeps green.
+    // A recorded seed sweeps as its scenario.
+    let saved_text = std::fs::read_to_string(dir.join("shrunk.toml")).unwrap();
+    let fixed: String = saved_text
+        .lines()
+        .filter(|line| !line.starts_with("inject_bug"))
+        .map(|line| format!("{line}\n"))
+        .collect();
+    assert_ne!(fixed, saved_text);
+    std::fs::write(dir.join("fixed.toml"), fixed).unwrap();
+    let sweep = sim(&dir, &["sweep", "fixed.toml", "--seeds", "5", "--quiet"]);
+    let stdout = text(&sweep.stdout);
+    assert!(sweep.status.success(), "{stdout}{}", text(&sweep.stderr));
+    assert!(stdout.ends_with("sim sweep: PASS\n"), "{stdout}");
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+#[test]
+fn a_recorded_seed_runs_with_its_own_seed_shrinks_and_checks() {
+    let dir = scratch("recorded");
+    let recorded =
+        Path::new(env!("CARGO_MANIFEST_DIR")).join("fixtures/seeds/tombola-repeat-draw-bug.toml");
+    let recorded = recorded.to_str().unwrap();
+    let entry = SeedEntry::load(Path::new(recorded)).unwrap();
+    let property = entry.property.clone().unwrap();
+
+    let run = sim(&dir, &["run", recorded]);
+    assert_eq!(run.status.code(), Some(1), "{}", text(&run.stderr));
+    let stderr = text(&run.stderr);
+    assert!(
+        stderr.contains(&format!("seed {}", entry.seed)),
+        "ran another seed than the recorded one: {stderr}"
+    );
+    assert!(
+        text(&run.stdout).contains(&format!("violation {property}")),
+        "{}",
+        text(&run.stdout)
+    );
+    let replayed = run_replay(&dir, &replay_commands(&stderr)[0]);
+    assert_eq!(text(&replayed.stdout), text(&run.stdout));
+
+    let shrink = sim(&dir, &["shrink", recorded]);
+    assert!(shrink.status.success(), "{}", text(&shrink.stderr));
+    assert!(text(&shrink.stderr).contains(&format!("still breaks {property}")));
+
+    let check = sim(&dir, &["check", recorded]);
+    assert!(check.status.success(), "{}", text(&check.stderr));
+
+    let sweep = sim(
+        &dir,
+        &["sweep", recorded, "--seeds", "1", "--start", "2", "--quiet"],
+    );
+    assert_eq!(sweep.status.code(), Some(1));
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+#[test]
+fn check_takes_built_in_names_and_reports_the_real_error_of_a_file() {
+    let dir = scratch("check");
+    let check = sim(&dir, &["check", "tombola-faults"]);
+    assert!(check.status.success(), "{}", text(&check.stderr));
+    assert_eq!(
+        text(&check.stdout),
+        "tombola-faults: ok (4 clients, 3 faults)\n"
+    );
+    std::fs::write(
+        dir.join("beh.toml"),
+        "game = \"tombola\"\n[[clients]]\nname = \"c\"\nbehaviour = \"sneaky\"\n",
+    )
+    .unwrap();
+    let check = sim(&dir, &["check", "beh.toml"]);
+    let stderr = text(&check.stderr);
+    assert_eq!(check.status.code(), Some(2), "{stderr}");
+    assert!(stderr.contains("clients[0].behaviour"), "{stderr}");
+    assert!(stderr.contains("sneaky"), "{stderr}");
+    let check = sim(&dir, &["check", "no-such-scenario"]);
+    assert!(text(&check.stderr).contains("built-in scenarios: tombola-two-players"));
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+/// Runs `sim` with a stdout whose reader is already gone.
+fn with_closed_stdout(args: &[&str]) -> Output {
+    let (reader, writer) = std::io::pipe().unwrap();
+    drop(reader);
+    Command::new(common::binary("sim"))
+        .args(args)
+        .stdout(Stdio::from(writer))
+        .stderr(Stdio::piped())
+        .output()
+        .expect("sim runs")
+}
+
+#[test]
+fn a_closed_stdout_ends_sim_quietly_without_a_panic() {
+    for args in [
+        &["sweep", "tombola-two-players", "--seeds", "2", "--quiet"][..],
+        &["run", "tombola-two-players", "--seed", "1", "--json"][..],
+        &["run", "tombola-two-players", "--seed", "1"][..],
+        &["list"][..],
+    ] {
+        let output = with_closed_stdout(args);
+        let stderr = text(&output.stderr);
+        assert_eq!(
+            output.status.code(),
+            Some(EXIT_BROKEN_PIPE),
+            "sim {args:?}: {stderr}"
+        );
+        assert!(stderr.is_empty(), "sim {args:?} said: {stderr}");
+    }
+}
+
+#[test]
+fn a_sweep_ends_with_a_total_and_the_failing_seeds() {
+    let dir = scratch("total");
+    std::fs::write(dir.join("buggy.toml"), BUGGY_SCENARIO).unwrap();
+    let sweep = sim(
+        &dir,
+        &[
+            "sweep",
+            "buggy.toml",
+            "--seeds",
+            "5",
+            "--quiet",
+            "--check-determinism",
+        ],
+    );
+    let stdout = text(&sweep.stdout);
+    let tail: Vec<&str> = stdout
+        .lines()
+        .skip_while(|line| !line.starts_with("failing seeds (5):"))
+        .collect();
+    assert_eq!(tail.len(), 1 + 5 + 2 + 1 + 1 + 1, "{stdout}");
+    for (seed, line) in tail[1..6].iter().enumerate() {
+        assert!(
+            line.starts_with(&format!("  buggy seed {seed} broke draws-distinct"))
+                && line.ends_with(&format!("run buggy.toml --seed {seed}")),
+            "{line}"
+        );
+    }
+    assert_eq!(tail[6], "required events no seed reached (1):");
+    assert_eq!(tail[7], "  buggy: simultaneous-claim");
+    assert_eq!(
+        tail[8],
+        "determinism: 5 of 5 seeds gave identical traces in both runs"
+    );
+    assert!(
+        tail[9].starts_with("total: 1 scenarios, 5 seeds, 10 runs, 5 games, 5 failing seeds (")
+            && tail[9].contains("violations), 1 required events not reached, "),
+        "{}",
+        tail[9]
+    );
+    assert_eq!(tail[10], "sim sweep: FAIL");
+    // Only the first few failures are shown in full.
+    assert_eq!(
+        stdout.matches("  last ").count(),
+        sim::sweep::FAILURE_REPORTS_SHOWN_MAX,
+        "{stdout}"
+    );
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+#[test]
+fn a_sweep_of_no_seeds_is_refused_with_a_reason() {
+    let dir = scratch("zero");
+    let sweep = sim(&dir, &["sweep", "tombola-two-players", "--seeds", "0"]);
+    assert_eq!(sweep.status.code(), Some(2));
+    assert!(
+        text(&sweep.stderr).contains("a sweep needs at least one seed"),
+        "{}",
+        text(&sweep.stderr)
+    );
+    let empty_shard = sim(
+        &dir,
+        &[
+            "sweep",
+            "tombola-two-players",
+            "--seeds",
+            "2",
+            "--shard",
+            "3/4",
+        ],
+    );
+    assert_eq!(empty_shard.status.code(), Some(2));
+    assert!(
+        text(&empty_shard.stderr).contains("holds no seed"),
+        "{}",
+        text(&empty_shard.stderr)
+    );
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+#[test]
+fn every_subcommand_explains_its_flags_in_help() {
+    let dir = scratch("help");
+    for (subcommand, flags) in [
+        ("run", &["--seed", "--svg", "--json", "--backend"][..]),
+        (
+            "sweep",
+            &[
+                "--seeds",
+                "--start",
+                "--jobs",
+                "--shard",
+                "--check-determinism",
+                "--quiet",
+                "--backend",
+            ][..],
+        ),
+        ("shrink", &["--seed", "--property", "--save"][..]),
+        ("check", &[][..]),
+        ("seeds", &[][..]),
+        (
+            "bench",
+            &[
+                "--seeds",
+                "--turmoil-seeds",
+                "--jobs",
+                "--scenario",
+                "--backend",
+            ][..],
+        ),
+    ] {
+        // `-h` puts each flag's explanation on its line, after two spaces.
+        let help = sim(&dir, &[subcommand, "-h"]);
+        let help = text(&help.stdout);
+        for flag in flags {
+            let line = help
+                .lines()
+                .find(|line| line.trim_start().starts_with(flag))
+                .unwrap_or_else(|| panic!("sim {subcommand} -h has no {flag}:\n{help}"));
+            let explanation = line
+                .trim()
+                .split_once("  ")
+                .map_or("", |(_, explanation)| explanation.trim());
+            assert!(
+                !explanation.is_empty(),
+                "sim {subcommand} -h: {flag} is not explained:\n{help}"
+            );
+        }
+    }
+    let _ = std::fs::remove_dir_all(&dir);
+}

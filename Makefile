@@ -14,17 +14,18 @@ sim:
 ## test: build everything (the binary tests run the built binaries), then
 ## run every test (what CI runs). One build of all targets, so dependency
 ## features are resolved once and nothing is compiled twice. Ends with one
-## line that totals every test target (cargo's own last line would be the
-## result of whichever target ran last, often one with no tests), and with
-## cargo's exit status.
+## total over every test target in the plain `N passed, N failed, N skipped`
+## form (ignored tests count as skipped), since cargo's own last line is the
+## result of whichever target ran last, often one with no tests; exits with
+## cargo's status.
 test:
 	$(CARGO) build --workspace --all-targets
 	@log=$$(mktemp); \
 	{ $(CARGO) test --workspace --all-targets --no-fail-fast 2>&1; echo $$? > $$log.status; } | tee $$log; \
 	status=$$(cat $$log.status); \
 	awk -v status=$$status '/^test result:/ { passed += $$4; failed += $$6; ignored += $$8; targets += 1 } \
-	  END { printf "\nmake test: %s: %d passed, %d failed, %d ignored, in %d test targets\n", \
-	        (status == 0 && failed == 0 ? "PASS" : "FAIL"), passed, failed, ignored, targets }' $$log; \
+	  END { printf "\nmake test: %s over %d test targets\ntotal: %d passed, %d failed, %d skipped\n", \
+	        (status == 0 && failed == 0 ? "PASS" : "FAIL"), targets, passed, failed, ignored }' $$log; \
 	rm -f $$log $$log.status; \
 	exit $$status
 

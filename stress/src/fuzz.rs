@@ -100,6 +100,13 @@ pub struct Gen {
     next_word: usize,
     /// The case's inputs, kept only while a finding is replayed.
     log: Option<Vec<String>>,
+    /// A board the machine draws first (its `draw_prefix`), when the case
+    /// chose one: boards sent are often this one, so claims can win.
+    winning_board: Option<Vec<u8>>,
+    /// Percent of inputs sent as the valid line, unchanged. Machine cases
+    /// pick it per case: careful players get deep into games, careless
+    /// ones hit the refusals.
+    clean_percent: usize,
 }
 
 impl Gen {
@@ -109,6 +116,8 @@ impl Gen {
             dictionary: Vec::new(),
             next_word: 0,
             log: recording.then(Vec::new),
+            winning_board: None,
+            clean_percent: 30,
         }
     }
 
@@ -156,10 +165,14 @@ impl Gen {
     /// Fifteen distinct numbers in 1..=90 in random order, sometimes with a
     /// flaw (fourteen, a repeat, an out-of-range one).
     fn board_numbers(&mut self) -> String {
-        let mut numbers: Vec<u32> = rand::seq::index::sample(&mut self.rng, 90, 15)
-            .into_iter()
-            .map(|index| index as u32 + 1)
-            .collect();
+        let use_winning = self.percent(70);
+        let mut numbers: Vec<u32> = match &self.winning_board {
+            Some(board) if use_winning => board.iter().map(|&n| n as u32).collect(),
+            _ => rand::seq::index::sample(&mut self.rng, 90, 15)
+                .into_iter()
+                .map(|index| index as u32 + 1)
+                .collect(),
+        };
         match self.below(10) {
             0 => {
                 numbers.pop();
@@ -175,9 +188,26 @@ impl Gen {
             .join(" ")
     }
 
+    /// Half the cases draw a known board first, so that a claim can win
+    /// and games end with a winner, not only by running out or emptying.
+    fn draw_prefix(&mut self) -> Vec<u8> {
+        if self.percent(50) {
+            let mut board: Vec<u8> = rand::seq::index::sample(&mut self.rng, 90, 15)
+                .into_iter()
+                .map(|index| index as u8 + 1)
+                .collect();
+            board.sort_unstable();
+            self.winning_board = Some(board.clone());
+            board
+        } else {
+            Vec::new()
+        }
+    }
+
     fn random_bytes(&mut self) -> Vec<u8> {
         let length = if self.percent(3) {
-            self.rng.random_range(LINE_BYTES_MAX - 4..=LINE_BYTES_MAX + 4)
+            self.rng
+                .random_range(LINE_BYTES_MAX - 4..=LINE_BYTES_MAX + 4)
         } else {
             self.below(48)
         };
@@ -192,15 +222,15 @@ impl Gen {
             .collect()
     }
 
-    /// One input: random bytes (10%), `valid` as it is (30%), or `valid`
-    /// with one to four mutations.
+    /// One input: random bytes (10%), `valid` as it is (`clean_percent`),
+    /// or `valid` with one to four mutations.
     fn input(&mut self, keywords: &[&str], valid: &str) -> Vec<u8> {
         let roll = self.below(100);
         if roll < 10 {
             return self.random_bytes();
         }
         let mut bytes = valid.as_bytes().to_vec();
-        if roll < 40 {
+        if roll < 10 + self.clean_percent {
             return bytes;
         }
         for _ in 0..self.rng.random_range(1..=4) {
@@ -432,6 +462,9 @@ pub struct Report {
     pub cases: u64,
     pub elapsed: Duration,
     pub finding: Option<Finding>,
+    /// For the state machines: the kinds of line they wrote (`DRAW`,
+    /// `ERR false-claim`, ...), to show how deep the inputs got.
+    pub reached: BTreeSet<String>,
 }
 
 /// The seed of case `index` of a run: splitmix64, so neighbouring cases
@@ -446,6 +479,11 @@ pub fn case_seed(run_seed: u64, index: u64) -> u64 {
 }
 
 thread_local! {
+    /// The kinds of line (keyword, and the code of a refusal) the machines
+    /// wrote during the current run on this thread: how deep the fuzzing
+    /// got.
+    static REACHED: RefCell<BTreeSet<String>> = const { RefCell::new(BTreeSet::new()) };
+
     /// Set while a case runs on this thread: its panics are recorded here
     /// instead of printed.
     static CAUGHT: RefCell<Option<Option<String>>> = const { RefCell::new(None) };
@@ -505,6 +543,8 @@ pub fn run(target: &'static Target, run_seed: u64, budget: Budget) -> Report {
     let started = Instant::now();
     let mut inputs = 0;
     let mut cases = 0;
+    REACHED.with(|reached| reached.borrow_mut().clear());
+    let reached = || REACHED.with(|reached| reached.borrow().clone());
     loop {
         let done = match budget {
             Budget::Inputs(inputs_max) => inputs >= inputs_max,
@@ -517,6 +557,7 @@ pub fn run(target: &'static Target, run_seed: u64, budget: Budget) -> Report {
                 cases,
                 elapsed: started.elapsed(),
                 finding: None,
+                reached: reached(),
             };
         }
         let seed = case_seed(run_seed, cases);
@@ -530,6 +571,7 @@ pub fn run(target: &'static Target, run_seed: u64, budget: Budget) -> Report {
                     cases,
                     elapsed: started.elapsed(),
                     finding: Some(replay(target, seed, what)),
+                    reached: reached(),
                 }
             }
         }
@@ -595,7 +637,11 @@ fn stream_bytes(gen: &mut Gen, line_bytes_max: usize) -> Vec<u8> {
     let mut bytes = Vec::new();
     for _ in 0..gen.rng.random_range(1..=6) {
         let line = match gen.below(100) {
-            0 | 1 => vec![b'x'; gen.rng.random_range(line_bytes_max - 2..=line_bytes_max + 2)],
+            0 | 1 => vec![
+                b'x';
+                gen.rng
+                    .random_range(line_bytes_max - 2..=line_bytes_max + 2)
+            ],
             2..=30 => gen.random_bytes(),
             _ => gen.input(CHAT_KEYWORDS, "L"),
         };
@@ -617,7 +663,9 @@ fn codec_case<D: Decoder<Item = Frame>>(
     let streams = 16;
     for _ in 0..streams {
         let bytes = stream_bytes(gen, line_bytes_max);
-        let mut cuts: Vec<usize> = (0..gen.below(6)).map(|_| gen.below(bytes.len() + 1)).collect();
+        let mut cuts: Vec<usize> = (0..gen.below(6))
+            .map(|_| gen.below(bytes.len() + 1))
+            .collect();
         cuts.sort_unstable();
         gen.record(|| format!("bytes {:?} cut at {cuts:?}", BytesDebug(&bytes)));
         let whole = decode_chunked(new_codec(), &bytes, &[]);
@@ -724,7 +772,11 @@ fn live_valid_line(gen: &mut Gen) -> String {
 
 fn live_server_valid_line(gen: &mut Gen) -> String {
     match gen.below(10) {
-        0 => format!("WELCOME p{} {:016x}", gen.below(99), gen.rng.random::<u64>()),
+        0 => format!(
+            "WELCOME p{} {:016x}",
+            gen.below(99),
+            gen.rng.random::<u64>()
+        ),
         1 => format!("HELLO p{}", gen.below(99)),
         2 => format!("GAME {} HISTORY 4 5 {}", gen.below(9), gen.below(91)),
         3 => format!("DRAW {} {} {}", gen.below(9), gen.below(91), gen.below(91)),
@@ -819,6 +871,17 @@ fn check_server_line<M: PartialEq + Debug + Display>(
             &line[..line.len().min(120)]
         ));
     }
+    let mut words = line.split(' ');
+    let kind = match words.next() {
+        Some("ERR") => format!("ERR {}", words.next().unwrap_or_default()),
+        keyword => keyword.unwrap_or_default().to_owned(),
+    };
+    REACHED.with(|reached| {
+        let mut reached = reached.borrow_mut();
+        if !reached.contains(&kind) {
+            reached.insert(kind);
+        }
+    });
     if parse(&line).as_ref() != Some(message) {
         return Err(format!(
             "server line does not parse back: {message:?} written as {line:?}"
@@ -899,8 +962,8 @@ fn next_step(gen: &mut Gen, connections: &Connections) -> Step {
     } else if roll < 20 {
         // Mostly short waits, sometimes long enough for reply and pairing
         // timeouts.
-        Step::Wait(if gen.percent(90) {
-            gen.rng.random_range(0..1_500)
+        Step::Wait(if gen.percent(97) {
+            gen.rng.random_range(0..1_200)
         } else {
             gen.rng.random_range(0..70_000)
         })
@@ -913,7 +976,13 @@ fn tombola_game_case(gen: &mut Gen) -> Result<u64, String> {
     let config = tombola::game::ServerConfig {
         players: gen.rng.random_range(1..=4),
         interval_ms: gen.rng.random_range(1..=1_000),
-        reply_timeout_ms: gen.rng.random_range(1..=5_000),
+        // Mostly long enough to answer; sometimes a hair trigger.
+        reply_timeout_ms: if gen.percent(80) {
+            gen.rng.random_range(2_000..=5_000)
+        } else {
+            gen.rng.random_range(1..=2_000)
+        },
+        draw_prefix: gen.draw_prefix(),
         ..Default::default()
     };
     gen.record(|| format!("new {config:?}"));
@@ -922,8 +991,11 @@ fn tombola_game_case(gen: &mut Gen) -> Result<u64, String> {
     let mut connections = Connections::default();
     let mut now_ms = 0;
     let mut lines = 0;
-    // The last draw each connection saw, so valid lines can answer it.
+    gen.clean_percent = gen.rng.random_range(30..=85);
+    // The last draw each connection saw, so valid lines can answer it, and
+    // the connections that have not answered theirs yet.
     let mut last_seq: BTreeMap<ConnId, u32> = BTreeMap::new();
+    let mut pending: BTreeSet<ConnId> = BTreeSet::new();
     while lines < MACHINE_LINES_PER_CASE {
         match next_step(gen, &connections) {
             Step::Connect => {
@@ -949,17 +1021,39 @@ fn tombola_game_case(gen: &mut Gen) -> Result<u64, String> {
                 )?;
             }
             Step::Line => {
-                let Some(conn) = connections.any(gen) else {
+                // Mostly a player that owes an answer to a draw, so games
+                // go on long enough to be won or to run out.
+                let owing = match gen.below(pending.len() + 1) {
+                    index if index < pending.len() && gen.percent(80) => {
+                        pending.iter().nth(index).copied()
+                    }
+                    _ => None,
+                };
+                let Some(conn) = owing.or_else(|| connections.any(gen)) else {
                     continue;
                 };
+                pending.remove(&conn);
                 let seq = last_seq.get(&conn).copied().unwrap_or(1);
-                let valid = match gen.below(6) {
+                let valid = match gen.below(8) {
+                    _ if owing.is_some() && gen.percent(90) => {
+                        if seq >= 15 && gen.percent(20) {
+                            format!("TOMBOLA {seq}")
+                        } else {
+                            format!("ACK {seq}")
+                        }
+                    }
                     0 | 1 => format!("BOARD {}", gen.board_numbers()),
-                    2 | 3 => format!("ACK {seq}"),
-                    4 => format!("TOMBOLA {seq}"),
+                    2..=4 => format!("ACK {seq}"),
+                    5 => format!("TOMBOLA {seq}"),
                     _ => tombola_valid_line(gen),
                 };
-                let bytes = gen.input(TOMBOLA_KEYWORDS, &valid);
+                // A player that owes an answer mostly gives it cleanly:
+                // one garbled answer per draw is enough to stall a game.
+                let bytes = if owing.is_some() && gen.percent(90) {
+                    valid.into_bytes()
+                } else {
+                    gen.input(TOMBOLA_KEYWORDS, &valid)
+                };
                 gen.record(|| format!("{now_ms} ms: {conn} sends {:?}", BytesDebug(&bytes)));
                 lines += 1;
                 let (frames, too_long) = framed(&bytes);
@@ -984,6 +1078,7 @@ fn tombola_game_case(gen: &mut Gen) -> Result<u64, String> {
                 )?;
                 if let tombola::protocol::ServerMessage::Draw { seq, .. } = message {
                     last_seq.insert(*conn, *seq);
+                    pending.insert(*conn);
                 }
                 gen.learn(&line);
             }
@@ -998,9 +1093,10 @@ fn live_game_case(gen: &mut Gen) -> Result<u64, String> {
         interval_ms: gen.rng.random_range(1..=1_000),
         pause_ms: gen.rng.random_range(0..=3_000),
         pairing_timeout_ms: gen.rng.random_range(1..=70_000),
-        ..Default::default()
+        draw_prefix: gen.draw_prefix(),
     };
     gen.record(|| format!("new {config:?}"));
+    gen.clean_percent = gen.rng.random_range(30..=85);
     let seed = gen.rng.random();
     let mut server = live::game::LiveServer::new(config, ChaCha8Rng::seed_from_u64(seed));
     let mut connections = Connections::default();
@@ -1010,6 +1106,8 @@ fn live_game_case(gen: &mut Gen) -> Result<u64, String> {
     // Tokens handed out, and the last game a player heard of.
     let mut tokens: Vec<String> = Vec::new();
     let mut last_game = 1;
+    let mut claimable = false;
+    let mut paused = false;
     while lines < MACHINE_LINES_PER_CASE {
         match next_step(gen, &connections) {
             Step::Connect => {
@@ -1044,16 +1142,25 @@ fn live_game_case(gen: &mut Gen) -> Result<u64, String> {
                 let Some(conn) = connections.any(gen) else {
                     continue;
                 };
-                let valid = match gen.below(8) {
-                    0 | 1 if !tokens.is_empty() => {
-                        format!("HELLO {}", gen.pick(&tokens))
-                    }
-                    2 | 3 => format!("BOARD {}", gen.board_numbers()),
-                    4 => format!("TOMBOLA {last_game}"),
-                    5 => "AGAIN".into(),
-                    _ => live_valid_line(gen),
+                // Once a game has drawn a board's worth of numbers, claims
+                // come often and clean, so games are won, lost and followed
+                // by pauses and `AGAIN`.
+                let bytes = if claimable && gen.percent(30) {
+                    format!("TOMBOLA {last_game}").into_bytes()
+                } else if paused && gen.percent(30) {
+                    b"AGAIN".to_vec()
+                } else {
+                    let valid = match gen.below(8) {
+                        0 | 1 if !tokens.is_empty() => {
+                            format!("HELLO {}", gen.pick(&tokens))
+                        }
+                        2 | 3 => format!("BOARD {}", gen.board_numbers()),
+                        4 => format!("TOMBOLA {last_game}"),
+                        5 => "AGAIN".into(),
+                        _ => live_valid_line(gen),
+                    };
+                    gen.input(LIVE_KEYWORDS, &valid)
                 };
-                let bytes = gen.input(LIVE_KEYWORDS, &valid);
                 gen.record(|| format!("{now_ms} ms: {conn} sends {:?}", BytesDebug(&bytes)));
                 lines += 1;
                 let (frames, too_long) = framed(&bytes);
@@ -1080,8 +1187,16 @@ fn live_game_case(gen: &mut Gen) -> Result<u64, String> {
                     live::protocol::ServerMessage::Welcome { token, .. } => {
                         tokens.push(token.clone())
                     }
-                    live::protocol::ServerMessage::Draw { game, .. }
-                    | live::protocol::ServerMessage::Game { game, .. } => last_game = *game,
+                    live::protocol::ServerMessage::Draw { game, seq, .. } => {
+                        last_game = *game;
+                        claimable = *seq >= 15;
+                        paused = false;
+                    }
+                    live::protocol::ServerMessage::Game { game, .. } => last_game = *game,
+                    live::protocol::ServerMessage::Over { .. } => {
+                        claimable = false;
+                        paused = true;
+                    }
                     _ => {}
                 }
                 gen.learn(&line);
@@ -1096,13 +1211,17 @@ fn live_game_case(gen: &mut Gen) -> Result<u64, String> {
 /// `SENT` and `recipient-busy` happen.
 struct CoinMailboxes {
     rng: ChaCha8Rng,
-    offered: u64,
+    /// Lines queued since the last check.
+    queued: Vec<(ConnId, String)>,
 }
 
 impl chat::room::Mailboxes for CoinMailboxes {
-    fn offer(&mut self, _conn: ConnId, _line: String) -> bool {
-        self.offered += 1;
-        self.rng.random_range(0..10) < 8
+    fn offer(&mut self, conn: ConnId, line: String) -> bool {
+        let room = self.rng.random_range(0..10) < 8;
+        if room {
+            self.queued.push((conn, line));
+        }
+        room
     }
 }
 
@@ -1110,7 +1229,7 @@ fn chat_room_case(gen: &mut Gen) -> Result<u64, String> {
     let mut room = chat::room::ChatRoom::new();
     let mut mailboxes = CoinMailboxes {
         rng: ChaCha8Rng::seed_from_u64(gen.rng.random()),
-        offered: 0,
+        queued: Vec::new(),
     };
     let mut connections = Connections::default();
     let mut peers: BTreeMap<ConnId, SocketAddr> = BTreeMap::new();
@@ -1163,12 +1282,24 @@ fn chat_room_case(gen: &mut Gen) -> Result<u64, String> {
                         Some(Frame::InvalidUtf8) => room.receive_invalid_utf8(conn),
                         None => room.receive_line_too_long(conn),
                     }
-                    check_chat_outputs(gen, &mut room, &mut connections, Some(conn))?;
+                    check_chat_outputs(
+                        gen,
+                        &mut room,
+                        &mut mailboxes,
+                        &mut connections,
+                        Some(conn),
+                    )?;
                 }
                 continue;
             }
         }
-        check_chat_outputs(gen, &mut room, &mut connections, expected_reply)?;
+        check_chat_outputs(
+            gen,
+            &mut room,
+            &mut mailboxes,
+            &mut connections,
+            expected_reply,
+        )?;
     }
     Ok(lines)
 }
@@ -1179,10 +1310,28 @@ fn chat_room_case(gen: &mut Gen) -> Result<u64, String> {
 fn check_chat_outputs(
     gen: &mut Gen,
     room: &mut chat::room::ChatRoom,
+    mailboxes: &mut CoinMailboxes,
     connections: &mut Connections,
     expected_reply: Option<ConnId>,
 ) -> Result<(), String> {
     let open_before = connections.open.clone();
+    // A `FROM` line goes to an open connection, parses, and fits the line
+    // limit every line keeps.
+    for (conn, line) in mailboxes.queued.drain(..) {
+        let message = chat::protocol::ServerMessage::parse(&line)
+            .ok_or_else(|| format!("queued line does not parse: {line:?}"))?;
+        check_server_line(
+            &message,
+            chat::protocol::ServerMessage::parse,
+            LINE_BYTES_MAX,
+        )?;
+        if message.to_string() != line {
+            return Err(format!("queued line is not written canonically: {line:?}"));
+        }
+        if !open_before.contains(&conn) {
+            return Err(format!("{line:?} queued for {conn}, which is not open"));
+        }
+    }
     let mut replies: BTreeMap<ConnId, u32> = BTreeMap::new();
     while let Some(output) = room.poll_output() {
         let delivery = match output {
@@ -1247,6 +1396,49 @@ mod tests {
         assert!(finding.what.contains("index out of bounds"), "{finding}");
         let last = finding.steps.last().expect("the failing input is shown");
         assert!(last.starts_with("parse \"ACK"), "{finding}");
+    }
+
+    #[test]
+    fn the_machines_get_past_registration_into_games_and_routing() {
+        let wanted: &[(&str, &[&str])] = &[
+            (
+                "tombola-game",
+                &[
+                    "START",
+                    "DRAW",
+                    "OVER",
+                    "ERR false-claim",
+                    "ERR reply-timeout",
+                ],
+            ),
+            (
+                "live-game",
+                &[
+                    "HELLO",
+                    "BOARD-OK",
+                    "GAME",
+                    "DRAW",
+                    "WIN",
+                    "ERR false-claim",
+                    "NEXT",
+                ],
+            ),
+            (
+                "chat-room",
+                &["CLIENTS", "FROM", "SENT", "BYE", "ERR recipient-busy"],
+            ),
+        ];
+        for (name, kinds) in wanted {
+            let report = run(target(name).unwrap(), 3, Budget::Inputs(30_000));
+            assert!(report.finding.is_none(), "{:?}", report.finding);
+            for kind in *kinds {
+                assert!(
+                    report.reached.contains(*kind),
+                    "{name} never wrote {kind}: {:?}",
+                    report.reached
+                );
+            }
+        }
     }
 
     #[test]

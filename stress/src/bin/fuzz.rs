@@ -79,6 +79,10 @@ fn main() {
             seconds,
             report.inputs as f64 / seconds.max(1e-9)
         );
+        if !report.reached.is_empty() {
+            let reached: Vec<&str> = report.reached.iter().map(String::as_str).collect();
+            println!("    lines written: {}", reached.join(", "));
+        }
         if let Some(finding) = report.finding {
             print!("FINDING {finding}");
             failed = true;

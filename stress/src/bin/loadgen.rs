@@ -181,21 +181,25 @@ async fn main() {
             numbers_addr,
             claims_addr,
             interval_ms,
-        } => serve(async move {
-            check(numbers_addr)?;
-            check(claims_addr)?;
-            reference::serve_live(numbers_addr, claims_addr, interval_ms.max(1))
-                .await
-                .map_err(|error| error.to_string())
-        })
-        .await,
-        Command::ReferenceChat { addr } => serve(async move {
-            check(addr)?;
-            reference::serve_chat(addr)
-                .await
-                .map_err(|error| error.to_string())
-        })
-        .await,
+        } => {
+            serve(async move {
+                check(numbers_addr)?;
+                check(claims_addr)?;
+                reference::serve_live(numbers_addr, claims_addr, interval_ms.max(1))
+                    .await
+                    .map_err(|error| error.to_string())
+            })
+            .await
+        }
+        Command::ReferenceChat { addr } => {
+            serve(async move {
+                check(addr)?;
+                reference::serve_chat(addr)
+                    .await
+                    .map_err(|error| error.to_string())
+            })
+            .await
+        }
         Command::Live(args) => {
             raise_limit();
             run_live(args).await
@@ -211,7 +215,9 @@ async fn main() {
     }
 }
 
-async fn serve(server: impl std::future::Future<Output = Result<(), String>>) -> Result<(), String> {
+async fn serve(
+    server: impl std::future::Future<Output = Result<(), String>>,
+) -> Result<(), String> {
     raise_limit();
     server.await
 }
@@ -332,7 +338,8 @@ async fn run_live(args: LiveArgs) -> Result<(), String> {
             interval_ms: args.interval_ms,
             seed: args.target.seed,
         };
-        let outcome = live::run(&workload, Duration::from_secs(args.target.timeout_seconds)).await?;
+        let outcome =
+            live::run(&workload, Duration::from_secs(args.target.timeout_seconds)).await?;
         println!(
             "live fan-out: {}, {} players, {} ms between draws",
             subject.name(),
@@ -403,7 +410,8 @@ async fn run_chat(args: ChatArgs) -> Result<(), String> {
             window: Duration::from_secs(args.seconds),
             seed: args.target.seed,
         };
-        let outcome = chat::run(&workload, Duration::from_secs(args.target.timeout_seconds)).await?;
+        let outcome =
+            chat::run(&workload, Duration::from_secs(args.target.timeout_seconds)).await?;
         println!(
             "chat routing: {}, {} clients, {} in flight each",
             subject.name(),

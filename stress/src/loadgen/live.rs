@@ -143,7 +143,10 @@ fn summarize(seen: Vec<Seen>, started: Instant, everyone_at: Instant) -> Outcome
         .max()
         .map(|at| at - started)
         .unwrap_or_default();
-    let registered: Vec<&Seen> = seen.iter().filter(|seen| seen.registered_after.is_some()).collect();
+    let registered: Vec<&Seen> = seen
+        .iter()
+        .filter(|seen| seen.registered_after.is_some())
+        .collect();
     let refused = seen.len() - registered.len();
     let first_refusal = seen.iter().find_map(|seen| seen.refusal.clone());
     let remaining: Vec<&&Seen> = registered.iter().filter(|seen| !seen.lost).collect();
@@ -176,7 +179,10 @@ fn summarize(seen: Vec<Seen>, started: Instant, everyone_at: Instant) -> Outcome
         first_refusal,
         registration_all,
         registration_each: Percentiles::of(
-            registered.iter().filter_map(|seen| seen.registered_after).collect(),
+            registered
+                .iter()
+                .filter_map(|seen| seen.registered_after)
+                .collect(),
         ),
         lost: registered.len() - remaining.len(),
         draws_measured: spreads.len(),

@@ -86,7 +86,10 @@ impl Server {
         std::thread::spawn(move || {
             // Every line is read to the end, so the server never blocks on
             // a full pipe; the first addresses go back to the caller.
-            for line in std::io::BufReader::new(stdout).lines().map_while(Result::ok) {
+            for line in std::io::BufReader::new(stdout)
+                .lines()
+                .map_while(Result::ok)
+            {
                 if let Some(addr) = line.strip_prefix("listening on ") {
                     let _ = found.send(addr.trim().to_owned());
                 }

@@ -48,6 +48,12 @@ pub async fn serve_live(
     let claims = TcpListener::bind(claims_addr).await?;
     announce(&numbers)?;
     announce(&claims)?;
+    serve_live_on(numbers, claims, interval_ms).await;
+    Ok(())
+}
+
+/// The live fan-out reference on listeners already bound.
+pub async fn serve_live_on(numbers: TcpListener, claims: TcpListener, interval_ms: u64) {
     let unpaired: Unpaired = Arc::default();
     let (joining, joined) = mpsc::unbounded_channel();
     tokio::spawn(draw_task(joined, interval_ms));
@@ -72,7 +78,8 @@ pub async fn serve_live(
                 // short line without waiting.
                 let welcome = format!("WELCOME {id} {token}\n");
                 let mut unpaired = unpaired.lock().unwrap();
-                if matches!(write.try_write(welcome.as_bytes()), Ok(written) if written == welcome.len()) {
+                if matches!(write.try_write(welcome.as_bytes()), Ok(written) if written == welcome.len())
+                {
                     unpaired.insert(token, (id, write));
                 }
             }
@@ -88,7 +95,6 @@ pub async fn serve_live(
         }
     };
     tokio::join!(accept_numbers, accept_claims);
-    Ok(())
 }
 
 async fn claims_task(socket: TcpStream, unpaired: Unpaired, joining: Joining) {
@@ -116,7 +122,11 @@ async fn claims_task(socket: TcpStream, unpaired: Unpaired, joining: Joining) {
             "QUIT" => "GOODBYE".into(),
             _ => "ERR unknown-command".into(),
         };
-        if write.write_all(format!("{reply}\n").as_bytes()).await.is_err() {
+        if write
+            .write_all(format!("{reply}\n").as_bytes())
+            .await
+            .is_err()
+        {
             return;
         }
     }
@@ -173,6 +183,12 @@ type Mailboxes = Arc<Mutex<HashMap<String, mpsc::UnboundedSender<String>>>>;
 pub async fn serve_chat(addr: SocketAddr) -> std::io::Result<()> {
     let listener = TcpListener::bind(addr).await?;
     announce(&listener)?;
+    serve_chat_on(listener).await;
+    Ok(())
+}
+
+/// The chat routing reference on a listener already bound.
+pub async fn serve_chat_on(listener: TcpListener) {
     let mailboxes: Mailboxes = Arc::default();
     loop {
         let Ok((socket, peer)) = listener.accept().await else {

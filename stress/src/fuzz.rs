@@ -1259,7 +1259,7 @@ fn chat_room_case(gen: &mut Gen) -> Result<u64, String> {
                     continue;
                 };
                 let valid = if gen.percent(50) {
-                    let target = peers[&gen.pick(&peers.keys().copied().collect::<Vec<_>>())];
+                    let target = peers[gen.pick(&peers.keys().copied().collect::<Vec<_>>())];
                     format!("{target} {}", gen.word())
                 } else {
                     chat_valid_line(gen)

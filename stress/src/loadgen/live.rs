@@ -255,11 +255,9 @@ impl Bot {
                     }
                 }
                 // A game ended (after 90 draws): play the next one.
-                Some("NEXT") => {
-                    if claims_write.write_all(b"AGAIN\n").await.is_err() {
-                        seen.lost = true;
-                        break;
-                    }
+                Some("NEXT") if claims_write.write_all(b"AGAIN\n").await.is_err() => {
+                    seen.lost = true;
+                    break;
                 }
                 Some("GOODBYE") | Some("ERR") => {
                     seen.lost = true;

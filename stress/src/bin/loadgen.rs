@@ -101,9 +101,10 @@ struct LiveArgs {
     /// Players to connect (two connections each).
     #[arg(long, default_value_t = 500)]
     players: usize,
-    /// Draws to measure once every player has registered (at most 80, so
-    /// that they fit in one game when registration is quick).
-    #[arg(long, default_value_t = 40, value_parser = clap::value_parser!(u64).range(1..=80))]
+    /// Draws to measure once every player has registered. A game has 90;
+    /// the players say AGAIN after each, so more span several games. At
+    /// least 100 make p99 more than the maximum.
+    #[arg(long, default_value_t = 100, value_parser = clap::value_parser!(u64).range(1..=1000))]
     draws: u64,
     /// Milliseconds between draws (passed to a server loadgen starts; with
     /// a running server, say what it uses).

@@ -27,9 +27,13 @@ use super::{progress, Percentiles, CONNECTS_IN_FLIGHT_MAX};
 
 /// How long one player may take to connect, pair and register.
 const REGISTRATION_TIMEOUT_MS: u64 = 30_000;
-/// Extra draws to wait for, beyond what the interval promises, before a
-/// run gives up on the draws it asked for.
-const DRAW_SLACK_INTERVALS: u64 = 20;
+/// How much longer than the draws' intervals a run waits for them before
+/// it gives up, in percent: room for the pause between games and a busy
+/// machine.
+const DRAW_WAIT_PERCENT: u64 = 150;
+/// And a fixed allowance on top (a pause between games is 1 s when loadgen
+/// starts the server).
+const DRAW_WAIT_EXTRA_MS: u64 = 5_000;
 
 /// One run's settings.
 #[derive(Debug, Clone)]
@@ -116,7 +120,8 @@ pub async fn run(workload: &Workload, timeout: Duration) -> Result<Outcome, Stri
         let bar = progress(workload.draws, "draws");
         let draws_deadline = (everyone_at
             + Duration::from_millis(
-                workload.interval_ms * (workload.draws + DRAW_SLACK_INTERVALS),
+                workload.interval_ms * workload.draws * DRAW_WAIT_PERCENT / 100
+                    + DRAW_WAIT_EXTRA_MS,
             ))
         .min(deadline);
         while draws_seen.load(Ordering::Relaxed) < workload.draws && Instant::now() < draws_deadline

@@ -94,12 +94,16 @@ pub async fn run(workload: &Workload, timeout: Duration) -> Result<Outcome, Stri
         let counters = counters.clone();
         let connecting = connecting.clone();
         connects.push(tokio::spawn(async move {
-            let connected = tokio::time::timeout(
-                Duration::from_millis(CONNECT_TIMEOUT_MS),
-                connect(workload.addr, &connecting),
-            )
-            .await
-            .unwrap_or_else(|_| Err("connect timed out".into()));
+            // Waiting for a turn to connect is not part of connecting.
+            let connected = match connecting.acquire().await {
+                Ok(_permit) => tokio::time::timeout(
+                    Duration::from_millis(CONNECT_TIMEOUT_MS),
+                    connect(workload.addr),
+                )
+                .await
+                .unwrap_or_else(|_| Err("connect timed out".into())),
+                Err(error) => Err(error.to_string()),
+            };
             match &connected {
                 Ok(_) => counters.connected.fetch_add(1, Ordering::Relaxed),
                 Err(_) => counters.given_up.fetch_add(1, Ordering::Relaxed),
@@ -172,11 +176,7 @@ pub async fn run(workload: &Workload, timeout: Duration) -> Result<Outcome, Stri
 }
 
 /// Connects and reads the `WELCOME`: the reader, the id, how long it took.
-async fn connect(
-    addr: SocketAddr,
-    connecting: &Semaphore,
-) -> Result<(BufReader<TcpStream>, String, Duration), String> {
-    let _permit = connecting.acquire().await.map_err(|e| e.to_string())?;
+async fn connect(addr: SocketAddr) -> Result<(BufReader<TcpStream>, String, Duration), String> {
     let started = Instant::now();
     let socket = TcpStream::connect(addr)
         .await

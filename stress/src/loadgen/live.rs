@@ -20,7 +20,7 @@ use rand::SeedableRng;
 use rand_chacha::ChaCha8Rng;
 use tokio::io::{AsyncBufReadExt, AsyncWriteExt, BufReader};
 use tokio::net::TcpStream;
-use tokio::sync::Semaphore;
+use tokio::sync::{OwnedSemaphorePermit, Semaphore};
 use tokio_util::sync::CancellationToken;
 
 use super::{progress, Percentiles, CONNECTS_IN_FLIGHT_MAX};
@@ -211,12 +211,16 @@ struct Bot {
 impl Bot {
     async fn run(self) -> Seen {
         let mut seen = Seen::default();
-        let registration = tokio::time::timeout(
-            Duration::from_millis(REGISTRATION_TIMEOUT_MS),
-            self.register(),
-        )
-        .await
-        .unwrap_or_else(|_| Err("registration timed out".into()));
+        // Waiting for a turn to connect is not part of registering.
+        let registration = match self.connecting.clone().acquire_owned().await {
+            Ok(permit) => tokio::time::timeout(
+                Duration::from_millis(REGISTRATION_TIMEOUT_MS),
+                self.register(permit),
+            )
+            .await
+            .unwrap_or_else(|_| Err("registration timed out".into())),
+            Err(error) => Err(error.to_string()),
+        };
         let (numbers, claims, registered_after) = match registration {
             Ok(connections) => connections,
             Err(refusal) => {
@@ -277,8 +281,10 @@ impl Bot {
 
     /// Connects both ports, pairs and registers a board; the connections
     /// and how long it took, or why it failed.
-    async fn register(&self) -> Result<(BufReader<TcpStream>, TcpStream, Duration), String> {
-        let permit = self.connecting.acquire().await.map_err(|e| e.to_string())?;
+    async fn register(
+        &self,
+        permit: OwnedSemaphorePermit,
+    ) -> Result<(BufReader<TcpStream>, TcpStream, Duration), String> {
         let started = Instant::now();
         let numbers = TcpStream::connect(self.workload.numbers_addr)
             .await

@@ -3,8 +3,17 @@
 
 SEEDS ?= 200
 CARGO ?= cargo
+# Sizes of the load runs in `make bench` (larger: BENCH_PLAYERS=2000 ...)
+# and how many times real and reference alternate (the ratio is of medians).
+BENCH_PLAYERS ?= 500
+BENCH_CLIENTS ?= 1000
+BENCH_ROUNDS ?= 1
+# Seconds per fuzz target in `make fuzz`.
+FUZZ_SECONDS ?= 10
+# Where cargo puts the binaries `make bench` runs.
+TARGET_DIR ?= $(or $(CARGO_TARGET_DIR),target)
 
-.PHONY: sim test build lint bench play-tombola play-live play-chat clean
+.PHONY: sim test build lint bench bench-load fuzz play-tombola play-live play-chat clean
 
 ## sim: sweep every built-in scenario over $(SEEDS) seeds (release build);
 ## ends with the total and the failing seeds with their replay commands
@@ -39,9 +48,26 @@ lint:
 	$(CARGO) fmt --all -- --check
 	$(CARGO) clippy --workspace --all-targets -- -D warnings
 
-## bench: games per second of the standard scenarios on every backend
+## bench: games per second of the standard scenarios on every backend,
+## then the real servers under load (bench-load)
 bench:
 	$(CARGO) run --release -p sim -- bench
+	$(MAKE) bench-load
+
+## bench-load: the real servers over TCP with loadgen, each beside the
+## least-possible-work reference in the same run, and the ratios: live
+## fan-out at $(BENCH_PLAYERS) players, chat routing at $(BENCH_CLIENTS) clients
+bench-load:
+	$(CARGO) build --release -p games -p stress --bins
+	$(TARGET_DIR)/release/loadgen live --compare --rounds $(BENCH_ROUNDS) \
+		--server-bin $(TARGET_DIR)/release/tombola-live-server --players $(BENCH_PLAYERS)
+	$(TARGET_DIR)/release/loadgen chat --compare --rounds $(BENCH_ROUNDS) \
+		--server-bin $(TARGET_DIR)/release/chat-server --clients $(BENCH_CLIENTS)
+
+## fuzz: every fuzz target for $(FUZZ_SECONDS) s each, with inputs run per
+## target (a short run of them is part of `make test`)
+fuzz:
+	$(CARGO) run --release -p stress --bin fuzz -- --seconds $(FUZZ_SECONDS)
 
 ## play-tombola: a lock-step server on 127.0.0.1:8000 for two players
 play-tombola:

@@ -264,3 +264,35 @@ async fn a_client_that_pipelines_many_lines_before_reading_gets_every_reply() {
         .await;
     assert_eq!(client.expect_line().await, "BOARD-OK");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn pipelined_good_and_bad_lines_are_answered_in_the_order_sent() {
+    let (addr, _stop) = start_server(fast_config(2), 4).await;
+    let mut client = RawClient::connect(&addr).await;
+    assert_eq!(client.expect_line().await, "WELCOME p1");
+    // Everything in one write, so the server reads it all at once: a
+    // framing refusal must not overtake the replies to the lines before it.
+    let mut input =
+        b"FOO\n\xff\nACK 1\n\xfe\xfd\nBOARD 1 2 3 4 5 6 7 8 9 10 11 12 13 14 15\nBAR\n".to_vec();
+    input.extend(vec![b'A'; 2000]);
+    input.push(b'\n');
+    client.send_raw(&input).await;
+    let expected = [
+        "ERR unknown-command FOO",
+        "ERR invalid-utf8",
+        "ERR not-playing",
+        "ERR invalid-utf8",
+        "BOARD-OK",
+        "WAITING 1 2",
+        "ERR unknown-command BAR",
+        "ERR line-too-long",
+    ];
+    for (index, prefix) in expected.iter().enumerate() {
+        let reply = client.expect_line().await;
+        assert!(
+            reply.starts_with(prefix),
+            "reply {index} is {reply:?}, expected {prefix:?}..."
+        );
+    }
+    assert_eq!(client.line().await, None, "closed after line-too-long");
+}

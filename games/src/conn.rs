@@ -2,13 +2,18 @@
 //! into [`ConnEvent`]s for the game, and a writer that drains the
 //! connection's bounded outbox onto the socket.
 //!
-//! Framing errors are answered here, the same way for every game:
+//! Framing errors are answered by the shell through [`take_event`], the same
+//! way for every game and in turn with the replies to the lines before them:
 //! `ERR invalid-utf8` keeps the connection, `ERR line-too-long` ends it.
 //! Game logic only ever sees whole UTF-8 lines and a final `Closed`.
 //!
 //! Backpressure: the reader reads the next line only when the outbox has
-//! room, so a client that does not read its replies is simply not read from
-//! (the protocol's rule); the game itself never waits on a slow client.
+//! room for the replies to every line it has read and the game has not yet
+//! answered, so a client that does not read its replies is simply not read
+//! from (the protocol's rule) and a client that pipelines gets every reply;
+//! the game itself never waits on a slow client. A line counts as answered
+//! only once its replies are in the outbox ([`ConnHandle::line_handled`]
+//! after [`pump`]), never earlier.
 //! Closing is bounded: once a connection is closed, its tasks flush what is
 //! queued and drain input for at most [`CLOSE_GRACE_MS`], then end.
 
@@ -94,8 +99,65 @@ pub const CLOSE_GRACE_MS: u64 = 2_000;
 pub enum ConnEvent {
     /// A complete, non-empty UTF-8 line.
     Line(ConnId, String),
+    /// A complete line that was not UTF-8: answered by [`take_event`], in
+    /// turn with the replies to the lines before it; the connection goes on.
+    InvalidUtf8(ConnId),
+    /// More than `LINE_BYTES_MAX` bytes without a terminator: answered by
+    /// [`take_event`], which then closes the connection.
+    LineTooLong(ConnId),
     /// The peer closed, reset, or broke the framing; no more events follow.
     Closed(ConnId),
+}
+
+/// The refusal of a line that is not UTF-8.
+pub const INVALID_UTF8_REFUSAL: &str = "ERR invalid-utf8 line dropped";
+
+/// The refusal of an over-long line, after which the connection closes.
+pub fn line_too_long_refusal() -> String {
+    format!(
+        "ERR line-too-long over {} bytes, closing",
+        crate::framing::LINE_BYTES_MAX
+    )
+}
+
+/// A connection event the game must see.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Input {
+    /// Hand the line to the game, [`pump`], then call
+    /// [`ConnHandle::line_handled`] (in that order, so the reader reads on
+    /// only once the replies are queued).
+    Line(ConnId, String),
+    /// The connection is gone (its handle already dropped): tell the game.
+    Closed(ConnId),
+}
+
+/// Turns one connection event into what the game must see, answering
+/// framing errors itself. Events of connections the shell no longer holds
+/// are dropped. Because every event of a connection comes through here in
+/// the order the reader produced it, every line's reply, framing refusals
+/// included, goes out in the order the lines came in.
+pub fn take_event(
+    conns: &mut std::collections::BTreeMap<ConnId, ConnHandle>,
+    event: ConnEvent,
+) -> Option<Input> {
+    match event {
+        ConnEvent::Line(conn, line) => conns.contains_key(&conn).then_some(Input::Line(conn, line)),
+        ConnEvent::InvalidUtf8(conn) => {
+            let handle = conns.get(&conn)?;
+            // The reader counted this line as in flight, so its reply has
+            // room; `Full` cannot happen and `Closed` means it is gone.
+            let _ = handle.try_send(INVALID_UTF8_REFUSAL.to_owned());
+            handle.line_handled();
+            None
+        }
+        ConnEvent::LineTooLong(conn) => {
+            let handle = conns.remove(&conn)?;
+            let _ = handle.try_send(line_too_long_refusal());
+            handle.close();
+            Some(Input::Closed(conn))
+        }
+        ConnEvent::Closed(conn) => conns.remove(&conn).map(|_| Input::Closed(conn)),
+    }
 }
 
 /// Lines one connection may have read and not yet seen handled.
@@ -235,26 +297,16 @@ async fn read_loop<R: AsyncRead + Send + Unpin>(
                     return;
                 }
             }
+            // Framing errors go to the game task like lines, so their
+            // refusals are queued in turn with the replies before them.
             Some(Ok(Frame::InvalidUtf8)) => {
-                if let Some(outbox) = outbox.upgrade() {
-                    let _ = outbox
-                        .send("ERR invalid-utf8 line dropped".to_owned())
-                        .await;
-                }
-                // Answered here, so the game will not acknowledge it.
-                if !closing.is_cancelled() {
-                    in_flight.add_permits(1);
+                if events.send(ConnEvent::InvalidUtf8(conn)).await.is_err() {
+                    return;
                 }
             }
             Some(Err(FrameError::LineTooLong)) => {
-                if let Some(outbox) = outbox.upgrade() {
-                    let reply = format!(
-                        "ERR line-too-long over {} bytes, closing",
-                        crate::framing::LINE_BYTES_MAX
-                    );
-                    let _ = outbox.send(reply).await;
-                }
-                break;
+                let _ = events.send(ConnEvent::LineTooLong(conn)).await;
+                return;
             }
             Some(Err(FrameError::Io(_))) | None => break,
         }

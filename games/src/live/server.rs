@@ -20,7 +20,7 @@ use std::io;
 use rand::Rng;
 use tokio::sync::mpsc;
 
-use crate::conn::{pump, spawn_connection, ConnEvent, ConnHandle, ConnId};
+use crate::conn::{pump, spawn_connection, take_event, ConnHandle, ConnId, Input};
 use crate::env::{Env, Listener};
 use crate::live::game::{LiveServer, Port, ServerConfig};
 
@@ -63,25 +63,19 @@ where
 
     loop {
         let deadline = game.poll_timeout();
+        let mut answered = None;
         let accepted = tokio::select! {
             biased;
             _ = &mut shutdown => return Ok(()),
             Some(event) = events_rx.recv() => {
                 let now_ms = env.now_ms();
-                match event {
-                    ConnEvent::Line(conn, line) => {
-                        if let Some(handle) = conns.get(&conn) {
-                            game.receive(now_ms, conn, &line);
-                            // Its replies are in the game's output queue and
-                            // go to the outbox below, before the next event.
-                            handle.line_handled();
-                        }
+                match take_event(&mut conns, event) {
+                    Some(Input::Line(conn, line)) => {
+                        game.receive(now_ms, conn, &line);
+                        answered = Some(conn);
                     }
-                    ConnEvent::Closed(conn) => {
-                        if conns.remove(&conn).is_some() {
-                            game.disconnect(now_ms, conn);
-                        }
-                    }
+                    Some(Input::Closed(conn)) => game.disconnect(now_ms, conn),
+                    None => {}
                 }
                 None
             }
@@ -116,5 +110,10 @@ where
             }
         }
         pump(&env, &mut game, &mut conns);
+        // Only now are the line's replies in its outbox: its reader may
+        // read one more line.
+        if let Some(handle) = answered.take().and_then(|conn| conns.get(&conn)) {
+            handle.line_handled();
+        }
     }
 }

@@ -126,3 +126,30 @@ fn a_server_that_cannot_bind_says_why_and_fails() {
     assert!(!output.status.success());
     assert!(String::from_utf8_lossy(&output.stderr).contains("cannot listen on 256.0.0.1:1"));
 }
+
+/// Two connected players, then `signal`: both are told, the server exits 0.
+fn shuts_down_gracefully_on(signal: &str) {
+    let (mut server, addrs) = common::start_server_binary(
+        "tombola-server",
+        &["--addr", "127.0.0.1:0", "--players", "3"],
+        1,
+    );
+    let clients = (1..=2)
+        .map(|index| {
+            let (client, welcome) = common::connect_and_read_first_line(&addrs[0]);
+            assert_eq!(welcome, format!("WELCOME p{index}"));
+            client
+        })
+        .collect();
+    common::signal_shuts_down_gracefully(&mut server, signal, clients);
+}
+
+#[test]
+fn sigterm_tells_every_player_and_exits_zero_within_a_second() {
+    shuts_down_gracefully_on("TERM");
+}
+
+#[test]
+fn sigint_tells_every_player_and_exits_zero_within_a_second() {
+    shuts_down_gracefully_on("INT");
+}

@@ -26,10 +26,29 @@ pub fn announce_listening(addr: SocketAddr) {
     let _ = stdout.flush();
 }
 
-/// Completes on Ctrl-C (or never, if the signal cannot be installed).
-pub async fn ctrl_c() {
-    if tokio::signal::ctrl_c().await.is_err() {
-        std::future::pending::<()>().await;
+/// Installs handlers for SIGINT and SIGTERM now, and returns a future that
+/// completes on the first of them. Servers call it before they announce
+/// their address, so a signal sent as soon as the address is known is
+/// always caught (never the default action, which kills the process). If
+/// a handler cannot be installed, that signal keeps its default action.
+pub fn shutdown_signal() -> impl std::future::Future<Output = ()> + Send + 'static {
+    use tokio::signal::unix::{signal, SignalKind};
+    let mut interrupt = signal(SignalKind::interrupt()).ok();
+    let mut terminate = signal(SignalKind::terminate()).ok();
+    async move {
+        tokio::select! {
+            biased;
+            Some(_) = next_signal(&mut interrupt) => {}
+            Some(_) = next_signal(&mut terminate) => {}
+            else => std::future::pending::<()>().await,
+        }
+    }
+}
+
+async fn next_signal(signal: &mut Option<tokio::signal::unix::Signal>) -> Option<()> {
+    match signal {
+        Some(signal) => signal.recv().await,
+        None => None,
     }
 }
 

@@ -16,12 +16,15 @@
 //! after [`pump`]), never earlier.
 //! Closing is bounded: once a connection is closed, its tasks flush what is
 //! queued and drain input for at most [`CLOSE_GRACE_MS`], then end.
+//! Shutting down ([`shut_down_all`]) tells every connection
+//! [`SHUTDOWN_LINE`], closes it, and waits at most [`SHUTDOWN_FLUSH_MS`]
+//! for the writers to flush.
 
 use futures::{SinkExt, StreamExt};
 use std::sync::Arc;
 use tokio::io::{AsyncRead, AsyncWrite};
 
-use tokio::sync::{mpsc, Semaphore};
+use tokio::sync::{mpsc, oneshot, Semaphore};
 use tokio_util::codec::{FramedRead, FramedWrite};
 use tokio_util::sync::{CancellationToken, DropGuard};
 
@@ -160,6 +163,38 @@ pub fn take_event(
     }
 }
 
+/// The one line every connected client gets when the server shuts down
+/// (SIGINT or SIGTERM); nothing follows it and the connection ends.
+pub const SHUTDOWN_LINE: &str = "BYE server-shutdown";
+/// How long a server that is shutting down waits for its connections to
+/// flush their last lines (the shutdown line among them) before it exits:
+/// short enough that a server exits within a second of the signal, long
+/// enough for a few kernel buffers' worth on a loaded machine. A client
+/// that does not read is not waited for beyond this.
+pub const SHUTDOWN_FLUSH_MS: u64 = 500;
+
+/// Tells every connection [`SHUTDOWN_LINE`] (if its outbox has room),
+/// closes them all, and waits until their writers have flushed and ended,
+/// or [`SHUTDOWN_FLUSH_MS`], whichever comes first.
+pub async fn shut_down_all<E: Env>(env: &E, conns: impl IntoIterator<Item = ConnHandle>) {
+    let flushed: Vec<_> = conns.into_iter().map(ConnHandle::shut_down).collect();
+    wait_flushed(env, flushed).await;
+}
+
+/// Waits for every writer-ended signal, or [`SHUTDOWN_FLUSH_MS`].
+pub async fn wait_flushed<E: Env>(env: &E, flushed: Vec<WriterEnded>) {
+    let all = futures::future::join_all(flushed);
+    tokio::select! {
+        biased;
+        _ = all => {}
+        _ = env.sleep_ms(SHUTDOWN_FLUSH_MS) => {}
+    }
+}
+
+/// Resolves once a connection's writer task has ended (flushed and closed
+/// its side, failed, or been dropped).
+pub type WriterEnded = oneshot::Receiver<()>;
+
 /// Lines one connection may have read and not yet seen handled.
 pub const LINES_IN_FLIGHT_MAX: usize = 4;
 /// Most replies a game sends to one line (a board: `BOARD-OK` and
@@ -172,6 +207,7 @@ pub struct ConnHandle {
     outbox: mpsc::Sender<String>,
     /// Lines the reader may still read before the game acknowledges one.
     in_flight: Arc<Semaphore>,
+    writer_ended: WriterEnded,
     _closing: DropGuard,
 }
 
@@ -206,6 +242,13 @@ impl ConnHandle {
 
     /// Flushes what is queued, then closes the connection.
     pub fn close(self) {}
+
+    /// Queues [`SHUTDOWN_LINE`] if there is room, then closes the
+    /// connection; the result resolves once its writer has ended.
+    pub fn shut_down(self) -> WriterEnded {
+        let _ = self.try_send(SHUTDOWN_LINE.to_owned());
+        self.writer_ended
+    }
 }
 
 /// Starts the reader and writer tasks of one accepted connection.
@@ -248,7 +291,10 @@ pub fn spawn_connection<E: Env>(
 
     let writer = write_loop(write_half, outbox_rx);
     let grace = grace_after(env.clone(), closing.clone());
+    let (ended, writer_ended) = oneshot::channel();
     env.spawn(async move {
+        // Dropped when the task ends or is dropped: either way it has ended.
+        let _ended = ended;
         tokio::select! {
             biased;
             _ = grace => {}
@@ -259,6 +305,7 @@ pub fn spawn_connection<E: Env>(
     ConnHandle {
         outbox,
         in_flight,
+        writer_ended,
         _closing: closing.drop_guard(),
     }
 }

@@ -9,7 +9,7 @@
 use clap::Parser;
 use games::chat::protocol::ROOM_CLIENTS_MAX;
 use games::chat::server::{self, ServerConfig, CONNECTIONS_MAX, OUTBOX_LINES_MAX};
-use games::cli::{announce_listening, ctrl_c};
+use games::cli::{announce_listening, shutdown_signal};
 use games::env::{Env, Listener, TokioEnv};
 
 /// The chat room server: routes private messages between connected clients.
@@ -56,10 +56,13 @@ async fn main() -> std::io::Result<()> {
             std::process::exit(1);
         }
     };
+    // Before the address is announced: a signal sent as soon as it is
+    // known must find its handler installed.
+    let shutdown = shutdown_signal();
     announce_listening(listener.local_addr()?);
     let config = ServerConfig {
         outbox_lines_max: args.outbox_lines,
         connections_max: args.connections_max as usize,
     };
-    server::run(env, listener, config, ctrl_c()).await
+    server::run(env, listener, config, shutdown).await
 }

@@ -16,7 +16,7 @@
 use std::process::ExitCode;
 
 use clap::Parser;
-use games::cli::{announce_listening, ctrl_c, seed_or_clock};
+use games::cli::{announce_listening, seed_or_clock, shutdown_signal};
 use games::env::{Env, Listener, TokioEnv};
 use games::live::game::ServerConfig;
 use games::live::server;
@@ -75,6 +75,9 @@ async fn main() -> ExitCode {
     }
     let claims = listeners.pop().expect("two listeners");
     let numbers = listeners.pop().expect("two listeners");
+    // Before the address is announced: a signal sent as soon as it is
+    // known must find its handler installed.
+    let shutdown = shutdown_signal();
     for listener in [&numbers, &claims] {
         if let Ok(addr) = listener.local_addr() {
             announce_listening(addr);
@@ -87,7 +90,7 @@ async fn main() -> ExitCode {
         ..ServerConfig::default()
     };
     let rng = ChaCha8Rng::seed_from_u64(seed);
-    match server::run(env, numbers, claims, config, rng, ctrl_c()).await {
+    match server::run(env, numbers, claims, config, rng, shutdown).await {
         Ok(()) => ExitCode::SUCCESS,
         Err(error) => {
             eprintln!("tombola-live-server: {error}");

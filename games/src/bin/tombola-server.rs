@@ -13,7 +13,7 @@
 use std::process::ExitCode;
 
 use clap::Parser;
-use games::cli::{announce_listening, ctrl_c, seed_or_clock};
+use games::cli::{announce_listening, seed_or_clock, shutdown_signal};
 use games::env::{Env, Listener, TokioEnv};
 use games::tombola::game::{ServerConfig, PLAYERS_MAX};
 use games::tombola::server;
@@ -62,6 +62,9 @@ async fn main() -> ExitCode {
             return ExitCode::FAILURE;
         }
     };
+    // Before the address is announced: a signal sent as soon as it is
+    // known must find its handler installed.
+    let shutdown = shutdown_signal();
     if let Ok(addr) = listener.local_addr() {
         announce_listening(addr);
     }
@@ -78,7 +81,7 @@ async fn main() -> ExitCode {
         listener,
         config,
         ChaCha8Rng::seed_from_u64(seed),
-        ctrl_c(),
+        shutdown,
     )
     .await
     {

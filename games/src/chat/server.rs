@@ -20,7 +20,7 @@ use tokio::sync::mpsc;
 use crate::chat::link::{self, LinkEvent, LinkHandle, Received, ReplySlot, REPLY_HEADROOM_LINES};
 use crate::chat::protocol::ROOM_CLIENTS_MAX;
 use crate::chat::room::{ChatRoom, Mailboxes, Output};
-use crate::conn::ConnId;
+use crate::conn::{self, ConnId};
 use crate::env::{Env, Listener};
 
 /// Lines queued for one client before messages to it are refused with
@@ -54,7 +54,9 @@ impl Default for ServerConfig {
     }
 }
 
-/// Runs the chat server on `listener` until `shutdown` completes.
+/// Runs the chat server on `listener` until `shutdown` completes, then
+/// stops accepting, sends every connection `conn::SHUTDOWN_LINE` and
+/// returns once they have flushed (at most `conn::SHUTDOWN_FLUSH_MS`).
 pub async fn run<E: Env>(
     env: E,
     listener: E::Listener,
@@ -81,7 +83,7 @@ pub async fn run<E: Env>(
     loop {
         tokio::select! {
             biased;
-            _ = &mut shutdown => return Ok(()),
+            _ = &mut shutdown => break,
             Some(event) = events_rx.recv() => match event {
                 LinkEvent::Received(conn, received, slot) => {
                     // A line from a connection the room closed is dropped
@@ -129,6 +131,15 @@ pub async fn run<E: Env>(
             },
         }
     }
+    // Stop accepting first, then tell everyone and let them flush.
+    drop(listener);
+    env.record(format_args!("shutdown {} connections", links.0.len()));
+    let flushed = std::mem::take(&mut links.0)
+        .into_values()
+        .map(LinkHandle::shut_down)
+        .collect();
+    conn::wait_flushed(&env, flushed).await;
+    Ok(())
 }
 
 /// The open connections, by connection id.

@@ -20,7 +20,7 @@ use std::io;
 use rand::Rng;
 use tokio::sync::mpsc;
 
-use crate::conn::{pump, spawn_connection, take_event, ConnHandle, ConnId, Input};
+use crate::conn::{pump, shut_down_all, spawn_connection, take_event, ConnHandle, ConnId, Input};
 use crate::env::{Env, Listener};
 use crate::live::game::{LiveServer, Port, ServerConfig};
 
@@ -36,7 +36,9 @@ pub const EVENTS_QUEUE_MAX: usize = 1024;
 /// Pause after a failed `accept` (out of descriptors, say) before retrying.
 pub const ACCEPT_RETRY_MS: u64 = 100;
 
-/// Runs the server on its two listeners until `shutdown` completes. It
+/// Runs the server on its two listeners until `shutdown` completes, then
+/// stops accepting, sends every connection `conn::SHUTDOWN_LINE` and
+/// returns once they have flushed (at most `conn::SHUTDOWN_FLUSH_MS`). It
 /// never stops on its own: after a game it pauses and plays the next.
 pub async fn run<E, R>(
     env: E,
@@ -66,7 +68,7 @@ where
         let mut answered = None;
         let accepted = tokio::select! {
             biased;
-            _ = &mut shutdown => return Ok(()),
+            _ = &mut shutdown => break,
             Some(event) = events_rx.recv() => {
                 let now_ms = env.now_ms();
                 match take_event(&mut conns, event) {
@@ -116,4 +118,10 @@ where
             handle.line_handled();
         }
     }
+    // Stop accepting first, then tell everyone and let them flush.
+    drop(numbers);
+    drop(claims);
+    env.record(format_args!("shutdown {} connections", conns.len()));
+    shut_down_all(&env, std::mem::take(&mut conns).into_values()).await;
+    Ok(())
 }

@@ -183,6 +183,14 @@ pub async fn play<E: Env>(
         } else {
             lines.next().await
         };
+        // The server's shutdown line ends the session as a close does.
+        let next = match next {
+            Some(Ok(Frame::Line(line))) if line == crate::conn::SHUTDOWN_LINE => {
+                env.record(format_args!("recv {line}"));
+                None
+            }
+            other => other,
+        };
         let line = match next {
             Some(Ok(Frame::Line(line))) => line,
             Some(Ok(Frame::InvalidUtf8)) => {

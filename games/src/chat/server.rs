@@ -26,9 +26,11 @@ use crate::env::{Env, Listener};
 /// Lines queued for one client before messages to it are refused with
 /// `ERR recipient-busy`. The socket's own buffers come on top of this.
 pub const OUTBOX_LINES_MAX: usize = 256;
-/// Open connections at once; more are told `ERR server-full` and closed.
-/// At most [`ROOM_CLIENTS_MAX`], so that a `CLIENTS` line stays bounded.
-pub const CONNECTIONS_MAX: usize = ROOM_CLIENTS_MAX;
+/// Open connections at once by default (tests and simulations); more are
+/// told `ERR server-full` and closed. `chat-server` holds as many as the
+/// process may open, up to [`ROOM_CLIENTS_MAX`] (so a `CLIENTS` line stays
+/// bounded).
+pub const CONNECTIONS_MAX: usize = 1024;
 /// Connection events waiting for the room task; readers wait when it is full.
 pub const EVENTS_QUEUE_MAX: usize = 1024;
 /// Pause after a failed `accept` (out of descriptors, say) before retrying.

@@ -28,8 +28,10 @@ use crate::live::game::{LiveServer, Port, ServerConfig};
 /// and is dropped. A whole game sends about 95 lines to a player's numbers
 /// connection; a claims connection is only written in answer to its lines.
 pub const OUTBOX_LINES_MAX: usize = 256;
-/// Open connections at once, both ports together (a player holds two);
-/// more are told `ERR server-full` and closed.
+/// Open connections at once under [`run`] (tests and simulations), both
+/// ports together (a player holds two); more are told `ERR server-full`
+/// and closed. The binaries use [`run_holding`] with as many as the
+/// process may open (`cli::connections_allowed`).
 pub const CONNECTIONS_MAX: usize = 1024;
 /// Connection events waiting for the game task; readers wait when it is full.
 pub const EVENTS_QUEUE_MAX: usize = 1024;
@@ -46,6 +48,24 @@ pub async fn run<E, R>(
     claims: E::Listener,
     config: ServerConfig,
     rng: R,
+    shutdown: impl Future<Output = ()>,
+) -> io::Result<()>
+where
+    E: Env,
+    R: Rng,
+{
+    run_holding(env, numbers, claims, config, rng, CONNECTIONS_MAX, shutdown).await
+}
+
+/// [`run`] holding at most `connections_max` connections at once (the
+/// binaries pass what the process may open: `cli::connections_allowed`).
+pub async fn run_holding<E, R>(
+    env: E,
+    numbers: E::Listener,
+    claims: E::Listener,
+    config: ServerConfig,
+    rng: R,
+    connections_max: usize,
     shutdown: impl Future<Output = ()>,
 ) -> io::Result<()>
 where
@@ -99,7 +119,7 @@ where
                     events_tx.clone(),
                     OUTBOX_LINES_MAX,
                 );
-                if conns.len() >= CONNECTIONS_MAX {
+                if conns.len() >= connections_max {
                     let _ = handle.try_send("ERR server-full try again later".to_owned());
                 } else {
                     conns.insert(conns_opened, handle);

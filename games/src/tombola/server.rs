@@ -23,7 +23,9 @@ use crate::tombola::game::{LockstepServer, ServerConfig};
 /// Lines queued for one player before it counts as not reading and is
 /// dropped. A whole game sends fewer than 100 lines to a player.
 pub const OUTBOX_LINES_MAX: usize = 256;
-/// Open connections at once; more are told `ERR server-full` and closed.
+/// Open connections at once under [`run`] (tests and simulations); more
+/// are told `ERR server-full` and closed. The binaries use [`run_holding`]
+/// with as many as the process may open (`cli::connections_allowed`).
 pub const CONNECTIONS_MAX: usize = 1024;
 /// Connection events waiting for the game task; readers wait when it is full.
 pub const EVENTS_QUEUE_MAX: usize = 1024;
@@ -39,6 +41,23 @@ pub async fn run<E, R>(
     listener: E::Listener,
     config: ServerConfig,
     rng: R,
+    shutdown: impl Future<Output = ()>,
+) -> io::Result<()>
+where
+    E: Env,
+    R: Rng,
+{
+    run_holding(env, listener, config, rng, CONNECTIONS_MAX, shutdown).await
+}
+
+/// [`run`] holding at most `connections_max` connections at once (the
+/// binaries pass what the process may open: `cli::connections_allowed`).
+pub async fn run_holding<E, R>(
+    env: E,
+    listener: E::Listener,
+    config: ServerConfig,
+    rng: R,
+    connections_max: usize,
     shutdown: impl Future<Output = ()>,
 ) -> io::Result<()>
 where
@@ -78,7 +97,7 @@ where
                 Ok((stream, _peer)) => {
                     conns_opened += 1;
                     let handle = spawn_connection(&env, stream, conns_opened, events_tx.clone(), OUTBOX_LINES_MAX);
-                    if conns.len() >= CONNECTIONS_MAX {
+                    if conns.len() >= connections_max {
                         let _ = handle.try_send("ERR server-full try again later".to_owned());
                     } else {
                         conns.insert(conns_opened, handle);

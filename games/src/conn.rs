@@ -20,12 +20,12 @@
 //! [`SHUTDOWN_LINE`], closes it, and waits at most [`SHUTDOWN_FLUSH_MS`]
 //! for the writers to flush.
 
-use futures::{SinkExt, StreamExt};
+use futures::StreamExt;
 use std::sync::Arc;
 use tokio::io::{AsyncRead, AsyncWrite};
 
 use tokio::sync::{mpsc, oneshot, Semaphore};
-use tokio_util::codec::{FramedRead, FramedWrite};
+use tokio_util::codec::FramedRead;
 use tokio_util::sync::{CancellationToken, DropGuard};
 
 use crate::env::Env;
@@ -323,7 +323,8 @@ async fn read_loop<R: AsyncRead + Send + Unpin>(
     in_flight: Arc<Semaphore>,
     closing: CancellationToken,
 ) {
-    let mut frames = FramedRead::new(read_half, LineCodec::new());
+    let mut frames =
+        FramedRead::with_capacity(read_half, LineCodec::new(), READ_BUFFER_START_BYTES);
     loop {
         // Read on only when the replies to every line in flight would fit:
         // replies are never dropped, so a peer that does not read them is
@@ -379,24 +380,34 @@ async fn wait_for_room(outbox: &mpsc::WeakSender<String>, in_flight: &Semaphore)
     room
 }
 
-async fn write_loop<W: AsyncWrite + Send + Unpin>(
-    write_half: W,
+/// Bytes a connection's read buffer starts with. An idle connection holds
+/// it, so it is small; it grows for a longer line (up to `LINE_BYTES_MAX`
+/// and what has arrived after it) and for a client that pipelines.
+pub const READ_BUFFER_START_BYTES: usize = 256;
+
+/// Drains a connection's outbox onto the socket, every line already queued
+/// in one write. The batch buffer lives only while writing, so an idle
+/// connection holds no write buffer. Shared by every game's connections
+/// (chat's `link.rs` too).
+pub(crate) async fn write_loop<W: AsyncWrite + Send + Unpin>(
+    mut write_half: W,
     mut outbox: mpsc::Receiver<String>,
 ) {
-    let mut sink = FramedWrite::new(write_half, LineCodec::new());
+    use tokio::io::AsyncWriteExt;
     while let Some(line) = outbox.recv().await {
-        // Batch what is already queued into one flush.
-        if sink.feed(line).await.is_err() {
-            return;
-        }
+        let mut batch = Vec::with_capacity(line.len() + 1);
+        let mut push = |line: String| {
+            debug_assert!(!line.contains('\n'), "a line never contains its terminator");
+            batch.extend_from_slice(line.as_bytes());
+            batch.push(b'\n');
+        };
+        push(line);
         while let Ok(line) = outbox.try_recv() {
-            if sink.feed(line).await.is_err() {
-                return;
-            }
+            push(line);
         }
-        if sink.flush().await.is_err() {
+        if write_half.write_all(&batch).await.is_err() || write_half.flush().await.is_err() {
             return;
         }
     }
-    let _ = sink.close().await;
+    let _ = write_half.shutdown().await;
 }

@@ -20,13 +20,16 @@
 //! not lost to a TCP reset; both are stopped [`CLOSE_GRACE_MS`] after the
 //! handle is dropped at the latest.
 
-use futures::{SinkExt, StreamExt};
-use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite};
+use futures::StreamExt;
+use tokio::io::{AsyncRead, AsyncReadExt};
 use tokio::sync::{mpsc, oneshot};
-use tokio_util::codec::{FramedRead, FramedWrite};
+use tokio_util::codec::FramedRead;
 use tokio_util::sync::{CancellationToken, DropGuard};
 
-use crate::conn::{ConnId, QueueError, WriterEnded, CLOSE_GRACE_MS, SHUTDOWN_LINE};
+use crate::conn::{
+    write_loop, ConnId, QueueError, WriterEnded, CLOSE_GRACE_MS, READ_BUFFER_START_BYTES,
+    SHUTDOWN_LINE,
+};
 use crate::env::Env;
 use crate::framing::{Frame, FrameError, LineCodec, LINE_BYTES_MAX};
 
@@ -174,7 +177,8 @@ async fn read_loop<R: AsyncRead + Send + Unpin>(
     outbox: mpsc::WeakSender<String>,
     closing: CancellationToken,
 ) {
-    let mut frames = FramedRead::new(read_half, LineCodec::new());
+    let mut frames =
+        FramedRead::with_capacity(read_half, LineCodec::new(), READ_BUFFER_START_BYTES);
     loop {
         // Reserve the reply's place before reading the line it answers.
         let Some(sender) = outbox.upgrade() else {
@@ -222,26 +226,4 @@ async fn read_loop<R: AsyncRead + Send + Unpin>(
             break;
         }
     }
-}
-
-async fn write_loop<W: AsyncWrite + Send + Unpin>(
-    write_half: W,
-    mut outbox: mpsc::Receiver<String>,
-) {
-    let mut sink = FramedWrite::new(write_half, LineCodec::new());
-    while let Some(line) = outbox.recv().await {
-        // Batch what is already queued into one flush.
-        if sink.feed(line).await.is_err() {
-            return;
-        }
-        while let Ok(line) = outbox.try_recv() {
-            if sink.feed(line).await.is_err() {
-                return;
-            }
-        }
-        if sink.flush().await.is_err() {
-            return;
-        }
-    }
-    let _ = sink.close().await;
 }

@@ -198,3 +198,52 @@ fn help_explains_both_binaries() {
         }
     }
 }
+
+/// Two clients in the room, then `signal`: both are told, the server
+/// exits 0.
+fn shuts_down_gracefully_on(signal: &str) {
+    let (mut server, addrs) =
+        common::start_server_binary("chat-server", &["--addr", "127.0.0.1:0"], 1);
+    let clients = (0..2)
+        .map(|_| {
+            let (client, welcome) = common::connect_and_read_first_line(&addrs[0]);
+            assert!(welcome.starts_with("WELCOME "), "got {welcome:?}");
+            client
+        })
+        .collect();
+    common::signal_shuts_down_gracefully(&mut server, signal, clients);
+}
+
+#[test]
+fn sigterm_tells_every_client_and_exits_zero_within_a_second() {
+    shuts_down_gracefully_on("TERM");
+}
+
+#[test]
+fn sigint_tells_every_client_and_exits_zero_within_a_second() {
+    shuts_down_gracefully_on("INT");
+}
+
+#[test]
+fn the_server_process_holds_more_connections_than_the_old_fixed_cap() {
+    // More than 1,024 (the old CONNECTIONS_MAX); this process needs as many
+    // descriptors as the server, so it raises its own limit the same way.
+    const CLIENTS: usize = 1_500;
+    let allowed = games::cli::connections_allowed(0);
+    if allowed < 2 * CLIENTS + 64 {
+        panic!("this machine allows only {allowed} open files per process");
+    }
+    let (_server, addrs) =
+        common::start_server_binary("chat-server", &["--addr", "127.0.0.1:0"], 1);
+    let clients: Vec<_> = (0..CLIENTS)
+        .map(|index| {
+            let (client, welcome) = common::connect_and_read_first_line(&addrs[0]);
+            assert!(
+                welcome.starts_with("WELCOME "),
+                "client {index} got {welcome:?}"
+            );
+            client
+        })
+        .collect();
+    assert_eq!(clients.len(), CLIENTS);
+}

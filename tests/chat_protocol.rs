@@ -70,3 +70,44 @@ proptest! {
         prop_assert_eq!(room.clients().collect::<Vec<_>>(), expected);
     }
 }
+
+#[test]
+fn l_in_a_room_of_the_most_clients_lists_them_all_in_one_line_a_client_can_read() {
+    use games::chat::protocol::{ServerMessage, ROOM_CLIENTS_MAX, SERVER_LINE_BYTES_MAX};
+
+    // The longest IPv6 ids, so the line is as long as it can ever be.
+    let ids: Vec<SocketAddr> = (0..ROOM_CLIENTS_MAX)
+        .map(|index| {
+            let text = format!(
+                "[ffff:ffff:ffff:ffff:ffff:ffff:ffff:{:x}%4294967295]:{}",
+                0xf000 + index / 1000,
+                64_000 + index % 1000
+            );
+            addr(&text)
+        })
+        .collect();
+    let mut room = ChatRoom::new();
+    for (index, id) in ids.iter().enumerate() {
+        room.connect(index as ConnId + 1, *id);
+    }
+    std::iter::from_fn(|| room.poll_output()).for_each(drop);
+    room.receive(1, "L", &mut Inboxes::default());
+    let outputs: Vec<Output> = std::iter::from_fn(|| room.poll_output()).collect();
+    let [Output::Reply(1, list)] = &outputs[..] else {
+        panic!("one reply to L, got {} outputs", outputs.len());
+    };
+    let line = list.to_string();
+    // Clients read server lines up to SERVER_LINE_BYTES_MAX (the codec's
+    // own limit is tested beside it, in games::chat::protocol).
+    assert!(
+        line.len() <= SERVER_LINE_BYTES_MAX,
+        "{} bytes, over {SERVER_LINE_BYTES_MAX}",
+        line.len()
+    );
+    let mut sorted = ids.clone();
+    sorted.sort();
+    assert_eq!(
+        ServerMessage::parse(&line),
+        Some(ServerMessage::Clients(sorted))
+    );
+}

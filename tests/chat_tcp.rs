@@ -364,3 +364,24 @@ async fn a_bot_lists_a_room_whose_list_is_longer_than_a_client_line() {
     .expect("the bot read the long lists");
     assert_eq!((report.commands, report.end), (3, End::Bye));
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn pipelined_good_and_bad_lines_are_answered_in_the_order_sent() {
+    let (addr, _stop) = start_server(TokioEnv::new(), ServerConfig::default()).await;
+    let mut client = RawClient::connect(&addr).await;
+    let id = welcome(&mut client).await;
+    // Everything in one write, so the server reads it all at once: a
+    // framing refusal must not overtake the replies to the lines before it.
+    let mut input = b"FOO\n\xff\nL\n\xfe\xfd\nL x\n".to_vec();
+    input.extend(vec![b'A'; 2000]);
+    input.push(b'\n');
+    client.send_raw(&input).await;
+    expect(&mut client, "ERR unknown-command FOO").await;
+    expect(&mut client, "ERR invalid-utf8 line dropped").await;
+    expect(&mut client, &format!("CLIENTS {id}")).await;
+    expect(&mut client, "ERR invalid-utf8 line dropped").await;
+    expect(&mut client, "ERR bad-arguments L takes no arguments").await;
+    let refusal = client.expect_line().await;
+    assert!(refusal.starts_with("ERR line-too-long"), "got {refusal:?}");
+    assert_eq!(client.line().await, None, "closed after line-too-long");
+}

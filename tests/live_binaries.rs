@@ -177,3 +177,42 @@ fn a_server_that_cannot_bind_says_why_and_fails() {
     assert!(!output.status.success());
     assert!(String::from_utf8_lossy(&output.stderr).contains("cannot listen on 256.0.0.1:1"));
 }
+
+/// A player's numbers connection and a claims connection, then `signal`:
+/// both are told, the server exits 0.
+fn shuts_down_gracefully_on(signal: &str) {
+    let (mut server, addrs) = common::start_server_binary(
+        "tombola-live-server",
+        &[
+            "--numbers-addr",
+            "127.0.0.1:0",
+            "--claims-addr",
+            "127.0.0.1:0",
+        ],
+        2,
+    );
+    let (numbers, welcome) = common::connect_and_read_first_line(&addrs[0]);
+    assert!(welcome.starts_with("WELCOME p1 "), "got {welcome:?}");
+    let claims = std::net::TcpStream::connect(&addrs[1]).unwrap();
+    claims.set_read_timeout(Some(common::LINE_WAIT)).unwrap();
+    let mut claims = std::io::BufReader::new(claims);
+    // A reply proves the claims connection is accepted before the signal.
+    std::io::Write::write_all(claims.get_mut(), b"FOO\n").unwrap();
+    let mut reply = String::new();
+    std::io::BufRead::read_line(&mut claims, &mut reply).unwrap();
+    assert!(
+        reply.starts_with("ERR unknown-command FOO"),
+        "got {reply:?}"
+    );
+    common::signal_shuts_down_gracefully(&mut server, signal, vec![numbers, claims]);
+}
+
+#[test]
+fn sigterm_tells_every_connection_and_exits_zero_within_a_second() {
+    shuts_down_gracefully_on("TERM");
+}
+
+#[test]
+fn sigint_tells_every_connection_and_exits_zero_within_a_second() {
+    shuts_down_gracefully_on("INT");
+}

@@ -260,3 +260,37 @@ async fn bad_input_gets_documented_refusals_and_never_disturbs_a_playing_bot() {
     claims.send("TOMBOLA 1").await;
     assert_eq!(claims.expect_line().await, format!("LATE 1 {}", report.id));
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn pipelined_good_and_bad_lines_are_answered_in_the_order_sent() {
+    let server = start_server(Vec::new(), 6).await;
+    let mut numbers = RawClient::connect(&server.numbers).await;
+    let welcome = numbers.expect_line().await;
+    let token = welcome.rsplit(' ').next().unwrap().to_owned();
+    let mut claims = RawClient::connect(&server.claims).await;
+    // Everything in one write, so the server reads it all at once: a
+    // framing refusal must not overtake the replies to the lines before it.
+    let mut input = b"FOO\n\xff\n".to_vec();
+    input.extend_from_slice(format!("HELLO {token}\n").as_bytes());
+    input.extend_from_slice(b"\xfe\xfd\nAGAIN\nBAR\n");
+    input.extend(vec![b'A'; 2000]);
+    input.push(b'\n');
+    claims.send_raw(&input).await;
+    let expected = [
+        "ERR unknown-command FOO",
+        "ERR invalid-utf8",
+        "HELLO p1",
+        "ERR invalid-utf8",
+        "ERR not-registered",
+        "ERR unknown-command BAR",
+        "ERR line-too-long",
+    ];
+    for (index, prefix) in expected.iter().enumerate() {
+        let reply = claims.expect_line().await;
+        assert!(
+            reply.starts_with(prefix),
+            "reply {index} is {reply:?}, expected {prefix:?}..."
+        );
+    }
+    assert_eq!(claims.line().await, None, "closed after line-too-long");
+}

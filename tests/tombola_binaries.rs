@@ -126,3 +126,54 @@ fn a_server_that_cannot_bind_says_why_and_fails() {
     assert!(!output.status.success());
     assert!(String::from_utf8_lossy(&output.stderr).contains("cannot listen on 256.0.0.1:1"));
 }
+
+/// Two connected players, then `signal`: both are told, the server exits 0.
+fn shuts_down_gracefully_on(signal: &str) {
+    let (mut server, addrs) = common::start_server_binary(
+        "tombola-server",
+        &["--addr", "127.0.0.1:0", "--players", "3"],
+        1,
+    );
+    let clients = (1..=2)
+        .map(|index| {
+            let (client, welcome) = common::connect_and_read_first_line(&addrs[0]);
+            assert_eq!(welcome, format!("WELCOME p{index}"));
+            client
+        })
+        .collect();
+    common::signal_shuts_down_gracefully(&mut server, signal, clients);
+}
+
+#[test]
+fn sigterm_tells_every_player_and_exits_zero_within_a_second() {
+    shuts_down_gracefully_on("TERM");
+}
+
+#[test]
+fn sigint_tells_every_player_and_exits_zero_within_a_second() {
+    shuts_down_gracefully_on("INT");
+}
+
+#[test]
+fn the_server_process_holds_more_connections_than_the_old_fixed_cap() {
+    // More than 1,024 (the old CONNECTIONS_MAX); this process needs as many
+    // descriptors as the server, so it raises its own limit the same way.
+    const CLIENTS: usize = 1_500;
+    let allowed = games::cli::connections_allowed(0);
+    if allowed < 2 * CLIENTS + 64 {
+        panic!("this machine allows only {allowed} open files per process");
+    }
+    let (_server, addrs) = common::start_server_binary(
+        "tombola-server",
+        &["--addr", "127.0.0.1:0", "--players", "1000"],
+        1,
+    );
+    let clients: Vec<_> = (1..=CLIENTS)
+        .map(|index| {
+            let (client, welcome) = common::connect_and_read_first_line(&addrs[0]);
+            assert_eq!(welcome, format!("WELCOME p{index}"));
+            client
+        })
+        .collect();
+    assert_eq!(clients.len(), CLIENTS);
+}

@@ -264,3 +264,70 @@ async fn a_client_that_pipelines_many_lines_before_reading_gets_every_reply() {
         .await;
     assert_eq!(client.expect_line().await, "BOARD-OK");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn pipelined_good_and_bad_lines_are_answered_in_the_order_sent() {
+    let (addr, _stop) = start_server(fast_config(2), 4).await;
+    let mut client = RawClient::connect(&addr).await;
+    assert_eq!(client.expect_line().await, "WELCOME p1");
+    // Everything in one write, so the server reads it all at once: a
+    // framing refusal must not overtake the replies to the lines before it.
+    let mut input =
+        b"FOO\n\xff\nACK 1\n\xfe\xfd\nBOARD 1 2 3 4 5 6 7 8 9 10 11 12 13 14 15\nBAR\n".to_vec();
+    input.extend(vec![b'A'; 2000]);
+    input.push(b'\n');
+    client.send_raw(&input).await;
+    let expected = [
+        "ERR unknown-command FOO",
+        "ERR invalid-utf8",
+        "ERR not-playing",
+        "ERR invalid-utf8",
+        "BOARD-OK",
+        "WAITING 1 2",
+        "ERR unknown-command BAR",
+        "ERR line-too-long",
+    ];
+    for (index, prefix) in expected.iter().enumerate() {
+        let reply = client.expect_line().await;
+        assert!(
+            reply.starts_with(prefix),
+            "reply {index} is {reply:?}, expected {prefix:?}..."
+        );
+    }
+    assert_eq!(client.line().await, None, "closed after line-too-long");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_full_server_says_server_full_and_closes_at_once() {
+    let env = TokioEnv::new();
+    let listener = env.bind("127.0.0.1:0").await.expect("bind port 0");
+    let addr = listener.local_addr().unwrap().to_string();
+    let (_stop, stopped) = oneshot::channel::<()>();
+    tokio::spawn(server::run_holding(
+        env,
+        listener,
+        fast_config(3),
+        ChaCha8Rng::seed_from_u64(2),
+        2,
+        async {
+            let _ = stopped.await;
+        },
+    ));
+    let mut first = RawClient::connect(&addr).await;
+    assert_eq!(first.expect_line().await, "WELCOME p1");
+    let mut second = RawClient::connect(&addr).await;
+    assert_eq!(second.expect_line().await, "WELCOME p2");
+    let started = std::time::Instant::now();
+    let mut third = RawClient::connect(&addr).await;
+    let refusal = third.expect_line().await;
+    assert!(refusal.starts_with("ERR server-full"), "got {refusal:?}");
+    assert_eq!(third.line().await, None, "closed after the refusal");
+    assert!(
+        started.elapsed() < Duration::from_millis(games::conn::CLOSE_GRACE_MS / 2),
+        "the refusal took {:?}",
+        started.elapsed()
+    );
+    // The two held connections still work.
+    first.send("ACK 1").await;
+    assert!(first.expect_line().await.starts_with("ERR not-playing"));
+}

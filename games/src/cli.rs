@@ -26,11 +26,64 @@ pub fn announce_listening(addr: SocketAddr) {
     let _ = stdout.flush();
 }
 
-/// Completes on Ctrl-C (or never, if the signal cannot be installed).
-pub async fn ctrl_c() {
-    if tokio::signal::ctrl_c().await.is_err() {
-        std::future::pending::<()>().await;
+/// Installs handlers for SIGINT and SIGTERM now, and returns a future that
+/// completes on the first of them. Servers call it before they announce
+/// their address, so a signal sent as soon as the address is known is
+/// always caught (never the default action, which kills the process). If
+/// a handler cannot be installed, that signal keeps its default action.
+pub fn shutdown_signal() -> impl std::future::Future<Output = ()> + Send + 'static {
+    use tokio::signal::unix::{signal, SignalKind};
+    let mut interrupt = signal(SignalKind::interrupt()).ok();
+    let mut terminate = signal(SignalKind::terminate()).ok();
+    async move {
+        tokio::select! {
+            biased;
+            Some(_) = next_signal(&mut interrupt) => {}
+            Some(_) = next_signal(&mut terminate) => {}
+            else => std::future::pending::<()>().await,
+        }
     }
+}
+
+async fn next_signal(signal: &mut Option<tokio::signal::unix::Signal>) -> Option<()> {
+    match signal {
+        Some(signal) => signal.recv().await,
+        None => None,
+    }
+}
+
+/// Descriptors a server keeps for itself beyond its connections: stdio
+/// (3), its listeners (up to 2), the runtime's own (epoll, wake-up and
+/// signal pipes, a few), a log file, and spare for a connection being
+/// accepted while full. Without this margin a full server could not even
+/// accept a connection to refuse it.
+pub const DESCRIPTORS_RESERVED: usize = 32;
+
+/// Raises this process's soft limit on open files to its hard limit and
+/// returns how many connections a server may hold: that limit less
+/// [`DESCRIPTORS_RESERVED`] (and at least 1). Read once at start, before
+/// any connection exists; if the limit cannot be read, `fallback`.
+pub fn connections_allowed(fallback: usize) -> usize {
+    let mut limit = libc::rlimit {
+        rlim_cur: 0,
+        rlim_max: 0,
+    };
+    // SAFETY: getrlimit and setrlimit only read or write the struct we pass.
+    if unsafe { libc::getrlimit(libc::RLIMIT_NOFILE, &mut limit) } != 0 {
+        return fallback;
+    }
+    if limit.rlim_cur < limit.rlim_max {
+        let raised = libc::rlimit {
+            rlim_cur: limit.rlim_max,
+            rlim_max: limit.rlim_max,
+        };
+        // SAFETY: as above.
+        if unsafe { libc::setrlimit(libc::RLIMIT_NOFILE, &raised) } == 0 {
+            limit.rlim_cur = limit.rlim_max;
+        }
+    }
+    let open_files = usize::try_from(limit.rlim_cur).unwrap_or(usize::MAX);
+    open_files.saturating_sub(DESCRIPTORS_RESERVED).max(1)
 }
 
 /// Parses `--board "n1 n2 ... n15"` (any whitespace, any order).

@@ -2,22 +2,30 @@
 //! into [`ConnEvent`]s for the game, and a writer that drains the
 //! connection's bounded outbox onto the socket.
 //!
-//! Framing errors are answered here, the same way for every game:
+//! Framing errors are answered by the shell through [`take_event`], the same
+//! way for every game and in turn with the replies to the lines before them:
 //! `ERR invalid-utf8` keeps the connection, `ERR line-too-long` ends it.
 //! Game logic only ever sees whole UTF-8 lines and a final `Closed`.
 //!
 //! Backpressure: the reader reads the next line only when the outbox has
-//! room, so a client that does not read its replies is simply not read from
-//! (the protocol's rule); the game itself never waits on a slow client.
+//! room for the replies to every line it has read and the game has not yet
+//! answered, so a client that does not read its replies is simply not read
+//! from (the protocol's rule) and a client that pipelines gets every reply;
+//! the game itself never waits on a slow client. A line counts as answered
+//! only once its replies are in the outbox ([`ConnHandle::line_handled`]
+//! after [`pump`]), never earlier.
 //! Closing is bounded: once a connection is closed, its tasks flush what is
 //! queued and drain input for at most [`CLOSE_GRACE_MS`], then end.
+//! Shutting down ([`shut_down_all`]) tells every connection
+//! [`SHUTDOWN_LINE`], closes it, and waits at most [`SHUTDOWN_FLUSH_MS`]
+//! for the writers to flush.
 
-use futures::{SinkExt, StreamExt};
+use futures::StreamExt;
 use std::sync::Arc;
 use tokio::io::{AsyncRead, AsyncWrite};
 
-use tokio::sync::{mpsc, Semaphore};
-use tokio_util::codec::{FramedRead, FramedWrite};
+use tokio::sync::{mpsc, oneshot, Semaphore};
+use tokio_util::codec::FramedRead;
 use tokio_util::sync::{CancellationToken, DropGuard};
 
 use crate::env::Env;
@@ -94,9 +102,98 @@ pub const CLOSE_GRACE_MS: u64 = 2_000;
 pub enum ConnEvent {
     /// A complete, non-empty UTF-8 line.
     Line(ConnId, String),
+    /// A complete line that was not UTF-8: answered by [`take_event`], in
+    /// turn with the replies to the lines before it; the connection goes on.
+    InvalidUtf8(ConnId),
+    /// More than `LINE_BYTES_MAX` bytes without a terminator: answered by
+    /// [`take_event`], which then closes the connection.
+    LineTooLong(ConnId),
     /// The peer closed, reset, or broke the framing; no more events follow.
     Closed(ConnId),
 }
+
+/// The refusal of a line that is not UTF-8.
+pub const INVALID_UTF8_REFUSAL: &str = "ERR invalid-utf8 line dropped";
+
+/// The refusal of an over-long line, after which the connection closes.
+pub fn line_too_long_refusal() -> String {
+    format!(
+        "ERR line-too-long over {} bytes, closing",
+        crate::framing::LINE_BYTES_MAX
+    )
+}
+
+/// A connection event the game must see.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Input {
+    /// Hand the line to the game, [`pump`], then call
+    /// [`ConnHandle::line_handled`] (in that order, so the reader reads on
+    /// only once the replies are queued).
+    Line(ConnId, String),
+    /// The connection is gone (its handle already dropped): tell the game.
+    Closed(ConnId),
+}
+
+/// Turns one connection event into what the game must see, answering
+/// framing errors itself. Events of connections the shell no longer holds
+/// are dropped. Because every event of a connection comes through here in
+/// the order the reader produced it, every line's reply, framing refusals
+/// included, goes out in the order the lines came in.
+pub fn take_event(
+    conns: &mut std::collections::BTreeMap<ConnId, ConnHandle>,
+    event: ConnEvent,
+) -> Option<Input> {
+    match event {
+        ConnEvent::Line(conn, line) => conns.contains_key(&conn).then_some(Input::Line(conn, line)),
+        ConnEvent::InvalidUtf8(conn) => {
+            let handle = conns.get(&conn)?;
+            // The reader counted this line as in flight, so its reply has
+            // room; `Full` cannot happen and `Closed` means it is gone.
+            let _ = handle.try_send(INVALID_UTF8_REFUSAL.to_owned());
+            handle.line_handled();
+            None
+        }
+        ConnEvent::LineTooLong(conn) => {
+            let handle = conns.remove(&conn)?;
+            let _ = handle.try_send(line_too_long_refusal());
+            handle.close();
+            Some(Input::Closed(conn))
+        }
+        ConnEvent::Closed(conn) => conns.remove(&conn).map(|_| Input::Closed(conn)),
+    }
+}
+
+/// The one line every connected client gets when the server shuts down
+/// (SIGINT or SIGTERM); nothing follows it and the connection ends.
+pub const SHUTDOWN_LINE: &str = "BYE server-shutdown";
+/// How long a server that is shutting down waits for its connections to
+/// flush their last lines (the shutdown line among them) before it exits:
+/// short enough that a server exits within a second of the signal, long
+/// enough for a few kernel buffers' worth on a loaded machine. A client
+/// that does not read is not waited for beyond this.
+pub const SHUTDOWN_FLUSH_MS: u64 = 500;
+
+/// Tells every connection [`SHUTDOWN_LINE`] (if its outbox has room),
+/// closes them all, and waits until their writers have flushed and ended,
+/// or [`SHUTDOWN_FLUSH_MS`], whichever comes first.
+pub async fn shut_down_all<E: Env>(env: &E, conns: impl IntoIterator<Item = ConnHandle>) {
+    let flushed: Vec<_> = conns.into_iter().map(ConnHandle::shut_down).collect();
+    wait_flushed(env, flushed).await;
+}
+
+/// Waits for every writer-ended signal, or [`SHUTDOWN_FLUSH_MS`].
+pub async fn wait_flushed<E: Env>(env: &E, flushed: Vec<WriterEnded>) {
+    let all = futures::future::join_all(flushed);
+    tokio::select! {
+        biased;
+        _ = all => {}
+        _ = env.sleep_ms(SHUTDOWN_FLUSH_MS) => {}
+    }
+}
+
+/// Resolves once a connection's writer task has ended (flushed and closed
+/// its side, failed, or been dropped).
+pub type WriterEnded = oneshot::Receiver<()>;
 
 /// Lines one connection may have read and not yet seen handled.
 pub const LINES_IN_FLIGHT_MAX: usize = 4;
@@ -110,6 +207,7 @@ pub struct ConnHandle {
     outbox: mpsc::Sender<String>,
     /// Lines the reader may still read before the game acknowledges one.
     in_flight: Arc<Semaphore>,
+    writer_ended: WriterEnded,
     _closing: DropGuard,
 }
 
@@ -144,6 +242,13 @@ impl ConnHandle {
 
     /// Flushes what is queued, then closes the connection.
     pub fn close(self) {}
+
+    /// Queues [`SHUTDOWN_LINE`] if there is room, then closes the
+    /// connection; the result resolves once its writer has ended.
+    pub fn shut_down(self) -> WriterEnded {
+        let _ = self.try_send(SHUTDOWN_LINE.to_owned());
+        self.writer_ended
+    }
 }
 
 /// Starts the reader and writer tasks of one accepted connection.
@@ -186,7 +291,10 @@ pub fn spawn_connection<E: Env>(
 
     let writer = write_loop(write_half, outbox_rx);
     let grace = grace_after(env.clone(), closing.clone());
+    let (ended, writer_ended) = oneshot::channel();
     env.spawn(async move {
+        // Dropped when the task ends or is dropped: either way it has ended.
+        let _ended = ended;
         tokio::select! {
             biased;
             _ = grace => {}
@@ -197,6 +305,7 @@ pub fn spawn_connection<E: Env>(
     ConnHandle {
         outbox,
         in_flight,
+        writer_ended,
         _closing: closing.drop_guard(),
     }
 }
@@ -214,7 +323,8 @@ async fn read_loop<R: AsyncRead + Send + Unpin>(
     in_flight: Arc<Semaphore>,
     closing: CancellationToken,
 ) {
-    let mut frames = FramedRead::new(read_half, LineCodec::new());
+    let mut frames =
+        FramedRead::with_capacity(read_half, LineCodec::new(), READ_BUFFER_START_BYTES);
     loop {
         // Read on only when the replies to every line in flight would fit:
         // replies are never dropped, so a peer that does not read them is
@@ -235,26 +345,16 @@ async fn read_loop<R: AsyncRead + Send + Unpin>(
                     return;
                 }
             }
+            // Framing errors go to the game task like lines, so their
+            // refusals are queued in turn with the replies before them.
             Some(Ok(Frame::InvalidUtf8)) => {
-                if let Some(outbox) = outbox.upgrade() {
-                    let _ = outbox
-                        .send("ERR invalid-utf8 line dropped".to_owned())
-                        .await;
-                }
-                // Answered here, so the game will not acknowledge it.
-                if !closing.is_cancelled() {
-                    in_flight.add_permits(1);
+                if events.send(ConnEvent::InvalidUtf8(conn)).await.is_err() {
+                    return;
                 }
             }
             Some(Err(FrameError::LineTooLong)) => {
-                if let Some(outbox) = outbox.upgrade() {
-                    let reply = format!(
-                        "ERR line-too-long over {} bytes, closing",
-                        crate::framing::LINE_BYTES_MAX
-                    );
-                    let _ = outbox.send(reply).await;
-                }
-                break;
+                let _ = events.send(ConnEvent::LineTooLong(conn)).await;
+                return;
             }
             Some(Err(FrameError::Io(_))) | None => break,
         }
@@ -280,24 +380,34 @@ async fn wait_for_room(outbox: &mpsc::WeakSender<String>, in_flight: &Semaphore)
     room
 }
 
-async fn write_loop<W: AsyncWrite + Send + Unpin>(
-    write_half: W,
+/// Bytes a connection's read buffer starts with. An idle connection holds
+/// it, so it is small; it grows for a longer line (up to `LINE_BYTES_MAX`
+/// and what has arrived after it) and for a client that pipelines.
+pub const READ_BUFFER_START_BYTES: usize = 256;
+
+/// Drains a connection's outbox onto the socket, every line already queued
+/// in one write. The batch buffer lives only while writing, so an idle
+/// connection holds no write buffer. Shared by every game's connections
+/// (chat's `link.rs` too).
+pub(crate) async fn write_loop<W: AsyncWrite + Send + Unpin>(
+    mut write_half: W,
     mut outbox: mpsc::Receiver<String>,
 ) {
-    let mut sink = FramedWrite::new(write_half, LineCodec::new());
+    use tokio::io::AsyncWriteExt;
     while let Some(line) = outbox.recv().await {
-        // Batch what is already queued into one flush.
-        if sink.feed(line).await.is_err() {
-            return;
-        }
+        let mut batch = Vec::with_capacity(line.len() + 1);
+        let mut push = |line: String| {
+            debug_assert!(!line.contains('\n'), "a line never contains its terminator");
+            batch.extend_from_slice(line.as_bytes());
+            batch.push(b'\n');
+        };
+        push(line);
         while let Ok(line) = outbox.try_recv() {
-            if sink.feed(line).await.is_err() {
-                return;
-            }
+            push(line);
         }
-        if sink.flush().await.is_err() {
+        if write_half.write_all(&batch).await.is_err() || write_half.flush().await.is_err() {
             return;
         }
     }
-    let _ = sink.close().await;
+    let _ = write_half.shutdown().await;
 }

@@ -51,27 +51,37 @@ impl std::error::Error for FrameError {}
 #[derive(Debug)]
 pub struct LineCodec {
     inner: AnyDelimiterCodec,
+    line_bytes_max: usize,
 }
 
 impl LineCodec {
+    /// Reads lines of at most [`LINE_BYTES_MAX`] bytes: what every server
+    /// reads from its clients.
     pub fn new() -> Self {
+        Self::reading_up_to(LINE_BYTES_MAX)
+    }
+
+    /// Reads lines of at most `line_bytes_max` bytes: for a client whose
+    /// server may send a longer line (a `START` naming every player).
+    pub fn reading_up_to(line_bytes_max: usize) -> Self {
         // One extra byte so that a maximal line followed by "\r\n" still fits;
         // the exact limit is checked after the `\r` is dropped.
         Self {
             inner: AnyDelimiterCodec::new_with_max_length(
                 b"\n".to_vec(),
                 b"\n".to_vec(),
-                LINE_BYTES_MAX + 1,
+                line_bytes_max + 1,
             ),
+            line_bytes_max,
         }
     }
 
-    fn frame(chunk: Bytes) -> Result<Option<Frame>, FrameError> {
+    fn frame(&self, chunk: Bytes) -> Result<Option<Frame>, FrameError> {
         let mut bytes = &chunk[..];
         if let [rest @ .., b'\r'] = bytes {
             bytes = rest;
         }
-        if bytes.len() > LINE_BYTES_MAX {
+        if bytes.len() > self.line_bytes_max {
             return Err(FrameError::LineTooLong);
         }
         if bytes.is_empty() {
@@ -108,7 +118,7 @@ impl Decoder for LineCodec {
             match self.inner.decode(buf).map_err(map_error)? {
                 None => return Ok(None),
                 Some(chunk) => {
-                    if let Some(frame) = Self::frame(chunk)? {
+                    if let Some(frame) = self.frame(chunk)? {
                         return Ok(Some(frame));
                     }
                 }

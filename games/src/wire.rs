@@ -1,5 +1,12 @@
 //! Wire pieces shared by every game's protocol: the `ERR <code> <text>`
 //! refusal and small token parsers that never panic.
+//!
+//! The number grammar is one for every game (docs/protocol.md, "Framing"):
+//! a number is one or more ASCII decimal digits, without sign and without
+//! a leading zero (`0` alone is zero); words are separated by exactly one
+//! space, with none before the first or after the last. So `05`, `+5`,
+//! `5 ` and `1  2` are all refused: one value has exactly one spelling, and
+//! a typo is refused rather than taken for another number.
 
 use std::fmt;
 
@@ -57,15 +64,27 @@ pub fn first_token(line: &str) -> &str {
 /// How much of an unknown token a refusal echoes back.
 pub const TOKEN_ECHO_CHARS_MAX: usize = 32;
 
-/// Parses a decimal number token; no sign, no spaces, no leading `+`.
+/// Whether `token` is spelled as the number grammar says: decimal digits,
+/// no sign, no spaces, no leading zero unless it is `0` itself.
+pub fn is_number(token: &str) -> bool {
+    match token.as_bytes() {
+        [] => false,
+        [b'0', _, ..] => false,
+        bytes => bytes.iter().all(u8::is_ascii_digit),
+    }
+}
+
+/// Parses a number token in the protocol's grammar ([`is_number`]); `None`
+/// also when it does not fit in `T`.
 pub fn number<T: std::str::FromStr>(token: &str) -> Option<T> {
-    if token.is_empty() || !token.bytes().all(|byte| byte.is_ascii_digit()) {
+    if !is_number(token) {
         return None;
     }
     token.parse().ok()
 }
 
-/// Parses space-separated numbers (single spaces, as the protocol says).
+/// Parses numbers separated by single spaces, with no space before the
+/// first or after the last; the empty text is no numbers.
 pub fn numbers<T: std::str::FromStr>(text: &str) -> Option<Vec<T>> {
     if text.is_empty() {
         return Some(Vec::new());
@@ -83,4 +102,46 @@ pub fn join<T: fmt::Display>(items: &[T]) -> String {
         out.push_str(&item.to_string());
     }
     out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use proptest::prelude::*;
+
+    #[test]
+    fn leading_zeros_signs_and_stray_spaces_are_refused() {
+        for bad in ["", "05", "00", "+5", "-5", " 5", "5 ", "5\t", "٣", "1_000"] {
+            assert_eq!(number::<u32>(bad), None, "{bad:?}");
+        }
+        assert_eq!(number::<u32>("0"), Some(0));
+        assert_eq!(number::<u32>("10"), Some(10));
+        assert_eq!(number::<u8>("256"), None, "out of range for the type");
+        for bad in [" 1 2", "1 2 ", "1  2", "1 02"] {
+            assert_eq!(numbers::<u32>(bad), None, "{bad:?}");
+        }
+        assert_eq!(numbers::<u32>("1 2"), Some(vec![1, 2]));
+    }
+
+    proptest! {
+        #[test]
+        fn a_number_is_accepted_exactly_when_it_is_the_canonical_spelling(token in "[-+ 0-9a]{0,6}") {
+            let canonical = token.parse::<u32>().ok().map(|value| value.to_string());
+            let expected = canonical.as_deref() == Some(token.as_str());
+            prop_assert_eq!(number::<u32>(&token).is_some(), expected);
+        }
+
+        #[test]
+        fn numbers_accepts_exactly_the_joined_canonical_spellings(text in "[ 0-9]{0,12}") {
+            let parsed = numbers::<u32>(&text);
+            match &parsed {
+                // Whatever is accepted is exactly what join writes back.
+                Some(values) => prop_assert_eq!(join(values), text),
+                None => prop_assert!(
+                    text.split(' ').any(|token| token.parse::<u32>().ok().map(|v| v.to_string()).as_deref() != Some(token)),
+                    "{:?} refused though every token is canonical", text
+                ),
+            }
+        }
+    }
 }

@@ -88,3 +88,96 @@ impl Drop for KillOnDrop {
         let _ = self.0.wait();
     }
 }
+
+/// How soon after SIGINT or SIGTERM a server must have exited (the
+/// protocol's promise; see `conn::SHUTDOWN_FLUSH_MS`).
+pub const SHUTDOWN_EXIT_WAIT: Duration = Duration::from_secs(1);
+
+/// Starts a server binary with `args`; returns it and the addresses it
+/// announces on its first `lines` stdout lines.
+pub fn start_server_binary(name: &str, args: &[&str], lines: usize) -> (KillOnDrop, Vec<String>) {
+    use std::io::BufRead;
+    let mut server = KillOnDrop(
+        std::process::Command::new(binary(name))
+            .args(args)
+            .stdout(std::process::Stdio::piped())
+            .stderr(std::process::Stdio::null())
+            .spawn()
+            .unwrap_or_else(|error| panic!("start {name}: {error}")),
+    );
+    let mut stdout = std::io::BufReader::new(server.0.stdout.take().unwrap());
+    let addrs = (0..lines)
+        .map(|_| {
+            let mut line = String::new();
+            stdout.read_line(&mut line).unwrap();
+            line.trim()
+                .strip_prefix("listening on ")
+                .unwrap_or_else(|| panic!("{name} announced {line:?}"))
+                .to_owned()
+        })
+        .collect();
+    (server, addrs)
+}
+
+/// A blocking client of a server process that has read its first line.
+pub fn connect_and_read_first_line(
+    addr: &str,
+) -> (std::io::BufReader<std::net::TcpStream>, String) {
+    use std::io::BufRead;
+    let stream = std::net::TcpStream::connect(addr).expect("connect to the server process");
+    stream.set_read_timeout(Some(LINE_WAIT)).unwrap();
+    let mut reader = std::io::BufReader::new(stream);
+    let mut line = String::new();
+    reader.read_line(&mut line).expect("a first line");
+    (reader, line.trim_end().to_owned())
+}
+
+/// Sends `signal` (`INT` or `TERM`) to `server` and checks the shutdown
+/// promise: the server exits with status 0 within [`SHUTDOWN_EXIT_WAIT`],
+/// and every client in `clients` reads exactly `BYE server-shutdown`
+/// followed by the end of the stream.
+pub fn signal_shuts_down_gracefully(
+    server: &mut KillOnDrop,
+    signal: &str,
+    clients: Vec<std::io::BufReader<std::net::TcpStream>>,
+) {
+    use std::io::BufRead;
+    let pid = server.0.id().to_string();
+    let sent = std::time::Instant::now();
+    let status = std::process::Command::new("kill")
+        .args(["-s", signal, &pid])
+        .status()
+        .expect("run kill");
+    assert!(status.success(), "kill -s {signal} {pid}");
+    let exit = loop {
+        if let Some(exit) = server.0.try_wait().unwrap() {
+            break exit;
+        }
+        assert!(
+            sent.elapsed() < SHUTDOWN_EXIT_WAIT,
+            "still running {SHUTDOWN_EXIT_WAIT:?} after SIG{signal}"
+        );
+        std::thread::sleep(Duration::from_millis(5));
+    };
+    assert_eq!(
+        exit.code(),
+        Some(0),
+        "exit status after SIG{signal}: {exit}"
+    );
+    for (index, mut client) in clients.into_iter().enumerate() {
+        let mut rest = Vec::new();
+        loop {
+            let mut line = String::new();
+            match client.read_line(&mut line) {
+                Ok(0) => break,
+                Ok(_) => rest.push(line.trim_end().to_owned()),
+                Err(error) => panic!("client {index} after SIG{signal}: {error} (read {rest:?})"),
+            }
+        }
+        assert_eq!(
+            rest,
+            vec!["BYE server-shutdown".to_owned()],
+            "client {index} after SIG{signal}"
+        );
+    }
+}

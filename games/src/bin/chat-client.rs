@@ -188,6 +188,9 @@ const PROMPT: &str = "> ";
 
 /// How a server line reads for a person.
 fn describe(line: &str) -> String {
+    if line == games::conn::SHUTDOWN_LINE {
+        return "* the server is shutting down".to_owned();
+    }
     match ServerMessage::parse(line) {
         Some(ServerMessage::Welcome(id)) => format!("* you are {id} (type help)"),
         Some(ServerMessage::Clients(ids)) => {

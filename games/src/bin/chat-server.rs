@@ -9,7 +9,7 @@
 use clap::Parser;
 use games::chat::protocol::ROOM_CLIENTS_MAX;
 use games::chat::server::{self, ServerConfig, CONNECTIONS_MAX, OUTBOX_LINES_MAX};
-use games::cli::{announce_listening, ctrl_c};
+use games::cli::{announce_listening, connections_allowed, shutdown_signal};
 use games::env::{Env, Listener, TokioEnv};
 
 /// The chat room server: routes private messages between connected clients.
@@ -27,10 +27,10 @@ struct Args {
     /// Lines queued per client before messages to it are refused.
     #[arg(long, default_value_t = OUTBOX_LINES_MAX)]
     outbox_lines: usize,
-    /// Open connections at once; more are refused with `ERR server-full`.
-    #[arg(long, default_value_t = CONNECTIONS_MAX as u64,
-          value_parser = clap::value_parser!(u64).range(1..=ROOM_CLIENTS_MAX as u64))]
-    connections_max: u64,
+    /// Open connections at once; more are refused with `ERR server-full`
+    /// (default: as many as the process may open, at most ROOM_CLIENTS_MAX).
+    #[arg(long, value_parser = clap::value_parser!(u64).range(1..=ROOM_CLIENTS_MAX as u64))]
+    connections_max: Option<u64>,
     /// Print every decision (join, leave, route, busy, ...) to stderr.
     #[arg(long)]
     log: bool,
@@ -39,6 +39,9 @@ struct Args {
 #[tokio::main]
 async fn main() -> std::io::Result<()> {
     let args = Args::parse();
+    // Read (and raise) the descriptor limit before anything is opened.
+    let allowed = connections_allowed(CONNECTIONS_MAX).min(ROOM_CLIENTS_MAX);
+    let connections_max = args.connections_max.map_or(allowed, |max| max as usize);
     let headroom = games::chat::link::REPLY_HEADROOM_LINES;
     if args.outbox_lines <= headroom {
         eprintln!("chat-server: --outbox-lines must be more than {headroom}");
@@ -56,10 +59,13 @@ async fn main() -> std::io::Result<()> {
             std::process::exit(1);
         }
     };
+    // Before the address is announced: a signal sent as soon as it is
+    // known must find its handler installed.
+    let shutdown = shutdown_signal();
     announce_listening(listener.local_addr()?);
     let config = ServerConfig {
         outbox_lines_max: args.outbox_lines,
-        connections_max: args.connections_max as usize,
+        connections_max,
     };
-    server::run(env, listener, config, ctrl_c()).await
+    server::run(env, listener, config, shutdown).await
 }

@@ -16,7 +16,7 @@
 use std::process::ExitCode;
 
 use clap::Parser;
-use games::cli::{announce_listening, ctrl_c, seed_or_clock};
+use games::cli::{announce_listening, connections_allowed, seed_or_clock, shutdown_signal};
 use games::env::{Env, Listener, TokioEnv};
 use games::live::game::ServerConfig;
 use games::live::server;
@@ -58,6 +58,8 @@ struct Args {
 #[tokio::main]
 async fn main() -> ExitCode {
     let args = Args::parse();
+    // Read (and raise) the descriptor limit before anything is opened.
+    let connections_max = connections_allowed(server::CONNECTIONS_MAX);
     let env = if args.verbose {
         TokioEnv::logging("server")
     } else {
@@ -75,6 +77,9 @@ async fn main() -> ExitCode {
     }
     let claims = listeners.pop().expect("two listeners");
     let numbers = listeners.pop().expect("two listeners");
+    // Before the address is announced: a signal sent as soon as it is
+    // known must find its handler installed.
+    let shutdown = shutdown_signal();
     for listener in [&numbers, &claims] {
         if let Ok(addr) = listener.local_addr() {
             announce_listening(addr);
@@ -87,7 +92,7 @@ async fn main() -> ExitCode {
         ..ServerConfig::default()
     };
     let rng = ChaCha8Rng::seed_from_u64(seed);
-    match server::run(env, numbers, claims, config, rng, ctrl_c()).await {
+    match server::run_holding(env, numbers, claims, config, rng, connections_max, shutdown).await {
         Ok(()) => ExitCode::SUCCESS,
         Err(error) => {
             eprintln!("tombola-live-server: {error}");

@@ -13,7 +13,7 @@
 use std::process::ExitCode;
 
 use clap::Parser;
-use games::cli::{announce_listening, ctrl_c, seed_or_clock};
+use games::cli::{announce_listening, connections_allowed, seed_or_clock, shutdown_signal};
 use games::env::{Env, Listener, TokioEnv};
 use games::tombola::game::{ServerConfig, PLAYERS_MAX};
 use games::tombola::server;
@@ -50,6 +50,8 @@ struct Args {
 #[tokio::main]
 async fn main() -> ExitCode {
     let args = Args::parse();
+    // Read (and raise) the descriptor limit before anything is opened.
+    let connections_max = connections_allowed(server::CONNECTIONS_MAX);
     let env = if args.verbose {
         TokioEnv::logging("server")
     } else {
@@ -62,6 +64,9 @@ async fn main() -> ExitCode {
             return ExitCode::FAILURE;
         }
     };
+    // Before the address is announced: a signal sent as soon as it is
+    // known must find its handler installed.
+    let shutdown = shutdown_signal();
     if let Ok(addr) = listener.local_addr() {
         announce_listening(addr);
     }
@@ -73,12 +78,13 @@ async fn main() -> ExitCode {
         draw_prefix: Vec::new(),
         injected_bug: None,
     };
-    match server::run(
+    match server::run_holding(
         env,
         listener,
         config,
         ChaCha8Rng::seed_from_u64(seed),
-        ctrl_c(),
+        connections_max,
+        shutdown,
     )
     .await
     {

@@ -372,6 +372,11 @@ async fn next_message<E: Env, R: tokio::io::AsyncRead + Unpin>(
     lines: &mut FramedRead<R, ServerLineCodec>,
 ) -> Result<Option<ServerMessage>, ClientError> {
     match lines.next().await {
+        // The server's shutdown line ends the stream as a close does.
+        Some(Ok(Frame::Line(line))) if line == crate::conn::SHUTDOWN_LINE => {
+            env.record(format_args!("recv {line}"));
+            Ok(None)
+        }
         Some(Ok(Frame::Line(line))) => {
             env.record(format_args!("recv {line}"));
             ServerMessage::parse(&line)

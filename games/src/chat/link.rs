@@ -20,13 +20,16 @@
 //! not lost to a TCP reset; both are stopped [`CLOSE_GRACE_MS`] after the
 //! handle is dropped at the latest.
 
-use futures::{SinkExt, StreamExt};
-use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite};
-use tokio::sync::mpsc;
-use tokio_util::codec::{FramedRead, FramedWrite};
+use futures::StreamExt;
+use tokio::io::{AsyncRead, AsyncReadExt};
+use tokio::sync::{mpsc, oneshot};
+use tokio_util::codec::FramedRead;
 use tokio_util::sync::{CancellationToken, DropGuard};
 
-use crate::conn::{ConnId, QueueError, CLOSE_GRACE_MS};
+use crate::conn::{
+    write_loop, ConnId, QueueError, WriterEnded, CLOSE_GRACE_MS, READ_BUFFER_START_BYTES,
+    SHUTDOWN_LINE,
+};
 use crate::env::Env;
 use crate::framing::{Frame, FrameError, LineCodec, LINE_BYTES_MAX};
 
@@ -65,6 +68,7 @@ pub enum LinkEvent {
 #[derive(Debug)]
 pub struct LinkHandle {
     outbox: mpsc::Sender<String>,
+    writer_ended: WriterEnded,
     _closing: DropGuard,
 }
 
@@ -82,6 +86,13 @@ impl LinkHandle {
             mpsc::error::TrySendError::Closed(_) => QueueError::Closed,
         })
     }
+
+    /// Queues [`SHUTDOWN_LINE`] if there is room, then closes the
+    /// connection; the result resolves once its writer has ended.
+    pub fn shut_down(self) -> WriterEnded {
+        let _ = self.try_send(SHUTDOWN_LINE.to_owned());
+        self.writer_ended
+    }
 }
 
 /// A connection whose outbox exists but whose tasks have not started, so
@@ -92,6 +103,8 @@ pub struct PendingLink {
     outbox: mpsc::WeakSender<String>,
     outbox_rx: mpsc::Receiver<String>,
     closing: CancellationToken,
+    /// Dropped when the writer task ends (or never starts).
+    writer_ending: oneshot::Sender<()>,
 }
 
 /// Creates the outbox of a new connection: `outbox_lines_max` lines at most.
@@ -102,13 +115,16 @@ pub fn open(outbox_lines_max: usize) -> (LinkHandle, PendingLink) {
     );
     let (outbox, outbox_rx) = mpsc::channel(outbox_lines_max);
     let closing = CancellationToken::new();
+    let (writer_ending, writer_ended) = oneshot::channel();
     let pending = PendingLink {
         outbox: outbox.downgrade(),
         outbox_rx,
         closing: closing.clone(),
+        writer_ending,
     };
     let handle = LinkHandle {
         outbox,
+        writer_ended,
         _closing: closing.drop_guard(),
     };
     (handle, pending)
@@ -137,7 +153,9 @@ impl PendingLink {
 
         let writer = write_loop(write_half, self.outbox_rx);
         let grace = grace_after(env.clone(), self.closing);
+        let ending = self.writer_ending;
         env.spawn(async move {
+            let _ending = ending;
             tokio::select! {
                 biased;
                 _ = grace => {}
@@ -159,7 +177,8 @@ async fn read_loop<R: AsyncRead + Send + Unpin>(
     outbox: mpsc::WeakSender<String>,
     closing: CancellationToken,
 ) {
-    let mut frames = FramedRead::new(read_half, LineCodec::new());
+    let mut frames =
+        FramedRead::with_capacity(read_half, LineCodec::new(), READ_BUFFER_START_BYTES);
     loop {
         // Reserve the reply's place before reading the line it answers.
         let Some(sender) = outbox.upgrade() else {
@@ -207,26 +226,4 @@ async fn read_loop<R: AsyncRead + Send + Unpin>(
             break;
         }
     }
-}
-
-async fn write_loop<W: AsyncWrite + Send + Unpin>(
-    write_half: W,
-    mut outbox: mpsc::Receiver<String>,
-) {
-    let mut sink = FramedWrite::new(write_half, LineCodec::new());
-    while let Some(line) = outbox.recv().await {
-        // Batch what is already queued into one flush.
-        if sink.feed(line).await.is_err() {
-            return;
-        }
-        while let Ok(line) = outbox.try_recv() {
-            if sink.feed(line).await.is_err() {
-                return;
-            }
-        }
-        if sink.flush().await.is_err() {
-            return;
-        }
-    }
-    let _ = sink.close().await;
 }

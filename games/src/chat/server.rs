@@ -20,15 +20,17 @@ use tokio::sync::mpsc;
 use crate::chat::link::{self, LinkEvent, LinkHandle, Received, ReplySlot, REPLY_HEADROOM_LINES};
 use crate::chat::protocol::ROOM_CLIENTS_MAX;
 use crate::chat::room::{ChatRoom, Mailboxes, Output};
-use crate::conn::ConnId;
+use crate::conn::{self, ConnId};
 use crate::env::{Env, Listener};
 
 /// Lines queued for one client before messages to it are refused with
 /// `ERR recipient-busy`. The socket's own buffers come on top of this.
 pub const OUTBOX_LINES_MAX: usize = 256;
-/// Open connections at once; more are told `ERR server-full` and closed.
-/// At most [`ROOM_CLIENTS_MAX`], so that a `CLIENTS` line stays bounded.
-pub const CONNECTIONS_MAX: usize = ROOM_CLIENTS_MAX;
+/// Open connections at once by default (tests and simulations); more are
+/// told `ERR server-full` and closed. `chat-server` holds as many as the
+/// process may open, up to [`ROOM_CLIENTS_MAX`] (so a `CLIENTS` line stays
+/// bounded).
+pub const CONNECTIONS_MAX: usize = 1024;
 /// Connection events waiting for the room task; readers wait when it is full.
 pub const EVENTS_QUEUE_MAX: usize = 1024;
 /// Pause after a failed `accept` (out of descriptors, say) before retrying.
@@ -54,7 +56,9 @@ impl Default for ServerConfig {
     }
 }
 
-/// Runs the chat server on `listener` until `shutdown` completes.
+/// Runs the chat server on `listener` until `shutdown` completes, then
+/// stops accepting, sends every connection `conn::SHUTDOWN_LINE` and
+/// returns once they have flushed (at most `conn::SHUTDOWN_FLUSH_MS`).
 pub async fn run<E: Env>(
     env: E,
     listener: E::Listener,
@@ -81,7 +85,7 @@ pub async fn run<E: Env>(
     loop {
         tokio::select! {
             biased;
-            _ = &mut shutdown => return Ok(()),
+            _ = &mut shutdown => break,
             Some(event) = events_rx.recv() => match event {
                 LinkEvent::Received(conn, received, slot) => {
                     // A line from a connection the room closed is dropped
@@ -129,6 +133,15 @@ pub async fn run<E: Env>(
             },
         }
     }
+    // Stop accepting first, then tell everyone and let them flush.
+    drop(listener);
+    env.record(format_args!("shutdown {} connections", links.0.len()));
+    let flushed = std::mem::take(&mut links.0)
+        .into_values()
+        .map(LinkHandle::shut_down)
+        .collect();
+    conn::wait_flushed(&env, flushed).await;
+    Ok(())
 }
 
 /// The open connections, by connection id.

@@ -270,6 +270,8 @@ where
     S: tokio::io::AsyncRead + Unpin,
 {
     match lines.next().await {
+        // The server's shutdown line ends the stream as a close does.
+        Some(Ok(Frame::Line(line))) if line == crate::conn::SHUTDOWN_LINE => Ok(None),
         Some(Ok(Frame::Line(line))) => Ok(Some(line)),
         Some(Ok(Frame::InvalidUtf8)) => Err(ClientError::Protocol("invalid UTF-8".to_owned())),
         Some(Err(FrameError::Io(_))) | None => Ok(None),

@@ -53,7 +53,8 @@ impl ClientMessage {
             "TOMBOLA" => wire::number(rest)
                 .map(ClientMessage::Tombola)
                 .ok_or_else(|| Refusal::new("bad-game", "TOMBOLA needs a game number")),
-            "AGAIN" | "QUIT" if !rest.is_empty() => Err(Refusal::new(
+            // `AGAIN ` (a trailing space) is an argument too, as in chat.
+            "AGAIN" | "QUIT" if line.len() > keyword.len() => Err(Refusal::new(
                 "bad-arguments",
                 format!("{keyword} takes no arguments"),
             )),

@@ -20,7 +20,7 @@ use std::io;
 use rand::Rng;
 use tokio::sync::mpsc;
 
-use crate::conn::{pump, spawn_connection, ConnEvent, ConnHandle, ConnId};
+use crate::conn::{pump, shut_down_all, spawn_connection, take_event, ConnHandle, ConnId, Input};
 use crate::env::{Env, Listener};
 use crate::live::game::{LiveServer, Port, ServerConfig};
 
@@ -28,15 +28,19 @@ use crate::live::game::{LiveServer, Port, ServerConfig};
 /// and is dropped. A whole game sends about 95 lines to a player's numbers
 /// connection; a claims connection is only written in answer to its lines.
 pub const OUTBOX_LINES_MAX: usize = 256;
-/// Open connections at once, both ports together (a player holds two);
-/// more are told `ERR server-full` and closed.
+/// Open connections at once under [`run`] (tests and simulations), both
+/// ports together (a player holds two); more are told `ERR server-full`
+/// and closed. The binaries use [`run_holding`] with as many as the
+/// process may open (`cli::connections_allowed`).
 pub const CONNECTIONS_MAX: usize = 1024;
 /// Connection events waiting for the game task; readers wait when it is full.
 pub const EVENTS_QUEUE_MAX: usize = 1024;
 /// Pause after a failed `accept` (out of descriptors, say) before retrying.
 pub const ACCEPT_RETRY_MS: u64 = 100;
 
-/// Runs the server on its two listeners until `shutdown` completes. It
+/// Runs the server on its two listeners until `shutdown` completes, then
+/// stops accepting, sends every connection `conn::SHUTDOWN_LINE` and
+/// returns once they have flushed (at most `conn::SHUTDOWN_FLUSH_MS`). It
 /// never stops on its own: after a game it pauses and plays the next.
 pub async fn run<E, R>(
     env: E,
@@ -44,6 +48,24 @@ pub async fn run<E, R>(
     claims: E::Listener,
     config: ServerConfig,
     rng: R,
+    shutdown: impl Future<Output = ()>,
+) -> io::Result<()>
+where
+    E: Env,
+    R: Rng,
+{
+    run_holding(env, numbers, claims, config, rng, CONNECTIONS_MAX, shutdown).await
+}
+
+/// [`run`] holding at most `connections_max` connections at once (the
+/// binaries pass what the process may open: `cli::connections_allowed`).
+pub async fn run_holding<E, R>(
+    env: E,
+    numbers: E::Listener,
+    claims: E::Listener,
+    config: ServerConfig,
+    rng: R,
+    connections_max: usize,
     shutdown: impl Future<Output = ()>,
 ) -> io::Result<()>
 where
@@ -63,25 +85,19 @@ where
 
     loop {
         let deadline = game.poll_timeout();
+        let mut answered = None;
         let accepted = tokio::select! {
             biased;
-            _ = &mut shutdown => return Ok(()),
+            _ = &mut shutdown => break,
             Some(event) = events_rx.recv() => {
                 let now_ms = env.now_ms();
-                match event {
-                    ConnEvent::Line(conn, line) => {
-                        if let Some(handle) = conns.get(&conn) {
-                            game.receive(now_ms, conn, &line);
-                            // Its replies are in the game's output queue and
-                            // go to the outbox below, before the next event.
-                            handle.line_handled();
-                        }
+                match take_event(&mut conns, event) {
+                    Some(Input::Line(conn, line)) => {
+                        game.receive(now_ms, conn, &line);
+                        answered = Some(conn);
                     }
-                    ConnEvent::Closed(conn) => {
-                        if conns.remove(&conn).is_some() {
-                            game.disconnect(now_ms, conn);
-                        }
-                    }
+                    Some(Input::Closed(conn)) => game.disconnect(now_ms, conn),
+                    None => {}
                 }
                 None
             }
@@ -103,7 +119,7 @@ where
                     events_tx.clone(),
                     OUTBOX_LINES_MAX,
                 );
-                if conns.len() >= CONNECTIONS_MAX {
+                if conns.len() >= connections_max {
                     let _ = handle.try_send("ERR server-full try again later".to_owned());
                 } else {
                     conns.insert(conns_opened, handle);
@@ -116,5 +132,16 @@ where
             }
         }
         pump(&env, &mut game, &mut conns);
+        // Only now are the line's replies in its outbox: its reader may
+        // read one more line.
+        if let Some(handle) = answered.take().and_then(|conn| conns.get(&conn)) {
+            handle.line_handled();
+        }
     }
+    // Stop accepting first, then tell everyone and let them flush.
+    drop(numbers);
+    drop(claims);
+    env.record(format_args!("shutdown {} connections", conns.len()));
+    shut_down_all(&env, std::mem::take(&mut conns).into_values()).await;
+    Ok(())
 }

@@ -151,7 +151,11 @@ pub async fn play<E: Env>(
     } = settings.into();
     let stream = env.connect(addr).await?;
     let (read_half, write_half) = tokio::io::split(stream);
-    let mut lines = FramedRead::new(read_half, LineCodec::new());
+    // A START or OVER names every player: longer than a client's own lines.
+    let mut lines = FramedRead::new(
+        read_half,
+        LineCodec::reading_up_to(crate::tombola::protocol::SERVER_LINE_BYTES_MAX),
+    );
     let mut sink = FramedWrite::new(write_half, LineCodec::new());
     let mut send = async |message: ClientMessage| -> Result<(), ClientError> {
         let line = message.to_string();
@@ -182,6 +186,14 @@ pub async fn play<E: Env>(
             }
         } else {
             lines.next().await
+        };
+        // The server's shutdown line ends the session as a close does.
+        let next = match next {
+            Some(Ok(Frame::Line(line))) if line == crate::conn::SHUTDOWN_LINE => {
+                env.record(format_args!("recv {line}"));
+                None
+            }
+            other => other,
         };
         let line = match next {
             Some(Ok(Frame::Line(line))) => line,

@@ -3,7 +3,19 @@
 
 use std::fmt;
 
+use crate::tombola::game::PLAYERS_MAX;
 use crate::tombola::rules::{Board, BOARD_NUMBERS};
+
+/// Bytes of the longest player id: `p` and a connection count (a `u64`).
+pub const ID_BYTES_MAX: usize = 1 + 20;
+
+/// The longest line a lock-step server sends: a `START` or an
+/// `OVER ... WINNERS` naming every one of [`PLAYERS_MAX`] players (about
+/// 22 KB). Every other line keeps to `LINE_BYTES_MAX`, and so does every
+/// line a client sends; clients read server lines up to this bound, so a
+/// game of any size the server accepts can start and end.
+pub const SERVER_LINE_BYTES_MAX: usize =
+    "OVER ".len() + 20 + " WINNERS".len() + PLAYERS_MAX * (1 + ID_BYTES_MAX);
 use crate::wire::{self, Refusal};
 
 /// What a client may send.

@@ -16,27 +16,48 @@ use std::io;
 use rand::Rng;
 use tokio::sync::mpsc;
 
-use crate::conn::{pump, spawn_connection, ConnEvent, ConnHandle, ConnId};
+use crate::conn::{pump, shut_down_all, spawn_connection, take_event, ConnHandle, ConnId, Input};
 use crate::env::{Env, Listener};
 use crate::tombola::game::{LockstepServer, ServerConfig};
 
 /// Lines queued for one player before it counts as not reading and is
 /// dropped. A whole game sends fewer than 100 lines to a player.
 pub const OUTBOX_LINES_MAX: usize = 256;
-/// Open connections at once; more are told `ERR server-full` and closed.
+/// Open connections at once under [`run`] (tests and simulations); more
+/// are told `ERR server-full` and closed. The binaries use [`run_holding`]
+/// with as many as the process may open (`cli::connections_allowed`).
 pub const CONNECTIONS_MAX: usize = 1024;
 /// Connection events waiting for the game task; readers wait when it is full.
 pub const EVENTS_QUEUE_MAX: usize = 1024;
 /// Pause after a failed `accept` (out of descriptors, say) before retrying.
 pub const ACCEPT_RETRY_MS: u64 = 100;
 
-/// Runs the server on `listener` until `shutdown` completes. It never
-/// stops on its own: after a game it waits for the next players.
+/// Runs the server on `listener` until `shutdown` completes, then stops
+/// accepting, sends every connection `conn::SHUTDOWN_LINE` and returns once
+/// they have flushed (at most `conn::SHUTDOWN_FLUSH_MS`). It never stops on
+/// its own: after a game it waits for the next players.
 pub async fn run<E, R>(
     env: E,
     listener: E::Listener,
     config: ServerConfig,
     rng: R,
+    shutdown: impl Future<Output = ()>,
+) -> io::Result<()>
+where
+    E: Env,
+    R: Rng,
+{
+    run_holding(env, listener, config, rng, CONNECTIONS_MAX, shutdown).await
+}
+
+/// [`run`] holding at most `connections_max` connections at once (the
+/// binaries pass what the process may open: `cli::connections_allowed`).
+pub async fn run_holding<E, R>(
+    env: E,
+    listener: E::Listener,
+    config: ServerConfig,
+    rng: R,
+    connections_max: usize,
     shutdown: impl Future<Output = ()>,
 ) -> io::Result<()>
 where
@@ -54,25 +75,19 @@ where
 
     loop {
         let deadline = game.poll_timeout();
+        let mut answered = None;
         tokio::select! {
             biased;
-            _ = &mut shutdown => return Ok(()),
+            _ = &mut shutdown => break,
             Some(event) = events_rx.recv() => {
                 let now_ms = env.now_ms();
-                match event {
-                    ConnEvent::Line(conn, line) => {
-                        if let Some(handle) = conns.get(&conn) {
-                            game.receive(now_ms, conn, &line);
-                            // Its replies are in the game's output queue and
-                            // go to the outbox below, before the next event.
-                            handle.line_handled();
-                        }
+                match take_event(&mut conns, event) {
+                    Some(Input::Line(conn, line)) => {
+                        game.receive(now_ms, conn, &line);
+                        answered = Some(conn);
                     }
-                    ConnEvent::Closed(conn) => {
-                        if conns.remove(&conn).is_some() {
-                            game.disconnect(now_ms, conn);
-                        }
-                    }
+                    Some(Input::Closed(conn)) => game.disconnect(now_ms, conn),
+                    None => {}
                 }
             }
             _ = env.sleep_until_ms(deadline.unwrap_or(0)), if deadline.is_some() => {
@@ -82,7 +97,7 @@ where
                 Ok((stream, _peer)) => {
                     conns_opened += 1;
                     let handle = spawn_connection(&env, stream, conns_opened, events_tx.clone(), OUTBOX_LINES_MAX);
-                    if conns.len() >= CONNECTIONS_MAX {
+                    if conns.len() >= connections_max {
                         let _ = handle.try_send("ERR server-full try again later".to_owned());
                     } else {
                         conns.insert(conns_opened, handle);
@@ -96,5 +111,15 @@ where
             },
         }
         pump(&env, &mut game, &mut conns);
+        // Only now are the line's replies in its outbox: its reader may
+        // read one more line.
+        if let Some(handle) = answered.take().and_then(|conn| conns.get(&conn)) {
+            handle.line_handled();
+        }
     }
+    // Stop accepting first, then tell everyone and let them flush.
+    drop(listener);
+    env.record(format_args!("shutdown {} connections", conns.len()));
+    shut_down_all(&env, std::mem::take(&mut conns).into_values()).await;
+    Ok(())
 }

@@ -36,6 +36,7 @@ fn play_game(
         reply_timeout_ms: 500,
         draw_prefix: prefix,
         injected_bug: None,
+        ..ServerConfig::default()
     };
     let mut server = LockstepServer::new(config, ChaCha8Rng::seed_from_u64(seed));
     let mut seen: BTreeMap<u64, Seen> = BTreeMap::new();

@@ -44,6 +44,7 @@ fn fast_config(players: usize) -> ServerConfig {
         reply_timeout_ms: 2000,
         draw_prefix: Vec::new(),
         injected_bug: None,
+        ..ServerConfig::default()
     }
 }
 

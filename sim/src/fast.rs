@@ -773,6 +773,7 @@ pub fn run_spec_fast(spec: &TombolaSpec, seed: u64, options: &RunOptions) -> Run
             let settings = ClientSettings {
                 behaviour: player.behaviour,
                 silence_timeout_ms: player.silence_timeout_ms,
+                ..ClientSettings::default()
             };
             let env = net.env(&player.name);
             let session = tokio::spawn(async move {
@@ -875,6 +876,7 @@ pub fn run_spec_shared_host(spec: &TombolaSpec, seed: u64, options: &RunOptions)
         let settings = ClientSettings {
             behaviour: player.behaviour,
             silence_timeout_ms: player.silence_timeout_ms,
+            ..ClientSettings::default()
         };
         sessions.push((
             SimEnv::new(&player.name, &trace),

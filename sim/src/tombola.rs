@@ -38,6 +38,12 @@ pub const SERVER_PORT: u16 = 8000;
 pub const SCENARIO_INTERVAL_MS: u64 = 100;
 /// Default answer deadline in scenarios.
 pub const SCENARIO_REPLY_TIMEOUT_MS: u64 = 500;
+/// Default registration timeout in scenarios: longer than a client's
+/// whole connect-retry span (about 8 s, see
+/// `games::tombola::client::CONNECT_ATTEMPTS_MAX`), so a player that
+/// retries through a partition still gets its seat, and short against the
+/// 120 s a swarm run may take.
+pub const SCENARIO_REGISTRATION_TIMEOUT_MS: u64 = 10_000;
 /// How long a client that restarted after a crash waits for a game before
 /// it gives up (the server may never gather enough players again).
 pub const REJOIN_WAIT_MS: u64 = 5_000;
@@ -78,10 +84,12 @@ struct ServerSection {
     interval_ms: u64,
     #[serde(default = "default_reply_timeout_ms")]
     reply_timeout_ms: u64,
+    #[serde(default = "default_registration_timeout_ms")]
+    registration_timeout_ms: u64,
     #[serde(default)]
     draw_prefix: Vec<u8>,
-    /// A deliberate bug (`first-claim-only`, `repeat-draw`) to prove the
-    /// oracles catch it.
+    /// A deliberate bug (see `games::tombola::game::INJECTED_BUGS`) to
+    /// prove the oracles catch it.
     #[serde(default)]
     inject_bug: Option<String>,
 }
@@ -94,6 +102,9 @@ fn default_interval_ms() -> u64 {
 }
 fn default_reply_timeout_ms() -> u64 {
     SCENARIO_REPLY_TIMEOUT_MS
+}
+fn default_registration_timeout_ms() -> u64 {
+    SCENARIO_REGISTRATION_TIMEOUT_MS
 }
 
 /// The behaviours a tombola scenario may give its clients.
@@ -110,8 +121,11 @@ pub fn spec_from_file(file: &ScenarioFile) -> Result<TombolaSpec, String> {
             games::tombola::game::PLAYERS_MAX
         ));
     }
-    if section.interval_ms == 0 || section.reply_timeout_ms == 0 {
-        return Err("server.interval_ms and server.reply_timeout_ms must be at least 1".to_owned());
+    if section.interval_ms == 0
+        || section.reply_timeout_ms == 0
+        || section.registration_timeout_ms == 0
+    {
+        return Err("server.interval_ms, server.reply_timeout_ms and server.registration_timeout_ms must be at least 1".to_owned());
     }
     if let Some(bad) = section
         .draw_prefix
@@ -124,6 +138,7 @@ pub fn spec_from_file(file: &ScenarioFile) -> Result<TombolaSpec, String> {
         players: section.players,
         interval_ms: section.interval_ms,
         reply_timeout_ms: section.reply_timeout_ms,
+        registration_timeout_ms: section.registration_timeout_ms,
         draw_prefix: section.draw_prefix,
         injected_bug: match &section.inject_bug {
             None => None,
@@ -244,6 +259,7 @@ pub fn run_spec(spec: &TombolaSpec, seed: u64, options: &RunOptions) -> RunOutco
                 let settings = ClientSettings {
                     behaviour: player.behaviour,
                     silence_timeout_ms: player.silence_timeout_ms,
+                    ..ClientSettings::default()
                 };
                 let addr = format!("server:{SERVER_PORT}");
                 let mut quiet = ();

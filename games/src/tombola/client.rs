@@ -66,6 +66,20 @@ pub enum ClientError {
     Refused(String),
     /// The connection ended before the game could start.
     Closed,
+    /// Connected, but `WELCOME` and `BOARD-OK` did not both arrive within
+    /// [`ClientSettings::register_timeout_ms`].
+    RegisterTimeout(u64),
+}
+
+impl ClientError {
+    /// Worth another connect: the failure happened before the server had
+    /// this player's board, so a new connection loses nothing.
+    fn before_registering(&self) -> bool {
+        matches!(
+            self,
+            ClientError::Io(_) | ClientError::Closed | ClientError::RegisterTimeout(_)
+        )
+    }
 }
 
 impl std::fmt::Display for ClientError {
@@ -75,6 +89,7 @@ impl std::fmt::Display for ClientError {
             ClientError::Protocol(line) => write!(f, "unexpected line from server: {line:?}"),
             ClientError::Refused(line) => write!(f, "server refused: {line}"),
             ClientError::Closed => write!(f, "server closed the connection"),
+            ClientError::RegisterTimeout(ms) => write!(f, "not registered within {ms} ms"),
         }
     }
 }
@@ -111,12 +126,38 @@ impl Observer for () {
 /// has not reported yet). Waiting for other players has no limit.
 pub const SILENCE_TIMEOUT_MS: u64 = 30_000;
 
+/// How many times a client tries to get registered (connect, `WELCOME`,
+/// `BOARD-OK`) before it gives up. With the pauses of
+/// [`connect_retry_pause_ms`] the attempts span about 8 s: enough to ride
+/// out a restarting server or a short partition, bounded so that a client
+/// pointed at nothing ends.
+pub const CONNECT_ATTEMPTS_MAX: u32 = 6;
+/// The pause after the first failed attempt; it doubles after each.
+pub const CONNECT_RETRY_FIRST_MS: u64 = 250;
+/// The longest pause between two attempts.
+pub const CONNECT_RETRY_MAX_MS: u64 = 2_000;
+/// How long one attempt waits, from connecting, for `WELCOME` and then
+/// `BOARD-OK` before it closes the connection and tries again: a lost
+/// line is never sent again on the same connection, and a server answers
+/// a board at once.
+pub const REGISTER_TIMEOUT_MS: u64 = 5_000;
+
+/// The pause after failed attempt `attempt` (1-based).
+pub fn connect_retry_pause_ms(attempt: u32) -> u64 {
+    let doublings = attempt.saturating_sub(1).min(16);
+    (CONNECT_RETRY_FIRST_MS << doublings).min(CONNECT_RETRY_MAX_MS)
+}
+
 /// How a client session plays.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct ClientSettings {
     pub behaviour: Behaviour,
     /// See [`SILENCE_TIMEOUT_MS`].
     pub silence_timeout_ms: u64,
+    /// See [`REGISTER_TIMEOUT_MS`].
+    pub register_timeout_ms: u64,
+    /// See [`CONNECT_ATTEMPTS_MAX`].
+    pub connect_attempts_max: u32,
 }
 
 impl Default for ClientSettings {
@@ -124,6 +165,8 @@ impl Default for ClientSettings {
         ClientSettings {
             behaviour: Behaviour::Honest,
             silence_timeout_ms: SILENCE_TIMEOUT_MS,
+            register_timeout_ms: REGISTER_TIMEOUT_MS,
+            connect_attempts_max: CONNECT_ATTEMPTS_MAX,
         }
     }
 }
@@ -137,7 +180,11 @@ impl From<Behaviour> for ClientSettings {
     }
 }
 
-/// Connects to `addr`, plays one game with `board`, and reports.
+/// Connects to `addr`, plays one game with `board`, and reports. A failure
+/// before the server has the board (no connection, closed, or no
+/// `BOARD-OK` in time) is retried on a new connection, up to
+/// `connect_attempts_max` attempts in all; once registered it never
+/// reconnects (a new connection would be a new player).
 pub async fn play<E: Env>(
     env: &E,
     addr: &str,
@@ -145,11 +192,48 @@ pub async fn play<E: Env>(
     settings: impl Into<ClientSettings>,
     observer: &mut impl Observer,
 ) -> Result<ClientReport, ClientError> {
+    let settings = settings.into();
+    let mut attempt = 1;
+    loop {
+        let mut registered = false;
+        let result = play_once(env, addr, &board, settings, observer, &mut registered).await;
+        match result {
+            Err(error)
+                if !registered
+                    && error.before_registering()
+                    && attempt < settings.connect_attempts_max =>
+            {
+                let pause_ms = connect_retry_pause_ms(attempt);
+                env.record(format_args!(
+                    "retry {attempt} in {pause_ms} ms after: {error}"
+                ));
+                env.sleep_ms(pause_ms).await;
+                attempt += 1;
+            }
+            other => return other,
+        }
+    }
+}
+
+/// One connection's attempt at a game; `registered` says whether the
+/// server acknowledged the board.
+async fn play_once<E: Env>(
+    env: &E,
+    addr: &str,
+    board: &Board,
+    settings: ClientSettings,
+    observer: &mut impl Observer,
+    registered: &mut bool,
+) -> Result<ClientReport, ClientError> {
     let ClientSettings {
         behaviour,
         silence_timeout_ms,
-    } = settings.into();
+        register_timeout_ms,
+        ..
+    } = settings;
+    let board = board.clone();
     let stream = env.connect(addr).await?;
+    let register_deadline_ms = env.now_ms() + register_timeout_ms;
     let (read_half, write_half) = tokio::io::split(stream);
     let mut lines = FramedRead::new(read_half, LineCodec::new());
     let mut sink = FramedWrite::new(write_half, LineCodec::new());
@@ -167,7 +251,6 @@ pub async fn play<E: Env>(
     };
     let mut drawn = NumberSet::default();
     let mut answered: u32 = 0;
-    let mut registered = false;
 
     loop {
         let next = if report.game.is_some() {
@@ -180,6 +263,14 @@ pub async fn play<E: Env>(
                     return Ok(report);
                 }
             }
+        } else if !*registered {
+            tokio::select! {
+                biased;
+                next = lines.next() => next,
+                _ = env.sleep_until_ms(register_deadline_ms) => {
+                    return Err(ClientError::RegisterTimeout(register_timeout_ms));
+                }
+            }
         } else {
             lines.next().await
         };
@@ -189,7 +280,7 @@ pub async fn play<E: Env>(
                 return Err(ClientError::Protocol("invalid UTF-8".to_owned()))
             }
             Some(Err(error)) => {
-                if registered {
+                if *registered {
                     report.outcome = Outcome::Dropped {
                         reason: error.to_string(),
                     };
@@ -197,7 +288,7 @@ pub async fn play<E: Env>(
                 }
                 return Err(error.into());
             }
-            None if registered => {
+            None if *registered => {
                 report.outcome = Outcome::Dropped {
                     reason: "connection closed".to_owned(),
                 };
@@ -214,7 +305,7 @@ pub async fn play<E: Env>(
                 report.id = id.clone();
                 send(ClientMessage::Board(board.clone())).await?;
             }
-            ServerMessage::BoardOk => registered = true,
+            ServerMessage::BoardOk => *registered = true,
             ServerMessage::Waiting { .. } => {}
             ServerMessage::Start { game, .. } => report.game = Some(*game),
             ServerMessage::Draw { seq, number } => {
@@ -255,7 +346,9 @@ pub async fn play<E: Env>(
                     report.outcome = Outcome::Disqualified;
                     return Ok(report);
                 }
-                "bad-board" | "server-full" => return Err(ClientError::Refused(line)),
+                "bad-board" | "server-full" | "not-enough-players" => {
+                    return Err(ClientError::Refused(line))
+                }
                 _ => {}
             },
         }

@@ -9,6 +9,8 @@
 //! `board`, `claim`, `drop`, `over`), the clients' `recv` lines and the
 //! harness's fault lines (host `sim`).
 
+pub mod lines;
+
 use std::cell::Cell;
 use std::collections::{BTreeMap, BTreeSet};
 use std::rc::Rc;
@@ -448,14 +450,37 @@ fn parse_facts(lines: &[TraceLine], violations: &mut Vec<Violation>) -> Facts {
     facts
 }
 
+impl Facts {
+    /// What the line oracle needs of each game: seated players, draws and
+    /// winners, by (server incarnation, game number).
+    fn games_view(&self) -> BTreeMap<GameKey, crate::tombola::lines::GameFacts> {
+        self.games
+            .iter()
+            .map(|(&key, game)| {
+                let facts = crate::tombola::lines::GameFacts {
+                    players: game.players.clone(),
+                    draws: game.draws.clone(),
+                    winners: game.winners.clone(),
+                };
+                (key, facts)
+            })
+            .collect()
+    }
+}
+
 fn parse_board(words: &[&str]) -> Option<Board> {
     let numbers: Option<Vec<u8>> = words.iter().map(|word| word.parse().ok()).collect();
     Board::new(&numbers?).ok()
 }
 
-/// The oracles, applied to a finished run.
-pub(crate) fn judge(
-    _spec: &TombolaSpec,
+/// The oracles, applied to a finished run. A panic in one (a bug in the
+/// harness) is reported as a `harness-error` violation with the trace.
+pub fn judge(spec: &TombolaSpec, trace: Vec<TraceLine>, violations: Vec<Violation>) -> RunOutcome {
+    crate::harness::judge_safely(trace, |trace| judge_unguarded(spec, trace, violations))
+}
+
+fn judge_unguarded(
+    spec: &TombolaSpec,
     trace: Vec<TraceLine>,
     mut violations: Vec<Violation>,
 ) -> RunOutcome {
@@ -508,6 +533,13 @@ pub(crate) fn judge(
         }
     }
     check_players_saw_the_draws(&facts, &mut violations);
+    crate::tombola::lines::check_every_line_explained(
+        spec.server.players,
+        &trace,
+        &facts.games_view(),
+        &mut violations,
+        &mut outcome.reached,
+    );
 
     outcome.trace = trace;
     outcome.violations = violations;

@@ -771,7 +771,7 @@ pub fn run_spec_fast(spec: &TombolaSpec, seed: u64, options: &RunOptions) -> Run
                 None => Board::random(&mut host_rng(seed, &player.name)),
             };
             let settings = ClientSettings {
-                behaviour: player.behaviour,
+                behaviour: crate::tombola::session_behaviour(player.behaviour, seed, &player.name),
                 silence_timeout_ms: player.silence_timeout_ms,
                 ..ClientSettings::default()
             };
@@ -874,7 +874,7 @@ pub fn run_spec_shared_host(spec: &TombolaSpec, seed: u64, options: &RunOptions)
             None => Board::random(&mut host_rng(seed, &player.name)),
         };
         let settings = ClientSettings {
-            behaviour: player.behaviour,
+            behaviour: crate::tombola::session_behaviour(player.behaviour, seed, &player.name),
             silence_timeout_ms: player.silence_timeout_ms,
             ..ClientSettings::default()
         };

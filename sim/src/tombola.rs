@@ -111,7 +111,18 @@ fn default_registration_timeout_ms() -> u64 {
 
 /// The behaviours a tombola scenario may give its clients.
 pub const BEHAVIOURS: &str =
-    "honest, silent, false-claim (params.at_draw), leave (params.after_draws)";
+    "honest, silent, false-claim (params.at_draw), leave (params.after_draws), mischief";
+
+/// The behaviour a player's session runs with in one seed: a mischievous
+/// player draws its own mischief from the seed and its name.
+pub fn session_behaviour(behaviour: Behaviour, seed: u64, name: &str) -> Behaviour {
+    match behaviour {
+        Behaviour::Mischief { .. } => Behaviour::Mischief {
+            seed: host_rng(seed, &format!("mischief-{name}")).random(),
+        },
+        other => other,
+    }
+}
 
 /// Builds a spec from a scenario file, naming the field of any problem.
 pub fn spec_from_file(file: &ScenarioFile) -> Result<TombolaSpec, String> {
@@ -177,6 +188,7 @@ pub fn spec_from_file(file: &ScenarioFile) -> Result<TombolaSpec, String> {
             "silent" => Behaviour::Silent,
             "false-claim" => Behaviour::FalseClaimAt(param("at_draw", 5)? as u32),
             "leave" => Behaviour::LeaveAfter(param("after_draws", 10)? as u32),
+            "mischief" => Behaviour::Mischief { seed: 0 },
             other => {
                 return Err(format!(
                     "{field}.behaviour: unknown behaviour {other:?}; tombola knows {BEHAVIOURS}"
@@ -259,7 +271,7 @@ pub fn run_spec(spec: &TombolaSpec, seed: u64, options: &RunOptions) -> RunOutco
                     env.sleep_ms(join_at_ms).await;
                 }
                 let settings = ClientSettings {
-                    behaviour: player.behaviour,
+                    behaviour: session_behaviour(player.behaviour, seed, &player.name),
                     silence_timeout_ms: player.silence_timeout_ms,
                     ..ClientSettings::default()
                 };

@@ -7,6 +7,9 @@
 use std::io;
 
 use futures::{SinkExt, StreamExt};
+use rand::SeedableRng;
+use rand_chacha::ChaCha8Rng;
+use tokio::io::AsyncWriteExt;
 use tokio_util::codec::{FramedRead, FramedWrite};
 
 use crate::env::Env;
@@ -25,6 +28,82 @@ pub enum Behaviour {
     FalseClaimAt(u32),
     /// Disconnects after answering `draws` draws.
     LeaveAfter(u32),
+    /// Plays honestly, but after some answers also sends malformed lines
+    /// (see [`mischief_lines`]), and may end with a line over the length
+    /// limit or a half-close. Everything it does is drawn from `seed`.
+    Mischief { seed: u64 },
+}
+
+/// One bad thing a mischievous client does, after its answer to a draw.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum BadAct {
+    /// A UTF-8 line the server must refuse with an `ERR` and go on.
+    Line(String),
+    /// A line that is not UTF-8: `ERR invalid-utf8`, the stream goes on.
+    InvalidUtf8,
+    /// A line one byte over the limit: `ERR line-too-long`, then closed.
+    OverLimit,
+    /// The client stops writing (shuts its write half); the server sees
+    /// the end of the stream and drops the player.
+    HalfClose,
+}
+
+/// The chance, per draw answered, that a mischievous client misbehaves.
+const MISCHIEF_PER_DRAW: f64 = 0.3;
+/// The chance that a misbehaviour is a burst rather than one line.
+const MISCHIEF_BURST: f64 = 0.2;
+/// The most lines in one burst: enough to fill the server's read-ahead
+/// (4 unhandled lines) twice over.
+const MISCHIEF_BURST_LINES_MAX: usize = 8;
+/// The chance, per draw, that a mischievous client makes its last act.
+const MISCHIEF_LAST_ACT_PER_DRAW: f64 = 0.02;
+
+/// The bad acts a mischievous client commits after answering draw `seq`,
+/// as drawn from `rng`. Grammar mistakes are this game's; byte-level ones
+/// come from `games::mischief`. A last act ([`BadAct::OverLimit`],
+/// [`BadAct::HalfClose`]) is always last.
+pub fn mischief_lines(rng: &mut impl rand::Rng, seq: u32, board: &Board) -> Vec<BadAct> {
+    let mut acts = Vec::new();
+    if rng.random_bool(MISCHIEF_PER_DRAW) {
+        let lines = if rng.random_bool(MISCHIEF_BURST) {
+            rng.random_range(2..=MISCHIEF_BURST_LINES_MAX)
+        } else {
+            1
+        };
+        for _ in 0..lines {
+            acts.push(one_bad_line(rng, seq, board));
+        }
+    }
+    if rng.random_bool(MISCHIEF_LAST_ACT_PER_DRAW) {
+        acts.push(if rng.random_bool(0.5) {
+            BadAct::OverLimit
+        } else {
+            BadAct::HalfClose
+        });
+    }
+    acts
+}
+
+fn one_bad_line(rng: &mut impl rand::Rng, seq: u32, board: &Board) -> BadAct {
+    let line = match rng.random_range(0..13) {
+        0 => "HELLO".to_owned(),
+        1 => format!("ack {seq}"),
+        2 => format!("tombola {seq}"),
+        3 => "ACK".to_owned(),
+        4 => "TOMBOLA x".to_owned(),
+        5 => format!("ACK {seq} {seq}"),
+        6 => "ACK 0".to_owned(),
+        7 => "TOMBOLA 99999999999".to_owned(),
+        8 => format!("ACK {seq}"),
+        9 => "BOARD 1 2 3".to_owned(),
+        10 => format!("BOARD {board}"),
+        11 => {
+            let line = crate::mischief::line_at_limit(rng);
+            String::from_utf8_lossy(&line[..line.len() - 1]).into_owned()
+        }
+        _ => return BadAct::InvalidUtf8,
+    };
+    BadAct::Line(line)
 }
 
 /// How one client's game ended.
@@ -237,11 +316,15 @@ async fn play_once<E: Env>(
     let (read_half, write_half) = tokio::io::split(stream);
     let mut lines = FramedRead::new(read_half, LineCodec::new());
     let mut sink = FramedWrite::new(write_half, LineCodec::new());
-    let mut send = async |message: ClientMessage| -> Result<(), ClientError> {
-        let line = message.to_string();
-        env.record(format_args!("send {line}"));
-        sink.send(line).await.map_err(ClientError::from)
+    let mut mischief_rng = match behaviour {
+        Behaviour::Mischief { seed } => Some(ChaCha8Rng::seed_from_u64(seed)),
+        _ => None,
     };
+    // Refusals a mischievous client is still owed for its bad lines: it
+    // sends invalid UTF-8 or an over-long line only when none is owed, so
+    // its sweeps never depend on framing refusals keeping their order.
+    let mut refusals_owed: u32 = 0;
+    let mut stopped_writing = false;
 
     let mut report = ClientReport {
         id: String::new(),
@@ -303,7 +386,7 @@ async fn play_once<E: Env>(
         match &message {
             ServerMessage::Welcome(id) => {
                 report.id = id.clone();
-                send(ClientMessage::Board(board.clone())).await?;
+                send(env, &mut sink, ClientMessage::Board(board.clone())).await?;
             }
             ServerMessage::BoardOk => *registered = true,
             ServerMessage::Waiting { .. } => {}
@@ -315,6 +398,7 @@ async fn play_once<E: Env>(
                 }
                 let answer = match behaviour {
                     Behaviour::Silent => continue,
+                    _ if stopped_writing => continue,
                     Behaviour::LeaveAfter(draws) if answered >= draws => {
                         report.outcome = Outcome::Left;
                         env.record(format_args!("leave"));
@@ -325,7 +409,42 @@ async fn play_once<E: Env>(
                     _ => ClientMessage::Ack(*seq),
                 };
                 answered += 1;
-                send(answer).await?;
+                send(env, &mut sink, answer).await?;
+                if let Some(rng) = &mut mischief_rng {
+                    for act in mischief_lines(rng, *seq, &board) {
+                        let framing = matches!(act, BadAct::InvalidUtf8 | BadAct::OverLimit);
+                        if framing && refusals_owed > 0 {
+                            continue;
+                        }
+                        let bytes = match &act {
+                            BadAct::Line(line) => {
+                                env.record(format_args!("send {line}"));
+                                format!("{line}\n").into_bytes()
+                            }
+                            BadAct::InvalidUtf8 => {
+                                env.record(format_args!("send-invalid-utf8"));
+                                crate::mischief::invalid_utf8_line(rng)
+                            }
+                            BadAct::OverLimit => {
+                                env.record(format_args!("send-over-limit"));
+                                stopped_writing = true;
+                                crate::mischief::line_over_limit(rng)
+                            }
+                            BadAct::HalfClose => {
+                                env.record(format_args!("half-close"));
+                                stopped_writing = true;
+                                sink.get_mut().shutdown().await?;
+                                break;
+                            }
+                        };
+                        refusals_owed += 1;
+                        crate::mischief::write_in_pieces(env, sink.get_mut(), &bytes, rng)
+                            .await?;
+                        if stopped_writing {
+                            break;
+                        }
+                    }
+                }
             }
             ServerMessage::Over { winners, .. } => {
                 report.outcome = if winners.is_empty() {
@@ -341,6 +460,11 @@ async fn play_once<E: Env>(
                 };
                 return Ok(report);
             }
+            ServerMessage::Err(refusal)
+                if refusals_owed > 0 && !FINAL_CODES.contains(&refusal.code.as_str()) =>
+            {
+                refusals_owed -= 1;
+            }
             ServerMessage::Err(refusal) => match refusal.code.as_str() {
                 "disqualified" => {
                     report.outcome = Outcome::Disqualified;
@@ -353,4 +477,24 @@ async fn play_once<E: Env>(
             },
         }
     }
+}
+
+/// Refusals that end a session rather than answer one line.
+const FINAL_CODES: &[&str] = &[
+    "disqualified",
+    "reply-timeout",
+    "not-enough-players",
+    "server-full",
+    "false-claim",
+];
+
+/// Sends one well-formed line and records it.
+async fn send<E: Env, W: tokio::io::AsyncWrite + Unpin>(
+    env: &E,
+    sink: &mut FramedWrite<W, LineCodec>,
+    message: ClientMessage,
+) -> Result<(), ClientError> {
+    let line = message.to_string();
+    env.record(format_args!("send {line}"));
+    sink.send(line).await.map_err(ClientError::from)
 }

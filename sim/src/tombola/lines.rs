@@ -138,6 +138,8 @@ pub fn check_every_line_explained(
             sent_line(connection, sent, &record, &mut problems);
         } else if line.text == SENT_INVALID_UTF8 {
             owe(connection, line.text.clone(), Some(vec!["invalid-utf8"]));
+        } else if line.text == "half-close" {
+            reached.insert("half-closed".to_owned());
         } else if line.text == SENT_OVER_LIMIT {
             owe(connection, line.text.clone(), Some(vec!["line-too-long"]));
         } else if let Some(received) = line.text.strip_prefix("recv ") {
@@ -426,6 +428,7 @@ fn received_line(
                         connection.disqualifying = true;
                     } else {
                         reached.insert("refused-bad-line".to_owned());
+                        reached.insert(format!("refused-{code}"));
                     }
                     if code == "line-too-long" {
                         connection.ended_by = Some(received.to_owned());

@@ -438,8 +438,7 @@ async fn play_once<E: Env>(
                             }
                         };
                         refusals_owed += 1;
-                        crate::mischief::write_in_pieces(env, sink.get_mut(), &bytes, rng)
-                            .await?;
+                        crate::mischief::write_in_pieces(env, sink.get_mut(), &bytes, rng).await?;
                         if stopped_writing {
                             break;
                         }

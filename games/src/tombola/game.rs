@@ -72,7 +72,10 @@ pub const INJECTED_BUGS: &[(&str, InjectedBug)] = &[
     ("skip-seq", InjectedBug::SkipSeq),
     ("start-before-board-ok", InjectedBug::StartBeforeBoardOk),
     ("missing-board-ok", InjectedBug::MissingBoardOk),
-    ("false-claim-to-neighbour", InjectedBug::FalseClaimToNeighbour),
+    (
+        "false-claim-to-neighbour",
+        InjectedBug::FalseClaimToNeighbour,
+    ),
     ("ack-seven-refused", InjectedBug::AckSevenRefused),
     ("waiting-counts-one-more", InjectedBug::WaitingCountsOneMore),
 ];
@@ -345,9 +348,8 @@ impl<R: Rng> LockstepServer<R> {
                 Refusal::new("bad-seq", format!("{seq} is not the current draw")),
             );
         };
-        let refuse_seven = !claims
-            && seq == 7
-            && self.config.injected_bug == Some(InjectedBug::AckSevenRefused);
+        let refuse_seven =
+            !claims && seq == 7 && self.config.injected_bug == Some(InjectedBug::AckSevenRefused);
         if seq != current || refuse_seven || !pending.remove(&conn) {
             return self.refuse(
                 conn,

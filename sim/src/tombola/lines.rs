@@ -465,7 +465,10 @@ fn owed_before(
         if let Some(owed) = connection.owed.pop_front() {
             problems.push((
                 "missing-reply",
-                format!("{received:?} arrived, but {:?} was never answered", owed.line),
+                format!(
+                    "{received:?} arrived, but {:?} was never answered",
+                    owed.line
+                ),
             ));
         }
     }

@@ -117,6 +117,10 @@ fn a_player_that_never_joins_ends_in_a_liveness_violation_not_a_hang() {
     let mut spec = spec("tombola-two-players");
     spec.players.truncate(1);
     spec.net.duration_ms = 20_000;
+    // The server's registration timeout would end the lone player's wait
+    // (ERR not-enough-players); past the duration, the wait is a hang the
+    // fast backend must report.
+    spec.server.registration_timeout_ms = 60_000;
     let outcome = run_spec_fast(&spec, 1, &RunOptions::default());
     let liveness: Vec<_> = outcome
         .violations

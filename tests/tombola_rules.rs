@@ -36,6 +36,7 @@ fn play_game(
         reply_timeout_ms: 500,
         draw_prefix: prefix,
         injected_bug: None,
+        ..ServerConfig::default()
     };
     let mut server = LockstepServer::new(config, ChaCha8Rng::seed_from_u64(seed));
     let mut seen: BTreeMap<u64, Seen> = BTreeMap::new();
@@ -142,4 +143,67 @@ proptest! {
         prop_assert_eq!(seen[0].draws.len(), 29);
         prop_assert_eq!(seen[0].over.clone(), Some(vec!["p1".to_owned(), "p2".to_owned()]));
     }
+}
+
+/// Every line the server has queued, as (connection, line) or a close.
+fn drain(server: &mut LockstepServer<ChaCha8Rng>) -> Vec<(u64, String)> {
+    let mut lines = Vec::new();
+    while let Some(output) = server.poll_output() {
+        match output {
+            Output::Send(conn, message) => lines.push((conn, message.to_string())),
+            Output::Close(conn) => lines.push((conn, "<close>".to_owned())),
+        }
+    }
+    lines
+}
+
+fn registration_config() -> ServerConfig {
+    ServerConfig {
+        players: 4,
+        registration_timeout_ms: 1000,
+        ..ServerConfig::default()
+    }
+}
+
+#[test]
+fn after_the_registration_timeout_a_game_starts_with_the_players_present() {
+    let mut server = LockstepServer::new(registration_config(), ChaCha8Rng::seed_from_u64(1));
+    let boards = boards_from(1, 3);
+    for (conn, board) in (1..=3u64).zip(&boards) {
+        server.connect(0, conn);
+        server.receive(10, conn, &format!("BOARD {board}"));
+    }
+    drain(&mut server);
+    assert_eq!(server.poll_timeout(), Some(1010));
+    server.handle_timeout(1009);
+    assert!(drain(&mut server).is_empty(), "nothing before the timeout");
+    server.handle_timeout(1010);
+    let lines = drain(&mut server);
+    for conn in 1..=3u64 {
+        assert!(
+            lines.contains(&(conn, "START 1 p1 p2 p3".to_owned())),
+            "{lines:?}"
+        );
+    }
+}
+
+#[test]
+fn a_lone_player_at_the_registration_timeout_is_told_there_are_too_few_and_closed() {
+    let mut server = LockstepServer::new(registration_config(), ChaCha8Rng::seed_from_u64(2));
+    let board = &boards_from(2, 1)[0];
+    server.connect(0, 1);
+    server.receive(5, 1, &format!("BOARD {board}"));
+    drain(&mut server);
+    server.handle_timeout(1005);
+    assert_eq!(
+        drain(&mut server),
+        vec![
+            (
+                1,
+                "ERR not-enough-players 1 of 4 came in 1000 ms".to_owned()
+            ),
+            (1, "<close>".to_owned())
+        ]
+    );
+    assert_eq!(server.poll_timeout(), None, "nobody waits any more");
 }

@@ -125,3 +125,35 @@ fn a_seed_sweep_of_every_lockstep_scenario_finds_no_violation() {
         "sweep failures (each with its replay command):\n{failures}"
     );
 }
+
+#[test]
+fn the_mischief_scenario_gives_the_identical_trace_twice_from_one_seed() {
+    let scenario = scenario("tombola-mischief");
+    for seed in [0, 7] {
+        let first = scenario.run(seed, &RunOptions::default());
+        let second = scenario.run(seed, &RunOptions::default());
+        assert!(
+            first.passed(),
+            "{}",
+            failure_report("tombola-mischief", seed, &first)
+        );
+        assert_eq!(
+            first.report(),
+            second.report(),
+            "seed {seed} replayed differently"
+        );
+    }
+}
+
+#[test]
+fn every_planted_lockstep_bug_has_a_recorded_seed_that_must_fail() {
+    for (name, _) in games::tombola::game::INJECTED_BUGS {
+        let path = format!("fixtures/seeds/tombola-{name}-bug.toml");
+        let entry = sim::seeds::SeedEntry::load(std::path::Path::new(&path))
+            .unwrap_or_else(|error| panic!("planted bug {name} has no recorded seed: {error}"));
+        assert_eq!(entry.expect, sim::seeds::Expect::Fail, "{path}");
+        entry
+            .replay()
+            .unwrap_or_else(|error| panic!("{path}: {error}"));
+    }
+}

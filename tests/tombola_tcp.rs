@@ -44,6 +44,7 @@ fn fast_config(players: usize) -> ServerConfig {
         reply_timeout_ms: 2000,
         draw_prefix: Vec::new(),
         injected_bug: None,
+        ..ServerConfig::default()
     }
 }
 
@@ -330,4 +331,34 @@ async fn a_full_server_says_server_full_and_closes_at_once() {
     // The two held connections still work.
     first.send("ACK 1").await;
     assert!(first.expect_line().await.starts_with("ERR not-playing"));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_client_whose_first_connect_fails_retries_and_plays_once_the_server_is_up() {
+    // A free port: bind it, note it, let it go; nothing listens there until
+    // the server starts, after the client's first attempt has failed.
+    let probe = std::net::TcpListener::bind("127.0.0.1:0").expect("bind port 0");
+    let addr = probe.local_addr().expect("bound address").to_string();
+    drop(probe);
+    let board = boards(21, 1).remove(0);
+    let client = tokio::spawn(bot(addr.clone(), board));
+    tokio::time::sleep(Duration::from_millis(100)).await;
+    let env = TokioEnv::new();
+    let listener = env.bind(&addr).await.expect("bind the freed port");
+    let (_stop, stopped) = oneshot::channel::<()>();
+    tokio::spawn(server::run(
+        env,
+        listener,
+        fast_config(1),
+        ChaCha8Rng::seed_from_u64(21),
+        async {
+            let _ = stopped.await;
+        },
+    ));
+    let report = client.await.expect("the bot task ran");
+    assert!(
+        matches!(report.outcome, Outcome::Won { .. }),
+        "a lone player completes its board and wins: {:?}",
+        report.outcome
+    );
 }

@@ -771,8 +771,9 @@ pub fn run_spec_fast(spec: &TombolaSpec, seed: u64, options: &RunOptions) -> Run
                 None => Board::random(&mut host_rng(seed, &player.name)),
             };
             let settings = ClientSettings {
-                behaviour: player.behaviour,
+                behaviour: crate::tombola::session_behaviour(player.behaviour, seed, &player.name),
                 silence_timeout_ms: player.silence_timeout_ms,
+                ..ClientSettings::default()
             };
             let env = net.env(&player.name);
             let session = tokio::spawn(async move {
@@ -873,8 +874,9 @@ pub fn run_spec_shared_host(spec: &TombolaSpec, seed: u64, options: &RunOptions)
             None => Board::random(&mut host_rng(seed, &player.name)),
         };
         let settings = ClientSettings {
-            behaviour: player.behaviour,
+            behaviour: crate::tombola::session_behaviour(player.behaviour, seed, &player.name),
             silence_timeout_ms: player.silence_timeout_ms,
+            ..ClientSettings::default()
         };
         sessions.push((
             SimEnv::new(&player.name, &trace),

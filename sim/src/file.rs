@@ -305,6 +305,10 @@ pub const BUILTIN_FILES: &[(&str, &str)] = &[
         include_str!("../../fixtures/scenarios/tombola-swarm.toml"),
     ),
     (
+        "tombola-mischief",
+        include_str!("../../fixtures/scenarios/tombola-mischief.toml"),
+    ),
+    (
         "live-late-joiners",
         include_str!("../../fixtures/scenarios/live-late-joiners.toml"),
     ),

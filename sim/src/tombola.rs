@@ -9,6 +9,8 @@
 //! `board`, `claim`, `drop`, `over`), the clients' `recv` lines and the
 //! harness's fault lines (host `sim`).
 
+pub mod lines;
+
 use std::cell::Cell;
 use std::collections::{BTreeMap, BTreeSet};
 use std::rc::Rc;
@@ -38,6 +40,12 @@ pub const SERVER_PORT: u16 = 8000;
 pub const SCENARIO_INTERVAL_MS: u64 = 100;
 /// Default answer deadline in scenarios.
 pub const SCENARIO_REPLY_TIMEOUT_MS: u64 = 500;
+/// Default registration timeout in scenarios: longer than a client's
+/// whole connect-retry span (about 8 s, see
+/// `games::tombola::client::CONNECT_ATTEMPTS_MAX`), so a player that
+/// retries through a partition still gets its seat, and short against the
+/// 120 s a swarm run may take.
+pub const SCENARIO_REGISTRATION_TIMEOUT_MS: u64 = 10_000;
 /// How long a client that restarted after a crash waits for a game before
 /// it gives up (the server may never gather enough players again).
 pub const REJOIN_WAIT_MS: u64 = 5_000;
@@ -78,10 +86,12 @@ struct ServerSection {
     interval_ms: u64,
     #[serde(default = "default_reply_timeout_ms")]
     reply_timeout_ms: u64,
+    #[serde(default = "default_registration_timeout_ms")]
+    registration_timeout_ms: u64,
     #[serde(default)]
     draw_prefix: Vec<u8>,
-    /// A deliberate bug (`first-claim-only`, `repeat-draw`) to prove the
-    /// oracles catch it.
+    /// A deliberate bug (see `games::tombola::game::INJECTED_BUGS`) to
+    /// prove the oracles catch it.
     #[serde(default)]
     inject_bug: Option<String>,
 }
@@ -95,10 +105,24 @@ fn default_interval_ms() -> u64 {
 fn default_reply_timeout_ms() -> u64 {
     SCENARIO_REPLY_TIMEOUT_MS
 }
+fn default_registration_timeout_ms() -> u64 {
+    SCENARIO_REGISTRATION_TIMEOUT_MS
+}
 
 /// The behaviours a tombola scenario may give its clients.
 pub const BEHAVIOURS: &str =
-    "honest, silent, false-claim (params.at_draw), leave (params.after_draws)";
+    "honest, silent, false-claim (params.at_draw), leave (params.after_draws), mischief";
+
+/// The behaviour a player's session runs with in one seed: a mischievous
+/// player draws its own mischief from the seed and its name.
+pub fn session_behaviour(behaviour: Behaviour, seed: u64, name: &str) -> Behaviour {
+    match behaviour {
+        Behaviour::Mischief { .. } => Behaviour::Mischief {
+            seed: host_rng(seed, &format!("mischief-{name}")).random(),
+        },
+        other => other,
+    }
+}
 
 /// Builds a spec from a scenario file, naming the field of any problem.
 pub fn spec_from_file(file: &ScenarioFile) -> Result<TombolaSpec, String> {
@@ -110,8 +134,11 @@ pub fn spec_from_file(file: &ScenarioFile) -> Result<TombolaSpec, String> {
             games::tombola::game::PLAYERS_MAX
         ));
     }
-    if section.interval_ms == 0 || section.reply_timeout_ms == 0 {
-        return Err("server.interval_ms and server.reply_timeout_ms must be at least 1".to_owned());
+    if section.interval_ms == 0
+        || section.reply_timeout_ms == 0
+        || section.registration_timeout_ms == 0
+    {
+        return Err("server.interval_ms, server.reply_timeout_ms and server.registration_timeout_ms must be at least 1".to_owned());
     }
     if let Some(bad) = section
         .draw_prefix
@@ -124,6 +151,7 @@ pub fn spec_from_file(file: &ScenarioFile) -> Result<TombolaSpec, String> {
         players: section.players,
         interval_ms: section.interval_ms,
         reply_timeout_ms: section.reply_timeout_ms,
+        registration_timeout_ms: section.registration_timeout_ms,
         draw_prefix: section.draw_prefix,
         injected_bug: match &section.inject_bug {
             None => None,
@@ -160,6 +188,7 @@ pub fn spec_from_file(file: &ScenarioFile) -> Result<TombolaSpec, String> {
             "silent" => Behaviour::Silent,
             "false-claim" => Behaviour::FalseClaimAt(param("at_draw", 5)? as u32),
             "leave" => Behaviour::LeaveAfter(param("after_draws", 10)? as u32),
+            "mischief" => Behaviour::Mischief { seed: 0 },
             other => {
                 return Err(format!(
                     "{field}.behaviour: unknown behaviour {other:?}; tombola knows {BEHAVIOURS}"
@@ -242,8 +271,9 @@ pub fn run_spec(spec: &TombolaSpec, seed: u64, options: &RunOptions) -> RunOutco
                     env.sleep_ms(join_at_ms).await;
                 }
                 let settings = ClientSettings {
-                    behaviour: player.behaviour,
+                    behaviour: session_behaviour(player.behaviour, seed, &player.name),
                     silence_timeout_ms: player.silence_timeout_ms,
+                    ..ClientSettings::default()
                 };
                 let addr = format!("server:{SERVER_PORT}");
                 let mut quiet = ();
@@ -432,14 +462,37 @@ fn parse_facts(lines: &[TraceLine], violations: &mut Vec<Violation>) -> Facts {
     facts
 }
 
+impl Facts {
+    /// What the line oracle needs of each game: seated players, draws and
+    /// winners, by (server incarnation, game number).
+    fn games_view(&self) -> BTreeMap<GameKey, crate::tombola::lines::GameFacts> {
+        self.games
+            .iter()
+            .map(|(&key, game)| {
+                let facts = crate::tombola::lines::GameFacts {
+                    players: game.players.clone(),
+                    draws: game.draws.clone(),
+                    winners: game.winners.clone(),
+                };
+                (key, facts)
+            })
+            .collect()
+    }
+}
+
 fn parse_board(words: &[&str]) -> Option<Board> {
     let numbers: Option<Vec<u8>> = words.iter().map(|word| word.parse().ok()).collect();
     Board::new(&numbers?).ok()
 }
 
-/// The oracles, applied to a finished run.
-pub(crate) fn judge(
-    _spec: &TombolaSpec,
+/// The oracles, applied to a finished run. A panic in one (a bug in the
+/// harness) is reported as a `harness-error` violation with the trace.
+pub fn judge(spec: &TombolaSpec, trace: Vec<TraceLine>, violations: Vec<Violation>) -> RunOutcome {
+    crate::harness::judge_safely(trace, |trace| judge_unguarded(spec, trace, violations))
+}
+
+fn judge_unguarded(
+    spec: &TombolaSpec,
     trace: Vec<TraceLine>,
     mut violations: Vec<Violation>,
 ) -> RunOutcome {
@@ -492,6 +545,13 @@ pub(crate) fn judge(
         }
     }
     check_players_saw_the_draws(&facts, &mut violations);
+    crate::tombola::lines::check_every_line_explained(
+        spec.server.players,
+        &trace,
+        &facts.games_view(),
+        &mut violations,
+        &mut outcome.reached,
+    );
 
     outcome.trace = trace;
     outcome.violations = violations;
@@ -612,5 +672,126 @@ fn check_players_saw_the_draws(facts: &Facts, violations: &mut Vec<Violation>) {
                 ));
             }
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::harness::HARNESS_ERROR;
+    use proptest::prelude::*;
+    use std::sync::OnceLock;
+
+    /// One real trace of the mischief scenario (every kind of line), made
+    /// once for all cases.
+    fn real_trace() -> &'static Vec<TraceLine> {
+        static TRACE: OnceLock<Vec<TraceLine>> = OnceLock::new();
+        TRACE.get_or_init(|| {
+            let file = crate::file::builtin("tombola-mischief").expect("built in");
+            let spec = spec_from_file(&file).expect("a valid scenario");
+            run_spec(&spec, 3, &RunOptions::default()).trace
+        })
+    }
+
+    fn spec() -> TombolaSpec {
+        let file = crate::file::builtin("tombola-mischief").expect("built in");
+        spec_from_file(&file).expect("a valid scenario")
+    }
+
+    /// A mutation of a trace: drop, duplicate, swap or alter one line.
+    #[derive(Debug, Clone)]
+    enum Mutation {
+        Drop(usize),
+        Duplicate(usize),
+        Swap(usize, usize),
+        Alter(usize, String),
+        Host(usize, String),
+    }
+
+    fn mutation() -> impl Strategy<Value = Mutation> {
+        prop_oneof![
+            any::<usize>().prop_map(Mutation::Drop),
+            any::<usize>().prop_map(Mutation::Duplicate),
+            (any::<usize>(), any::<usize>()).prop_map(|(a, b)| Mutation::Swap(a, b)),
+            (
+                any::<usize>(),
+                prop_oneof![
+                    "\\PC{0,40}",
+                    "(recv|send) (WELCOME|BOARD-OK|WAITING|START|DRAW|OVER|ERR|ACK|TOMBOLA|BOARD)( [0-9a-z-]{0,12}){0,4}",
+                    "(start|draw|drop|over|claim|board|abandon)( [0-9a-z]{0,4}){0,5}",
+                    "(crash|restart|heal|release) (server|c1|imp)",
+                ]
+            )
+                .prop_map(|(index, text)| Mutation::Alter(index, text)),
+            (any::<usize>(), "(sim|server|c1|c2|imp)")
+                .prop_map(|(index, host)| Mutation::Host(index, host)),
+        ]
+    }
+
+    fn mutate(trace: &mut Vec<TraceLine>, mutation: &Mutation) {
+        let len = trace.len().max(1);
+        match mutation {
+            Mutation::Drop(index) if !trace.is_empty() => {
+                trace.remove(index % len);
+            }
+            Mutation::Duplicate(index) if !trace.is_empty() => {
+                let line = trace[index % len].clone();
+                trace.insert(index % len, line);
+            }
+            Mutation::Swap(a, b) if !trace.is_empty() => trace.swap(a % len, b % len),
+            Mutation::Alter(index, text) if !trace.is_empty() => {
+                trace[index % len].text = text.clone()
+            }
+            Mutation::Host(index, host) if !trace.is_empty() => {
+                trace[index % len].host = host.clone()
+            }
+            _ => {}
+        }
+    }
+
+    proptest! {
+        #![proptest_config(ProptestConfig::with_cases(200))]
+
+        #[test]
+        fn the_judge_returns_on_any_mutation_of_a_real_trace(
+            mutations in proptest::collection::vec(mutation(), 1..20)
+        ) {
+            let mut trace = real_trace().clone();
+            for mutation in &mutations {
+                mutate(&mut trace, mutation);
+            }
+            let outcome = judge(&spec(), trace, Vec::new());
+            prop_assert!(
+                outcome.violations.iter().all(|violation| violation.property != HARNESS_ERROR),
+                "{:?}",
+                outcome.violations
+            );
+        }
+
+        #[test]
+        fn the_judge_returns_on_an_arbitrary_trace(
+            lines in proptest::collection::vec(
+                ("(sim|server|c1|imp)", "\\PC{0,60}"),
+                0..60,
+            )
+        ) {
+            let trace: Vec<TraceLine> = lines
+                .into_iter()
+                .enumerate()
+                .map(|(time_ms, (host, text))| TraceLine { time_ms: time_ms as u64, host, text })
+                .collect();
+            let outcome = judge(&spec(), trace, Vec::new());
+            prop_assert!(
+                outcome.violations.iter().all(|violation| violation.property != HARNESS_ERROR),
+                "{:?}",
+                outcome.violations
+            );
+        }
+    }
+
+    #[test]
+    fn the_real_trace_passes_every_oracle() {
+        let outcome = judge(&spec(), real_trace().clone(), Vec::new());
+        assert!(outcome.violations.is_empty(), "{:?}", outcome.violations);
     }
 }

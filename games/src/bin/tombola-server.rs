@@ -77,6 +77,7 @@ async fn main() -> ExitCode {
         reply_timeout_ms: args.reply_timeout_ms,
         draw_prefix: Vec::new(),
         injected_bug: None,
+        ..ServerConfig::default()
     };
     match server::run_holding(
         env,

@@ -25,6 +25,12 @@ pub struct ServerConfig {
     pub interval_ms: u64,
     /// How long a player may take to answer a draw before it is dropped.
     pub reply_timeout_ms: u64,
+    /// How long registered players wait for the table to fill once no game
+    /// is running: then the game starts with those present (at least
+    /// [`GAME_PLAYERS_MIN`]), or, with fewer, each is told
+    /// `ERR not-enough-players` and closed. Without it a player whose
+    /// connect never arrives keeps everybody else waiting forever.
+    pub registration_timeout_ms: u64,
     /// Numbers drawn first in every game (to force a race); the rest is
     /// shuffled from the seed.
     pub draw_prefix: Vec<u8>,
@@ -41,19 +47,51 @@ pub enum InjectedBug {
     FirstClaimOnly,
     /// The 10th draw repeats the 9th number.
     RepeatDraw,
+    /// Off by one: the 5th draw goes out as `DRAW 6`, and every later one
+    /// one higher.
+    SkipSeq,
+    /// Wrong order: the player whose board fills the table is sent `START`
+    /// before its `BOARD-OK`.
+    StartBeforeBoardOk,
+    /// Missing reply: the player whose board fills the table is never sent
+    /// `BOARD-OK`.
+    MissingBoardOk,
+    /// Reply to the wrong client: the refusal of a false claim goes to the
+    /// first other player of the game (the claimer is still disqualified).
+    FalseClaimToNeighbour,
+    /// Wrong reply: a correct `ACK 7` is answered `ERR bad-seq`.
+    AckSevenRefused,
+    /// Off by one at a bound: `WAITING` counts one player too many.
+    WaitingCountsOneMore,
 }
+
+/// Every injected bug by its scenario-file name.
+pub const INJECTED_BUGS: &[(&str, InjectedBug)] = &[
+    ("first-claim-only", InjectedBug::FirstClaimOnly),
+    ("repeat-draw", InjectedBug::RepeatDraw),
+    ("skip-seq", InjectedBug::SkipSeq),
+    ("start-before-board-ok", InjectedBug::StartBeforeBoardOk),
+    ("missing-board-ok", InjectedBug::MissingBoardOk),
+    (
+        "false-claim-to-neighbour",
+        InjectedBug::FalseClaimToNeighbour,
+    ),
+    ("ack-seven-refused", InjectedBug::AckSevenRefused),
+    ("waiting-counts-one-more", InjectedBug::WaitingCountsOneMore),
+];
 
 impl std::str::FromStr for InjectedBug {
     type Err = String;
 
     fn from_str(text: &str) -> Result<Self, String> {
-        match text {
-            "first-claim-only" => Ok(InjectedBug::FirstClaimOnly),
-            "repeat-draw" => Ok(InjectedBug::RepeatDraw),
-            other => Err(format!(
-                "unknown bug {other:?} (known: first-claim-only, repeat-draw)"
-            )),
-        }
+        INJECTED_BUGS
+            .iter()
+            .find(|(name, _)| *name == text)
+            .map(|&(_, bug)| bug)
+            .ok_or_else(|| {
+                let known: Vec<&str> = INJECTED_BUGS.iter().map(|(name, _)| *name).collect();
+                format!("unknown bug {text:?} (known: {})", known.join(", "))
+            })
     }
 }
 
@@ -63,6 +101,7 @@ impl Default for ServerConfig {
             players: 2,
             interval_ms: 1000,
             reply_timeout_ms: 5000,
+            registration_timeout_ms: REGISTRATION_TIMEOUT_MS,
             draw_prefix: Vec::new(),
             injected_bug: None,
         }
@@ -71,6 +110,16 @@ impl Default for ServerConfig {
 
 /// Upper bound on `players`: a game with more would only ever wait.
 pub const PLAYERS_MAX: usize = 1000;
+
+/// Default [`ServerConfig::registration_timeout_ms`]: a minute is long
+/// against any connect retry a client makes (see
+/// `client::CONNECT_ATTEMPTS_MAX`) and short against a person's patience.
+pub const REGISTRATION_TIMEOUT_MS: u64 = 60_000;
+
+/// The fewest players a game started by the registration timeout may
+/// have: a game of one is no contest (a server configured for one player
+/// starts as soon as that one registers and never waits).
+pub const GAME_PLAYERS_MIN: usize = 2;
 
 /// What the shell must do: send a line, or flush and close.
 pub type Output = crate::conn::Delivery<ServerMessage>;
@@ -113,6 +162,9 @@ pub struct LockstepServer<R> {
     /// Registered players waiting for a game, in registration order.
     queue: Vec<ConnId>,
     game: Option<Game>,
+    /// When the queue last became non-empty with no game running: the
+    /// registration timeout counts from here.
+    waiting_since_ms: Option<u64>,
     games_started: u64,
     ids_given: u64,
     outputs: VecDeque<Output>,
@@ -131,6 +183,7 @@ impl<R: Rng> LockstepServer<R> {
             players: BTreeMap::new(),
             queue: Vec::new(),
             game: None,
+            waiting_since_ms: None,
             games_started: 0,
             ids_given: 0,
             outputs: VecDeque::new(),
@@ -171,7 +224,12 @@ impl<R: Rng> LockstepServer<R> {
 
     /// When `handle_timeout` next has something to do.
     pub fn poll_timeout(&self) -> Option<u64> {
-        match &self.game.as_ref()?.round {
+        let Some(game) = &self.game else {
+            return self
+                .waiting_since_ms
+                .map(|since_ms| since_ms + self.config.registration_timeout_ms);
+        };
+        match &game.round {
             Round::Drawing { next_draw_at_ms } => Some(*next_draw_at_ms),
             Round::Answering { drawn_at_ms, .. } => {
                 Some(drawn_at_ms + self.config.reply_timeout_ms)
@@ -182,7 +240,19 @@ impl<R: Rng> LockstepServer<R> {
     /// Does whatever is due at `now_ms`: draws, timeouts, ends of rounds.
     pub fn handle_timeout(&mut self, now_ms: u64) {
         loop {
-            let Some(game) = &mut self.game else { return };
+            let Some(game) = &mut self.game else {
+                if self.queue.is_empty() {
+                    self.waiting_since_ms = None;
+                    return;
+                }
+                let since_ms = *self.waiting_since_ms.get_or_insert(now_ms);
+                if since_ms + self.config.registration_timeout_ms > now_ms {
+                    return;
+                }
+                self.registration_timed_out(now_ms);
+                continue;
+            };
+            self.waiting_since_ms = None;
             match &mut game.round {
                 Round::Drawing { next_draw_at_ms } if *next_draw_at_ms <= now_ms => {
                     self.draw(now_ms)
@@ -238,8 +308,18 @@ impl<R: Rng> LockstepServer<R> {
         self.notes.push_back(format!("board {} {board}", player.id));
         player.board = Some(board);
         self.queue.push(conn);
-        self.send(conn, ServerMessage::BoardOk);
-        self.try_start(now_ms);
+        let fills_table = self.game.is_none() && self.queue.len() >= self.config.players;
+        match self.config.injected_bug {
+            Some(InjectedBug::StartBeforeBoardOk) if fills_table => {
+                self.try_start(now_ms);
+                self.send(conn, ServerMessage::BoardOk);
+            }
+            Some(InjectedBug::MissingBoardOk) if fills_table => self.try_start(now_ms),
+            _ => {
+                self.send(conn, ServerMessage::BoardOk);
+                self.try_start(now_ms);
+            }
+        }
         self.announce_waiting();
     }
 
@@ -268,7 +348,9 @@ impl<R: Rng> LockstepServer<R> {
                 Refusal::new("bad-seq", format!("{seq} is not the current draw")),
             );
         };
-        if seq != current || !pending.remove(&conn) {
+        let refuse_seven =
+            !claims && seq == 7 && self.config.injected_bug == Some(InjectedBug::AckSevenRefused);
+        if seq != current || refuse_seven || !pending.remove(&conn) {
             return self.refuse(
                 conn,
                 Refusal::new("bad-seq", format!("{seq} is not the current draw")),
@@ -292,8 +374,17 @@ impl<R: Rng> LockstepServer<R> {
         } else {
             self.notes
                 .push_back(format!("claim {} {seq} false", player.id));
+            let told = match self.config.injected_bug {
+                Some(InjectedBug::FalseClaimToNeighbour) => game
+                    .players
+                    .iter()
+                    .copied()
+                    .find(|&other| other != conn)
+                    .unwrap_or(conn),
+                _ => conn,
+            };
             self.send(
-                conn,
+                told,
                 ServerMessage::Err(Refusal::new("false-claim", seq.to_string())),
             );
             self.send(
@@ -309,11 +400,38 @@ impl<R: Rng> LockstepServer<R> {
             return;
         }
         let players: Vec<ConnId> = self.queue.drain(..self.config.players).collect();
+        self.start(players, now_ms);
+    }
+
+    /// The queue waited `registration_timeout_ms` without filling the table:
+    /// play with those present, or tell them there are too few and close.
+    fn registration_timed_out(&mut self, now_ms: u64) {
+        self.waiting_since_ms = None;
+        let have = self.queue.len();
+        let need = self.config.players;
+        if have >= GAME_PLAYERS_MIN.min(need) {
+            let players: Vec<ConnId> = self.queue.drain(..have.min(need)).collect();
+            return self.start(players, now_ms);
+        }
+        let waited_ms = self.config.registration_timeout_ms;
+        for conn in self.queue.clone() {
+            self.send(
+                conn,
+                ServerMessage::Err(Refusal::new(
+                    "not-enough-players",
+                    format!("{have} of {need} came in {waited_ms} ms"),
+                )),
+            );
+            self.drop_player(conn, "registration-timeout");
+        }
+    }
+
+    fn start(&mut self, players: Vec<ConnId>, now_ms: u64) {
         self.games_started += 1;
         let number = self.games_started;
         let ids: Vec<String> = players
             .iter()
-            .map(|conn| self.players[conn].id.clone())
+            .filter_map(|conn| self.players.get(conn).map(|player| player.id.clone()))
             .collect();
         self.note(format!("start {number} {}", ids.join(" ")));
         for &conn in &players {
@@ -345,6 +463,9 @@ impl<R: Rng> LockstepServer<R> {
             number = game.bag.drawn()[8];
         }
         game.seq += 1;
+        if self.config.injected_bug == Some(InjectedBug::SkipSeq) && game.seq == 5 {
+            game.seq += 1;
+        }
         game.drawn.insert(number);
         let seq = game.seq;
         game.round = Round::Answering {
@@ -441,7 +562,10 @@ impl<R: Rng> LockstepServer<R> {
     }
 
     fn announce_waiting(&mut self) {
-        let have = self.queue.len();
+        let mut have = self.queue.len();
+        if self.config.injected_bug == Some(InjectedBug::WaitingCountsOneMore) {
+            have += 1;
+        }
         let need = self.config.players;
         for conn in self.queue.clone() {
             self.send(conn, ServerMessage::Waiting { have, need });

@@ -1,0 +1,475 @@
+//! The line oracle of lock-step tombola: every line every client receives
+//! must be one the rules allow at that moment, given what that client sent
+//! before and what the server recorded (its `start`, `draw`, `claim`,
+//! `drop` and `over` notes). It owns the protocol's promises about replies
+//! (docs/protocol.md, lock-step section): `WELCOME` exactly once and
+//! first; a reply (`BOARD-OK` or an `ERR` with the documented code) to
+//! each line that needs one, in the order the lines were sent; `START`,
+//! `DRAW` and `OVER` equal to the server's record; nothing after a final
+//! line. A line it cannot explain is a violation; it never panics on any
+//! trace.
+
+use std::collections::{BTreeMap, BTreeSet, VecDeque};
+
+use games::tombola::protocol::{ClientMessage, ServerMessage};
+
+use crate::harness::Violation;
+use crate::trace::TraceLine;
+
+/// What the line oracle needs of one game, from the server's notes.
+#[derive(Debug, Clone, Default)]
+pub struct GameFacts {
+    pub players: Vec<String>,
+    pub draws: Vec<u8>,
+    pub winners: Option<Vec<String>>,
+}
+
+/// The trace line a client writes when it sends bytes that are not UTF-8.
+pub const SENT_INVALID_UTF8: &str = "send-invalid-utf8";
+/// The trace line a client writes when it sends a line over the limit.
+pub const SENT_OVER_LIMIT: &str = "send-over-limit";
+
+/// A reply a client is owed, for the line it sent as its `sent`-th line.
+#[derive(Debug, Clone)]
+struct Owed {
+    sent: usize,
+    line: String,
+    /// `None`: `BOARD-OK`; otherwise the `ERR` codes that may answer it.
+    codes: Option<Vec<&'static str>>,
+}
+
+/// One connection of one client, as far as the oracle follows it.
+#[derive(Debug, Default)]
+struct Connection {
+    received: usize,
+    sent: usize,
+    server: u32,
+    id: Option<String>,
+    /// The line after which nothing more may arrive.
+    ended_by: Option<String>,
+    owed: VecDeque<Owed>,
+    board_sent: bool,
+    registered: bool,
+    game: Option<u64>,
+    last_seq: u32,
+    /// Draw seq -> the index of the send that answered it.
+    answered: BTreeMap<u32, usize>,
+    /// The last reply was `ERR false-claim`: `ERR disqualified` must follow.
+    disqualifying: bool,
+}
+
+/// What the server recorded, by (server incarnation, player id).
+#[derive(Debug, Default)]
+struct ServerRecord {
+    /// (incarnation, id, seq) -> the claim was valid.
+    claims: BTreeMap<(u32, String, u32), bool>,
+    /// (incarnation, id) -> why the server dropped the player.
+    drops: BTreeMap<(u32, String), String>,
+}
+
+fn server_record(trace: &[TraceLine]) -> ServerRecord {
+    let mut record = ServerRecord::default();
+    let mut incarnation = 1u32;
+    for line in trace {
+        let words: Vec<&str> = line.text.split(' ').collect();
+        match (line.host.as_str(), &words[..]) {
+            ("sim", ["restart", "server"]) => incarnation += 1,
+            ("server", ["claim", id, seq, verdict]) => {
+                if let Ok(seq) = seq.parse() {
+                    record
+                        .claims
+                        .insert((incarnation, id.to_string(), seq), *verdict == "valid");
+                }
+            }
+            ("server", ["drop", id, reason]) => {
+                record
+                    .drops
+                    .entry((incarnation, id.to_string()))
+                    .or_insert_with(|| reason.to_string());
+            }
+            _ => {}
+        }
+    }
+    record
+}
+
+/// Checks every `recv` line of every client against the rules.
+pub fn check_every_line_explained(
+    players_per_game: usize,
+    trace: &[TraceLine],
+    games: &BTreeMap<(u32, u64), GameFacts>,
+    violations: &mut Vec<Violation>,
+    reached: &mut BTreeSet<String>,
+) {
+    let record = server_record(trace);
+    let mut incarnation = 1u32;
+    let mut connections: BTreeMap<String, Connection> = BTreeMap::new();
+    for line in trace {
+        let host = line.host.as_str();
+        match host {
+            "sim" => {
+                let words: Vec<&str> = line.text.split(' ').collect();
+                match &words[..] {
+                    ["restart", "server"] => incarnation += 1,
+                    ["restart", client] => {
+                        connections.remove(*client);
+                    }
+                    _ => {}
+                }
+                continue;
+            }
+            "server" => continue,
+            _ => {}
+        }
+        let connection = connections
+            .entry(host.to_owned())
+            .or_insert_with(|| Connection {
+                server: incarnation,
+                ..Connection::default()
+            });
+        let mut problems = Vec::new();
+        if line.text.starts_with("retry ") {
+            reached.insert("connect-retried".to_owned());
+            *connection = Connection {
+                server: incarnation,
+                ..Connection::default()
+            };
+        } else if let Some(sent) = line.text.strip_prefix("send ") {
+            sent_line(connection, sent, &record, &mut problems);
+        } else if line.text == SENT_INVALID_UTF8 {
+            owe(connection, line.text.clone(), Some(vec!["invalid-utf8"]));
+        } else if line.text == "half-close" {
+            reached.insert("half-closed".to_owned());
+        } else if line.text == SENT_OVER_LIMIT {
+            owe(connection, line.text.clone(), Some(vec!["line-too-long"]));
+        } else if let Some(received) = line.text.strip_prefix("recv ") {
+            received_line(
+                connection,
+                received,
+                incarnation,
+                players_per_game,
+                games,
+                &record,
+                &mut problems,
+                reached,
+            );
+            connection.received += 1;
+        }
+        for (property, detail) in problems {
+            violations.push(Violation::new(
+                property,
+                format!("{} at {} ms: {detail}", line.host, line.time_ms),
+            ));
+        }
+    }
+}
+
+fn owe(connection: &mut Connection, line: String, codes: Option<Vec<&'static str>>) {
+    connection.sent += 1;
+    connection.owed.push_back(Owed {
+        sent: connection.sent,
+        line,
+        codes,
+    });
+}
+
+/// What the server must answer to `sent`, as this client can know it.
+fn sent_line(
+    connection: &mut Connection,
+    sent: &str,
+    record: &ServerRecord,
+    _problems: &mut Vec<(&'static str, String)>,
+) {
+    let line = sent.to_owned();
+    let message = match ClientMessage::parse(sent) {
+        Err(refusal) => {
+            let code = documented_code(&refusal.code);
+            return owe(connection, line, Some(vec![code]));
+        }
+        Ok(message) => message,
+    };
+    match message {
+        ClientMessage::Board(_) if connection.board_sent => {
+            owe(connection, line, Some(vec!["already-registered"]))
+        }
+        ClientMessage::Board(_) => {
+            connection.board_sent = true;
+            owe(connection, line, None)
+        }
+        ClientMessage::Ack(seq) | ClientMessage::Tombola(seq) => {
+            let claims = matches!(message, ClientMessage::Tombola(_));
+            let current = connection.game.is_some()
+                && seq == connection.last_seq
+                && seq >= 1
+                && !connection.answered.contains_key(&seq);
+            if current {
+                connection.sent += 1;
+                connection.answered.insert(seq, connection.sent);
+                let key = (
+                    connection.server,
+                    connection.id.clone().unwrap_or_default(),
+                    seq,
+                );
+                if claims && record.claims.get(&key) == Some(&false) {
+                    connection.sent -= 1;
+                    owe(connection, line, Some(vec!["false-claim"]));
+                }
+            } else if connection.game.is_none() && connection.registered && seq == 1 {
+                // START and DRAW 1 may be on their way: the server may
+                // take this as a valid answer. Nothing is owed.
+                connection.sent += 1;
+            } else if connection.game.is_some() {
+                owe(connection, line, Some(vec!["bad-seq"]));
+            } else {
+                // Before START arrives the server may already be drawing.
+                owe(connection, line, Some(vec!["not-playing", "bad-seq"]));
+            }
+        }
+    }
+}
+
+/// The code the parser's refusal stands for, as a `'static` string (the
+/// protocol's codes are a closed set; anything else is kept as
+/// `unknown-command`, which then fails to match a wrong reply).
+fn documented_code(code: &str) -> &'static str {
+    match code {
+        "bad-board" => "bad-board",
+        "bad-seq" => "bad-seq",
+        "unknown-command" => "unknown-command",
+        _ => "unexplained-parser-code",
+    }
+}
+
+/// Every `ERR` code a server sends without a line to answer.
+const UNSOLICITED_CODES: &[&str] = &[
+    "disqualified",
+    "reply-timeout",
+    "not-enough-players",
+    "server-full",
+];
+
+#[allow(clippy::too_many_arguments)]
+fn received_line(
+    connection: &mut Connection,
+    received: &str,
+    incarnation: u32,
+    players_per_game: usize,
+    games: &BTreeMap<(u32, u64), GameFacts>,
+    record: &ServerRecord,
+    problems: &mut Vec<(&'static str, String)>,
+    reached: &mut BTreeSet<String>,
+) {
+    if let Some(final_line) = &connection.ended_by {
+        problems.push((
+            "nothing-after-final",
+            format!("received {received:?} after {final_line:?}"),
+        ));
+        return;
+    }
+    let Some(message) = ServerMessage::parse(received) else {
+        problems.push(("line-explained", format!("{received:?} is no server line")));
+        return;
+    };
+    if connection.disqualifying
+        && !matches!(&message, ServerMessage::Err(refusal) if refusal.code == "disqualified")
+    {
+        problems.push((
+            "reply-matches",
+            format!("{received:?} where ERR disqualified must follow ERR false-claim"),
+        ));
+        connection.disqualifying = false;
+    }
+    let first = connection.received == 0;
+    let is_welcome = matches!(message, ServerMessage::Welcome(_));
+    let is_full = matches!(&message, ServerMessage::Err(refusal) if refusal.code == "server-full");
+    if first && !is_welcome && !is_full {
+        problems.push(("welcome-first", format!("first line {received:?}")));
+    }
+    let id = connection.id.clone().unwrap_or_default();
+    let game_facts = connection
+        .game
+        .and_then(|number| games.get(&(connection.server, number)));
+    match &message {
+        ServerMessage::Welcome(new_id) => {
+            if !first {
+                problems.push(("welcome-first", format!("a second WELCOME {new_id}")));
+            }
+            connection.id = Some(new_id.clone());
+            connection.server = incarnation;
+        }
+        ServerMessage::BoardOk => {
+            match connection.owed.pop_front() {
+                Some(Owed { codes: None, .. }) => {}
+                Some(owed) => problems.push((
+                    "reply-matches",
+                    format!("BOARD-OK answered {:?}", owed.line),
+                )),
+                None => problems.push(("reply-matches", "BOARD-OK answers no line".to_owned())),
+            }
+            connection.registered = true;
+        }
+        ServerMessage::Waiting { have, need } => {
+            if !connection.registered || connection.game.is_some() {
+                problems.push((
+                    "line-explained",
+                    format!("{received:?} to a player not waiting for a game"),
+                ));
+            }
+            if *need != players_per_game || *have == 0 || have >= need {
+                problems.push((
+                    "waiting-counts",
+                    format!("{received:?} with {players_per_game} players per game"),
+                ));
+            }
+        }
+        ServerMessage::Start { game, players } => {
+            if !connection.registered || connection.game.is_some() {
+                problems.push((
+                    "line-explained",
+                    format!("{received:?} to a player that is not registered and waiting"),
+                ));
+            }
+            match games.get(&(connection.server, *game)) {
+                Some(facts) if &facts.players == players && players.contains(&id) => {}
+                Some(facts) => problems.push((
+                    "start-seats",
+                    format!(
+                        "{received:?} to {id}, the server seated {:?}",
+                        facts.players
+                    ),
+                )),
+                None => problems.push((
+                    "start-seats",
+                    format!("{received:?} names a game the server never started"),
+                )),
+            }
+            connection.game = Some(*game);
+        }
+        ServerMessage::Draw { seq, number } => {
+            let Some(facts) = game_facts else {
+                problems.push(("line-explained", format!("{received:?} outside a game")));
+                return;
+            };
+            if *seq != connection.last_seq.saturating_add(1) {
+                problems.push((
+                    "draw-matches",
+                    format!("{received:?} after DRAW {}", connection.last_seq),
+                ));
+            } else if facts
+                .draws
+                .get((*seq as usize).saturating_sub(1))
+                .is_none_or(|drawn| drawn != number)
+            {
+                problems.push((
+                    "draw-matches",
+                    format!("{received:?}, the server drew {:?}", facts.draws),
+                ));
+            }
+            if *seq >= 2 {
+                match connection.answered.get(&(seq - 1)).copied() {
+                    None => problems.push((
+                        "line-explained",
+                        format!("{received:?} before this player answered draw {}", seq - 1),
+                    )),
+                    Some(answer) => owed_before(connection, answer, received, problems),
+                }
+            }
+            connection.last_seq = *seq;
+        }
+        ServerMessage::Over { game, winners } => {
+            match game_facts {
+                Some(facts) if connection.game == Some(*game) => {
+                    if facts.winners.as_ref() != Some(winners) {
+                        problems.push((
+                            "over-matches",
+                            format!("{received:?}, the server recorded {:?}", facts.winners),
+                        ));
+                    }
+                }
+                _ => problems.push(("line-explained", format!("{received:?} outside its game"))),
+            }
+            if let Some(answer) = connection.answered.get(&connection.last_seq).copied() {
+                owed_before(connection, answer, received, problems);
+            }
+            connection.ended_by = Some(received.to_owned());
+        }
+        ServerMessage::Err(refusal) => {
+            let code = refusal.code.as_str();
+            if UNSOLICITED_CODES.contains(&code) {
+                let dropped_for = record.drops.get(&(connection.server, id.clone()));
+                let explained = match code {
+                    "disqualified" => std::mem::take(&mut connection.disqualifying),
+                    "reply-timeout" => {
+                        connection.game.is_some()
+                            && dropped_for.map(String::as_str) == Some("reply-timeout")
+                    }
+                    "not-enough-players" => {
+                        connection.registered
+                            && connection.game.is_none()
+                            && dropped_for.map(String::as_str) == Some("registration-timeout")
+                    }
+                    _ => first,
+                };
+                if explained {
+                    reached.insert(format!("refused-{code}"));
+                } else {
+                    problems.push(("line-explained", format!("{received:?} is unexplained")));
+                }
+                connection.ended_by = Some(received.to_owned());
+                return;
+            }
+            match connection.owed.pop_front() {
+                Some(Owed {
+                    codes: Some(codes),
+                    line,
+                    ..
+                }) if codes.contains(&code) => {
+                    if code == "false-claim" {
+                        connection.disqualifying = true;
+                    } else {
+                        reached.insert("refused-bad-line".to_owned());
+                        reached.insert(format!("refused-{code}"));
+                    }
+                    if code == "line-too-long" {
+                        connection.ended_by = Some(received.to_owned());
+                    }
+                    let _ = line;
+                }
+                Some(owed) => problems.push((
+                    "reply-matches",
+                    format!("{received:?} answered {:?}", owed.line),
+                )),
+                None => problems.push((
+                    "reply-matches",
+                    format!("{received:?} answers no line this client sent"),
+                )),
+            }
+        }
+    }
+}
+
+/// A reply still owed for a line sent before send number `answer` when
+/// the server's next step shows it handled `answer`: the reply is missing.
+/// Each missing reply is reported once, then forgotten.
+fn owed_before(
+    connection: &mut Connection,
+    answer: usize,
+    received: &str,
+    problems: &mut Vec<(&'static str, String)>,
+) {
+    while connection
+        .owed
+        .front()
+        .is_some_and(|owed| owed.sent < answer)
+    {
+        if let Some(owed) = connection.owed.pop_front() {
+            problems.push((
+                "missing-reply",
+                format!(
+                    "{received:?} arrived, but {:?} was never answered",
+                    owed.line
+                ),
+            ));
+        }
+    }
+}

@@ -23,9 +23,10 @@
 use std::collections::{BTreeMap, BTreeSet};
 
 use games::chat::client::{self, Behaviour, ClientError, End, Farewell, TalkPlan};
-use games::chat::protocol::ClientMessage;
+use games::chat::protocol::{text_bytes_max, ClientId, ClientMessage, ServerMessage};
 use games::chat::server::{self, ServerConfig};
 use games::env::Env;
+use games::wire::{Refusal, TOKEN_ECHO_CHARS_MAX};
 use rand::Rng;
 use serde::Deserialize;
 
@@ -621,8 +622,23 @@ impl Decision {
         }
     }
 
-    /// Whether this decision answers the command `line`.
-    fn answers(&self, line: &str) -> bool {
+    /// Whether this decision answers `command` from the client `from`:
+    /// the same kind of command, the same target, and for a message the
+    /// length bound (`text_bytes_max` of the sender) on the right side.
+    fn answers(&self, command: &Command, from: &str) -> bool {
+        let line = match command {
+            Command::InvalidUtf8 => {
+                return matches!(self, Decision::Refuse { code } if code == "invalid-utf8")
+            }
+            Command::TooLong => {
+                return matches!(self, Decision::Refuse { code } if code == "line-too-long")
+            }
+            Command::Line(line) => line,
+        };
+        let fits = |text: &str| {
+            from.parse::<ClientId>()
+                .is_ok_and(|from| text.len() <= text_bytes_max(from))
+        };
         match (ClientMessage::parse(line), self) {
             (Ok(ClientMessage::List), Decision::List(_)) => true,
             (Ok(ClientMessage::Quit), Decision::Quit) => true,
@@ -632,18 +648,64 @@ impl Decision {
                     to: routed,
                     text: sent,
                 },
-            ) => to.to_string() == *routed && text == *sent,
-            (Ok(ClientMessage::Send { to, .. }), Decision::Busy { to: target })
-            | (Ok(ClientMessage::Send { to, .. }), Decision::Unknown { to: target }) => {
+            ) => to.to_string() == *routed && text == *sent && fits(&text),
+            (Ok(ClientMessage::Send { to, text }), Decision::Busy { to: target }) => {
+                to.to_string() == *target && fits(&text)
+            }
+            (Ok(ClientMessage::Send { to, .. }), Decision::Unknown { to: target }) => {
                 to.to_string() == *target
             }
-            (Ok(ClientMessage::Send { .. }), Decision::Refuse { code }) => {
-                code == "message-too-long"
+            (Ok(ClientMessage::Send { text, .. }), Decision::Refuse { code }) => {
+                code == "message-too-long" && !fits(&text)
             }
             (Err(refusal), Decision::Refuse { code }) => refusal.code == *code,
             _ => false,
         }
     }
+}
+
+/// Whether `reply` is the refusal the documented rules call for, given the
+/// command it answers: the right code, a detail that starts with the
+/// target for refusals about a target, and the first token (cut to
+/// [`TOKEN_ECHO_CHARS_MAX`] characters) for an unknown command.
+fn refusal_fits(reply: &str, command: &Command) -> bool {
+    let Some(refusal) = reply.strip_prefix("ERR ").and_then(Refusal::parse) else {
+        return false;
+    };
+    let names = |target: &str| {
+        refusal.detail == target || refusal.detail.starts_with(&format!("{target} "))
+    };
+    match command {
+        Command::InvalidUtf8 => refusal.code == "invalid-utf8",
+        Command::TooLong => refusal.code == "line-too-long",
+        Command::Line(line) => match ClientMessage::parse(line) {
+            Ok(ClientMessage::Send { to, .. }) => {
+                refusal.code == "message-too-long" && names(&to.to_string())
+            }
+            Ok(_) => false,
+            Err(expected) if expected.code == "unknown-command" => {
+                refusal.code == expected.code
+                    && refusal.detail == games::wire::first_token(line)
+                    && refusal.detail.chars().count() <= TOKEN_ECHO_CHARS_MAX
+            }
+            Err(expected) if expected.code == "empty-message" => {
+                refusal.code == expected.code && names(&expected.detail)
+            }
+            Err(expected) => refusal.code == expected.code,
+        },
+    }
+}
+
+/// One line a client sent, as its trace tells it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+enum Command {
+    /// A UTF-8 line (`send <line>`, or `send-split <line>` for one written
+    /// in many small pieces).
+    Line(String),
+    /// A line that is not UTF-8 (`send-invalid-utf8`).
+    InvalidUtf8,
+    /// A line over the length limit (`send-too-long`); the last one.
+    TooLong,
 }
 
 /// What the oracles know beyond the trace: each session's host and
@@ -671,11 +733,20 @@ struct Session {
     /// Trace index of its `send Q` or of its `end hangup`: from then on it
     /// has left, as far as it knows.
     left_at: Option<usize>,
-    commands: Vec<String>,
+    commands: Vec<Command>,
+    /// Indexes (into `commands`) of lines written in many small pieces.
+    split: BTreeSet<usize>,
+    /// Whether it shut down its sending side (`half-close`).
+    half_closed: bool,
     /// Lines that answer its commands, in order.
     replies: Vec<String>,
-    /// `FROM` lines: sender and text, in order.
+    /// `FROM` lines: sender and text, in order, with their trace indexes.
     received: Vec<(String, String)>,
+    received_at: Vec<usize>,
+    /// Lines received, and the trace index of the last line it may
+    /// receive (`BYE`, or the refusal that closes the connection).
+    recv_count: usize,
+    final_at: Option<usize>,
     end: Option<String>,
     /// Times of its first and last trace lines and of its last `recv`.
     first_ms: u64,
@@ -700,7 +771,10 @@ impl Span {
     /// the server: a crash of either, or a partition or hold between them.
     fn touches(&self, host: &str) -> bool {
         match self.kind {
-            "crash" => self.hosts[0] == host || self.hosts[0] == SERVER_NAME,
+            "crash" => self
+                .hosts
+                .first()
+                .is_some_and(|crashed| crashed == host || crashed == SERVER_NAME),
             _ => {
                 self.hosts.iter().any(|h| h == host) && self.hosts.iter().any(|h| h == SERVER_NAME)
             }
@@ -717,7 +791,12 @@ struct Facts {
     /// (server incarnation, sender, target) -> texts queued for the
     /// target, in order.
     routed: BTreeMap<(u32, String, String), Vec<String>>,
+    /// The same key -> trace indexes of those `route` notes.
+    routed_at: BTreeMap<(u32, String, String), Vec<usize>>,
     spans: Vec<Span>,
+    /// Client host -> the longest silence bound of its sessions: the hosts
+    /// a connection may come from, even one that never wrote a trace line.
+    hosts: BTreeMap<String, u64>,
 }
 
 impl Facts {
@@ -744,6 +823,10 @@ impl Facts {
 
 fn parse_facts(lines: &[TraceLine], topology: &Topology, violations: &mut Vec<Violation>) -> Facts {
     let mut facts = Facts::default();
+    for (host, silence_ms) in topology.sessions.values() {
+        let longest = facts.hosts.entry(host.clone()).or_default();
+        *longest = (*longest).max(*silence_ms);
+    }
     let mut incarnation = 1u32;
     // Id -> the server incarnation that last joined it.
     let mut joined: BTreeMap<&str, u32> = BTreeMap::new();
@@ -756,7 +839,7 @@ fn parse_facts(lines: &[TraceLine], topology: &Topology, violations: &mut Vec<Vi
             if let Some(id) = line.text.strip_prefix("join ") {
                 joined.insert(id, incarnation);
             }
-            parse_server_note(&mut facts, incarnation, &line.text, violations);
+            parse_server_note(&mut facts, incarnation, index, &line.text, violations);
             continue;
         }
         let session = facts.sessions.entry(line.host.clone()).or_insert_with(|| {
@@ -774,26 +857,39 @@ fn parse_facts(lines: &[TraceLine], topology: &Topology, violations: &mut Vec<Vi
         });
         session.last_ms = line.time_ms;
         let (kind, rest) = line.text.split_once(' ').unwrap_or((&line.text, ""));
+        let command = match kind {
+            "send" | "send-split" => Some(Command::Line(rest.to_owned())),
+            "send-invalid-utf8" => Some(Command::InvalidUtf8),
+            "send-too-long" => Some(Command::TooLong),
+            _ => None,
+        };
         match kind {
-            "send" => {
-                if rest == "Q" {
+            _ if command.is_some() => {
+                if rest == "Q" && kind == "send" {
                     session.left_at.get_or_insert(index);
                 }
-                session.commands.push(rest.to_owned());
+                if kind == "send-split" {
+                    session.split.insert(session.commands.len());
+                }
+                session.commands.extend(command);
             }
+            "half-close" => session.half_closed = true,
             "recv" => {
                 session.last_recv_ms = Some(line.time_ms);
+                session.recv_count += 1;
+                explain_received(session, index, line, rest, &joined, incarnation, violations);
                 let (keyword, tail) = rest.split_once(' ').unwrap_or((rest, ""));
                 match keyword {
                     "WELCOME" => {
                         let server = joined.get(tail).copied().unwrap_or(incarnation);
-                        session.id = Some((server, tail.to_owned()));
-                        session.welcomed_at = Some(index);
-                        session.welcomed_ms = Some(line.time_ms);
+                        session.id.get_or_insert((server, tail.to_owned()));
+                        session.welcomed_at.get_or_insert(index);
+                        session.welcomed_ms.get_or_insert(line.time_ms);
                     }
                     "FROM" => match tail.split_once(' ') {
                         Some((from, text)) => {
-                            session.received.push((from.to_owned(), text.to_owned()))
+                            session.received.push((from.to_owned(), text.to_owned()));
+                            session.received_at.push(index);
                         }
                         None => violations.push(Violation::new("trace-format", line.to_string())),
                     },
@@ -811,6 +907,89 @@ fn parse_facts(lines: &[TraceLine], topology: &Topology, violations: &mut Vec<Vi
         }
     }
     facts
+}
+
+/// Whether one received line (`recv <rest>`) could have been sent to this
+/// connection at that moment, as far as the client's own trace tells:
+/// `WELCOME` first and only once, with an id the server joined; nothing
+/// after the line that ends the connection (`BYE`, or a refusal that
+/// closes it); a reply only when a command is waiting for one; and no line
+/// that is not in the protocol at all. What a reply or a `FROM` says is
+/// judged against the server's decisions later (`check_replies`,
+/// `check_delivery`).
+fn explain_received(
+    session: &mut Session,
+    index: usize,
+    line: &TraceLine,
+    rest: &str,
+    joined: &BTreeMap<&str, u32>,
+    incarnation: u32,
+    violations: &mut Vec<Violation>,
+) {
+    let unexplained = |why: &str| {
+        Violation::new(
+            "line-explained",
+            format!("at line {index}: {} received {rest:?}: {why}", line.host),
+        )
+    };
+    if let Some(final_at) = session.final_at {
+        violations.push(Violation::new(
+            "nothing-after-bye",
+            format!(
+                "at line {index}: {} received {rest:?} after the last line of its connection (line {final_at})",
+                line.host
+            ),
+        ));
+    }
+    let Some(message) = ServerMessage::parse(rest) else {
+        violations.push(unexplained("not a line of the protocol"));
+        return;
+    };
+    let first = session.recv_count == 1;
+    match &message {
+        ServerMessage::Welcome(id) => {
+            if !first {
+                violations.push(Violation::new(
+                    "welcome-first",
+                    format!("at line {index}: {} received a second WELCOME", line.host),
+                ));
+            }
+            if joined.get(id.to_string().as_str()) != Some(&incarnation) {
+                violations.push(Violation::new(
+                    "welcome-joined",
+                    format!(
+                        "at line {index}: {} was welcomed as {id}, which the server had not joined",
+                        line.host
+                    ),
+                ));
+            }
+        }
+        ServerMessage::Err(refusal) if first && refusal.code == "server-full" => {}
+        _ if first => violations.push(Violation::new(
+            "welcome-first",
+            format!(
+                "at line {index}: {} received {rest:?} before WELCOME",
+                line.host
+            ),
+        )),
+        ServerMessage::From { .. } => {}
+        _ => {
+            let waiting = session.commands.len().saturating_sub(session.replies.len());
+            if waiting == 0 {
+                violations.push(unexplained("a reply with no command waiting for one"));
+            }
+        }
+    }
+    let closes = match &message {
+        ServerMessage::Bye => true,
+        ServerMessage::Err(refusal) => {
+            refusal.code == "line-too-long" || refusal.code == "server-full"
+        }
+        _ => false,
+    };
+    if closes {
+        session.final_at.get_or_insert(index);
+    }
 }
 
 /// A harness line: a fault starts or is lifted.
@@ -851,6 +1030,7 @@ fn parse_sim_line(facts: &mut Facts, line: &TraceLine, incarnation: &mut u32) {
 fn parse_server_note(
     facts: &mut Facts,
     incarnation: u32,
+    index: usize,
     text: &str,
     violations: &mut Vec<Violation>,
 ) {
@@ -866,6 +1046,11 @@ fn parse_server_note(
                 .entry((incarnation, from.to_owned(), to.to_owned()))
                 .or_default()
                 .push(message.to_owned());
+            facts
+                .routed_at
+                .entry((incarnation, from.to_owned(), to.to_owned()))
+                .or_default()
+                .push(index);
             Some((
                 from,
                 Decision::Route {
@@ -883,7 +1068,7 @@ fn parse_server_note(
             },
         )),
         ["leave", from, "quit"] => Some((from, Decision::Quit)),
-        ["listen", ..] | ["join", _] | ["leave", _, _] => None,
+        ["listen", ..] | ["join", _] | ["leave", _, _] | ["full", _] => None,
         _ => {
             violations.push(Violation::new("trace-format", format!("server: {text}")));
             None
@@ -1053,7 +1238,8 @@ fn check_membership(
         let words: Vec<&str> = line.text.splitn(4, ' ').collect();
         match words[..] {
             ["join", id] => {
-                if !by_id.contains_key(&key(id)) && !welcome_lost_to_fault(facts, id) {
+                if !by_id.contains_key(&key(id)) && !welcome_lost_to_fault(facts, id, line.time_ms)
+                {
                     violations.push(Violation::new(
                         "joins-are-sessions",
                         format!("{id} joined but no session was welcomed as it"),
@@ -1131,11 +1317,16 @@ fn check_membership(
     }
 }
 
-/// Whether the server may have joined `id` for a connection whose
-/// `WELCOME` never arrived because of a fault: a connection that was never
-/// welcomed, touched by a fault, from a host with that address (or whose
-/// address is unknown, none of its connections having been welcomed).
-fn welcome_lost_to_fault(facts: &Facts, id: &str) -> bool {
+/// Whether the server may have joined `id` (at `join_ms`) for a connection
+/// whose `WELCOME` never arrived because of a fault. Either a connection
+/// that was never welcomed but left trace lines was touched by a fault, or
+/// the connection was cut before it wrote any trace line at all: a fault
+/// touching a client host with that address (or with no known address,
+/// none of its connections having been welcomed) was in force between the
+/// join and the end of that host's silence bound after it, when the
+/// connection would have given up on a `WELCOME` that was on its way. A
+/// join no fault could have cut is never excused.
+fn welcome_lost_to_fault(facts: &Facts, id: &str, join_ms: u64) -> bool {
     let ip = id.rsplit_once(':').map_or(id, |(ip, _)| ip);
     let host_ip = |host: &str| {
         facts
@@ -1148,11 +1339,20 @@ fn welcome_lost_to_fault(facts: &Facts, id: &str) -> bool {
                 _ => None,
             })
     };
-    facts.sessions.values().any(|session| {
+    let traced = facts.sessions.values().any(|session| {
         session.id.is_none()
             && facts.exposed(session)
             && host_ip(&session.host).is_none_or(|known| known == ip)
-    })
+    });
+    let cut_silently = facts.hosts.iter().any(|(host, silence_ms)| {
+        host_ip(host).is_none_or(|known| known == ip)
+            && facts.spans.iter().any(|span| {
+                span.touches(host)
+                    && span.from_ms <= join_ms.saturating_add(*silence_ms)
+                    && span.to_ms.is_none_or(|to_ms| to_ms >= join_ms)
+            })
+    });
+    traced || cut_silently
 }
 
 /// Every command gets exactly one reply, in order, and that reply is the
@@ -1176,7 +1376,7 @@ fn check_replies(facts: &Facts, violations: &mut Vec<Violation>) {
             ));
         }
         for (command, decision) in session.commands.iter().zip(decisions) {
-            if !decision.answers(command) {
+            if !decision.answers(command, id) {
                 violations.push(Violation::new(
                     "decisions-are-commands",
                     format!("{name} ({id}) sent {command:?}, the server decided {decision:?}"),
@@ -1193,20 +1393,32 @@ fn check_replies(facts: &Facts, violations: &mut Vec<Violation>) {
                 ),
             ));
         }
-        for (reply, decision) in session.replies.iter().zip(decisions) {
-            let expected = decision.reply();
+        for ((reply, decision), command) in
+            session.replies.iter().zip(decisions).zip(&session.commands)
+        {
             let matches = match decision {
-                Decision::Refuse { .. } => {
-                    reply == &expected || reply.starts_with(&format!("{expected} "))
-                }
-                _ => *reply == expected,
+                Decision::Refuse { .. } => refusal_fits(reply, command),
+                _ => *reply == decision.reply(),
             };
             if !matches {
                 violations.push(Violation::new(
                     "replies-match-decisions",
-                    format!("{name} ({id}) got {reply:?} where the server decided {decision:?}"),
+                    format!(
+                        "{name} ({id}) got {reply:?} to {command:?} where the server decided {decision:?}"
+                    ),
                 ));
             }
+        }
+        // A `Q` that no fault touched is answered `BYE` before the close.
+        let quit = session
+            .commands
+            .iter()
+            .any(|command| *command == Command::Line("Q".to_owned()));
+        if quit && session.end.as_deref() == Some("closed") && !facts.exposed(session) {
+            violations.push(Violation::new(
+                "bye-after-quit",
+                format!("{name} ({id}) sent Q and the connection closed without BYE"),
+            ));
         }
         // A session that said goodbye and heard it has read every reply.
         if session.end.as_deref() == Some("bye")
@@ -1230,26 +1442,64 @@ fn check_replies(facts: &Facts, violations: &mut Vec<Violation>) {
 /// in order, unmodified, from the true sender, and nothing else; a target
 /// that quit (and so read until `BYE`) received all of it.
 fn check_delivery(facts: &Facts, violations: &mut Vec<Violation>, outcome: &mut RunOutcome) {
-    let ids: BTreeSet<&Key> = facts
-        .sessions
-        .values()
-        .filter_map(|session| session.id.as_ref())
-        .collect();
+    // (sender, target id, text) -> how many times the sender sent it:
+    // a `FROM` names exactly the session that sent that very message.
+    let mut sent: BTreeMap<(&Key, &str, &str), usize> = BTreeMap::new();
+    for session in facts.sessions.values() {
+        let Some(key) = &session.id else {
+            continue;
+        };
+        for command in &session.commands {
+            if let Command::Line(line) = command {
+                if let Some((to, text)) = line.split_once(' ') {
+                    *sent.entry((key, to, text)).or_default() += 1;
+                }
+            }
+        }
+    }
     for (name, session) in &facts.sessions {
         let Some((server, id)) = &session.id else {
             continue;
         };
         let mut received: BTreeMap<&str, Vec<&str>> = BTreeMap::new();
+        let mut copies: BTreeMap<(&str, &str), usize> = BTreeMap::new();
         for (from, text) in &session.received {
             received.entry(from).or_default().push(text);
+            *copies.entry((from, text)).or_default() += 1;
         }
-        for (from, texts) in &received {
-            if !ids.contains(&(*server, from.to_string())) {
+        for ((from, text), count) in &copies {
+            let sender = (*server, from.to_string());
+            let times = sent
+                .get(&(&sender, id.as_str(), *text))
+                .copied()
+                .unwrap_or(0);
+            if *count > times {
                 violations.push(Violation::new(
                     "true-sender",
-                    format!("{name} ({id}) received messages from {from}, which no session is"),
+                    format!(
+                        "{name} ({id}) received {text:?} from {from} {count} times, and {from} sent it to {id} {times} times"
+                    ),
                 ));
             }
+        }
+        // The k-th message from one sender arrives after the server
+        // queued the k-th one, never before.
+        let mut nth: BTreeMap<&str, usize> = BTreeMap::new();
+        for ((from, _), at) in session.received.iter().zip(&session.received_at) {
+            let k = nth.entry(from).or_default();
+            let routed_at = facts
+                .routed_at
+                .get(&(*server, from.clone(), id.clone()))
+                .and_then(|indexes| indexes.get(*k));
+            if routed_at.is_some_and(|routed_at| routed_at > at) {
+                violations.push(Violation::new(
+                    "delivered-after-routed",
+                    format!("{name} ({id}) received message {k} from {from} at line {at}, before the server queued it"),
+                ));
+            }
+            *k += 1;
+        }
+        for (from, texts) in &received {
             let routed = facts
                 .routed
                 .get(&(*server, from.to_string(), id.clone()))

@@ -22,10 +22,14 @@
 
 use std::collections::{BTreeMap, BTreeSet};
 
-use games::chat::client::{self, Behaviour, ClientError, End, Farewell, TalkPlan};
+use games::chat::client::{
+    self, Behaviour, ClientError, End, Farewell, LastAct, MischiefPlan, TalkPlan,
+};
 use games::chat::protocol::{text_bytes_max, ClientId, ClientMessage, ServerMessage};
+use games::chat::room::{ChatRoom, InjectedBug};
 use games::chat::server::{self, ServerConfig};
 use games::env::Env;
+use games::framing::LINE_BYTES_MAX;
 use games::wire::{Refusal, TOKEN_ECHO_CHARS_MAX};
 use rand::Rng;
 use serde::Deserialize;
@@ -69,6 +73,8 @@ pub struct SessionSpec {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ChatSpec {
     pub server: ServerConfig,
+    /// The server's injected bug, if any.
+    pub bug: Option<InjectedBug>,
     pub sessions: Vec<SessionSpec>,
     pub net: NetConfig,
     /// Faults as written: they name sessions (or hosts) and the server.
@@ -155,6 +161,10 @@ struct ServerSection {
     outbox_lines: usize,
     #[serde(default = "default_connections_max")]
     connections_max: usize,
+    /// A deliberate server mistake (see `games::chat::room::InjectedBug`),
+    /// to prove the oracles catch it.
+    #[serde(default)]
+    inject_bug: Option<String>,
 }
 
 fn default_outbox_lines() -> usize {
@@ -166,7 +176,12 @@ fn default_connections_max() -> usize {
 
 /// The behaviours a chat scenario may give its clients.
 pub const BEHAVIOURS: &str =
-    "talker, hang-up (a talker that hangs up), never-reads (params.stay_ms)";
+    "talker, hang-up (a talker that hangs up), never-reads (params.stay_ms), mischief (correct play mixed with malformed lines)";
+
+/// The most malformed lines a mischief client pipelines in one burst:
+/// well under the server's in-flight bound (`REPLY_HEADROOM_LINES` is the
+/// least outbox a scenario may give), so a burst never waits on itself.
+const MISCHIEF_BURST_MAX: u64 = 4;
 
 /// Parameters every behaviour takes.
 const COMMON_PARAMS: &[&str] = &["host", "silence_timeout_ms", "reconnects"];
@@ -254,7 +269,28 @@ enum Recipe {
     NeverReads {
         stay_ms: u64,
     },
+    Mischief {
+        turns: (u64, u64),
+        pause_min_ms: u64,
+        pause_max_ms: u64,
+        bad_percent: u32,
+        burst_max: u32,
+        split_percent: u32,
+        /// `None`: each member draws its own.
+        last_act: Option<LastAct>,
+    },
 }
+
+/// Parameters of a mischief client.
+const MISCHIEF_PARAMS: &[&str] = &[
+    "turns",
+    "pause_min_ms",
+    "pause_max_ms",
+    "bad_percent",
+    "burst_max",
+    "split_percent",
+    "last_act",
+];
 
 impl Recipe {
     /// One member's behaviour; its draws come from `rng`.
@@ -282,6 +318,26 @@ impl Recipe {
                 },
             }),
             Recipe::NeverReads { stay_ms } => Behaviour::NeverReads { stay_ms: *stay_ms },
+            Recipe::Mischief {
+                turns,
+                pause_min_ms,
+                pause_max_ms,
+                bad_percent,
+                burst_max,
+                split_percent,
+                last_act,
+            } => Behaviour::Mischief(MischiefPlan {
+                turns: rng.random_range(turns.0..=turns.1) as u32,
+                pause_min_ms: *pause_min_ms,
+                pause_max_ms: *pause_max_ms,
+                bad_percent: *bad_percent,
+                burst_max: *burst_max,
+                split_percent: *split_percent,
+                last_act: last_act.unwrap_or_else(|| {
+                    [LastAct::Quit, LastAct::LineTooLong, LastAct::HalfClose]
+                        [rng.random_range(0..3)]
+                }),
+            }),
         }
     }
 }
@@ -367,6 +423,45 @@ pub fn spec_from_file(file: &ScenarioFile, seed: u64) -> Result<ChatSpec, String
             "never-reads" => Recipe::NeverReads {
                 stay_ms: params.integer("stay_ms", 2_500)?,
             },
+            "mischief" => {
+                let pause_min_ms = params.integer("pause_min_ms", 0)?;
+                let pause_max_ms = params.integer("pause_max_ms", 20)?;
+                if pause_min_ms > pause_max_ms {
+                    return Err(format!("{field}.params.pause_min_ms: {pause_min_ms} is above pause_max_ms {pause_max_ms}"));
+                }
+                let turns = params.range("turns", 20)?;
+                if turns.1 > u64::from(u32::MAX) {
+                    return Err(format!("{field}.params.turns: {} is too many", turns.1));
+                }
+                let burst_max = params.integer("burst_max", 4)?;
+                if !(1..=MISCHIEF_BURST_MAX).contains(&burst_max) {
+                    return Err(format!(
+                        "{field}.params.burst_max: {burst_max} is not in 1..={MISCHIEF_BURST_MAX}"
+                    ));
+                }
+                let last_act = match group.params.get("last_act") {
+                    None => None,
+                    Some(toml::Value::String(act)) => match act.as_str() {
+                        "quit" => Some(LastAct::Quit),
+                        "line-too-long" => Some(LastAct::LineTooLong),
+                        "half-close" => Some(LastAct::HalfClose),
+                        "any" => None,
+                        _ => return Err(format!("{field}.params.last_act: {act:?} is not quit, line-too-long, half-close or any")),
+                    },
+                    Some(value) => {
+                        return Err(format!("{field}.params.last_act: expected a string, got {value}"))
+                    }
+                };
+                Recipe::Mischief {
+                    turns,
+                    pause_min_ms,
+                    pause_max_ms,
+                    bad_percent: params.percent("bad_percent", 50)?,
+                    burst_max: burst_max as u32,
+                    split_percent: params.percent("split_percent", 20)?,
+                    last_act,
+                }
+            }
             other => {
                 return Err(format!(
                     "{field}.behaviour: unknown behaviour {other:?}; chat knows {BEHAVIOURS}"
@@ -376,6 +471,11 @@ pub fn spec_from_file(file: &ScenarioFile, seed: u64) -> Result<ChatSpec, String
         let known: Vec<&str> = match recipe {
             Recipe::Talker { .. } => COMMON_PARAMS.iter().chain(TALKER_PARAMS).copied().collect(),
             Recipe::NeverReads { .. } => COMMON_PARAMS.iter().copied().chain(["stay_ms"]).collect(),
+            Recipe::Mischief { .. } => COMMON_PARAMS
+                .iter()
+                .chain(MISCHIEF_PARAMS)
+                .copied()
+                .collect(),
         };
         for key in group.params.keys() {
             if !known.contains(&key.as_str()) {
@@ -444,8 +544,16 @@ pub fn spec_from_file(file: &ScenarioFile, seed: u64) -> Result<ChatSpec, String
             });
         }
     }
+    let bug = match &section.inject_bug {
+        None => None,
+        Some(name) => Some(
+            name.parse::<InjectedBug>()
+                .map_err(|error| format!("server.inject_bug: {error}"))?,
+        ),
+    };
     Ok(ChatSpec {
         server,
+        bug,
         sessions,
         net: file.net.clone(),
         faults: file.faults.clone(),
@@ -503,12 +611,14 @@ pub fn run_spec(spec: &ChatSpec, seed: u64, options: &RunOptions) -> RunOutcome 
 
     let server_trace = trace.clone();
     let config = spec.server.clone();
+    let bug = spec.bug;
     sim.host(SERVER_NAME, move || {
         let env = SimEnv::new(SERVER_NAME, &server_trace);
         let config = config.clone();
         async move {
             let listener = env.bind(&format!("0.0.0.0:{SERVER_PORT}")).await?;
-            server::run(env, listener, config, std::future::pending()).await?;
+            let room = ChatRoom::with_bug(bug);
+            server::run_room(env, listener, config, room, std::future::pending()).await?;
             Ok(())
         }
     });
@@ -877,7 +987,7 @@ fn parse_facts(lines: &[TraceLine], topology: &Topology, violations: &mut Vec<Vi
             "recv" => {
                 session.last_recv_ms = Some(line.time_ms);
                 session.recv_count += 1;
-                explain_received(session, index, line, rest, &joined, incarnation, violations);
+                explain_received(session, index, line, rest, &joined, violations);
                 let (keyword, tail) = rest.split_once(' ').unwrap_or((rest, ""));
                 match keyword {
                     "WELCOME" => {
@@ -923,7 +1033,6 @@ fn explain_received(
     line: &TraceLine,
     rest: &str,
     joined: &BTreeMap<&str, u32>,
-    incarnation: u32,
     violations: &mut Vec<Violation>,
 ) {
     let unexplained = |why: &str| {
@@ -954,7 +1063,9 @@ fn explain_received(
                     format!("at line {index}: {} received a second WELCOME", line.host),
                 ));
             }
-            if joined.get(id.to_string().as_str()) != Some(&incarnation) {
+            // Joined by this server or by an earlier incarnation: a WELCOME
+            // in flight when the server restarts still arrives.
+            if !joined.contains_key(id.to_string().as_str()) {
                 violations.push(Violation::new(
                     "welcome-joined",
                     format!(
@@ -1102,6 +1213,7 @@ pub fn judge_with(
     check_replies(&facts, &mut violations);
     check_delivery(&facts, &mut violations, &mut outcome);
     check_faults(&facts, &mut violations, &mut outcome);
+    reach_mischief(&facts, &mut outcome);
     outcome.games = facts
         .sessions
         .values()
@@ -1110,6 +1222,66 @@ pub fn judge_with(
     outcome.trace = trace;
     outcome.violations = violations;
     outcome
+}
+
+/// The rare events of malformed input: each kind of bad line answered
+/// (the replies themselves are judged by `check_replies`).
+fn reach_mischief(facts: &Facts, outcome: &mut RunOutcome) {
+    for session in facts.sessions.values() {
+        let Some((_, id)) = &session.id else {
+            continue;
+        };
+        let text_max = id.parse::<ClientId>().ok().map(text_bytes_max);
+        let mut bad_in_a_row = 0;
+        for (index, (command, reply)) in session.commands.iter().zip(&session.replies).enumerate() {
+            let refused = reply.starts_with("ERR ");
+            if session.split.contains(&index) {
+                outcome.reached.insert("split-line-answered".to_owned());
+            }
+            let bad = match command {
+                Command::InvalidUtf8 if refused => {
+                    outcome.reached.insert("refused-invalid-utf8".to_owned());
+                    true
+                }
+                Command::TooLong if refused => {
+                    outcome.reached.insert("refused-line-too-long".to_owned());
+                    true
+                }
+                Command::Line(line) => match ClientMessage::parse(line) {
+                    Err(_) if refused => {
+                        outcome.reached.insert("refused-bad-line".to_owned());
+                        if line.len() == LINE_BYTES_MAX {
+                            outcome.reached.insert("line-at-limit-answered".to_owned());
+                        }
+                        true
+                    }
+                    Ok(ClientMessage::Send { text, .. }) if Some(text.len()) == text_max => {
+                        if reply.starts_with("SENT ") {
+                            outcome.reached.insert("message-at-max-routed".to_owned());
+                        }
+                        false
+                    }
+                    Ok(ClientMessage::Send { .. })
+                        if reply.starts_with("ERR message-too-long ") =>
+                    {
+                        outcome
+                            .reached
+                            .insert("message-too-long-refused".to_owned());
+                        false
+                    }
+                    _ => false,
+                },
+                _ => false,
+            };
+            bad_in_a_row = if bad { bad_in_a_row + 1 } else { 0 };
+            if bad_in_a_row >= 3 {
+                outcome.reached.insert("burst-of-bad-lines".to_owned());
+            }
+        }
+        if session.half_closed && session.end.as_deref() == Some("closed") {
+            outcome.reached.insert("half-closed".to_owned());
+        }
+    }
 }
 
 /// A connection gives up (`end timeout`) or fails (`error`) only when a
@@ -1408,6 +1580,19 @@ fn check_replies(facts: &Facts, violations: &mut Vec<Violation>) {
                     ),
                 ));
             }
+        }
+        // The server closes a connection only after `BYE`, after the
+        // refusal of a line that is too long, or when the client closed
+        // its side; any other close needs a fault to explain it.
+        if session.end.as_deref() == Some("closed")
+            && session.final_at.is_none()
+            && !session.half_closed
+            && !facts.exposed(session)
+        {
+            violations.push(Violation::new(
+                "closed-with-cause",
+                format!("{name} ({id}) was closed by the server with no BYE, no line-too-long and no fault"),
+            ));
         }
         // A `Q` that no fault touched is answered `BYE` before the close.
         let quit = session

@@ -667,7 +667,10 @@ pub fn run_spec(spec: &ChatSpec, seed: u64, options: &RunOptions) -> RunOutcome 
             format!("the run did not finish: {error}"),
         ));
     }
-    let mut outcome = judge_with(trace.lines(), violations, &spec.topology());
+    let topology = spec.topology();
+    let mut outcome = crate::harness::judge_safely(trace.lines(), |lines| {
+        judge_with(lines, violations, &topology)
+    });
     outcome.wire = trace.wire();
     outcome
 }
@@ -1733,6 +1736,7 @@ fn check_delivery(facts: &Facts, violations: &mut Vec<Violation>, outcome: &mut 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use proptest::prelude::*;
 
     fn line(host: &str, text: &str) -> TraceLine {
         TraceLine {
@@ -1904,6 +1908,188 @@ mod tests {
             "{found:?}"
         );
         assert!(found.contains(&"client-error".to_owned()), "{found:?}");
+    }
+
+    #[test]
+    fn a_line_after_bye_a_late_welcome_a_stray_reply_and_an_unknown_line_are_each_caught() {
+        let mut after_bye = clean();
+        after_bye.insert(14, line("b", "recv CLIENTS 1.0.0.1:1"));
+        assert!(properties(after_bye).contains(&"nothing-after-bye".to_owned()));
+
+        let mut welcome_late = clean();
+        welcome_late.insert(1, line("a", "recv CLIENTS 1.0.0.1:1"));
+        let found = properties(welcome_late);
+        assert!(found.contains(&"welcome-first".to_owned()), "{found:?}");
+
+        let mut stray = clean();
+        stray.insert(4, line("a", "recv SENT 1.0.0.2:2"));
+        assert!(properties(stray).contains(&"line-explained".to_owned()));
+
+        let mut unknown = clean();
+        unknown.insert(4, line("a", "recv HELLO"));
+        assert!(properties(unknown).contains(&"line-explained".to_owned()));
+    }
+
+    #[test]
+    fn a_join_cut_before_its_first_line_is_explained_only_by_a_fault_on_that_host() {
+        let topology = Topology {
+            sessions: [
+                ("a".to_owned(), ("ha".to_owned(), 1000)),
+                ("c".to_owned(), ("hc".to_owned(), 1000)),
+            ]
+            .into_iter()
+            .collect(),
+        };
+        let trace = vec![
+            at(1, "server", "join 1.0.0.1:1"),
+            at(2, "a", "recv WELCOME 1.0.0.1:1"),
+            at(3, "server", "join 1.0.0.3:1"),
+            at(5, "sim", "crash hc"),
+            at(6, "server", "leave 1.0.0.3:1 closed"),
+            at(9, "a", "end hangup"),
+            at(10, "server", "leave 1.0.0.1:1 closed"),
+        ];
+        assert_eq!(
+            judge_with(trace.clone(), Vec::new(), &topology).violations,
+            []
+        );
+        let mut untouched = trace;
+        untouched.retain(|line| line.host != "sim");
+        let found: Vec<String> = judge_with(untouched, Vec::new(), &topology)
+            .violations
+            .into_iter()
+            .map(|violation| violation.property)
+            .collect();
+        assert_eq!(found, ["joins-are-sessions"]);
+    }
+
+    #[test]
+    fn a_from_naming_another_session_than_the_sender_is_caught_by_true_sender() {
+        // b hears the message a sent, but named as coming from b itself,
+        // and the server's note agrees: only the senders' own lines show it.
+        let mut trace = clean();
+        trace[8] = line("server", "route 1.0.0.2:2 1.0.0.2:2 hi  there");
+        trace[10] = line("b", "recv FROM 1.0.0.2:2 hi  there");
+        let found = properties(trace);
+        assert!(found.contains(&"true-sender".to_owned()), "{found:?}");
+    }
+
+    /// One real trace of the adversarial scenario, made once.
+    fn real_trace() -> &'static [TraceLine] {
+        static TRACE: std::sync::OnceLock<Vec<TraceLine>> = std::sync::OnceLock::new();
+        TRACE.get_or_init(|| {
+            let scenario = crate::scenarios::lookup("chat-mischief").expect("a built-in");
+            scenario.run(3, &RunOptions::default()).trace
+        })
+    }
+
+    /// A way to damage a trace.
+    #[derive(Debug, Clone)]
+    enum Mutation {
+        Drop(usize),
+        Duplicate(usize),
+        Swap(usize, usize),
+        Text(usize, String),
+        Host(usize, String),
+        Cut(usize, usize),
+        Insert(usize, String, String),
+    }
+
+    fn mutation() -> impl Strategy<Value = Mutation> {
+        let host = prop_oneof![
+            Just("server".to_owned()),
+            Just("sim".to_owned()),
+            Just("m1".to_owned()),
+            Just("t1".to_owned()),
+            "[a-z#.0-9]{0,6}",
+        ];
+        let text = prop_oneof![
+            "(send|recv|end|join|leave|list|route|busy|unknown|refuse|crash|restart|partition|heal|hold|release|half-close|send-split|send-invalid-utf8|send-too-long|full|error)( [ -~]{0,30}){0,4}",
+            "recv (WELCOME|CLIENTS|FROM|SENT|BYE|ERR)( [0-9.:]{0,20}){0,3}",
+            ".{0,40}",
+        ];
+        prop_oneof![
+            any::<usize>().prop_map(Mutation::Drop),
+            any::<usize>().prop_map(Mutation::Duplicate),
+            (any::<usize>(), any::<usize>()).prop_map(|(a, b)| Mutation::Swap(a, b)),
+            (any::<usize>(), text.clone()).prop_map(|(at, text)| Mutation::Text(at, text)),
+            (any::<usize>(), host.clone()).prop_map(|(at, host)| Mutation::Host(at, host)),
+            (any::<usize>(), any::<usize>()).prop_map(|(at, keep)| Mutation::Cut(at, keep)),
+            (any::<usize>(), host, text)
+                .prop_map(|(at, host, text)| Mutation::Insert(at, host, text)),
+        ]
+    }
+
+    fn mutate(trace: &mut Vec<TraceLine>, mutation: &Mutation) {
+        let len = trace.len();
+        if len == 0 {
+            return;
+        }
+        match mutation {
+            Mutation::Drop(at) => {
+                trace.remove(at % len);
+            }
+            Mutation::Duplicate(at) => {
+                let copy = trace[at % len].clone();
+                trace.insert(at % len, copy);
+            }
+            Mutation::Swap(a, b) => trace.swap(a % len, b % len),
+            Mutation::Text(at, text) => trace[at % len].text = text.clone(),
+            Mutation::Host(at, host) => trace[at % len].host = host.clone(),
+            Mutation::Cut(at, keep) => {
+                let line = &mut trace[at % len];
+                let chars: String = line.text.chars().take(keep % 40).collect();
+                line.text = chars;
+            }
+            Mutation::Insert(at, host, text) => {
+                let time_ms = trace[at % len].time_ms;
+                trace.insert(at % len, at_line(time_ms, host, text));
+            }
+        }
+    }
+
+    fn at_line(time_ms: u64, host: &str, text: &str) -> TraceLine {
+        TraceLine {
+            time_ms,
+            host: host.to_owned(),
+            text: text.to_owned(),
+        }
+    }
+
+    fn any_line() -> impl Strategy<Value = TraceLine> {
+        (any::<u64>(), "[a-z#.0-9]{0,8}", ".{0,60}")
+            .prop_map(|(time_ms, host, text)| at_line(time_ms, &host, &text))
+    }
+
+    proptest! {
+        #![proptest_config(ProptestConfig::with_cases(64))]
+
+        #[test]
+        fn the_oracles_return_on_a_real_trace_damaged_in_any_way(
+            mutations in proptest::collection::vec(mutation(), 1..12),
+        ) {
+            let mut trace = real_trace().to_vec();
+            for mutation in &mutations {
+                mutate(&mut trace, mutation);
+            }
+            let topology = Topology {
+                sessions: [("m1".to_owned(), ("m1".to_owned(), 1000))].into_iter().collect(),
+            };
+            let _ = judge_with(trace, Vec::new(), &topology);
+        }
+
+        #[test]
+        fn the_oracles_return_on_arbitrary_traces(
+            trace in proptest::collection::vec(any_line(), 0..40),
+        ) {
+            let _ = judge(trace, Vec::new());
+        }
+    }
+
+    #[test]
+    fn an_undamaged_real_trace_passes() {
+        let outcome = judge(real_trace().to_vec(), Vec::new());
+        assert_eq!(outcome.violations, []);
     }
 
     #[test]

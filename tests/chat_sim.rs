@@ -41,6 +41,7 @@ fn the_chat_scenarios_are_files_and_each_names_what_it_must_reach() {
             "chat-never-reads",
             "chat-hangup-with-queued",
             "chat-faults",
+            "chat-mischief",
             "chat-swarm"
         ]
     );
@@ -91,7 +92,12 @@ fn a_short_sweep_of_every_chat_scenario_reaches_its_rare_events_without_violatio
 
 #[test]
 fn the_same_seed_twice_gives_the_identical_chat_trace() {
-    for name in ["chat-random-talk", "chat-never-reads", "chat-faults"] {
+    for name in [
+        "chat-random-talk",
+        "chat-never-reads",
+        "chat-faults",
+        "chat-mischief",
+    ] {
         let scenario = scenario(name);
         let first = scenario.run(1, &RunOptions::default()).report();
         let second = scenario.run(1, &RunOptions::default()).report();

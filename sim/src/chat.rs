@@ -22,10 +22,15 @@
 
 use std::collections::{BTreeMap, BTreeSet};
 
-use games::chat::client::{self, Behaviour, ClientError, End, Farewell, TalkPlan};
-use games::chat::protocol::ClientMessage;
+use games::chat::client::{
+    self, Behaviour, ClientError, End, Farewell, LastAct, MischiefPlan, TalkPlan,
+};
+use games::chat::protocol::{text_bytes_max, ClientId, ClientMessage, ServerMessage};
+use games::chat::room::{ChatRoom, InjectedBug};
 use games::chat::server::{self, ServerConfig};
 use games::env::Env;
+use games::framing::LINE_BYTES_MAX;
+use games::wire::{Refusal, TOKEN_ECHO_CHARS_MAX};
 use rand::Rng;
 use serde::Deserialize;
 
@@ -68,6 +73,8 @@ pub struct SessionSpec {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ChatSpec {
     pub server: ServerConfig,
+    /// The server's injected bug, if any.
+    pub bug: Option<InjectedBug>,
     pub sessions: Vec<SessionSpec>,
     pub net: NetConfig,
     /// Faults as written: they name sessions (or hosts) and the server.
@@ -154,6 +161,10 @@ struct ServerSection {
     outbox_lines: usize,
     #[serde(default = "default_connections_max")]
     connections_max: usize,
+    /// A deliberate server mistake (see `games::chat::room::InjectedBug`),
+    /// to prove the oracles catch it.
+    #[serde(default)]
+    inject_bug: Option<String>,
 }
 
 fn default_outbox_lines() -> usize {
@@ -165,7 +176,12 @@ fn default_connections_max() -> usize {
 
 /// The behaviours a chat scenario may give its clients.
 pub const BEHAVIOURS: &str =
-    "talker, hang-up (a talker that hangs up), never-reads (params.stay_ms)";
+    "talker, hang-up (a talker that hangs up), never-reads (params.stay_ms), mischief (correct play mixed with malformed lines)";
+
+/// The most malformed lines a mischief client pipelines in one burst:
+/// well under the server's in-flight bound (`REPLY_HEADROOM_LINES` is the
+/// least outbox a scenario may give), so a burst never waits on itself.
+const MISCHIEF_BURST_MAX: u64 = 4;
 
 /// Parameters every behaviour takes.
 const COMMON_PARAMS: &[&str] = &["host", "silence_timeout_ms", "reconnects"];
@@ -253,7 +269,28 @@ enum Recipe {
     NeverReads {
         stay_ms: u64,
     },
+    Mischief {
+        turns: (u64, u64),
+        pause_min_ms: u64,
+        pause_max_ms: u64,
+        bad_percent: u32,
+        burst_max: u32,
+        split_percent: u32,
+        /// `None`: each member draws its own.
+        last_act: Option<LastAct>,
+    },
 }
+
+/// Parameters of a mischief client.
+const MISCHIEF_PARAMS: &[&str] = &[
+    "turns",
+    "pause_min_ms",
+    "pause_max_ms",
+    "bad_percent",
+    "burst_max",
+    "split_percent",
+    "last_act",
+];
 
 impl Recipe {
     /// One member's behaviour; its draws come from `rng`.
@@ -281,6 +318,26 @@ impl Recipe {
                 },
             }),
             Recipe::NeverReads { stay_ms } => Behaviour::NeverReads { stay_ms: *stay_ms },
+            Recipe::Mischief {
+                turns,
+                pause_min_ms,
+                pause_max_ms,
+                bad_percent,
+                burst_max,
+                split_percent,
+                last_act,
+            } => Behaviour::Mischief(MischiefPlan {
+                turns: rng.random_range(turns.0..=turns.1) as u32,
+                pause_min_ms: *pause_min_ms,
+                pause_max_ms: *pause_max_ms,
+                bad_percent: *bad_percent,
+                burst_max: *burst_max,
+                split_percent: *split_percent,
+                last_act: last_act.unwrap_or_else(|| {
+                    [LastAct::Quit, LastAct::LineTooLong, LastAct::HalfClose]
+                        [rng.random_range(0..3)]
+                }),
+            }),
         }
     }
 }
@@ -366,6 +423,45 @@ pub fn spec_from_file(file: &ScenarioFile, seed: u64) -> Result<ChatSpec, String
             "never-reads" => Recipe::NeverReads {
                 stay_ms: params.integer("stay_ms", 2_500)?,
             },
+            "mischief" => {
+                let pause_min_ms = params.integer("pause_min_ms", 0)?;
+                let pause_max_ms = params.integer("pause_max_ms", 20)?;
+                if pause_min_ms > pause_max_ms {
+                    return Err(format!("{field}.params.pause_min_ms: {pause_min_ms} is above pause_max_ms {pause_max_ms}"));
+                }
+                let turns = params.range("turns", 20)?;
+                if turns.1 > u64::from(u32::MAX) {
+                    return Err(format!("{field}.params.turns: {} is too many", turns.1));
+                }
+                let burst_max = params.integer("burst_max", 4)?;
+                if !(1..=MISCHIEF_BURST_MAX).contains(&burst_max) {
+                    return Err(format!(
+                        "{field}.params.burst_max: {burst_max} is not in 1..={MISCHIEF_BURST_MAX}"
+                    ));
+                }
+                let last_act = match group.params.get("last_act") {
+                    None => None,
+                    Some(toml::Value::String(act)) => match act.as_str() {
+                        "quit" => Some(LastAct::Quit),
+                        "line-too-long" => Some(LastAct::LineTooLong),
+                        "half-close" => Some(LastAct::HalfClose),
+                        "any" => None,
+                        _ => return Err(format!("{field}.params.last_act: {act:?} is not quit, line-too-long, half-close or any")),
+                    },
+                    Some(value) => {
+                        return Err(format!("{field}.params.last_act: expected a string, got {value}"))
+                    }
+                };
+                Recipe::Mischief {
+                    turns,
+                    pause_min_ms,
+                    pause_max_ms,
+                    bad_percent: params.percent("bad_percent", 50)?,
+                    burst_max: burst_max as u32,
+                    split_percent: params.percent("split_percent", 20)?,
+                    last_act,
+                }
+            }
             other => {
                 return Err(format!(
                     "{field}.behaviour: unknown behaviour {other:?}; chat knows {BEHAVIOURS}"
@@ -375,6 +471,11 @@ pub fn spec_from_file(file: &ScenarioFile, seed: u64) -> Result<ChatSpec, String
         let known: Vec<&str> = match recipe {
             Recipe::Talker { .. } => COMMON_PARAMS.iter().chain(TALKER_PARAMS).copied().collect(),
             Recipe::NeverReads { .. } => COMMON_PARAMS.iter().copied().chain(["stay_ms"]).collect(),
+            Recipe::Mischief { .. } => COMMON_PARAMS
+                .iter()
+                .chain(MISCHIEF_PARAMS)
+                .copied()
+                .collect(),
         };
         for key in group.params.keys() {
             if !known.contains(&key.as_str()) {
@@ -443,8 +544,16 @@ pub fn spec_from_file(file: &ScenarioFile, seed: u64) -> Result<ChatSpec, String
             });
         }
     }
+    let bug = match &section.inject_bug {
+        None => None,
+        Some(name) => Some(
+            name.parse::<InjectedBug>()
+                .map_err(|error| format!("server.inject_bug: {error}"))?,
+        ),
+    };
     Ok(ChatSpec {
         server,
+        bug,
         sessions,
         net: file.net.clone(),
         faults: file.faults.clone(),
@@ -502,12 +611,14 @@ pub fn run_spec(spec: &ChatSpec, seed: u64, options: &RunOptions) -> RunOutcome 
 
     let server_trace = trace.clone();
     let config = spec.server.clone();
+    let bug = spec.bug;
     sim.host(SERVER_NAME, move || {
         let env = SimEnv::new(SERVER_NAME, &server_trace);
         let config = config.clone();
         async move {
             let listener = env.bind(&format!("0.0.0.0:{SERVER_PORT}")).await?;
-            server::run(env, listener, config, std::future::pending()).await?;
+            let room = ChatRoom::with_bug(bug);
+            server::run_room(env, listener, config, room, std::future::pending()).await?;
             Ok(())
         }
     });
@@ -556,7 +667,10 @@ pub fn run_spec(spec: &ChatSpec, seed: u64, options: &RunOptions) -> RunOutcome 
             format!("the run did not finish: {error}"),
         ));
     }
-    let mut outcome = judge_with(trace.lines(), violations, &spec.topology());
+    let topology = spec.topology();
+    let mut outcome = crate::harness::judge_safely(trace.lines(), |lines| {
+        judge_with(lines, violations, &topology)
+    });
     outcome.wire = trace.wire();
     outcome
 }
@@ -621,8 +735,23 @@ impl Decision {
         }
     }
 
-    /// Whether this decision answers the command `line`.
-    fn answers(&self, line: &str) -> bool {
+    /// Whether this decision answers `command` from the client `from`:
+    /// the same kind of command, the same target, and for a message the
+    /// length bound (`text_bytes_max` of the sender) on the right side.
+    fn answers(&self, command: &Command, from: &str) -> bool {
+        let line = match command {
+            Command::InvalidUtf8 => {
+                return matches!(self, Decision::Refuse { code } if code == "invalid-utf8")
+            }
+            Command::TooLong => {
+                return matches!(self, Decision::Refuse { code } if code == "line-too-long")
+            }
+            Command::Line(line) => line,
+        };
+        let fits = |text: &str| {
+            from.parse::<ClientId>()
+                .is_ok_and(|from| text.len() <= text_bytes_max(from))
+        };
         match (ClientMessage::parse(line), self) {
             (Ok(ClientMessage::List), Decision::List(_)) => true,
             (Ok(ClientMessage::Quit), Decision::Quit) => true,
@@ -632,18 +761,64 @@ impl Decision {
                     to: routed,
                     text: sent,
                 },
-            ) => to.to_string() == *routed && text == *sent,
-            (Ok(ClientMessage::Send { to, .. }), Decision::Busy { to: target })
-            | (Ok(ClientMessage::Send { to, .. }), Decision::Unknown { to: target }) => {
+            ) => to.to_string() == *routed && text == *sent && fits(&text),
+            (Ok(ClientMessage::Send { to, text }), Decision::Busy { to: target }) => {
+                to.to_string() == *target && fits(&text)
+            }
+            (Ok(ClientMessage::Send { to, .. }), Decision::Unknown { to: target }) => {
                 to.to_string() == *target
             }
-            (Ok(ClientMessage::Send { .. }), Decision::Refuse { code }) => {
-                code == "message-too-long"
+            (Ok(ClientMessage::Send { text, .. }), Decision::Refuse { code }) => {
+                code == "message-too-long" && !fits(&text)
             }
             (Err(refusal), Decision::Refuse { code }) => refusal.code == *code,
             _ => false,
         }
     }
+}
+
+/// Whether `reply` is the refusal the documented rules call for, given the
+/// command it answers: the right code, a detail that starts with the
+/// target for refusals about a target, and the first token (cut to
+/// [`TOKEN_ECHO_CHARS_MAX`] characters) for an unknown command.
+fn refusal_fits(reply: &str, command: &Command) -> bool {
+    let Some(refusal) = reply.strip_prefix("ERR ").and_then(Refusal::parse) else {
+        return false;
+    };
+    let names = |target: &str| {
+        refusal.detail == target || refusal.detail.starts_with(&format!("{target} "))
+    };
+    match command {
+        Command::InvalidUtf8 => refusal.code == "invalid-utf8",
+        Command::TooLong => refusal.code == "line-too-long",
+        Command::Line(line) => match ClientMessage::parse(line) {
+            Ok(ClientMessage::Send { to, .. }) => {
+                refusal.code == "message-too-long" && names(&to.to_string())
+            }
+            Ok(_) => false,
+            Err(expected) if expected.code == "unknown-command" => {
+                refusal.code == expected.code
+                    && refusal.detail == games::wire::first_token(line)
+                    && refusal.detail.chars().count() <= TOKEN_ECHO_CHARS_MAX
+            }
+            Err(expected) if expected.code == "empty-message" => {
+                refusal.code == expected.code && names(&expected.detail)
+            }
+            Err(expected) => refusal.code == expected.code,
+        },
+    }
+}
+
+/// One line a client sent, as its trace tells it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+enum Command {
+    /// A UTF-8 line (`send <line>`, or `send-split <line>` for one written
+    /// in many small pieces).
+    Line(String),
+    /// A line that is not UTF-8 (`send-invalid-utf8`).
+    InvalidUtf8,
+    /// A line over the length limit (`send-too-long`); the last one.
+    TooLong,
 }
 
 /// What the oracles know beyond the trace: each session's host and
@@ -671,11 +846,20 @@ struct Session {
     /// Trace index of its `send Q` or of its `end hangup`: from then on it
     /// has left, as far as it knows.
     left_at: Option<usize>,
-    commands: Vec<String>,
+    commands: Vec<Command>,
+    /// Indexes (into `commands`) of lines written in many small pieces.
+    split: BTreeSet<usize>,
+    /// Whether it shut down its sending side (`half-close`).
+    half_closed: bool,
     /// Lines that answer its commands, in order.
     replies: Vec<String>,
-    /// `FROM` lines: sender and text, in order.
+    /// `FROM` lines: sender and text, in order, with their trace indexes.
     received: Vec<(String, String)>,
+    received_at: Vec<usize>,
+    /// Lines received, and the trace index of the last line it may
+    /// receive (`BYE`, or the refusal that closes the connection).
+    recv_count: usize,
+    final_at: Option<usize>,
     end: Option<String>,
     /// Times of its first and last trace lines and of its last `recv`.
     first_ms: u64,
@@ -700,7 +884,10 @@ impl Span {
     /// the server: a crash of either, or a partition or hold between them.
     fn touches(&self, host: &str) -> bool {
         match self.kind {
-            "crash" => self.hosts[0] == host || self.hosts[0] == SERVER_NAME,
+            "crash" => self
+                .hosts
+                .first()
+                .is_some_and(|crashed| crashed == host || crashed == SERVER_NAME),
             _ => {
                 self.hosts.iter().any(|h| h == host) && self.hosts.iter().any(|h| h == SERVER_NAME)
             }
@@ -717,7 +904,12 @@ struct Facts {
     /// (server incarnation, sender, target) -> texts queued for the
     /// target, in order.
     routed: BTreeMap<(u32, String, String), Vec<String>>,
+    /// The same key -> trace indexes of those `route` notes.
+    routed_at: BTreeMap<(u32, String, String), Vec<usize>>,
     spans: Vec<Span>,
+    /// Client host -> the longest silence bound of its sessions: the hosts
+    /// a connection may come from, even one that never wrote a trace line.
+    hosts: BTreeMap<String, u64>,
 }
 
 impl Facts {
@@ -744,6 +936,10 @@ impl Facts {
 
 fn parse_facts(lines: &[TraceLine], topology: &Topology, violations: &mut Vec<Violation>) -> Facts {
     let mut facts = Facts::default();
+    for (host, silence_ms) in topology.sessions.values() {
+        let longest = facts.hosts.entry(host.clone()).or_default();
+        *longest = (*longest).max(*silence_ms);
+    }
     let mut incarnation = 1u32;
     // Id -> the server incarnation that last joined it.
     let mut joined: BTreeMap<&str, u32> = BTreeMap::new();
@@ -756,7 +952,7 @@ fn parse_facts(lines: &[TraceLine], topology: &Topology, violations: &mut Vec<Vi
             if let Some(id) = line.text.strip_prefix("join ") {
                 joined.insert(id, incarnation);
             }
-            parse_server_note(&mut facts, incarnation, &line.text, violations);
+            parse_server_note(&mut facts, incarnation, index, &line.text, violations);
             continue;
         }
         let session = facts.sessions.entry(line.host.clone()).or_insert_with(|| {
@@ -774,26 +970,39 @@ fn parse_facts(lines: &[TraceLine], topology: &Topology, violations: &mut Vec<Vi
         });
         session.last_ms = line.time_ms;
         let (kind, rest) = line.text.split_once(' ').unwrap_or((&line.text, ""));
+        let command = match kind {
+            "send" | "send-split" => Some(Command::Line(rest.to_owned())),
+            "send-invalid-utf8" => Some(Command::InvalidUtf8),
+            "send-too-long" => Some(Command::TooLong),
+            _ => None,
+        };
         match kind {
-            "send" => {
-                if rest == "Q" {
+            _ if command.is_some() => {
+                if rest == "Q" && kind == "send" {
                     session.left_at.get_or_insert(index);
                 }
-                session.commands.push(rest.to_owned());
+                if kind == "send-split" {
+                    session.split.insert(session.commands.len());
+                }
+                session.commands.extend(command);
             }
+            "half-close" => session.half_closed = true,
             "recv" => {
                 session.last_recv_ms = Some(line.time_ms);
+                session.recv_count += 1;
+                explain_received(session, index, line, rest, &joined, violations);
                 let (keyword, tail) = rest.split_once(' ').unwrap_or((rest, ""));
                 match keyword {
                     "WELCOME" => {
                         let server = joined.get(tail).copied().unwrap_or(incarnation);
-                        session.id = Some((server, tail.to_owned()));
-                        session.welcomed_at = Some(index);
-                        session.welcomed_ms = Some(line.time_ms);
+                        session.id.get_or_insert((server, tail.to_owned()));
+                        session.welcomed_at.get_or_insert(index);
+                        session.welcomed_ms.get_or_insert(line.time_ms);
                     }
                     "FROM" => match tail.split_once(' ') {
                         Some((from, text)) => {
-                            session.received.push((from.to_owned(), text.to_owned()))
+                            session.received.push((from.to_owned(), text.to_owned()));
+                            session.received_at.push(index);
                         }
                         None => violations.push(Violation::new("trace-format", line.to_string())),
                     },
@@ -811,6 +1020,90 @@ fn parse_facts(lines: &[TraceLine], topology: &Topology, violations: &mut Vec<Vi
         }
     }
     facts
+}
+
+/// Whether one received line (`recv <rest>`) could have been sent to this
+/// connection at that moment, as far as the client's own trace tells:
+/// `WELCOME` first and only once, with an id the server joined; nothing
+/// after the line that ends the connection (`BYE`, or a refusal that
+/// closes it); a reply only when a command is waiting for one; and no line
+/// that is not in the protocol at all. What a reply or a `FROM` says is
+/// judged against the server's decisions later (`check_replies`,
+/// `check_delivery`).
+fn explain_received(
+    session: &mut Session,
+    index: usize,
+    line: &TraceLine,
+    rest: &str,
+    joined: &BTreeMap<&str, u32>,
+    violations: &mut Vec<Violation>,
+) {
+    let unexplained = |why: &str| {
+        Violation::new(
+            "line-explained",
+            format!("at line {index}: {} received {rest:?}: {why}", line.host),
+        )
+    };
+    if let Some(final_at) = session.final_at {
+        violations.push(Violation::new(
+            "nothing-after-bye",
+            format!(
+                "at line {index}: {} received {rest:?} after the last line of its connection (line {final_at})",
+                line.host
+            ),
+        ));
+    }
+    let Some(message) = ServerMessage::parse(rest) else {
+        violations.push(unexplained("not a line of the protocol"));
+        return;
+    };
+    let first = session.recv_count == 1;
+    match &message {
+        ServerMessage::Welcome(id) => {
+            if !first {
+                violations.push(Violation::new(
+                    "welcome-first",
+                    format!("at line {index}: {} received a second WELCOME", line.host),
+                ));
+            }
+            // Joined by this server or by an earlier incarnation: a WELCOME
+            // in flight when the server restarts still arrives.
+            if !joined.contains_key(id.to_string().as_str()) {
+                violations.push(Violation::new(
+                    "welcome-joined",
+                    format!(
+                        "at line {index}: {} was welcomed as {id}, which the server had not joined",
+                        line.host
+                    ),
+                ));
+            }
+        }
+        ServerMessage::Err(refusal) if first && refusal.code == "server-full" => {}
+        _ if first => violations.push(Violation::new(
+            "welcome-first",
+            format!(
+                "at line {index}: {} received {rest:?} before WELCOME",
+                line.host
+            ),
+        )),
+        ServerMessage::From { .. } => {}
+        _ => {
+            let waiting = session.commands.len().saturating_sub(session.replies.len());
+            if waiting == 0 {
+                violations.push(unexplained("a reply with no command waiting for one"));
+            }
+        }
+    }
+    let closes = match &message {
+        ServerMessage::Bye => true,
+        ServerMessage::Err(refusal) => {
+            refusal.code == "line-too-long" || refusal.code == "server-full"
+        }
+        _ => false,
+    };
+    if closes {
+        session.final_at.get_or_insert(index);
+    }
 }
 
 /// A harness line: a fault starts or is lifted.
@@ -851,6 +1144,7 @@ fn parse_sim_line(facts: &mut Facts, line: &TraceLine, incarnation: &mut u32) {
 fn parse_server_note(
     facts: &mut Facts,
     incarnation: u32,
+    index: usize,
     text: &str,
     violations: &mut Vec<Violation>,
 ) {
@@ -866,6 +1160,11 @@ fn parse_server_note(
                 .entry((incarnation, from.to_owned(), to.to_owned()))
                 .or_default()
                 .push(message.to_owned());
+            facts
+                .routed_at
+                .entry((incarnation, from.to_owned(), to.to_owned()))
+                .or_default()
+                .push(index);
             Some((
                 from,
                 Decision::Route {
@@ -883,7 +1182,7 @@ fn parse_server_note(
             },
         )),
         ["leave", from, "quit"] => Some((from, Decision::Quit)),
-        ["listen", ..] | ["join", _] | ["leave", _, _] => None,
+        ["listen", ..] | ["join", _] | ["leave", _, _] | ["full", _] => None,
         _ => {
             violations.push(Violation::new("trace-format", format!("server: {text}")));
             None
@@ -917,6 +1216,7 @@ pub fn judge_with(
     check_replies(&facts, &mut violations);
     check_delivery(&facts, &mut violations, &mut outcome);
     check_faults(&facts, &mut violations, &mut outcome);
+    reach_mischief(&facts, &mut outcome);
     outcome.games = facts
         .sessions
         .values()
@@ -925,6 +1225,66 @@ pub fn judge_with(
     outcome.trace = trace;
     outcome.violations = violations;
     outcome
+}
+
+/// The rare events of malformed input: each kind of bad line answered
+/// (the replies themselves are judged by `check_replies`).
+fn reach_mischief(facts: &Facts, outcome: &mut RunOutcome) {
+    for session in facts.sessions.values() {
+        let Some((_, id)) = &session.id else {
+            continue;
+        };
+        let text_max = id.parse::<ClientId>().ok().map(text_bytes_max);
+        let mut bad_in_a_row = 0;
+        for (index, (command, reply)) in session.commands.iter().zip(&session.replies).enumerate() {
+            let refused = reply.starts_with("ERR ");
+            if session.split.contains(&index) {
+                outcome.reached.insert("split-line-answered".to_owned());
+            }
+            let bad = match command {
+                Command::InvalidUtf8 if refused => {
+                    outcome.reached.insert("refused-invalid-utf8".to_owned());
+                    true
+                }
+                Command::TooLong if refused => {
+                    outcome.reached.insert("refused-line-too-long".to_owned());
+                    true
+                }
+                Command::Line(line) => match ClientMessage::parse(line) {
+                    Err(_) if refused => {
+                        outcome.reached.insert("refused-bad-line".to_owned());
+                        if line.len() == LINE_BYTES_MAX {
+                            outcome.reached.insert("line-at-limit-answered".to_owned());
+                        }
+                        true
+                    }
+                    Ok(ClientMessage::Send { text, .. }) if Some(text.len()) == text_max => {
+                        if reply.starts_with("SENT ") {
+                            outcome.reached.insert("message-at-max-routed".to_owned());
+                        }
+                        false
+                    }
+                    Ok(ClientMessage::Send { .. })
+                        if reply.starts_with("ERR message-too-long ") =>
+                    {
+                        outcome
+                            .reached
+                            .insert("message-too-long-refused".to_owned());
+                        false
+                    }
+                    _ => false,
+                },
+                _ => false,
+            };
+            bad_in_a_row = if bad { bad_in_a_row + 1 } else { 0 };
+            if bad_in_a_row >= 3 {
+                outcome.reached.insert("burst-of-bad-lines".to_owned());
+            }
+        }
+        if session.half_closed && session.end.as_deref() == Some("closed") {
+            outcome.reached.insert("half-closed".to_owned());
+        }
+    }
 }
 
 /// A connection gives up (`end timeout`) or fails (`error`) only when a
@@ -1053,7 +1413,8 @@ fn check_membership(
         let words: Vec<&str> = line.text.splitn(4, ' ').collect();
         match words[..] {
             ["join", id] => {
-                if !by_id.contains_key(&key(id)) && !welcome_lost_to_fault(facts, id) {
+                if !by_id.contains_key(&key(id)) && !welcome_lost_to_fault(facts, id, line.time_ms)
+                {
                     violations.push(Violation::new(
                         "joins-are-sessions",
                         format!("{id} joined but no session was welcomed as it"),
@@ -1131,11 +1492,16 @@ fn check_membership(
     }
 }
 
-/// Whether the server may have joined `id` for a connection whose
-/// `WELCOME` never arrived because of a fault: a connection that was never
-/// welcomed, touched by a fault, from a host with that address (or whose
-/// address is unknown, none of its connections having been welcomed).
-fn welcome_lost_to_fault(facts: &Facts, id: &str) -> bool {
+/// Whether the server may have joined `id` (at `join_ms`) for a connection
+/// whose `WELCOME` never arrived because of a fault. Either a connection
+/// that was never welcomed but left trace lines was touched by a fault, or
+/// the connection was cut before it wrote any trace line at all: a fault
+/// touching a client host with that address (or with no known address,
+/// none of its connections having been welcomed) was in force between the
+/// join and the end of that host's silence bound after it, when the
+/// connection would have given up on a `WELCOME` that was on its way. A
+/// join no fault could have cut is never excused.
+fn welcome_lost_to_fault(facts: &Facts, id: &str, join_ms: u64) -> bool {
     let ip = id.rsplit_once(':').map_or(id, |(ip, _)| ip);
     let host_ip = |host: &str| {
         facts
@@ -1148,11 +1514,20 @@ fn welcome_lost_to_fault(facts: &Facts, id: &str) -> bool {
                 _ => None,
             })
     };
-    facts.sessions.values().any(|session| {
+    let traced = facts.sessions.values().any(|session| {
         session.id.is_none()
             && facts.exposed(session)
             && host_ip(&session.host).is_none_or(|known| known == ip)
-    })
+    });
+    let cut_silently = facts.hosts.iter().any(|(host, silence_ms)| {
+        host_ip(host).is_none_or(|known| known == ip)
+            && facts.spans.iter().any(|span| {
+                span.touches(host)
+                    && span.from_ms <= join_ms.saturating_add(*silence_ms)
+                    && span.to_ms.is_none_or(|to_ms| to_ms >= join_ms)
+            })
+    });
+    traced || cut_silently
 }
 
 /// Every command gets exactly one reply, in order, and that reply is the
@@ -1176,7 +1551,7 @@ fn check_replies(facts: &Facts, violations: &mut Vec<Violation>) {
             ));
         }
         for (command, decision) in session.commands.iter().zip(decisions) {
-            if !decision.answers(command) {
+            if !decision.answers(command, id) {
                 violations.push(Violation::new(
                     "decisions-are-commands",
                     format!("{name} ({id}) sent {command:?}, the server decided {decision:?}"),
@@ -1193,20 +1568,45 @@ fn check_replies(facts: &Facts, violations: &mut Vec<Violation>) {
                 ),
             ));
         }
-        for (reply, decision) in session.replies.iter().zip(decisions) {
-            let expected = decision.reply();
+        for ((reply, decision), command) in
+            session.replies.iter().zip(decisions).zip(&session.commands)
+        {
             let matches = match decision {
-                Decision::Refuse { .. } => {
-                    reply == &expected || reply.starts_with(&format!("{expected} "))
-                }
-                _ => *reply == expected,
+                Decision::Refuse { .. } => refusal_fits(reply, command),
+                _ => *reply == decision.reply(),
             };
             if !matches {
                 violations.push(Violation::new(
                     "replies-match-decisions",
-                    format!("{name} ({id}) got {reply:?} where the server decided {decision:?}"),
+                    format!(
+                        "{name} ({id}) got {reply:?} to {command:?} where the server decided {decision:?}"
+                    ),
                 ));
             }
+        }
+        // The server closes a connection only after `BYE`, after the
+        // refusal of a line that is too long, or when the client closed
+        // its side; any other close needs a fault to explain it.
+        if session.end.as_deref() == Some("closed")
+            && session.final_at.is_none()
+            && !session.half_closed
+            && !facts.exposed(session)
+        {
+            violations.push(Violation::new(
+                "closed-with-cause",
+                format!("{name} ({id}) was closed by the server with no BYE, no line-too-long and no fault"),
+            ));
+        }
+        // A `Q` that no fault touched is answered `BYE` before the close.
+        let quit = session
+            .commands
+            .iter()
+            .any(|command| *command == Command::Line("Q".to_owned()));
+        if quit && session.end.as_deref() == Some("closed") && !facts.exposed(session) {
+            violations.push(Violation::new(
+                "bye-after-quit",
+                format!("{name} ({id}) sent Q and the connection closed without BYE"),
+            ));
         }
         // A session that said goodbye and heard it has read every reply.
         if session.end.as_deref() == Some("bye")
@@ -1230,26 +1630,64 @@ fn check_replies(facts: &Facts, violations: &mut Vec<Violation>) {
 /// in order, unmodified, from the true sender, and nothing else; a target
 /// that quit (and so read until `BYE`) received all of it.
 fn check_delivery(facts: &Facts, violations: &mut Vec<Violation>, outcome: &mut RunOutcome) {
-    let ids: BTreeSet<&Key> = facts
-        .sessions
-        .values()
-        .filter_map(|session| session.id.as_ref())
-        .collect();
+    // (sender, target id, text) -> how many times the sender sent it:
+    // a `FROM` names exactly the session that sent that very message.
+    let mut sent: BTreeMap<(&Key, &str, &str), usize> = BTreeMap::new();
+    for session in facts.sessions.values() {
+        let Some(key) = &session.id else {
+            continue;
+        };
+        for command in &session.commands {
+            if let Command::Line(line) = command {
+                if let Some((to, text)) = line.split_once(' ') {
+                    *sent.entry((key, to, text)).or_default() += 1;
+                }
+            }
+        }
+    }
     for (name, session) in &facts.sessions {
         let Some((server, id)) = &session.id else {
             continue;
         };
         let mut received: BTreeMap<&str, Vec<&str>> = BTreeMap::new();
+        let mut copies: BTreeMap<(&str, &str), usize> = BTreeMap::new();
         for (from, text) in &session.received {
             received.entry(from).or_default().push(text);
+            *copies.entry((from, text)).or_default() += 1;
         }
-        for (from, texts) in &received {
-            if !ids.contains(&(*server, from.to_string())) {
+        for ((from, text), count) in &copies {
+            let sender = (*server, from.to_string());
+            let times = sent
+                .get(&(&sender, id.as_str(), *text))
+                .copied()
+                .unwrap_or(0);
+            if *count > times {
                 violations.push(Violation::new(
                     "true-sender",
-                    format!("{name} ({id}) received messages from {from}, which no session is"),
+                    format!(
+                        "{name} ({id}) received {text:?} from {from} {count} times, and {from} sent it to {id} {times} times"
+                    ),
                 ));
             }
+        }
+        // The k-th message from one sender arrives after the server
+        // queued the k-th one, never before.
+        let mut nth: BTreeMap<&str, usize> = BTreeMap::new();
+        for ((from, _), at) in session.received.iter().zip(&session.received_at) {
+            let k = nth.entry(from).or_default();
+            let routed_at = facts
+                .routed_at
+                .get(&(*server, from.clone(), id.clone()))
+                .and_then(|indexes| indexes.get(*k));
+            if routed_at.is_some_and(|routed_at| routed_at > at) {
+                violations.push(Violation::new(
+                    "delivered-after-routed",
+                    format!("{name} ({id}) received message {k} from {from} at line {at}, before the server queued it"),
+                ));
+            }
+            *k += 1;
+        }
+        for (from, texts) in &received {
             let routed = facts
                 .routed
                 .get(&(*server, from.to_string(), id.clone()))
@@ -1298,6 +1736,7 @@ fn check_delivery(facts: &Facts, violations: &mut Vec<Violation>, outcome: &mut 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use proptest::prelude::*;
 
     fn line(host: &str, text: &str) -> TraceLine {
         TraceLine {
@@ -1469,6 +1908,188 @@ mod tests {
             "{found:?}"
         );
         assert!(found.contains(&"client-error".to_owned()), "{found:?}");
+    }
+
+    #[test]
+    fn a_line_after_bye_a_late_welcome_a_stray_reply_and_an_unknown_line_are_each_caught() {
+        let mut after_bye = clean();
+        after_bye.insert(14, line("b", "recv CLIENTS 1.0.0.1:1"));
+        assert!(properties(after_bye).contains(&"nothing-after-bye".to_owned()));
+
+        let mut welcome_late = clean();
+        welcome_late.insert(1, line("a", "recv CLIENTS 1.0.0.1:1"));
+        let found = properties(welcome_late);
+        assert!(found.contains(&"welcome-first".to_owned()), "{found:?}");
+
+        let mut stray = clean();
+        stray.insert(4, line("a", "recv SENT 1.0.0.2:2"));
+        assert!(properties(stray).contains(&"line-explained".to_owned()));
+
+        let mut unknown = clean();
+        unknown.insert(4, line("a", "recv HELLO"));
+        assert!(properties(unknown).contains(&"line-explained".to_owned()));
+    }
+
+    #[test]
+    fn a_join_cut_before_its_first_line_is_explained_only_by_a_fault_on_that_host() {
+        let topology = Topology {
+            sessions: [
+                ("a".to_owned(), ("ha".to_owned(), 1000)),
+                ("c".to_owned(), ("hc".to_owned(), 1000)),
+            ]
+            .into_iter()
+            .collect(),
+        };
+        let trace = vec![
+            at(1, "server", "join 1.0.0.1:1"),
+            at(2, "a", "recv WELCOME 1.0.0.1:1"),
+            at(3, "server", "join 1.0.0.3:1"),
+            at(5, "sim", "crash hc"),
+            at(6, "server", "leave 1.0.0.3:1 closed"),
+            at(9, "a", "end hangup"),
+            at(10, "server", "leave 1.0.0.1:1 closed"),
+        ];
+        assert_eq!(
+            judge_with(trace.clone(), Vec::new(), &topology).violations,
+            []
+        );
+        let mut untouched = trace;
+        untouched.retain(|line| line.host != "sim");
+        let found: Vec<String> = judge_with(untouched, Vec::new(), &topology)
+            .violations
+            .into_iter()
+            .map(|violation| violation.property)
+            .collect();
+        assert_eq!(found, ["joins-are-sessions"]);
+    }
+
+    #[test]
+    fn a_from_naming_another_session_than_the_sender_is_caught_by_true_sender() {
+        // b hears the message a sent, but named as coming from b itself,
+        // and the server's note agrees: only the senders' own lines show it.
+        let mut trace = clean();
+        trace[8] = line("server", "route 1.0.0.2:2 1.0.0.2:2 hi  there");
+        trace[10] = line("b", "recv FROM 1.0.0.2:2 hi  there");
+        let found = properties(trace);
+        assert!(found.contains(&"true-sender".to_owned()), "{found:?}");
+    }
+
+    /// One real trace of the adversarial scenario, made once.
+    fn real_trace() -> &'static [TraceLine] {
+        static TRACE: std::sync::OnceLock<Vec<TraceLine>> = std::sync::OnceLock::new();
+        TRACE.get_or_init(|| {
+            let scenario = crate::scenarios::lookup("chat-mischief").expect("a built-in");
+            scenario.run(3, &RunOptions::default()).trace
+        })
+    }
+
+    /// A way to damage a trace.
+    #[derive(Debug, Clone)]
+    enum Mutation {
+        Drop(usize),
+        Duplicate(usize),
+        Swap(usize, usize),
+        Text(usize, String),
+        Host(usize, String),
+        Cut(usize, usize),
+        Insert(usize, String, String),
+    }
+
+    fn mutation() -> impl Strategy<Value = Mutation> {
+        let host = prop_oneof![
+            Just("server".to_owned()),
+            Just("sim".to_owned()),
+            Just("m1".to_owned()),
+            Just("t1".to_owned()),
+            "[a-z#.0-9]{0,6}",
+        ];
+        let text = prop_oneof![
+            "(send|recv|end|join|leave|list|route|busy|unknown|refuse|crash|restart|partition|heal|hold|release|half-close|send-split|send-invalid-utf8|send-too-long|full|error)( [ -~]{0,30}){0,4}",
+            "recv (WELCOME|CLIENTS|FROM|SENT|BYE|ERR)( [0-9.:]{0,20}){0,3}",
+            ".{0,40}",
+        ];
+        prop_oneof![
+            any::<usize>().prop_map(Mutation::Drop),
+            any::<usize>().prop_map(Mutation::Duplicate),
+            (any::<usize>(), any::<usize>()).prop_map(|(a, b)| Mutation::Swap(a, b)),
+            (any::<usize>(), text.clone()).prop_map(|(at, text)| Mutation::Text(at, text)),
+            (any::<usize>(), host.clone()).prop_map(|(at, host)| Mutation::Host(at, host)),
+            (any::<usize>(), any::<usize>()).prop_map(|(at, keep)| Mutation::Cut(at, keep)),
+            (any::<usize>(), host, text)
+                .prop_map(|(at, host, text)| Mutation::Insert(at, host, text)),
+        ]
+    }
+
+    fn mutate(trace: &mut Vec<TraceLine>, mutation: &Mutation) {
+        let len = trace.len();
+        if len == 0 {
+            return;
+        }
+        match mutation {
+            Mutation::Drop(at) => {
+                trace.remove(at % len);
+            }
+            Mutation::Duplicate(at) => {
+                let copy = trace[at % len].clone();
+                trace.insert(at % len, copy);
+            }
+            Mutation::Swap(a, b) => trace.swap(a % len, b % len),
+            Mutation::Text(at, text) => trace[at % len].text = text.clone(),
+            Mutation::Host(at, host) => trace[at % len].host = host.clone(),
+            Mutation::Cut(at, keep) => {
+                let line = &mut trace[at % len];
+                let chars: String = line.text.chars().take(keep % 40).collect();
+                line.text = chars;
+            }
+            Mutation::Insert(at, host, text) => {
+                let time_ms = trace[at % len].time_ms;
+                trace.insert(at % len, at_line(time_ms, host, text));
+            }
+        }
+    }
+
+    fn at_line(time_ms: u64, host: &str, text: &str) -> TraceLine {
+        TraceLine {
+            time_ms,
+            host: host.to_owned(),
+            text: text.to_owned(),
+        }
+    }
+
+    fn any_line() -> impl Strategy<Value = TraceLine> {
+        (any::<u64>(), "[a-z#.0-9]{0,8}", ".{0,60}")
+            .prop_map(|(time_ms, host, text)| at_line(time_ms, &host, &text))
+    }
+
+    proptest! {
+        #![proptest_config(ProptestConfig::with_cases(64))]
+
+        #[test]
+        fn the_oracles_return_on_a_real_trace_damaged_in_any_way(
+            mutations in proptest::collection::vec(mutation(), 1..12),
+        ) {
+            let mut trace = real_trace().to_vec();
+            for mutation in &mutations {
+                mutate(&mut trace, mutation);
+            }
+            let topology = Topology {
+                sessions: [("m1".to_owned(), ("m1".to_owned(), 1000))].into_iter().collect(),
+            };
+            let _ = judge_with(trace, Vec::new(), &topology);
+        }
+
+        #[test]
+        fn the_oracles_return_on_arbitrary_traces(
+            trace in proptest::collection::vec(any_line(), 0..40),
+        ) {
+            let _ = judge(trace, Vec::new());
+        }
+    }
+
+    #[test]
+    fn an_undamaged_real_trace_passes() {
+        let outcome = judge(real_trace().to_vec(), Vec::new());
+        assert_eq!(outcome.violations, []);
     }
 
     #[test]

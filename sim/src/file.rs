@@ -363,6 +363,10 @@ pub const BUILTIN_FILES: &[(&str, &str)] = &[
         include_str!("../../fixtures/scenarios/chat-faults.toml"),
     ),
     (
+        "chat-mischief",
+        include_str!("../../fixtures/scenarios/chat-mischief.toml"),
+    ),
+    (
         "chat-swarm",
         include_str!("../../fixtures/scenarios/chat-swarm.toml"),
     ),

@@ -72,6 +72,44 @@ pub enum Behaviour {
     NeverReads {
         stay_ms: u64,
     },
+    /// Mixes correct play with malformed lines (see [`MischiefPlan`]).
+    Mischief(MischiefPlan),
+}
+
+/// How a mischief client ends its connection.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum LastAct {
+    /// Sends `Q` and reads until `BYE` and the end of the stream.
+    Quit,
+    /// Sends a line one byte over the limit; the server must refuse it
+    /// with `ERR line-too-long` and close.
+    LineTooLong,
+    /// Shuts down its sending side and reads until the server closes.
+    HalfClose,
+}
+
+/// What a mischief client does: turns of correct play (`L`, messages,
+/// messages at and one byte over the length bound) and turns of malformed
+/// lines (wrong grammar, unknown and lower-case words, bad ids, garbage,
+/// a line at the length limit, bursts of them pipelined, invalid UTF-8),
+/// any of them possibly written in many small pieces; then its last act.
+/// Every line but the last act's gets exactly one reply, which it waits
+/// for before the next turn. An invalid UTF-8 line is always sent alone
+/// after every earlier reply is in, so that a server that answers framing
+/// refusals out of turn is not what a run depends on.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct MischiefPlan {
+    /// Turns before the last act.
+    pub turns: u32,
+    pub pause_min_ms: u64,
+    pub pause_max_ms: u64,
+    /// Percent of turns that are malformed.
+    pub bad_percent: u32,
+    /// The most malformed lines one burst pipelines.
+    pub burst_max: u32,
+    /// Percent of lines written in many small pieces.
+    pub split_percent: u32,
+    pub last_act: LastAct,
 }
 
 /// How a session ended, as its `end` record says it.
@@ -232,6 +270,9 @@ pub async fn run_bounded<E: Env, R: Rng>(
             return Ok(report);
         }
         Behaviour::Talker(plan) => plan,
+        Behaviour::Mischief(plan) => {
+            return mischief(env, lines, sink, report, plan, rng, silence_ms).await;
+        }
     };
 
     let stop_sending_at_ms = plan.duration_ms.map_or(u64::MAX, |duration_ms| {
@@ -317,6 +358,272 @@ pub async fn run_bounded<E: Env, R: Rng>(
         }
     }
     Ok(report)
+}
+
+/// Runs a mischief client's turns and last act on a welcomed connection.
+async fn mischief<E: Env, R: Rng, RH, WH>(
+    env: &E,
+    mut lines: FramedRead<RH, ServerLineCodec>,
+    mut sink: FramedWrite<WH, ServerLineCodec>,
+    mut report: BotReport,
+    plan: &MischiefPlan,
+    rng: &mut R,
+    silence_ms: Option<u64>,
+) -> Result<BotReport, ClientError>
+where
+    RH: tokio::io::AsyncRead + Unpin,
+    WH: tokio::io::AsyncWrite + Unpin,
+{
+    let talk = TalkPlan {
+        list_percent: 30,
+        ..TalkPlan::default()
+    };
+    let mut peers: Vec<ClientId> = Vec::new();
+    for turn in 0..plan.turns {
+        let pause = rng.random_range(plan.pause_min_ms..=plan.pause_max_ms.max(plan.pause_min_ms));
+        // Read what arrives during the pause (messages from others).
+        let pause_end_ms = env.now_ms() + pause;
+        if let Some(end) = read_until(
+            env,
+            &mut lines,
+            &mut report,
+            &mut peers,
+            0,
+            Some(pause_end_ms),
+            silence_ms,
+        )
+        .await?
+        {
+            report.end = end;
+            return Ok(report);
+        }
+        let bad = rng.random_range(0..100) < plan.bad_percent;
+        let mut batch: Vec<Outgoing> = Vec::new();
+        if !bad {
+            batch.push(good_line(&talk, &peers, report.id, turn, rng));
+        } else if rng.random_range(0..6) == 0 {
+            batch.push(Outgoing::InvalidUtf8(games_mischief::invalid_utf8_line(
+                rng,
+            )));
+        } else {
+            for _ in 0..rng.random_range(1..=plan.burst_max.max(1)) {
+                batch.push(Outgoing::Line(bad_line(&peers, report.id, rng)));
+            }
+        }
+        let expected = batch.len();
+        for outgoing in batch {
+            let split = rng.random_range(0..100) < plan.split_percent;
+            write_outgoing(env, &mut sink, outgoing, split, rng).await?;
+            report.commands += 1;
+        }
+        if let Some(end) = read_until(
+            env,
+            &mut lines,
+            &mut report,
+            &mut peers,
+            expected,
+            None,
+            silence_ms,
+        )
+        .await?
+        {
+            report.end = end;
+            return Ok(report);
+        }
+    }
+    let split = rng.random_range(0..100) < plan.split_percent;
+    match plan.last_act {
+        LastAct::Quit => {
+            write_outgoing(env, &mut sink, Outgoing::Line("Q".to_owned()), split, rng).await?;
+        }
+        LastAct::LineTooLong => {
+            let line = games_mischief::line_over_limit(rng);
+            env.record(format_args!("send-too-long"));
+            write_raw(env, &mut sink, &line, split, rng).await?;
+        }
+        LastAct::HalfClose => {
+            env.record(format_args!("half-close"));
+            sink.flush().await?;
+            tokio::io::AsyncWriteExt::shutdown(sink.get_mut()).await?;
+        }
+    }
+    // Read until the server closes; `u32::MAX` replies never all arrive.
+    let end = read_until(
+        env,
+        &mut lines,
+        &mut report,
+        &mut peers,
+        usize::MAX,
+        None,
+        silence_ms,
+    )
+    .await?
+    .unwrap_or(End::Closed);
+    report.end = end;
+    Ok(report)
+}
+
+/// Where the shared byte-level mischief lives.
+use crate::mischief as games_mischief;
+
+/// One line a mischief client writes.
+enum Outgoing {
+    /// UTF-8, recorded as `send <line>` (or `send-split <line>`).
+    Line(String),
+    /// Not UTF-8, with its terminator; recorded as `send-invalid-utf8`.
+    InvalidUtf8(Vec<u8>),
+}
+
+/// A correct turn: `L`, a message from the talker's repertoire, or a
+/// message at exactly the length bound or one byte over it (when the line
+/// itself still fits in `LINE_BYTES_MAX`).
+fn good_line<R: Rng>(
+    talk: &TalkPlan,
+    peers: &[ClientId],
+    me: ClientId,
+    turn: u32,
+    rng: &mut R,
+) -> Outgoing {
+    let text_max = crate::chat::protocol::text_bytes_max(me);
+    if let Some(&to) = peers.choose(rng) {
+        let over = rng.random_range(0..2);
+        let length = text_max + over;
+        let fits = to.to_string().len() + 1 + length <= crate::framing::LINE_BYTES_MAX;
+        if rng.random_range(0..8) == 0 && fits {
+            let text: String = format!("m{turn}-edge-")
+                .chars()
+                .chain(std::iter::repeat('x'))
+                .take(length)
+                .collect();
+            return Outgoing::Line(format!("{to} {text}"));
+        }
+    }
+    Outgoing::Line(choose_command(talk, peers, turn, rng).to_string())
+}
+
+/// A malformed line that is still UTF-8 and within the length limit: the
+/// chat grammar's mistakes and byte-level garbage.
+fn bad_line<R: Rng>(peers: &[ClientId], me: ClientId, rng: &mut R) -> String {
+    let peer = peers.choose(rng).copied().unwrap_or(me);
+    let (ip, port) = (peer.ip(), peer.port());
+    let garbage = |rng: &mut R, length: usize| {
+        let mut bytes = games_mischief::garbage_line(rng, length);
+        bytes.pop();
+        String::from_utf8(bytes).unwrap_or_default()
+    };
+    match rng.random_range(0..16) {
+        0 => "l".to_owned(),
+        1 => "q".to_owned(),
+        2 => "L all".to_owned(),
+        3 => "Q now".to_owned(),
+        4 => " L".to_owned(),
+        5 => format!("{peer}"),
+        6 => format!("{peer} "),
+        7 => format!("localhost:{port} hi"),
+        8 => format!("{ip}:0{port} hi"),
+        9 => format!("{ip}:{} hi", u32::from(port) + 65_536),
+        10 => "HELLO there".to_owned(),
+        11 => format!("FROM {peer} spoof"),
+        12 => "LIST".to_owned(),
+        13 => {
+            let length = rng.random_range(1..=40);
+            garbage(rng, length)
+        }
+        14 => garbage(rng, crate::framing::LINE_BYTES_MAX),
+        _ => "L;".to_owned(),
+    }
+}
+
+/// Writes one line, recording it first.
+async fn write_outgoing<E: Env, R: Rng, W: tokio::io::AsyncWrite + Unpin>(
+    env: &E,
+    sink: &mut FramedWrite<W, ServerLineCodec>,
+    outgoing: Outgoing,
+    split: bool,
+    rng: &mut R,
+) -> Result<(), ClientError> {
+    match outgoing {
+        Outgoing::Line(line) => {
+            if split {
+                env.record(format_args!("send-split {line}"));
+            } else {
+                env.record(format_args!("send {line}"));
+            }
+            let mut bytes = line.into_bytes();
+            bytes.push(b'\n');
+            write_raw(env, sink, &bytes, split, rng).await
+        }
+        Outgoing::InvalidUtf8(bytes) => {
+            env.record(format_args!("send-invalid-utf8"));
+            write_raw(env, sink, &bytes, split, rng).await
+        }
+    }
+}
+
+/// Writes bytes as they are, whole or in many small pieces.
+async fn write_raw<E: Env, R: Rng, W: tokio::io::AsyncWrite + Unpin>(
+    env: &E,
+    sink: &mut FramedWrite<W, ServerLineCodec>,
+    bytes: &[u8],
+    split: bool,
+    rng: &mut R,
+) -> Result<(), ClientError> {
+    sink.flush().await?;
+    let writer = sink.get_mut();
+    if split {
+        games_mischief::write_in_pieces(env, writer, bytes, rng).await?;
+    } else {
+        tokio::io::AsyncWriteExt::write_all(writer, bytes).await?;
+        tokio::io::AsyncWriteExt::flush(writer).await?;
+    }
+    Ok(())
+}
+
+/// Reads until `replies` replies are in (or, with `until_ms`, until then),
+/// tallying what arrives. `Some(end)` when the connection ended first
+/// (the server closed it, or stayed silent past `silence_ms` while a reply
+/// was due); the `end` line is recorded.
+async fn read_until<E: Env, RH: tokio::io::AsyncRead + Unpin>(
+    env: &E,
+    lines: &mut FramedRead<RH, ServerLineCodec>,
+    report: &mut BotReport,
+    peers: &mut Vec<ClientId>,
+    replies: usize,
+    until_ms: Option<u64>,
+    silence_ms: Option<u64>,
+) -> Result<Option<End>, ClientError> {
+    let mut got = 0;
+    let mut said_bye = false;
+    let mut due_ms = env.now_ms().saturating_add(silence_ms.unwrap_or(u64::MAX));
+    loop {
+        if until_ms.is_none() && got >= replies {
+            return Ok(None);
+        }
+        tokio::select! {
+            biased;
+            message = next_message(env, lines) => {
+                let Some(message) = message? else {
+                    let end = if said_bye { End::Bye } else { End::Closed };
+                    env.record(format_args!("end {}", end.as_str()));
+                    return Ok(Some(end));
+                };
+                if message.is_reply() {
+                    got += 1;
+                    due_ms = env.now_ms().saturating_add(silence_ms.unwrap_or(u64::MAX));
+                }
+                said_bye |= message == ServerMessage::Bye;
+                tally(report, &message);
+                if let ServerMessage::Clients(ids) = message {
+                    *peers = ids;
+                }
+            }
+            _ = env.sleep_until_ms(until_ms.unwrap_or(0)), if until_ms.is_some() => return Ok(None),
+            _ = env.sleep_until_ms(due_ms), if silence_ms.is_some() && until_ms.is_none() => {
+                env.record(format_args!("end {}", End::TimedOut.as_str()));
+                return Ok(Some(End::TimedOut));
+            }
+        }
+    }
 }
 
 fn pause_ms<R: Rng>(plan: &TalkPlan, rng: &mut R) -> u64 {

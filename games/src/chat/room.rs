@@ -62,6 +62,62 @@ impl Departure {
     }
 }
 
+/// A deliberate server mistake, switched on only by a scenario's
+/// `inject_bug`, so the harness can prove its oracles catch each kind.
+/// None of them ever panics the server or breaks the shell's one reply per
+/// line.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum InjectedBug {
+    /// Off by one at a bound: a message of exactly `text_bytes_max` bytes
+    /// is refused `message-too-long`.
+    TooLongOffByOne,
+    /// Stale state after a leave: a client that quit stays in the room's
+    /// address book, so it is still listed and messages to it are busy.
+    StaleAfterQuit,
+    /// Wrong sender: `FROM` names the target instead of the sender.
+    FromNamesTarget,
+    /// Wrong reply: `CLIENTS` leaves out the client that asked.
+    ListOmitsSelf,
+    /// Wrong grammar: lower-case `l` and `q` are taken as `L` and `Q`.
+    LowerCaseCommands,
+    /// Delivered twice: every routed message is queued twice.
+    DuplicateDelivery,
+    /// Wrong reply: a message refused as busy is answered `SENT`.
+    BusyAnsweredSent,
+    /// Wrong close: a line that is not UTF-8 closes the connection after
+    /// its refusal, as if it were too long.
+    InvalidUtf8Closes,
+}
+
+impl InjectedBug {
+    /// Every bug, by its name in a scenario file.
+    pub const ALL: &'static [(&'static str, InjectedBug)] = &[
+        ("too-long-off-by-one", InjectedBug::TooLongOffByOne),
+        ("stale-after-quit", InjectedBug::StaleAfterQuit),
+        ("from-names-target", InjectedBug::FromNamesTarget),
+        ("list-omits-self", InjectedBug::ListOmitsSelf),
+        ("lower-case-commands", InjectedBug::LowerCaseCommands),
+        ("duplicate-delivery", InjectedBug::DuplicateDelivery),
+        ("busy-answered-sent", InjectedBug::BusyAnsweredSent),
+        ("invalid-utf8-closes", InjectedBug::InvalidUtf8Closes),
+    ];
+}
+
+impl std::str::FromStr for InjectedBug {
+    type Err = String;
+
+    fn from_str(text: &str) -> Result<Self, String> {
+        InjectedBug::ALL
+            .iter()
+            .find(|(name, _)| *name == text)
+            .map(|(_, bug)| *bug)
+            .ok_or_else(|| {
+                let names: Vec<&str> = InjectedBug::ALL.iter().map(|(name, _)| *name).collect();
+                format!("unknown bug {text:?} (known: {})", names.join(", "))
+            })
+    }
+}
+
 /// The chat room's whole state.
 #[derive(Debug, Default)]
 pub struct ChatRoom {
@@ -72,11 +128,20 @@ pub struct ChatRoom {
     outputs: VecDeque<Output>,
     notes: VecDeque<String>,
     messages_routed: u64,
+    bug: Option<InjectedBug>,
 }
 
 impl ChatRoom {
     pub fn new() -> ChatRoom {
         ChatRoom::default()
+    }
+
+    /// A room with a deliberate mistake (or none), for the harness.
+    pub fn with_bug(bug: Option<InjectedBug>) -> ChatRoom {
+        ChatRoom {
+            bug,
+            ..ChatRoom::default()
+        }
     }
 
     /// A new connection from `peer`: it joins the room and is greeted with
@@ -89,7 +154,12 @@ impl ChatRoom {
         // TCP allows one live connection per address pair, so an old entry
         // with the same address is a connection whose close is still on its
         // way to us: it is gone already.
-        if let Some(&old) = self.conns.get(&peer) {
+        // (Only an injected bug leaves an entry whose connection is gone.)
+        if let Some(&old) = self
+            .conns
+            .get(&peer)
+            .filter(|old| self.ids.contains_key(old))
+        {
             self.leave(old, Departure::Replaced);
             self.outputs.push_back(Output::Close(old));
         }
@@ -105,13 +175,23 @@ impl ChatRoom {
         let Some(&from) = self.ids.get(&conn) else {
             return;
         };
-        match ClientMessage::parse(line) {
+        let parsed = match (self.bug, line) {
+            (Some(InjectedBug::LowerCaseCommands), "l") => Ok(ClientMessage::List),
+            (Some(InjectedBug::LowerCaseCommands), "q") => Ok(ClientMessage::Quit),
+            _ => ClientMessage::parse(line),
+        };
+        match parsed {
             Err(refusal) => {
                 self.note(format!("refuse {from} {}", refusal.code));
                 self.reply(conn, ServerMessage::Err(refusal));
             }
             Ok(ClientMessage::List) => {
-                let ids: Vec<ClientId> = self.conns.keys().copied().collect();
+                let ids: Vec<ClientId> = self
+                    .conns
+                    .keys()
+                    .copied()
+                    .filter(|id| self.bug != Some(InjectedBug::ListOmitsSelf) || *id != from)
+                    .collect();
                 let listed: Vec<String> = ids.iter().map(ToString::to_string).collect();
                 self.note(format!("list {from} {}", listed.join(" ")));
                 self.reply(conn, ServerMessage::Clients(ids));
@@ -119,6 +199,9 @@ impl ChatRoom {
             Ok(ClientMessage::Quit) => {
                 self.reply(conn, ServerMessage::Bye);
                 self.leave(conn, Departure::Quit);
+                if self.bug == Some(InjectedBug::StaleAfterQuit) {
+                    self.conns.insert(from, conn);
+                }
                 self.outputs.push_back(Output::Close(conn));
             }
             Ok(ClientMessage::Send { to, text }) => self.route(conn, from, to, text, mailboxes),
@@ -135,6 +218,10 @@ impl ChatRoom {
             conn,
             ServerMessage::Err(Refusal::new("invalid-utf8", "line dropped")),
         );
+        if self.bug == Some(InjectedBug::InvalidUtf8Closes) {
+            self.leave(conn, Departure::LineTooLong);
+            self.outputs.push_back(Output::Close(conn));
+        }
     }
 
     /// A line longer than [`LINE_BYTES_MAX`]: refused, and the client is out.
@@ -196,7 +283,12 @@ impl ChatRoom {
             );
         };
         let text_max = text_bytes_max(from);
-        if text.len() > text_max {
+        let too_long = if self.bug == Some(InjectedBug::TooLongOffByOne) {
+            text.len() >= text_max
+        } else {
+            text.len() > text_max
+        };
+        if too_long {
             self.note(format!("refuse {from} message-too-long"));
             return self.reply(
                 conn,
@@ -206,28 +298,41 @@ impl ChatRoom {
                 )),
             );
         }
+        let named = if self.bug == Some(InjectedBug::FromNamesTarget) {
+            to
+        } else {
+            from
+        };
         let line = ServerMessage::From {
-            from,
+            from: named,
             text: text.clone(),
         }
         .to_string();
+        if self.bug == Some(InjectedBug::DuplicateDelivery) {
+            mailboxes.offer(target, line.clone());
+        }
         if mailboxes.offer(target, line) {
             self.messages_routed += 1;
             self.note(format!("route {from} {to} {text}"));
             self.reply(conn, ServerMessage::Sent(to));
         } else {
             self.note(format!("busy {from} {to}"));
-            self.reply(
-                conn,
-                ServerMessage::Err(Refusal::new("recipient-busy", to.to_string())),
-            );
+            let reply = if self.bug == Some(InjectedBug::BusyAnsweredSent) {
+                ServerMessage::Sent(to)
+            } else {
+                ServerMessage::Err(Refusal::new("recipient-busy", to.to_string()))
+            };
+            self.reply(conn, reply);
         }
     }
 
     fn leave(&mut self, conn: ConnId, departure: Departure) {
         let id = self.ids.remove(&conn).expect("caller checked");
         let removed = self.conns.remove(&id);
-        assert_eq!(removed, Some(conn), "both maps name the same clients");
+        assert!(
+            removed == Some(conn) || self.bug.is_some(),
+            "both maps name the same clients"
+        );
         self.note(format!("leave {id} {}", departure.as_str()));
     }
 

@@ -65,6 +65,18 @@ pub async fn run<E: Env>(
     config: ServerConfig,
     shutdown: impl Future<Output = ()>,
 ) -> io::Result<()> {
+    run_room(env, listener, config, ChatRoom::new(), shutdown).await
+}
+
+/// [`run`] around a given room: the harness passes one with an injected
+/// bug (see [`ChatRoom::with_bug`]).
+pub async fn run_room<E: Env>(
+    env: E,
+    listener: E::Listener,
+    config: ServerConfig,
+    mut room: ChatRoom,
+    shutdown: impl Future<Output = ()>,
+) -> io::Result<()> {
     assert!(
         config.outbox_lines_max > REPLY_HEADROOM_LINES,
         "outbox_lines_max must be more than REPLY_HEADROOM_LINES ({REPLY_HEADROOM_LINES})"
@@ -73,7 +85,6 @@ pub async fn run<E: Env>(
         (1..=ROOM_CLIENTS_MAX).contains(&config.connections_max),
         "connections_max must be in 1..={ROOM_CLIENTS_MAX}"
     );
-    let mut room = ChatRoom::new();
     let (events_tx, mut events_rx) = mpsc::channel(EVENTS_QUEUE_MAX);
     let mut links = Links::default();
     let mut conns_opened: ConnId = 0;

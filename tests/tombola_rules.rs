@@ -207,3 +207,31 @@ fn a_lone_player_at_the_registration_timeout_is_told_there_are_too_few_and_close
     );
     assert_eq!(server.poll_timeout(), None, "nobody waits any more");
 }
+
+#[test]
+fn a_game_whose_last_player_leaves_between_two_draws_is_abandoned_at_once() {
+    let config = ServerConfig {
+        players: 2,
+        ..ServerConfig::default()
+    };
+    let mut server = LockstepServer::new(config, ChaCha8Rng::seed_from_u64(3));
+    for (conn, board) in (1..=2u64).zip(&boards_from(3, 2)) {
+        server.connect(0, conn);
+        server.receive(1, conn, &format!("BOARD {board}"));
+    }
+    drain(&mut server);
+    assert!(server.poll_timeout().is_some(), "the first draw is due");
+    server.disconnect(2, 1);
+    server.disconnect(3, 2);
+    let notes: Vec<String> = std::iter::from_fn(|| server.poll_note()).collect();
+    assert_eq!(
+        notes.last().map(String::as_str),
+        Some("abandon 1"),
+        "{notes:?}"
+    );
+    assert_eq!(
+        server.poll_timeout(),
+        None,
+        "no draw is due for an empty game"
+    );
+}

@@ -253,6 +253,14 @@ impl<R: Rng> LockstepServer<R> {
                 continue;
             };
             self.waiting_since_ms = None;
+            if game.players.is_empty() {
+                // The last player left between two draws: nobody is left
+                // to draw for, so the game ends now rather than at the
+                // next draw (a run whose clients are all gone would
+                // otherwise end with a game that never ended).
+                self.abandon(now_ms);
+                return;
+            }
             match &mut game.round {
                 Round::Drawing { next_draw_at_ms } if *next_draw_at_ms <= now_ms => {
                     self.draw(now_ms)
@@ -493,11 +501,7 @@ impl<R: Rng> LockstepServer<R> {
         };
         let next_draw_at_ms = drawn_at_ms + self.config.interval_ms;
         if game.players.is_empty() {
-            let number = game.number;
-            self.game = None;
-            self.note(format!("abandon {number}"));
-            self.try_start(now_ms);
-            return self.announce_waiting();
+            return self.abandon(now_ms);
         }
         if !claims.is_empty() || game.seq == u32::from(NUMBER_MAX) {
             let winners: Vec<ConnId> = game
@@ -509,6 +513,17 @@ impl<R: Rng> LockstepServer<R> {
             return self.finish(winners, now_ms);
         }
         game.round = Round::Drawing { next_draw_at_ms };
+    }
+
+    /// Ends a game that has no player left, with no result, and seats
+    /// whoever is waiting.
+    fn abandon(&mut self, now_ms: u64) {
+        let Some(game) = self.game.take() else {
+            return;
+        };
+        self.note(format!("abandon {}", game.number));
+        self.try_start(now_ms);
+        self.announce_waiting();
     }
 
     fn finish(&mut self, winners: Vec<ConnId>, now_ms: u64) {

@@ -16,13 +16,14 @@
 //! boards and ids are keyed by it.
 
 use std::cell::Cell;
-use std::collections::{BTreeMap, BTreeSet};
+use std::collections::{BTreeMap, BTreeSet, VecDeque};
 use std::rc::Rc;
 use std::time::Duration;
 
 use games::env::Env;
 use games::live::client::{self, Behaviour, ClientConfig, Ending, Observer, View};
-use games::live::game::{Port, ServerConfig, PAIRING_TIMEOUT_MS};
+use games::live::game::{InjectedBug, Port, ServerConfig, PAIRING_TIMEOUT_MS};
+use games::live::rules::pause_seconds;
 use games::live::protocol::ServerMessage;
 use games::live::server;
 use games::tombola::rules::{Board, NumberSet, NUMBER_MAX};
@@ -32,7 +33,9 @@ use serde::Deserialize;
 use crate::env::SimEnv;
 use crate::faults::{drive, Fault, SessionBook};
 use crate::file::ScenarioFile;
-use crate::harness::{build_sim, host_rng, NetConfig, RunOptions, RunOutcome, Violation};
+use crate::harness::{
+    build_sim, host_rng, judge_safely, NetConfig, RunOptions, RunOutcome, Violation,
+};
 use crate::swarm;
 use crate::trace::{Trace, TraceLine};
 
@@ -98,6 +101,9 @@ struct ServerSection {
     pairing_timeout_ms: u64,
     #[serde(default)]
     draw_prefix: Vec<u8>,
+    /// A deliberate server bug (see [`games::live::game::InjectedBug`]).
+    #[serde(default)]
+    inject_bug: Option<String>,
 }
 
 fn default_interval_ms() -> u64 {
@@ -144,6 +150,13 @@ pub fn spec_from_file(file: &ScenarioFile) -> Result<LiveSpec, String> {
         pause_ms: section.pause_ms,
         pairing_timeout_ms: section.pairing_timeout_ms,
         draw_prefix: section.draw_prefix,
+        injected_bug: match &section.inject_bug {
+            None => None,
+            Some(name) => Some(
+                name.parse::<InjectedBug>()
+                    .map_err(|error| format!("server.inject_bug: {error}"))?,
+            ),
+        },
     };
     let default_silence_ms = SILENCE_INTERVALS * server.interval_ms.max(server.pause_ms);
     let mut players = Vec::new();
@@ -459,7 +472,11 @@ pub fn run_spec(spec: &LiveSpec, seed: u64, options: &RunOptions) -> RunOutcome 
             format!("the run did not finish: {error}"),
         ));
     }
-    let mut outcome = judge(trace.lines(), &spec.host_of(), violations);
+    let host_of = spec.host_of();
+    let seconds = pause_seconds(spec.server.pause_ms);
+    let mut outcome = judge_safely(trace.lines(), |lines| {
+        judge(lines, &host_of, seconds, violations)
+    });
     outcome.wire = trace.wire();
     outcome
 }
@@ -552,6 +569,10 @@ struct JoinNote {
 struct GameFacts {
     /// `(seq, number, time_ms)` in the order drawn.
     draws: Vec<(u32, u8, u64)>,
+    /// The trace index of each draw's note, in the same order.
+    draw_at: Vec<usize>,
+    /// The trace index of the `over` note.
+    over_at: Option<usize>,
     joins: Vec<JoinNote>,
     claims: Vec<ClaimNote>,
     /// `Some(winner)` once over.
@@ -574,6 +595,10 @@ impl GameFacts {
 /// One game as one client incarnation saw it.
 #[derive(Debug, Default, Clone)]
 struct SeenGame {
+    /// It received `GAME <game> HISTORY ...`: it played this game. `OVER`
+    /// and `NEXT` go to every numbers connection, so a client can see the
+    /// end of a game it never entered.
+    entered: bool,
     history: Vec<u8>,
     /// `(seq, number)` of each `DRAW` after the history.
     draws: Vec<(u32, u8)>,
@@ -599,6 +624,9 @@ struct ClientFacts {
     cut_off: bool,
     /// A crash or a partition touched it (or the server) before its end.
     faulted: bool,
+    /// Its `send`, `recv`, `recv#`, `leave` and `result` lines with their
+    /// trace index, for the line-by-line oracle.
+    lines: Vec<(usize, String)>,
 }
 
 /// What the trace says, parsed once for every oracle.
@@ -618,6 +646,10 @@ struct Facts {
     draw_received_ms: BTreeMap<(GameKey, u32), u64>,
     /// Counts of notable server decisions and harness events.
     decisions: BTreeMap<String, usize>,
+    /// Per (server incarnation, player id): the server's notes naming it
+    /// (`connect`, `pair`, `board`, `join`, `claim`, `again`, `wait`,
+    /// `quit`, `goodbye`, `drop`), as words, with their trace index.
+    notes_by_id: BTreeMap<(u32, String), Vec<(usize, Vec<String>)>>,
 }
 
 fn number<T: std::str::FromStr + Default>(word: &str) -> T {
@@ -644,7 +676,7 @@ fn parse_facts(
     let mut latest: BTreeMap<String, usize> = BTreeMap::new();
     // Hosts a crash or partition has touched so far.
     let mut touched: BTreeSet<String> = BTreeSet::new();
-    for line in lines {
+    for (at, line) in lines.iter().enumerate() {
         let words: Vec<&str> = line.text.split(' ').collect();
         if line.host == "sim" {
             match words[..] {
@@ -656,6 +688,14 @@ fn parse_facts(
                     current = None;
                 }
                 ["restart", "server"] => {
+                    // Restarting a server that is still up (a second crash
+                    // fault that fell while it was down, then its restart)
+                    // crashes it first: the running game is cut.
+                    touched.insert("server".to_owned());
+                    if let Some(game) = current.and_then(|key| facts.games.get_mut(&key)) {
+                        game.interrupted = true;
+                    }
+                    current = None;
                     incarnation += 1;
                     latest_started = 0;
                 }
@@ -663,8 +703,9 @@ fn parse_facts(
                     touched.insert(host.to_owned());
                     count(&mut facts, "client-crash");
                     for (name, _) in host_of.iter().filter(|(_, on)| *on == host) {
-                        if let Some(&index) = latest.get(name) {
-                            let client = &mut facts.clients[index];
+                        if let Some(client) =
+                            latest.get(name).and_then(|&index| facts.clients.get_mut(index))
+                        {
                             client.cut_off = true;
                             if let Some(id) = &client.welcome_id {
                                 facts.left.insert((client.server, id.clone()));
@@ -673,8 +714,18 @@ fn parse_facts(
                     }
                 }
                 ["restart", host] => {
+                    // A restart of a host still up cuts its clients off,
+                    // as a crash does.
+                    touched.insert(host.to_owned());
                     for (name, _) in host_of.iter().filter(|(_, on)| *on == host) {
-                        latest.remove(name);
+                        if let Some(index) = latest.remove(name) {
+                            if let Some(client) = facts.clients.get_mut(index) {
+                                client.cut_off = true;
+                                if let Some(id) = &client.welcome_id {
+                                    facts.left.insert((client.server, id.clone()));
+                                }
+                            }
+                        }
                     }
                 }
                 ["partition", a, b] => {
@@ -688,6 +739,29 @@ fn parse_facts(
             continue;
         }
         if line.host == "server" {
+            if let (
+                Some(&("connect" | "pair" | "board" | "join" | "claim" | "again" | "wait" | "quit"
+                | "goodbye" | "drop")),
+                Some(id),
+            ) = (words.first(), words.get(1))
+            {
+                if words[0] == "connect"
+                    && facts
+                        .notes_by_id
+                        .get(&(incarnation, (*id).to_owned()))
+                        .is_some_and(|notes| notes.iter().any(|(_, note)| note[0] == "connect"))
+                {
+                    violations.push(Violation::new(
+                        "ids-unique",
+                        format!("the server gave the id {id} to a second numbers connection"),
+                    ));
+                }
+                facts
+                    .notes_by_id
+                    .entry((incarnation, (*id).to_owned()))
+                    .or_default()
+                    .push((at, words.iter().map(|word| (*word).to_owned()).collect()));
+            }
             match words[..] {
                 ["connect", id] => facts
                     .connects
@@ -724,6 +798,7 @@ fn parse_facts(
                 ["draw", game, seq, drawn] => {
                     let game = facts.games.entry((incarnation, number(game))).or_default();
                     game.draws.push((number(seq), number(drawn), line.time_ms));
+                    game.draw_at.push(at);
                 }
                 ["claim", id, game, verdict] => {
                     let claimed: u64 = number(game);
@@ -744,19 +819,21 @@ fn parse_facts(
                     count(&mut facts, verdict);
                 }
                 ["over", game, "winner", id] => {
-                    facts
+                    let game = facts
                         .games
                         .entry((incarnation, number(game)))
-                        .or_default()
-                        .over = Some(Some(id.to_owned()));
+                        .or_default();
+                    game.over = Some(Some(id.to_owned()));
+                    game.over_at = Some(at);
                     current = None;
                 }
                 ["over", game, "nowinner"] => {
-                    facts
+                    let game = facts
                         .games
                         .entry((incarnation, number(game)))
-                        .or_default()
-                        .over = Some(None);
+                        .or_default();
+                    game.over = Some(None);
+                    game.over_at = Some(at);
                     current = None;
                 }
                 ["abandon", game] => {
@@ -788,7 +865,10 @@ fn parse_facts(
             });
             facts.clients.len() - 1
         });
-        let client = &mut facts.clients[index];
+        let Some(client) = facts.clients.get_mut(index) else {
+            continue;
+        };
+        client.lines.push((at, line.text.clone()));
         let host = host_of.get(&client.name).unwrap_or(&client.name);
         if touched.contains(host) || touched.contains("server") {
             client.faulted = true;
@@ -799,7 +879,9 @@ fn parse_facts(
             ["recv", "HELLO", id] => client.hello_id = Some(id.to_owned()),
             ["recv#", "GAME", game, "HISTORY", ..] => {
                 let history = words[4..].iter().map(|word| number(word)).collect();
-                client.games.entry(number(game)).or_default().history = history;
+                let seen = client.games.entry(number(game)).or_default();
+                seen.entered = true;
+                seen.history = history;
             }
             ["recv#", "DRAW", game, seq, drawn] => {
                 let (game, seq): (u64, u32) = (number(game), number(seq));
@@ -855,9 +937,12 @@ fn parse_board(words: &[&str]) -> Option<Board> {
 fn judge(
     trace: Vec<TraceLine>,
     host_of: &BTreeMap<String, String>,
+    pause_seconds: u64,
     mut violations: Vec<Violation>,
 ) -> RunOutcome {
     let facts = parse_facts(&trace, host_of, &mut violations);
+    check_lines_explained(&facts, pause_seconds, &mut violations);
+    check_never_seated_after_leaving(&facts, &mut violations);
     let mut outcome = RunOutcome::default();
     let liveness_failed = violations
         .iter()
@@ -916,7 +1001,8 @@ fn check_claims(
         let covered = boards
             .get(&(incarnation, claim.id.clone()))
             .is_some_and(|board| {
-                board.is_covered_by(&numbers[..claim.drawn].iter().copied().collect())
+                let drawn = numbers.get(..claim.drawn).unwrap_or(&numbers);
+                board.is_covered_by(&drawn.iter().copied().collect())
             });
         let expected = if claim.superseded {
             "wrong-game"
@@ -1047,6 +1133,20 @@ fn check_clients_saw_their_games(facts: &Facts, violations: &mut Vec<Violation>)
                 in_order &= seq as usize == seen.history.len() + index + 1;
                 numbers.push(drawn);
             }
+            if !seen.entered {
+                // It saw only the end of a game it was not in (`OVER` goes
+                // to every numbers connection); a `DRAW` without a `GAME`
+                // is judged line by line.
+                if let (Some(told), Some(over)) = (&seen.over, &game.over) {
+                    if told != over {
+                        violations.push(Violation::new(
+                            "same-winner",
+                            format!("{name} was told {told:?} for game {number}, the server ended it with {over:?}"),
+                        ));
+                    }
+                }
+                continue;
+            }
             let complete = seen.over.is_none() || numbers == server;
             if !in_order || !server.starts_with(&numbers) || !complete {
                 violations.push(Violation::new(
@@ -1138,7 +1238,11 @@ fn races(facts: &Facts) -> BTreeSet<String> {
                     && facts
                         .boards
                         .get(&(incarnation, join.id.clone()))
-                        .and_then(|board| board.completion_draw(&numbers[..join.history]))
+                        .and_then(|board| {
+                            // A wrong history note may count more numbers
+                            // than were drawn: judged elsewhere, never a panic.
+                            board.completion_draw(numbers.get(..join.history)?)
+                        })
                         .is_some()
             });
             if won_from_history {
@@ -1213,4 +1317,326 @@ fn races(facts: &Facts) -> BTreeSet<String> {
         reach("several-games");
     }
     reached
+}
+
+/// The refusal codes a line that is no valid command in the client's state
+/// may get (see docs/protocol.md): grammar, pairing and framing refusals.
+const GRAMMAR_REFUSALS: &[&str] = &[
+    "unknown-command",
+    "bad-arguments",
+    "bad-board",
+    "bad-game",
+    "bad-token",
+    "not-paired",
+    "already-paired",
+    "already-registered",
+    "not-registered",
+    "not-paused",
+    "invalid-utf8",
+    "line-too-long",
+];
+
+/// The server's notes naming one player, consumed in order as the client's
+/// lines are explained.
+#[derive(Default)]
+struct PlayerNotes<'a> {
+    connected: bool,
+    paired: bool,
+    boards: usize,
+    joins: VecDeque<(usize, u64, usize)>,
+    claims: VecDeque<(u64, &'a str)>,
+    agains: usize,
+    /// The trace index of its first `quit`, `goodbye` or `drop`.
+    left_at: Option<usize>,
+    sent_away: bool,
+    pairing_timeout: bool,
+}
+
+fn player_notes<'a>(facts: &'a Facts, key: &(u32, String)) -> PlayerNotes<'a> {
+    let mut notes = PlayerNotes::default();
+    for (at, words) in facts.notes_by_id.get(key).into_iter().flatten() {
+        let word = |index: usize| words.get(index).map(String::as_str).unwrap_or("");
+        match word(0) {
+            "connect" => notes.connected = true,
+            "pair" => notes.paired = true,
+            "board" => notes.boards += 1,
+            "join" => notes
+                .joins
+                .push_back((*at, number(word(2)), number(word(4)))),
+            "claim" => notes.claims.push_back((number(word(2)), word(3))),
+            "again" => notes.agains += 1,
+            "quit" | "goodbye" | "drop" => {
+                notes.left_at.get_or_insert(*at);
+                notes.sent_away |= word(0) == "goodbye";
+                notes.pairing_timeout |= word(2) == "pairing-timeout";
+            }
+            _ => {}
+        }
+    }
+    notes
+}
+
+/// Every line every client received is explained by what it sent and what
+/// the server recorded (`line-explained`):
+/// - numbers port: `WELCOME <id> <token>` first, for an id the server
+///   connected; `GAME <g> HISTORY ...` for a `join` of this player, equal to
+///   the server's first draws of that game; `DRAW <g> <seq> <n>` only in a
+///   game it entered, equal to the server's draw `seq`, drawn after its join;
+///   `OVER` as the server ended that game; `NEXT <g+1> IN <pause>` right
+///   after `OVER <g>`; `GOODBYE` only to a player sent away; nothing but
+///   lines the server sent before the player left, nothing after `GOODBYE`;
+/// - claims port: one reply per line sent, in order: `HELLO <own id>` when
+///   paired, `BOARD-OK` for a recorded board, to `TOMBOLA` the reply that
+///   matches the verdict the server recorded for that claim (`WIN` only for
+///   `win`, `LATE <g> <recorded winner>`, `ERR false-claim|claim-barred|
+///   game-over|wrong-game <g>`), `AGAIN-OK` for a recorded `again`,
+///   `GOODBYE` to `QUIT`, a grammar refusal to anything else; nothing after
+///   `GOODBYE`, nothing unasked but a sent-away `GOODBYE` or a
+///   `pairing-timeout`.
+///
+/// A session the server closed without a fault, with a line still
+/// unanswered and no `GOODBYE`, broke `reply-missing`.
+fn check_lines_explained(facts: &Facts, pause_seconds: u64, violations: &mut Vec<Violation>) {
+    for client in &facts.clients {
+        let name = &client.name;
+        let mut fail = |property: &str, detail: String| {
+            violations.push(Violation::new(property, format!("{name}: {detail}")));
+        };
+        let id = client.welcome_id.clone().unwrap_or_default();
+        let key = (client.server, id.clone());
+        let mut notes = player_notes(facts, &key);
+        let game_of = |game: u64| facts.games.get(&(client.server, game));
+        let mut numbers_lines = 0usize;
+        let mut numbers_goodbye = false;
+        let mut claims_goodbye = false;
+        // The game entered and the trace index of its join note.
+        let mut entered: BTreeMap<u64, usize> = BTreeMap::new();
+        let mut previous_numbers: Vec<String> = Vec::new();
+        let mut pending: VecDeque<String> = VecDeque::new();
+        let mut left_on_purpose = false;
+        let mut closed = false;
+        for (at, text) in &client.lines {
+            let left_before = |noted_at: usize| notes.left_at.is_none_or(|left| noted_at < left);
+            if let Some(sent) = text.strip_prefix("send ") {
+                if !sent.is_empty() {
+                    pending.push_back(sent.to_owned());
+                }
+                continue;
+            }
+            if text == "leave" {
+                left_on_purpose = true;
+                continue;
+            }
+            if text.starts_with("result closed") || text.starts_with("error server closed") {
+                closed = true;
+                continue;
+            }
+            if let Some(line) = text.strip_prefix("recv# ") {
+                let words: Vec<&str> = line.split(' ').collect();
+                numbers_lines += 1;
+                if numbers_goodbye {
+                    fail(
+                        "line-explained",
+                        format!("numbers port got {line:?} after GOODBYE"),
+                    );
+                    continue;
+                }
+                let after_over = previous_numbers.clone();
+                previous_numbers = words.iter().map(|word| (*word).to_owned()).collect();
+                if numbers_lines == 1 {
+                    let welcomed = matches!(words[..], ["WELCOME", welcome_id, token]
+                        if welcome_id == id && token.len() == 16
+                            && token.bytes().all(|byte| byte.is_ascii_hexdigit()));
+                    if !welcomed || !notes.connected {
+                        fail(
+                            "line-explained",
+                            format!("the first line on the numbers port is {line:?}, not the WELCOME of a connected id"),
+                        );
+                    }
+                    continue;
+                }
+                let explained = match words[..] {
+                    ["GAME", game, "HISTORY", ..] => {
+                        let game: u64 = number(game);
+                        let history: Vec<u8> = words[3..].iter().map(|word| number(word)).collect();
+                        match notes.joins.pop_front() {
+                            Some((join_at, joined, count))
+                                if joined == game && count == history.len() && left_before(join_at) =>
+                            {
+                                let server = game_of(game).map(GameFacts::numbers).unwrap_or_default();
+                                entered.insert(game, join_at);
+                                server.get(..count) == Some(&history[..])
+                            }
+                            _ => false,
+                        }
+                    }
+                    ["DRAW", game, seq, drawn] => {
+                        let (game, seq, drawn): (u64, usize, u8) =
+                            (number(game), number(seq), number(drawn));
+                        match (entered.get(&game), game_of(game)) {
+                            (Some(&join_at), Some(facts_of_game)) => {
+                                let index = seq.wrapping_sub(1);
+                                let noted = facts_of_game.draws.get(index).map(|&(_, number, _)| number);
+                                let noted_at = facts_of_game.draw_at.get(index).copied().unwrap_or(0);
+                                seq >= 1
+                                    && noted == Some(drawn)
+                                    && noted_at > join_at
+                                    && left_before(noted_at)
+                            }
+                            _ => false,
+                        }
+                    }
+                    ["OVER", game, "WINNER", _] | ["OVER", game, "NOWINNER"] => {
+                        let told = words.get(3).map(|winner| (*winner).to_owned());
+                        game_of(number(game)).is_some_and(|game| {
+                            game.over == Some(told)
+                                && game.over_at.is_some_and(|over_at| left_before(over_at))
+                        })
+                    }
+                    ["NEXT", next, "IN", seconds] => {
+                        let next: u64 = number(next);
+                        after_over.first().map(String::as_str) == Some("OVER")
+                            && after_over.get(1).map(|game| number::<u64>(game) + 1) == Some(next)
+                            && number::<u64>(seconds) == pause_seconds
+                            && *seconds == number::<u64>(seconds).to_string()
+                    }
+                    ["GOODBYE"] => {
+                        numbers_goodbye = true;
+                        notes.sent_away
+                    }
+                    ["ERR", "pairing-timeout", ..] => notes.pairing_timeout,
+                    _ => false,
+                };
+                if !explained {
+                    fail(
+                        "line-explained",
+                        format!("numbers port got {line:?} (trace line {at}), which the server's notes do not explain"),
+                    );
+                }
+                continue;
+            }
+            let Some(line) = text.strip_prefix("recv ") else {
+                continue;
+            };
+            if claims_goodbye {
+                fail(
+                    "line-explained",
+                    format!("claims port got {line:?} after GOODBYE"),
+                );
+                continue;
+            }
+            let words: Vec<&str> = line.split(' ').collect();
+            let quitting = pending.front().is_some_and(|sent| sent == "QUIT");
+            if line == "GOODBYE" && !quitting && notes.sent_away {
+                // Sent away at the end of the pause: whatever it still had
+                // in flight is never answered.
+                claims_goodbye = true;
+                pending.clear();
+                continue;
+            }
+            if words.first() == Some(&"ERR") && words.get(1) == Some(&"pairing-timeout") {
+                if !notes.pairing_timeout {
+                    fail("line-explained", format!("claims port got {line:?} with no pairing timeout noted"));
+                }
+                continue;
+            }
+            let Some(sent) = pending.pop_front() else {
+                fail(
+                    "line-explained",
+                    format!("claims port got {line:?} (trace line {at}) with no line of its own to answer"),
+                );
+                continue;
+            };
+            let asked: Vec<&str> = sent.split(' ').collect();
+            let refusal = |codes: &[&str]| {
+                matches!(words[..], ["ERR", code, ..] if codes.contains(&code))
+            };
+            let explained = match asked[..] {
+                ["HELLO", _] => match words[..] {
+                    ["HELLO", paired] => paired == id && notes.paired,
+                    _ => refusal(&["bad-token", "already-paired"]),
+                },
+                ["BOARD", ..] => match words[..] {
+                    ["BOARD-OK"] if notes.boards > 0 => {
+                        notes.boards -= 1;
+                        true
+                    }
+                    _ => refusal(&["bad-board", "already-registered", "not-paired"]),
+                },
+                ["TOMBOLA", claimed] => {
+                    let claimed: u64 = number(claimed);
+                    match notes.claims.pop_front() {
+                        Some((game, verdict)) if game == claimed => {
+                            match (verdict, &words[..]) {
+                                ("win", ["WIN", won]) => number::<u64>(won) == game,
+                                ("late", ["LATE", late, winner]) => {
+                                    number::<u64>(late) == game
+                                        && game_of(game).and_then(|game| game.over.clone())
+                                            == Some(Some((*winner).to_owned()))
+                                }
+                                ("false", ["ERR", "false-claim", refused])
+                                | ("barred", ["ERR", "claim-barred", refused, ..])
+                                | ("nowinner", ["ERR", "game-over", refused, ..])
+                                | ("wrong-game", ["ERR", "wrong-game", refused, ..]) => {
+                                    number::<u64>(refused) == game
+                                }
+                                _ => false,
+                            }
+                        }
+                        Some(other) => {
+                            notes.claims.push_front(other);
+                            false
+                        }
+                        None => refusal(&["not-registered", "not-paired", "bad-game"]),
+                    }
+                }
+                ["AGAIN"] => match words[..] {
+                    ["AGAIN-OK"] if notes.agains > 0 => {
+                        notes.agains -= 1;
+                        true
+                    }
+                    _ => refusal(&["not-paused", "not-registered", "not-paired"]),
+                },
+                ["QUIT"] => {
+                    claims_goodbye = line == "GOODBYE";
+                    claims_goodbye
+                }
+                _ => refusal(GRAMMAR_REFUSALS),
+            };
+            if !explained {
+                fail(
+                    "line-explained",
+                    format!("claims port got {line:?} (trace line {at}) in answer to {sent:?}, which the server's notes do not explain"),
+                );
+            }
+        }
+        let ended_by_server = closed && !numbers_goodbye && !claims_goodbye;
+        if ended_by_server && !left_on_purpose && !client.faulted && !client.cut_off {
+            if let Some(sent) = pending.front() {
+                fail(
+                    "reply-missing",
+                    format!("the server closed the session with {sent:?} unanswered and no GOODBYE"),
+                );
+            }
+        }
+    }
+}
+
+/// A player who quit, was sent away or dropped is never seated, registered
+/// or judged again (`never-seated-after-leaving`).
+fn check_never_seated_after_leaving(facts: &Facts, violations: &mut Vec<Violation>) {
+    for ((_, id), notes) in &facts.notes_by_id {
+        let mut left = false;
+        for (_, words) in notes {
+            let word = words.first().map(String::as_str).unwrap_or("");
+            if left && matches!(word, "join" | "wait" | "board" | "claim" | "again" | "pair") {
+                violations.push(Violation::new(
+                    "never-seated-after-leaving",
+                    format!("{id} left, then the server noted {:?}", words.join(" ")),
+                ));
+                break;
+            }
+            left |= matches!(word, "quit" | "goodbye" | "drop");
+        }
+    }
 }

@@ -86,6 +86,7 @@ fn the_same_seed_twice_gives_the_identical_trace() {
         ("live-mixed-players", 2),
         ("live-faults", 3),
         ("live-swarm", 4),
+        ("live-mischief", 5),
     ] {
         let scenario = scenario(name);
         assert_eq!(

@@ -119,9 +119,10 @@ fn default_pairing_timeout_ms() -> u64 {
 /// The behaviours a live scenario may give its clients, with their
 /// parameters.
 pub const BEHAVIOURS: &str = "honest (params.games), claim-after-over (params.games), \
-false-claim (params.at_draw), quit (params.at_draw), disconnect (params.at_draw), silent";
+false-claim (params.at_draw), quit (params.at_draw), disconnect (params.at_draw), silent, \
+mischief (params.acts)";
 
-const PARAMS: &[&str] = &["games", "at_draw", "silence_timeout_ms", "host"];
+const PARAMS: &[&str] = &["games", "at_draw", "acts", "silence_timeout_ms", "host"];
 /// Parameters every behaviour takes.
 const COMMON_PARAMS: &[&str] = &["silence_timeout_ms", "host"];
 
@@ -210,6 +211,12 @@ pub fn spec_from_file(file: &ScenarioFile) -> Result<LiveSpec, String> {
                 numbers: count("at_draw", 12)?,
             },
             "silent" => Behaviour::Silent,
+            // The seed is drawn per run, from the run's seed and the
+            // client's name (see `run_spec`).
+            "mischief" => Behaviour::Mischief {
+                acts: count("acts", 6)?,
+                seed: 0,
+            },
             other => {
                 return Err(format!(
                     "{field}.behaviour: unknown behaviour {other:?}; live knows {BEHAVIOURS}"
@@ -219,6 +226,7 @@ pub fn spec_from_file(file: &ScenarioFile) -> Result<LiveSpec, String> {
         let used: &[&str] = match behaviour {
             Behaviour::Honest { .. } | Behaviour::ClaimAfterOver { .. } => &["games"],
             Behaviour::Silent | Behaviour::Ask => &[],
+            Behaviour::Mischief { .. } => &["acts"],
             _ => &["at_draw"],
         };
         if let Some(key) = group
@@ -425,7 +433,14 @@ pub fn run_spec(spec: &LiveSpec, seed: u64, options: &RunOptions) -> RunOutcome 
                     }
                     None => Board::random(&mut host_rng(seed, &player.name)),
                 };
-                (player.clone(), board, join_at_ms)
+                let mut player = player.clone();
+                if let Behaviour::Mischief { acts, .. } = player.behaviour {
+                    player.behaviour = Behaviour::Mischief {
+                        acts,
+                        seed: host_rng(seed, &format!("mischief-{}", player.name)).random(),
+                    };
+                }
+                (player, board, join_at_ms)
             })
             .collect();
         book.expect(&host);
@@ -1193,6 +1208,17 @@ fn check_clients_saw_their_games(facts: &Facts, violations: &mut Vec<Violation>)
     }
 }
 
+/// The client sent malformed input on purpose (a mischief client).
+fn client_sent_mischief(client: &ClientFacts) -> bool {
+    client.lines.iter().any(|(_, text)| {
+        text.starts_with("send-")
+            || text == "half-close"
+            || text
+                .strip_prefix("send ")
+                .is_some_and(|sent| grammar_refusal(sent, true).is_some())
+    })
+}
+
 /// The rare events this run reached, defined from the trace:
 /// - `simultaneous-claim`: a game's winner and a late claimer whose boards
 ///   completed on the same draw;
@@ -1211,7 +1237,10 @@ fn check_clients_saw_their_games(facts: &Facts, violations: &mut Vec<Violation>)
 ///   `claim-barred`, `quit`, `sent-away`, `disconnect`, `again`,
 ///   `several-games`, `client-crash`, `partition-healed-mid-game`,
 ///   `hold-released-mid-game` (a heal or release while a game ran),
-///   `client-gave-up` (a client gave up on a silent server).
+///   `client-gave-up` (a client gave up on a silent server);
+/// - malformed input: `refused-bad-line` (a mischief client's bad line got
+///   its grammar refusal), `refused-invalid-utf8`, `refused-line-too-long`,
+///   `line-in-pieces` (a line written in many small pieces), `half-close`.
 fn races(facts: &Facts) -> BTreeSet<String> {
     let mut reached = BTreeSet::new();
     let mut reach = |name: &str| {
@@ -1316,6 +1345,23 @@ fn races(facts: &Facts) -> BTreeSet<String> {
     {
         reach("several-games");
     }
+    // Malformed input and the refusals it got.
+    for client in &facts.clients {
+        for (_, text) in &client.lines {
+            match text.split(' ').collect::<Vec<_>>()[..] {
+                ["recv", "ERR", "invalid-utf8", ..] => reach("refused-invalid-utf8"),
+                ["recv", "ERR", "line-too-long", ..] => reach("refused-line-too-long"),
+                ["recv", "ERR", code, ..]
+                    if GRAMMAR_REFUSALS.contains(&code) && client_sent_mischief(client) =>
+                {
+                    reach("refused-bad-line")
+                }
+                ["send-in-pieces", ..] => reach("line-in-pieces"),
+                ["half-close"] => reach("half-close"),
+                _ => {}
+            }
+        }
+    }
     reached
 }
 
@@ -1335,6 +1381,46 @@ const GRAMMAR_REFUSALS: &[&str] = &[
     "invalid-utf8",
     "line-too-long",
 ];
+
+/// Stands in the pending lines for a line that was not UTF-8.
+const INVALID_UTF8: &str = "\u{1}invalid-utf8";
+/// Stands in the pending lines for a line over the length limit.
+const OVER_LIMIT: &str = "\u{1}over-limit";
+
+/// The refusal the protocol's grammar gives `line` on a claims connection
+/// (paired or not), or `None` for a well-formed command, whose answer
+/// depends on the game. Written from docs/protocol.md, not from the
+/// server's parser: it judges the parser too.
+fn grammar_refusal(line: &str, paired: bool) -> Option<&'static str> {
+    let (keyword, rest) = line.split_once(' ').unwrap_or((line, ""));
+    let decimal = |word: &str| {
+        !word.is_empty()
+            && word.bytes().all(|byte| byte.is_ascii_digit())
+            && (word == "0" || !word.starts_with('0'))
+    };
+    match keyword {
+        "HELLO" if paired => Some("already-paired"),
+        "HELLO" => {
+            let token = rest.len() == 16 && rest.bytes().all(|byte| byte.is_ascii_hexdigit());
+            (!token).then_some("bad-token")
+        }
+        "BOARD" => {
+            let numbers: Vec<&str> = rest.split(' ').collect();
+            let mut seen = NumberSet::default();
+            let valid = numbers.len() == 15
+                && numbers.iter().all(|word| {
+                    decimal(word)
+                        && word.parse::<u8>().is_ok_and(|number| {
+                            (1..=NUMBER_MAX).contains(&number) && seen.insert(number)
+                        })
+                });
+            (!valid).then_some("bad-board")
+        }
+        "TOMBOLA" => (!(decimal(rest) && rest.parse::<u64>().is_ok())).then_some("bad-game"),
+        "AGAIN" | "QUIT" => (!rest.is_empty()).then_some("bad-arguments"),
+        _ => Some("unknown-command"),
+    }
+}
 
 /// The server's notes naming one player, consumed in order as the client's
 /// lines are explained.
@@ -1414,13 +1500,29 @@ fn check_lines_explained(facts: &Facts, pause_seconds: u64, violations: &mut Vec
         let mut previous_numbers: Vec<String> = Vec::new();
         let mut pending: VecDeque<String> = VecDeque::new();
         let mut left_on_purpose = false;
+        // The claims connection was paired (a `HELLO <id>` came back).
+        let mut paired = false;
         let mut closed = false;
         for (at, text) in &client.lines {
             let left_before = |noted_at: usize| notes.left_at.is_none_or(|left| noted_at < left);
-            if let Some(sent) = text.strip_prefix("send ") {
+            if let Some(sent) = text
+                .strip_prefix("send ")
+                .or_else(|| text.strip_prefix("send-in-pieces "))
+            {
                 if !sent.is_empty() {
                     pending.push_back(sent.to_owned());
                 }
+                continue;
+            }
+            if text.starts_with("send-invalid-utf8 ") {
+                pending.push_back(INVALID_UTF8.to_owned());
+                continue;
+            }
+            if text.starts_with("send-over-limit ") {
+                pending.push_back(OVER_LIMIT.to_owned());
+                continue;
+            }
+            if text == "half-close" {
                 continue;
             }
             if text == "leave" {
@@ -1551,9 +1653,23 @@ fn check_lines_explained(facts: &Facts, pause_seconds: u64, violations: &mut Vec
             let refusal = |codes: &[&str]| {
                 matches!(words[..], ["ERR", code, ..] if codes.contains(&code))
             };
-            let explained = match asked[..] {
+            let expected_refusal = if sent == INVALID_UTF8 {
+                Some("invalid-utf8")
+            } else if sent == OVER_LIMIT {
+                // The server ends the connection after this refusal.
+                claims_goodbye = true;
+                Some("line-too-long")
+            } else {
+                grammar_refusal(&sent, paired)
+            };
+            let explained = match (expected_refusal, &asked[..]) {
+                (Some(code), _) => refusal(&[code]),
+                (None, asked) => match asked {
                 ["HELLO", _] => match words[..] {
-                    ["HELLO", paired] => paired == id && notes.paired,
+                    ["HELLO", hello_id] => {
+                        paired = hello_id == id && notes.paired;
+                        paired
+                    }
                     _ => refusal(&["bad-token", "already-paired"]),
                 },
                 ["BOARD", ..] => match words[..] {
@@ -1602,6 +1718,7 @@ fn check_lines_explained(facts: &Facts, pause_seconds: u64, violations: &mut Vec
                     claims_goodbye
                 }
                 _ => refusal(GRAMMAR_REFUSALS),
+                },
             };
             if !explained {
                 fail(

@@ -23,8 +23,8 @@ use std::time::Duration;
 use games::env::Env;
 use games::live::client::{self, Behaviour, ClientConfig, Ending, Observer, View};
 use games::live::game::{InjectedBug, Port, ServerConfig, PAIRING_TIMEOUT_MS};
-use games::live::rules::pause_seconds;
 use games::live::protocol::ServerMessage;
+use games::live::rules::pause_seconds;
 use games::live::server;
 use games::tombola::rules::{Board, NumberSet, NUMBER_MAX};
 use rand::Rng;
@@ -718,8 +718,9 @@ fn parse_facts(
                     touched.insert(host.to_owned());
                     count(&mut facts, "client-crash");
                     for (name, _) in host_of.iter().filter(|(_, on)| *on == host) {
-                        if let Some(client) =
-                            latest.get(name).and_then(|&index| facts.clients.get_mut(index))
+                        if let Some(client) = latest
+                            .get(name)
+                            .and_then(|&index| facts.clients.get_mut(index))
                         {
                             client.cut_off = true;
                             if let Some(id) = &client.welcome_id {
@@ -755,8 +756,10 @@ fn parse_facts(
         }
         if line.host == "server" {
             if let (
-                Some(&("connect" | "pair" | "board" | "join" | "claim" | "again" | "wait" | "quit"
-                | "goodbye" | "drop")),
+                Some(
+                    &("connect" | "pair" | "board" | "join" | "claim" | "again" | "wait" | "quit"
+                    | "goodbye" | "drop"),
+                ),
                 Some(id),
             ) = (words.first(), words.get(1))
             {
@@ -834,19 +837,13 @@ fn parse_facts(
                     count(&mut facts, verdict);
                 }
                 ["over", game, "winner", id] => {
-                    let game = facts
-                        .games
-                        .entry((incarnation, number(game)))
-                        .or_default();
+                    let game = facts.games.entry((incarnation, number(game))).or_default();
                     game.over = Some(Some(id.to_owned()));
                     game.over_at = Some(at);
                     current = None;
                 }
                 ["over", game, "nowinner"] => {
-                    let game = facts
-                        .games
-                        .entry((incarnation, number(game)))
-                        .or_default();
+                    let game = facts.games.entry((incarnation, number(game))).or_default();
                     game.over = Some(None);
                     game.over_at = Some(at);
                     current = None;
@@ -943,6 +940,17 @@ fn parse_facts(
     facts
 }
 
+/// `numbers` without those outside 1..=90: a broken trace may note any
+/// number (check_draws reports it), and the board and number-set helpers
+/// take only numbers in range.
+fn in_range(numbers: &[u8]) -> Vec<u8> {
+    numbers
+        .iter()
+        .copied()
+        .filter(|number| (1..=NUMBER_MAX).contains(number))
+        .collect()
+}
+
 fn parse_board(words: &[&str]) -> Option<Board> {
     let numbers: Option<Vec<u8>> = words.iter().map(|word| word.parse().ok()).collect();
     Board::new(&numbers?).ok()
@@ -1017,7 +1025,7 @@ fn check_claims(
             .get(&(incarnation, claim.id.clone()))
             .is_some_and(|board| {
                 let drawn = numbers.get(..claim.drawn).unwrap_or(&numbers);
-                board.is_covered_by(&drawn.iter().copied().collect())
+                board.is_covered_by(&in_range(drawn).into_iter().collect())
             });
         let expected = if claim.superseded {
             "wrong-game"
@@ -1252,7 +1260,7 @@ fn races(facts: &Facts) -> BTreeSet<String> {
             facts
                 .boards
                 .get(&(incarnation, id.to_owned()))
-                .and_then(|board| board.completion_draw(&numbers))
+                .and_then(|board| board.completion_draw(&in_range(&numbers)))
         };
         if let Some(Some(winner)) = &game.over {
             let at = completes(winner);
@@ -1270,7 +1278,7 @@ fn races(facts: &Facts) -> BTreeSet<String> {
                         .and_then(|board| {
                             // A wrong history note may count more numbers
                             // than were drawn: judged elsewhere, never a panic.
-                            board.completion_draw(numbers.get(..join.history)?)
+                            board.completion_draw(&in_range(numbers.get(..join.history)?))
                         })
                         .is_some()
             });
@@ -1563,9 +1571,12 @@ fn check_lines_explained(facts: &Facts, pause_seconds: u64, violations: &mut Vec
                         let history: Vec<u8> = words[3..].iter().map(|word| number(word)).collect();
                         match notes.joins.pop_front() {
                             Some((join_at, joined, count))
-                                if joined == game && count == history.len() && left_before(join_at) =>
+                                if joined == game
+                                    && count == history.len()
+                                    && left_before(join_at) =>
                             {
-                                let server = game_of(game).map(GameFacts::numbers).unwrap_or_default();
+                                let server =
+                                    game_of(game).map(GameFacts::numbers).unwrap_or_default();
                                 entered.insert(game, join_at);
                                 server.get(..count) == Some(&history[..])
                             }
@@ -1578,8 +1589,10 @@ fn check_lines_explained(facts: &Facts, pause_seconds: u64, violations: &mut Vec
                         match (entered.get(&game), game_of(game)) {
                             (Some(&join_at), Some(facts_of_game)) => {
                                 let index = seq.wrapping_sub(1);
-                                let noted = facts_of_game.draws.get(index).map(|&(_, number, _)| number);
-                                let noted_at = facts_of_game.draw_at.get(index).copied().unwrap_or(0);
+                                let noted =
+                                    facts_of_game.draws.get(index).map(|&(_, number, _)| number);
+                                let noted_at =
+                                    facts_of_game.draw_at.get(index).copied().unwrap_or(0);
                                 seq >= 1
                                     && noted == Some(drawn)
                                     && noted_at > join_at
@@ -1638,7 +1651,10 @@ fn check_lines_explained(facts: &Facts, pause_seconds: u64, violations: &mut Vec
             }
             if words.first() == Some(&"ERR") && words.get(1) == Some(&"pairing-timeout") {
                 if !notes.pairing_timeout {
-                    fail("line-explained", format!("claims port got {line:?} with no pairing timeout noted"));
+                    fail(
+                        "line-explained",
+                        format!("claims port got {line:?} with no pairing timeout noted"),
+                    );
                 }
                 continue;
             }
@@ -1650,9 +1666,8 @@ fn check_lines_explained(facts: &Facts, pause_seconds: u64, violations: &mut Vec
                 continue;
             };
             let asked: Vec<&str> = sent.split(' ').collect();
-            let refusal = |codes: &[&str]| {
-                matches!(words[..], ["ERR", code, ..] if codes.contains(&code))
-            };
+            let refusal =
+                |codes: &[&str]| matches!(words[..], ["ERR", code, ..] if codes.contains(&code));
             let expected_refusal = if sent == INVALID_UTF8 {
                 Some("invalid-utf8")
             } else if sent == OVER_LIMIT {
@@ -1665,59 +1680,59 @@ fn check_lines_explained(facts: &Facts, pause_seconds: u64, violations: &mut Vec
             let explained = match (expected_refusal, &asked[..]) {
                 (Some(code), _) => refusal(&[code]),
                 (None, asked) => match asked {
-                ["HELLO", _] => match words[..] {
-                    ["HELLO", hello_id] => {
-                        paired = hello_id == id && notes.paired;
-                        paired
-                    }
-                    _ => refusal(&["bad-token", "already-paired"]),
-                },
-                ["BOARD", ..] => match words[..] {
-                    ["BOARD-OK"] if notes.boards > 0 => {
-                        notes.boards -= 1;
-                        true
-                    }
-                    _ => refusal(&["bad-board", "already-registered", "not-paired"]),
-                },
-                ["TOMBOLA", claimed] => {
-                    let claimed: u64 = number(claimed);
-                    match notes.claims.pop_front() {
-                        Some((game, verdict)) if game == claimed => {
-                            match (verdict, &words[..]) {
-                                ("win", ["WIN", won]) => number::<u64>(won) == game,
-                                ("late", ["LATE", late, winner]) => {
-                                    number::<u64>(late) == game
-                                        && game_of(game).and_then(|game| game.over.clone())
-                                            == Some(Some((*winner).to_owned()))
+                    ["HELLO", _] => match words[..] {
+                        ["HELLO", hello_id] => {
+                            paired = hello_id == id && notes.paired;
+                            paired
+                        }
+                        _ => refusal(&["bad-token", "already-paired"]),
+                    },
+                    ["BOARD", ..] => match words[..] {
+                        ["BOARD-OK"] if notes.boards > 0 => {
+                            notes.boards -= 1;
+                            true
+                        }
+                        _ => refusal(&["bad-board", "already-registered", "not-paired"]),
+                    },
+                    ["TOMBOLA", claimed] => {
+                        let claimed: u64 = number(claimed);
+                        match notes.claims.pop_front() {
+                            Some((game, verdict)) if game == claimed => {
+                                match (verdict, &words[..]) {
+                                    ("win", ["WIN", won]) => number::<u64>(won) == game,
+                                    ("late", ["LATE", late, winner]) => {
+                                        number::<u64>(late) == game
+                                            && game_of(game).and_then(|game| game.over.clone())
+                                                == Some(Some((*winner).to_owned()))
+                                    }
+                                    ("false", ["ERR", "false-claim", refused])
+                                    | ("barred", ["ERR", "claim-barred", refused, ..])
+                                    | ("nowinner", ["ERR", "game-over", refused, ..])
+                                    | ("wrong-game", ["ERR", "wrong-game", refused, ..]) => {
+                                        number::<u64>(refused) == game
+                                    }
+                                    _ => false,
                                 }
-                                ("false", ["ERR", "false-claim", refused])
-                                | ("barred", ["ERR", "claim-barred", refused, ..])
-                                | ("nowinner", ["ERR", "game-over", refused, ..])
-                                | ("wrong-game", ["ERR", "wrong-game", refused, ..]) => {
-                                    number::<u64>(refused) == game
-                                }
-                                _ => false,
                             }
+                            Some(other) => {
+                                notes.claims.push_front(other);
+                                false
+                            }
+                            None => refusal(&["not-registered", "not-paired", "bad-game"]),
                         }
-                        Some(other) => {
-                            notes.claims.push_front(other);
-                            false
+                    }
+                    ["AGAIN"] => match words[..] {
+                        ["AGAIN-OK"] if notes.agains > 0 => {
+                            notes.agains -= 1;
+                            true
                         }
-                        None => refusal(&["not-registered", "not-paired", "bad-game"]),
+                        _ => refusal(&["not-paused", "not-registered", "not-paired"]),
+                    },
+                    ["QUIT"] => {
+                        claims_goodbye = line == "GOODBYE";
+                        claims_goodbye
                     }
-                }
-                ["AGAIN"] => match words[..] {
-                    ["AGAIN-OK"] if notes.agains > 0 => {
-                        notes.agains -= 1;
-                        true
-                    }
-                    _ => refusal(&["not-paused", "not-registered", "not-paired"]),
-                },
-                ["QUIT"] => {
-                    claims_goodbye = line == "GOODBYE";
-                    claims_goodbye
-                }
-                _ => refusal(GRAMMAR_REFUSALS),
+                    _ => refusal(GRAMMAR_REFUSALS),
                 },
             };
             if !explained {
@@ -1732,7 +1747,9 @@ fn check_lines_explained(facts: &Facts, pause_seconds: u64, violations: &mut Vec
             if let Some(sent) = pending.front() {
                 fail(
                     "reply-missing",
-                    format!("the server closed the session with {sent:?} unanswered and no GOODBYE"),
+                    format!(
+                        "the server closed the session with {sent:?} unanswered and no GOODBYE"
+                    ),
                 );
             }
         }
@@ -1754,6 +1771,201 @@ fn check_never_seated_after_leaving(facts: &Facts, violations: &mut Vec<Violatio
                 break;
             }
             left |= matches!(word, "quit" | "goodbye" | "drop");
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use proptest::prelude::*;
+    use std::sync::OnceLock;
+
+    /// One real run of live-mischief (every kind of line a client can
+    /// receive or send), made once and shared by the tests below.
+    fn real_trace() -> &'static Vec<TraceLine> {
+        static TRACE: OnceLock<Vec<TraceLine>> = OnceLock::new();
+        TRACE.get_or_init(|| {
+            let file = crate::file::builtin("live-mischief").expect("a built-in scenario");
+            run_file(&file, 1, &RunOptions::default())
+                .expect("the scenario is valid")
+                .trace
+        })
+    }
+
+    fn host_of() -> BTreeMap<String, String> {
+        let file = crate::file::builtin("live-mischief").expect("a built-in scenario");
+        spec_from_file(&file)
+            .expect("the scenario is valid")
+            .host_of()
+    }
+
+    fn line(time_ms: u64, host: &str, text: &str) -> TraceLine {
+        TraceLine {
+            time_ms,
+            host: host.to_owned(),
+            text: text.to_owned(),
+        }
+    }
+
+    #[test]
+    fn the_real_trace_passes_every_oracle() {
+        let outcome = judge(real_trace().clone(), &host_of(), 0, Vec::new());
+        assert!(outcome.violations.is_empty(), "{:?}", outcome.violations);
+    }
+
+    #[test]
+    fn a_history_note_longer_than_the_draws_is_a_violation_not_a_panic() {
+        let trace = vec![
+            line(0, "server", "connect p1"),
+            line(1, "c1", "recv# WELCOME p1 0123456789abcdef"),
+            line(2, "server", "board p1 1 2 3 4 5 6 7 8 9 10 11 12 13 14 15"),
+            line(2, "server", "start 1"),
+            line(3, "server", "draw 1 1 7"),
+            line(4, "server", "join p1 1 history 5"),
+            line(5, "c1", "recv# GAME 1 HISTORY 7 8 9 10 11"),
+            line(6, "server", "over 1 winner p1"),
+        ];
+        let outcome = judge(trace, &BTreeMap::new(), 0, Vec::new());
+        let broken: Vec<&str> = outcome
+            .violations
+            .iter()
+            .map(|violation| violation.property.as_str())
+            .collect();
+        assert!(
+            broken.contains(&"history-is-the-draws-so-far"),
+            "{broken:?}"
+        );
+        assert!(broken.contains(&"line-explained"), "{broken:?}");
+    }
+
+    #[test]
+    fn a_win_answering_a_false_claim_is_a_violation() {
+        let mut trace = real_trace().clone();
+        let false_claim = trace
+            .iter()
+            .position(|line| line.host == "server" && line.text.starts_with("claim "))
+            .expect("the run has a claim");
+        let words: Vec<String> = trace[false_claim]
+            .text
+            .split(' ')
+            .map(str::to_owned)
+            .collect();
+        // The server's note says the claim was false; the client got WIN.
+        trace[false_claim].text = format!("claim {} {} false", words[1], words[2]);
+        let outcome = judge(trace, &host_of(), 0, Vec::new());
+        assert!(
+            outcome
+                .violations
+                .iter()
+                .any(|violation| violation.property == "line-explained"),
+            "{:?}",
+            outcome.violations
+        );
+    }
+
+    /// A mutation of a real trace: drop, duplicate, swap or alter lines.
+    #[derive(Debug, Clone)]
+    enum Mutation {
+        Drop(usize),
+        Duplicate(usize),
+        Swap(usize, usize),
+        /// Replace a word of a line with another string.
+        Alter(usize, usize, String),
+        Insert(usize, String, String),
+    }
+
+    fn mutation() -> impl Strategy<Value = Mutation> {
+        let word = prop_oneof![
+            "[A-Za-z0-9#-]{0,6}",
+            Just("99999999999999999999999".to_owned()),
+            Just("0".to_owned()),
+            Just(String::new()),
+        ];
+        prop_oneof![
+            any::<usize>().prop_map(Mutation::Drop),
+            any::<usize>().prop_map(Mutation::Duplicate),
+            (any::<usize>(), any::<usize>()).prop_map(|(a, b)| Mutation::Swap(a, b)),
+            (any::<usize>(), 0usize..6, word.clone())
+                .prop_map(|(at, index, word)| Mutation::Alter(at, index, word)),
+            (
+                any::<usize>(),
+                prop_oneof![Just("server"), Just("sim"), Just("c1"), Just("m1")],
+                "[ -~]{0,40}"
+            )
+                .prop_map(|(at, host, text)| Mutation::Insert(
+                    at,
+                    host.to_owned(),
+                    text
+                )),
+        ]
+    }
+
+    fn mutate(trace: &mut Vec<TraceLine>, mutation: &Mutation) {
+        if trace.is_empty() {
+            return;
+        }
+        let len = trace.len();
+        match mutation {
+            Mutation::Drop(at) => {
+                trace.remove(at % len);
+            }
+            Mutation::Duplicate(at) => {
+                let copy = trace[at % len].clone();
+                trace.insert(at % len, copy);
+            }
+            Mutation::Swap(a, b) => trace.swap(a % len, b % len),
+            Mutation::Alter(at, index, word) => {
+                let line = &mut trace[at % len];
+                let mut words: Vec<&str> = line.text.split(' ').collect();
+                let index = index % words.len();
+                words[index] = word;
+                line.text = words.join(" ");
+            }
+            Mutation::Insert(at, host, text) => trace.insert(
+                at % len,
+                TraceLine {
+                    time_ms: 0,
+                    host: host.clone(),
+                    text: text.clone(),
+                },
+            ),
+        }
+    }
+
+    proptest! {
+        #![proptest_config(ProptestConfig::with_cases(256))]
+
+        #[test]
+        fn the_judge_returns_on_any_mutated_real_trace(
+            mutations in proptest::collection::vec(mutation(), 1..12)
+        ) {
+            let mut trace = real_trace().clone();
+            for mutation in &mutations {
+                mutate(&mut trace, mutation);
+            }
+            let _ = judge(trace, &host_of(), 0, Vec::new());
+        }
+
+        #[test]
+        fn the_judge_returns_on_arbitrary_traces(
+            lines in proptest::collection::vec(
+                (
+                    0u64..100,
+                    prop_oneof![Just("server"), Just("sim"), Just("c1"), Just("m1")],
+                    prop_oneof![
+                        "[ -~]{0,30}",
+                        "(recv#|recv|send|claim|join|draw|over|start|board|connect|restart|crash) [A-Za-z0-9 ]{0,30}",
+                    ],
+                ),
+                0..60,
+            )
+        ) {
+            let trace = lines
+                .into_iter()
+                .map(|(time_ms, host, text)| TraceLine { time_ms, host: host.to_owned(), text })
+                .collect();
+            let _ = judge(trace, &host_of(), 0, Vec::new());
         }
     }
 }

@@ -628,14 +628,12 @@ impl Session {
         };
         let bad_line = |rng: &mut ChaCha8Rng, act: MischiefAct| -> String {
             match act {
-                MischiefAct::LowerCase => {
-                    ["tombola 1", "again", "quit", "board 1 2 3", "hello x"][rng.random_range(0..5)]
-                        .replace('1', &game.to_string())
-                }
-                MischiefAct::UnknownWord => {
-                    ["PING", "HELO x", "TOMBOLAS 1", "WIN", "BINGO 3"][rng.random_range(0..5)]
-                        .to_owned()
-                }
+                MischiefAct::LowerCase => ["tombola 1", "again", "quit", "board 1 2 3", "hello x"]
+                    [rng.random_range(0..5)]
+                .replace('1', &game.to_string()),
+                MischiefAct::UnknownWord => ["PING", "HELO x", "TOMBOLAS 1", "WIN", "BINGO 3"]
+                    [rng.random_range(0..5)]
+                .to_owned(),
                 MischiefAct::WrongGrammar => [
                     "TOMBOLA",
                     "TOMBOLA x",
@@ -645,14 +643,14 @@ impl Session {
                     "HELLO",
                     "BOARD",
                 ][rng.random_range(0..7)]
-                    .to_owned(),
+                .to_owned(),
                 _ => [
                     "TOMBOLA 99999999999999999999999",
                     "BOARD 0 1 2 3 4 5 6 7 8 9 10 11 12 13 14",
                     "BOARD 91 1 2 3 4 5 6 7 8 9 10 11 12 13 14",
                     "BOARD 1 1 2 3 4 5 6 7 8 9 10 11 12 13 14",
                 ][rng.random_range(0..4)]
-                    .to_owned(),
+                .to_owned(),
             }
         };
         let text_act = |rng: &mut ChaCha8Rng| {

@@ -644,6 +644,9 @@ struct ClientFacts {
     lines: Vec<(usize, String)>,
 }
 
+/// A server note as its words, with its index in the trace.
+type IndexedNote = (usize, Vec<String>);
+
 /// What the trace says, parsed once for every oracle.
 #[derive(Debug, Default)]
 struct Facts {
@@ -664,7 +667,7 @@ struct Facts {
     /// Per (server incarnation, player id): the server's notes naming it
     /// (`connect`, `pair`, `board`, `join`, `claim`, `again`, `wait`,
     /// `quit`, `goodbye`, `drop`), as words, with their trace index.
-    notes_by_id: BTreeMap<(u32, String), Vec<(usize, Vec<String>)>>,
+    notes_by_id: BTreeMap<(u32, String), Vec<IndexedNote>>,
 }
 
 fn number<T: std::str::FromStr + Default>(word: &str) -> T {
@@ -1604,8 +1607,7 @@ fn check_lines_explained(facts: &Facts, pause_seconds: u64, violations: &mut Vec
                     ["OVER", game, "WINNER", _] | ["OVER", game, "NOWINNER"] => {
                         let told = words.get(3).map(|winner| (*winner).to_owned());
                         game_of(number(game)).is_some_and(|game| {
-                            game.over == Some(told)
-                                && game.over_at.is_some_and(|over_at| left_before(over_at))
+                            game.over == Some(told) && game.over_at.is_some_and(left_before)
                         })
                     }
                     ["NEXT", next, "IN", seconds] => {

@@ -979,6 +979,7 @@ mod tests {
             pause_ms: 100,
             pairing_timeout_ms: 1_000,
             draw_prefix: prefix,
+            injected_bug: None,
         }
     }
 

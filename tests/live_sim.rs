@@ -34,7 +34,7 @@ fn snapshot(name: &str, text: String) {
     });
 }
 
-const LIVE_SCENARIOS: [&str; 7] = [
+const LIVE_SCENARIOS: [&str; 8] = [
     "live-late-joiners",
     "live-late-joiner-wins-from-history",
     "live-simultaneous-claims",
@@ -42,6 +42,7 @@ const LIVE_SCENARIOS: [&str; 7] = [
     "live-mixed-players",
     "live-faults",
     "live-swarm",
+    "live-mischief",
 ];
 
 #[test]

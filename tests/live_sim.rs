@@ -34,7 +34,7 @@ fn snapshot(name: &str, text: String) {
     });
 }
 
-const LIVE_SCENARIOS: [&str; 7] = [
+const LIVE_SCENARIOS: [&str; 8] = [
     "live-late-joiners",
     "live-late-joiner-wins-from-history",
     "live-simultaneous-claims",
@@ -42,6 +42,7 @@ const LIVE_SCENARIOS: [&str; 7] = [
     "live-mixed-players",
     "live-faults",
     "live-swarm",
+    "live-mischief",
 ];
 
 #[test]
@@ -86,6 +87,7 @@ fn the_same_seed_twice_gives_the_identical_trace() {
         ("live-mixed-players", 2),
         ("live-faults", 3),
         ("live-swarm", 4),
+        ("live-mischief", 5),
     ] {
         let scenario = scenario(name);
         assert_eq!(

@@ -336,6 +336,10 @@ pub const BUILTIN_FILES: &[(&str, &str)] = &[
         "live-swarm",
         include_str!("../../fixtures/scenarios/live-swarm.toml"),
     ),
+    (
+        "live-mischief",
+        include_str!("../../fixtures/scenarios/live-mischief.toml"),
+    ),
     // live-* files: add them here, in the order `sim list` should show them.
     // chat-* files: add them here, in the order `sim list` should show them.
     (

@@ -16,14 +16,15 @@
 //! boards and ids are keyed by it.
 
 use std::cell::Cell;
-use std::collections::{BTreeMap, BTreeSet};
+use std::collections::{BTreeMap, BTreeSet, VecDeque};
 use std::rc::Rc;
 use std::time::Duration;
 
 use games::env::Env;
 use games::live::client::{self, Behaviour, ClientConfig, Ending, Observer, View};
-use games::live::game::{Port, ServerConfig, PAIRING_TIMEOUT_MS};
+use games::live::game::{InjectedBug, Port, ServerConfig, PAIRING_TIMEOUT_MS};
 use games::live::protocol::ServerMessage;
+use games::live::rules::pause_seconds;
 use games::live::server;
 use games::tombola::rules::{Board, NumberSet, NUMBER_MAX};
 use rand::Rng;
@@ -32,7 +33,9 @@ use serde::Deserialize;
 use crate::env::SimEnv;
 use crate::faults::{drive, Fault, SessionBook};
 use crate::file::ScenarioFile;
-use crate::harness::{build_sim, host_rng, NetConfig, RunOptions, RunOutcome, Violation};
+use crate::harness::{
+    build_sim, host_rng, judge_safely, NetConfig, RunOptions, RunOutcome, Violation,
+};
 use crate::swarm;
 use crate::trace::{Trace, TraceLine};
 
@@ -98,6 +101,9 @@ struct ServerSection {
     pairing_timeout_ms: u64,
     #[serde(default)]
     draw_prefix: Vec<u8>,
+    /// A deliberate server bug (see [`games::live::game::InjectedBug`]).
+    #[serde(default)]
+    inject_bug: Option<String>,
 }
 
 fn default_interval_ms() -> u64 {
@@ -113,9 +119,10 @@ fn default_pairing_timeout_ms() -> u64 {
 /// The behaviours a live scenario may give its clients, with their
 /// parameters.
 pub const BEHAVIOURS: &str = "honest (params.games), claim-after-over (params.games), \
-false-claim (params.at_draw), quit (params.at_draw), disconnect (params.at_draw), silent";
+false-claim (params.at_draw), quit (params.at_draw), disconnect (params.at_draw), silent, \
+mischief (params.acts)";
 
-const PARAMS: &[&str] = &["games", "at_draw", "silence_timeout_ms", "host"];
+const PARAMS: &[&str] = &["games", "at_draw", "acts", "silence_timeout_ms", "host"];
 /// Parameters every behaviour takes.
 const COMMON_PARAMS: &[&str] = &["silence_timeout_ms", "host"];
 
@@ -144,6 +151,13 @@ pub fn spec_from_file(file: &ScenarioFile) -> Result<LiveSpec, String> {
         pause_ms: section.pause_ms,
         pairing_timeout_ms: section.pairing_timeout_ms,
         draw_prefix: section.draw_prefix,
+        injected_bug: match &section.inject_bug {
+            None => None,
+            Some(name) => Some(
+                name.parse::<InjectedBug>()
+                    .map_err(|error| format!("server.inject_bug: {error}"))?,
+            ),
+        },
     };
     let default_silence_ms = SILENCE_INTERVALS * server.interval_ms.max(server.pause_ms);
     let mut players = Vec::new();
@@ -197,6 +211,12 @@ pub fn spec_from_file(file: &ScenarioFile) -> Result<LiveSpec, String> {
                 numbers: count("at_draw", 12)?,
             },
             "silent" => Behaviour::Silent,
+            // The seed is drawn per run, from the run's seed and the
+            // client's name (see `run_spec`).
+            "mischief" => Behaviour::Mischief {
+                acts: count("acts", 6)?,
+                seed: 0,
+            },
             other => {
                 return Err(format!(
                     "{field}.behaviour: unknown behaviour {other:?}; live knows {BEHAVIOURS}"
@@ -206,6 +226,7 @@ pub fn spec_from_file(file: &ScenarioFile) -> Result<LiveSpec, String> {
         let used: &[&str] = match behaviour {
             Behaviour::Honest { .. } | Behaviour::ClaimAfterOver { .. } => &["games"],
             Behaviour::Silent | Behaviour::Ask => &[],
+            Behaviour::Mischief { .. } => &["acts"],
             _ => &["at_draw"],
         };
         if let Some(key) = group
@@ -412,7 +433,14 @@ pub fn run_spec(spec: &LiveSpec, seed: u64, options: &RunOptions) -> RunOutcome 
                     }
                     None => Board::random(&mut host_rng(seed, &player.name)),
                 };
-                (player.clone(), board, join_at_ms)
+                let mut player = player.clone();
+                if let Behaviour::Mischief { acts, .. } = player.behaviour {
+                    player.behaviour = Behaviour::Mischief {
+                        acts,
+                        seed: host_rng(seed, &format!("mischief-{}", player.name)).random(),
+                    };
+                }
+                (player, board, join_at_ms)
             })
             .collect();
         book.expect(&host);
@@ -459,7 +487,11 @@ pub fn run_spec(spec: &LiveSpec, seed: u64, options: &RunOptions) -> RunOutcome 
             format!("the run did not finish: {error}"),
         ));
     }
-    let mut outcome = judge(trace.lines(), &spec.host_of(), violations);
+    let host_of = spec.host_of();
+    let seconds = pause_seconds(spec.server.pause_ms);
+    let mut outcome = judge_safely(trace.lines(), |lines| {
+        judge(lines, &host_of, seconds, violations)
+    });
     outcome.wire = trace.wire();
     outcome
 }
@@ -552,6 +584,10 @@ struct JoinNote {
 struct GameFacts {
     /// `(seq, number, time_ms)` in the order drawn.
     draws: Vec<(u32, u8, u64)>,
+    /// The trace index of each draw's note, in the same order.
+    draw_at: Vec<usize>,
+    /// The trace index of the `over` note.
+    over_at: Option<usize>,
     joins: Vec<JoinNote>,
     claims: Vec<ClaimNote>,
     /// `Some(winner)` once over.
@@ -574,6 +610,10 @@ impl GameFacts {
 /// One game as one client incarnation saw it.
 #[derive(Debug, Default, Clone)]
 struct SeenGame {
+    /// It received `GAME <game> HISTORY ...`: it played this game. `OVER`
+    /// and `NEXT` go to every numbers connection, so a client can see the
+    /// end of a game it never entered.
+    entered: bool,
     history: Vec<u8>,
     /// `(seq, number)` of each `DRAW` after the history.
     draws: Vec<(u32, u8)>,
@@ -599,7 +639,13 @@ struct ClientFacts {
     cut_off: bool,
     /// A crash or a partition touched it (or the server) before its end.
     faulted: bool,
+    /// Its `send`, `recv`, `recv#`, `leave` and `result` lines with their
+    /// trace index, for the line-by-line oracle.
+    lines: Vec<(usize, String)>,
 }
+
+/// A server note as its words, with its index in the trace.
+type IndexedNote = (usize, Vec<String>);
 
 /// What the trace says, parsed once for every oracle.
 #[derive(Debug, Default)]
@@ -618,6 +664,10 @@ struct Facts {
     draw_received_ms: BTreeMap<(GameKey, u32), u64>,
     /// Counts of notable server decisions and harness events.
     decisions: BTreeMap<String, usize>,
+    /// Per (server incarnation, player id): the server's notes naming it
+    /// (`connect`, `pair`, `board`, `join`, `claim`, `again`, `wait`,
+    /// `quit`, `goodbye`, `drop`), as words, with their trace index.
+    notes_by_id: BTreeMap<(u32, String), Vec<IndexedNote>>,
 }
 
 fn number<T: std::str::FromStr + Default>(word: &str) -> T {
@@ -644,7 +694,7 @@ fn parse_facts(
     let mut latest: BTreeMap<String, usize> = BTreeMap::new();
     // Hosts a crash or partition has touched so far.
     let mut touched: BTreeSet<String> = BTreeSet::new();
-    for line in lines {
+    for (at, line) in lines.iter().enumerate() {
         let words: Vec<&str> = line.text.split(' ').collect();
         if line.host == "sim" {
             match words[..] {
@@ -656,6 +706,14 @@ fn parse_facts(
                     current = None;
                 }
                 ["restart", "server"] => {
+                    // Restarting a server that is still up (a second crash
+                    // fault that fell while it was down, then its restart)
+                    // crashes it first: the running game is cut.
+                    touched.insert("server".to_owned());
+                    if let Some(game) = current.and_then(|key| facts.games.get_mut(&key)) {
+                        game.interrupted = true;
+                    }
+                    current = None;
                     incarnation += 1;
                     latest_started = 0;
                 }
@@ -663,8 +721,10 @@ fn parse_facts(
                     touched.insert(host.to_owned());
                     count(&mut facts, "client-crash");
                     for (name, _) in host_of.iter().filter(|(_, on)| *on == host) {
-                        if let Some(&index) = latest.get(name) {
-                            let client = &mut facts.clients[index];
+                        if let Some(client) = latest
+                            .get(name)
+                            .and_then(|&index| facts.clients.get_mut(index))
+                        {
                             client.cut_off = true;
                             if let Some(id) = &client.welcome_id {
                                 facts.left.insert((client.server, id.clone()));
@@ -673,8 +733,18 @@ fn parse_facts(
                     }
                 }
                 ["restart", host] => {
+                    // A restart of a host still up cuts its clients off,
+                    // as a crash does.
+                    touched.insert(host.to_owned());
                     for (name, _) in host_of.iter().filter(|(_, on)| *on == host) {
-                        latest.remove(name);
+                        if let Some(index) = latest.remove(name) {
+                            if let Some(client) = facts.clients.get_mut(index) {
+                                client.cut_off = true;
+                                if let Some(id) = &client.welcome_id {
+                                    facts.left.insert((client.server, id.clone()));
+                                }
+                            }
+                        }
                     }
                 }
                 ["partition", a, b] => {
@@ -688,6 +758,31 @@ fn parse_facts(
             continue;
         }
         if line.host == "server" {
+            if let (
+                Some(
+                    &("connect" | "pair" | "board" | "join" | "claim" | "again" | "wait" | "quit"
+                    | "goodbye" | "drop"),
+                ),
+                Some(id),
+            ) = (words.first(), words.get(1))
+            {
+                if words[0] == "connect"
+                    && facts
+                        .notes_by_id
+                        .get(&(incarnation, (*id).to_owned()))
+                        .is_some_and(|notes| notes.iter().any(|(_, note)| note[0] == "connect"))
+                {
+                    violations.push(Violation::new(
+                        "ids-unique",
+                        format!("the server gave the id {id} to a second numbers connection"),
+                    ));
+                }
+                facts
+                    .notes_by_id
+                    .entry((incarnation, (*id).to_owned()))
+                    .or_default()
+                    .push((at, words.iter().map(|word| (*word).to_owned()).collect()));
+            }
             match words[..] {
                 ["connect", id] => facts
                     .connects
@@ -724,6 +819,7 @@ fn parse_facts(
                 ["draw", game, seq, drawn] => {
                     let game = facts.games.entry((incarnation, number(game))).or_default();
                     game.draws.push((number(seq), number(drawn), line.time_ms));
+                    game.draw_at.push(at);
                 }
                 ["claim", id, game, verdict] => {
                     let claimed: u64 = number(game);
@@ -744,19 +840,15 @@ fn parse_facts(
                     count(&mut facts, verdict);
                 }
                 ["over", game, "winner", id] => {
-                    facts
-                        .games
-                        .entry((incarnation, number(game)))
-                        .or_default()
-                        .over = Some(Some(id.to_owned()));
+                    let game = facts.games.entry((incarnation, number(game))).or_default();
+                    game.over = Some(Some(id.to_owned()));
+                    game.over_at = Some(at);
                     current = None;
                 }
                 ["over", game, "nowinner"] => {
-                    facts
-                        .games
-                        .entry((incarnation, number(game)))
-                        .or_default()
-                        .over = Some(None);
+                    let game = facts.games.entry((incarnation, number(game))).or_default();
+                    game.over = Some(None);
+                    game.over_at = Some(at);
                     current = None;
                 }
                 ["abandon", game] => {
@@ -788,7 +880,10 @@ fn parse_facts(
             });
             facts.clients.len() - 1
         });
-        let client = &mut facts.clients[index];
+        let Some(client) = facts.clients.get_mut(index) else {
+            continue;
+        };
+        client.lines.push((at, line.text.clone()));
         let host = host_of.get(&client.name).unwrap_or(&client.name);
         if touched.contains(host) || touched.contains("server") {
             client.faulted = true;
@@ -799,7 +894,9 @@ fn parse_facts(
             ["recv", "HELLO", id] => client.hello_id = Some(id.to_owned()),
             ["recv#", "GAME", game, "HISTORY", ..] => {
                 let history = words[4..].iter().map(|word| number(word)).collect();
-                client.games.entry(number(game)).or_default().history = history;
+                let seen = client.games.entry(number(game)).or_default();
+                seen.entered = true;
+                seen.history = history;
             }
             ["recv#", "DRAW", game, seq, drawn] => {
                 let (game, seq): (u64, u32) = (number(game), number(seq));
@@ -846,6 +943,17 @@ fn parse_facts(
     facts
 }
 
+/// `numbers` without those outside 1..=90: a broken trace may note any
+/// number (check_draws reports it), and the board and number-set helpers
+/// take only numbers in range.
+fn in_range(numbers: &[u8]) -> Vec<u8> {
+    numbers
+        .iter()
+        .copied()
+        .filter(|number| (1..=NUMBER_MAX).contains(number))
+        .collect()
+}
+
 fn parse_board(words: &[&str]) -> Option<Board> {
     let numbers: Option<Vec<u8>> = words.iter().map(|word| word.parse().ok()).collect();
     Board::new(&numbers?).ok()
@@ -855,9 +963,12 @@ fn parse_board(words: &[&str]) -> Option<Board> {
 fn judge(
     trace: Vec<TraceLine>,
     host_of: &BTreeMap<String, String>,
+    pause_seconds: u64,
     mut violations: Vec<Violation>,
 ) -> RunOutcome {
     let facts = parse_facts(&trace, host_of, &mut violations);
+    check_lines_explained(&facts, pause_seconds, &mut violations);
+    check_never_seated_after_leaving(&facts, &mut violations);
     let mut outcome = RunOutcome::default();
     let liveness_failed = violations
         .iter()
@@ -916,7 +1027,8 @@ fn check_claims(
         let covered = boards
             .get(&(incarnation, claim.id.clone()))
             .is_some_and(|board| {
-                board.is_covered_by(&numbers[..claim.drawn].iter().copied().collect())
+                let drawn = numbers.get(..claim.drawn).unwrap_or(&numbers);
+                board.is_covered_by(&in_range(drawn).into_iter().collect())
             });
         let expected = if claim.superseded {
             "wrong-game"
@@ -1047,6 +1159,20 @@ fn check_clients_saw_their_games(facts: &Facts, violations: &mut Vec<Violation>)
                 in_order &= seq as usize == seen.history.len() + index + 1;
                 numbers.push(drawn);
             }
+            if !seen.entered {
+                // It saw only the end of a game it was not in (`OVER` goes
+                // to every numbers connection); a `DRAW` without a `GAME`
+                // is judged line by line.
+                if let (Some(told), Some(over)) = (&seen.over, &game.over) {
+                    if told != over {
+                        violations.push(Violation::new(
+                            "same-winner",
+                            format!("{name} was told {told:?} for game {number}, the server ended it with {over:?}"),
+                        ));
+                    }
+                }
+                continue;
+            }
             let complete = seen.over.is_none() || numbers == server;
             if !in_order || !server.starts_with(&numbers) || !complete {
                 violations.push(Violation::new(
@@ -1093,6 +1219,17 @@ fn check_clients_saw_their_games(facts: &Facts, violations: &mut Vec<Violation>)
     }
 }
 
+/// The client sent malformed input on purpose (a mischief client).
+fn client_sent_mischief(client: &ClientFacts) -> bool {
+    client.lines.iter().any(|(_, text)| {
+        text.starts_with("send-")
+            || text == "half-close"
+            || text
+                .strip_prefix("send ")
+                .is_some_and(|sent| grammar_refusal(sent, true).is_some())
+    })
+}
+
 /// The rare events this run reached, defined from the trace:
 /// - `simultaneous-claim`: a game's winner and a late claimer whose boards
 ///   completed on the same draw;
@@ -1111,7 +1248,10 @@ fn check_clients_saw_their_games(facts: &Facts, violations: &mut Vec<Violation>)
 ///   `claim-barred`, `quit`, `sent-away`, `disconnect`, `again`,
 ///   `several-games`, `client-crash`, `partition-healed-mid-game`,
 ///   `hold-released-mid-game` (a heal or release while a game ran),
-///   `client-gave-up` (a client gave up on a silent server).
+///   `client-gave-up` (a client gave up on a silent server);
+/// - malformed input: `refused-bad-line` (a mischief client's bad line got
+///   its grammar refusal), `refused-invalid-utf8`, `refused-line-too-long`,
+///   `line-in-pieces` (a line written in many small pieces), `half-close`.
 fn races(facts: &Facts) -> BTreeSet<String> {
     let mut reached = BTreeSet::new();
     let mut reach = |name: &str| {
@@ -1123,7 +1263,7 @@ fn races(facts: &Facts) -> BTreeSet<String> {
             facts
                 .boards
                 .get(&(incarnation, id.to_owned()))
-                .and_then(|board| board.completion_draw(&numbers))
+                .and_then(|board| board.completion_draw(&in_range(&numbers)))
         };
         if let Some(Some(winner)) = &game.over {
             let at = completes(winner);
@@ -1138,7 +1278,11 @@ fn races(facts: &Facts) -> BTreeSet<String> {
                     && facts
                         .boards
                         .get(&(incarnation, join.id.clone()))
-                        .and_then(|board| board.completion_draw(&numbers[..join.history]))
+                        .and_then(|board| {
+                            // A wrong history note may count more numbers
+                            // than were drawn: judged elsewhere, never a panic.
+                            board.completion_draw(&in_range(numbers.get(..join.history)?))
+                        })
                         .is_some()
             });
             if won_from_history {
@@ -1212,5 +1356,618 @@ fn races(facts: &Facts) -> BTreeSet<String> {
     {
         reach("several-games");
     }
+    // Malformed input and the refusals it got.
+    for client in &facts.clients {
+        for (_, text) in &client.lines {
+            match text.split(' ').collect::<Vec<_>>()[..] {
+                ["recv", "ERR", "invalid-utf8", ..] => reach("refused-invalid-utf8"),
+                ["recv", "ERR", "line-too-long", ..] => reach("refused-line-too-long"),
+                ["recv", "ERR", code, ..]
+                    if GRAMMAR_REFUSALS.contains(&code) && client_sent_mischief(client) =>
+                {
+                    reach("refused-bad-line")
+                }
+                ["send-in-pieces", ..] => reach("line-in-pieces"),
+                ["half-close"] => reach("half-close"),
+                _ => {}
+            }
+        }
+    }
     reached
+}
+
+/// The refusal codes a line that is no valid command in the client's state
+/// may get (see docs/protocol.md): grammar, pairing and framing refusals.
+const GRAMMAR_REFUSALS: &[&str] = &[
+    "unknown-command",
+    "bad-arguments",
+    "bad-board",
+    "bad-game",
+    "bad-token",
+    "not-paired",
+    "already-paired",
+    "already-registered",
+    "not-registered",
+    "not-paused",
+    "invalid-utf8",
+    "line-too-long",
+];
+
+/// Stands in the pending lines for a line that was not UTF-8.
+const INVALID_UTF8: &str = "\u{1}invalid-utf8";
+/// Stands in the pending lines for a line over the length limit.
+const OVER_LIMIT: &str = "\u{1}over-limit";
+
+/// The refusal the protocol's grammar gives `line` on a claims connection
+/// (paired or not), or `None` for a well-formed command, whose answer
+/// depends on the game. Written from docs/protocol.md, not from the
+/// server's parser: it judges the parser too.
+fn grammar_refusal(line: &str, paired: bool) -> Option<&'static str> {
+    let (keyword, rest) = line.split_once(' ').unwrap_or((line, ""));
+    let decimal = |word: &str| {
+        !word.is_empty()
+            && word.bytes().all(|byte| byte.is_ascii_digit())
+            && (word == "0" || !word.starts_with('0'))
+    };
+    match keyword {
+        "HELLO" if paired => Some("already-paired"),
+        "HELLO" => {
+            let token = rest.len() == 16 && rest.bytes().all(|byte| byte.is_ascii_hexdigit());
+            (!token).then_some("bad-token")
+        }
+        "BOARD" => {
+            let numbers: Vec<&str> = rest.split(' ').collect();
+            let mut seen = NumberSet::default();
+            let valid = numbers.len() == 15
+                && numbers.iter().all(|word| {
+                    decimal(word)
+                        && word.parse::<u8>().is_ok_and(|number| {
+                            (1..=NUMBER_MAX).contains(&number) && seen.insert(number)
+                        })
+                });
+            (!valid).then_some("bad-board")
+        }
+        "TOMBOLA" => (!(decimal(rest) && rest.parse::<u64>().is_ok())).then_some("bad-game"),
+        "AGAIN" | "QUIT" => (!rest.is_empty()).then_some("bad-arguments"),
+        _ => Some("unknown-command"),
+    }
+}
+
+/// The server's notes naming one player, consumed in order as the client's
+/// lines are explained.
+#[derive(Default)]
+struct PlayerNotes<'a> {
+    connected: bool,
+    paired: bool,
+    boards: usize,
+    joins: VecDeque<(usize, u64, usize)>,
+    claims: VecDeque<(u64, &'a str)>,
+    agains: usize,
+    /// The trace index of its first `quit`, `goodbye` or `drop`.
+    left_at: Option<usize>,
+    sent_away: bool,
+    pairing_timeout: bool,
+}
+
+fn player_notes<'a>(facts: &'a Facts, key: &(u32, String)) -> PlayerNotes<'a> {
+    let mut notes = PlayerNotes::default();
+    for (at, words) in facts.notes_by_id.get(key).into_iter().flatten() {
+        let word = |index: usize| words.get(index).map(String::as_str).unwrap_or("");
+        match word(0) {
+            "connect" => notes.connected = true,
+            "pair" => notes.paired = true,
+            "board" => notes.boards += 1,
+            "join" => notes
+                .joins
+                .push_back((*at, number(word(2)), number(word(4)))),
+            "claim" => notes.claims.push_back((number(word(2)), word(3))),
+            "again" => notes.agains += 1,
+            "quit" | "goodbye" | "drop" => {
+                notes.left_at.get_or_insert(*at);
+                notes.sent_away |= word(0) == "goodbye";
+                notes.pairing_timeout |= word(2) == "pairing-timeout";
+            }
+            _ => {}
+        }
+    }
+    notes
+}
+
+/// Every line every client received is explained by what it sent and what
+/// the server recorded (`line-explained`):
+/// - numbers port: `WELCOME <id> <token>` first, for an id the server
+///   connected; `GAME <g> HISTORY ...` for a `join` of this player, equal to
+///   the server's first draws of that game; `DRAW <g> <seq> <n>` only in a
+///   game it entered, equal to the server's draw `seq`, drawn after its join;
+///   `OVER` as the server ended that game; `NEXT <g+1> IN <pause>` right
+///   after `OVER <g>`; `GOODBYE` only to a player sent away; nothing but
+///   lines the server sent before the player left, nothing after `GOODBYE`;
+/// - claims port: one reply per line sent, in order: `HELLO <own id>` when
+///   paired, `BOARD-OK` for a recorded board, to `TOMBOLA` the reply that
+///   matches the verdict the server recorded for that claim (`WIN` only for
+///   `win`, `LATE <g> <recorded winner>`, `ERR false-claim|claim-barred|
+///   game-over|wrong-game <g>`), `AGAIN-OK` for a recorded `again`,
+///   `GOODBYE` to `QUIT`, a grammar refusal to anything else; nothing after
+///   `GOODBYE`, nothing unasked but a sent-away `GOODBYE` or a
+///   `pairing-timeout`.
+///
+/// A session the server closed without a fault, with a line still
+/// unanswered and no `GOODBYE`, broke `reply-missing`.
+fn check_lines_explained(facts: &Facts, pause_seconds: u64, violations: &mut Vec<Violation>) {
+    for client in &facts.clients {
+        let name = &client.name;
+        let mut fail = |property: &str, detail: String| {
+            violations.push(Violation::new(property, format!("{name}: {detail}")));
+        };
+        let id = client.welcome_id.clone().unwrap_or_default();
+        let key = (client.server, id.clone());
+        let mut notes = player_notes(facts, &key);
+        let game_of = |game: u64| facts.games.get(&(client.server, game));
+        let mut numbers_lines = 0usize;
+        let mut numbers_goodbye = false;
+        let mut claims_goodbye = false;
+        // The game entered and the trace index of its join note.
+        let mut entered: BTreeMap<u64, usize> = BTreeMap::new();
+        let mut previous_numbers: Vec<String> = Vec::new();
+        let mut pending: VecDeque<String> = VecDeque::new();
+        let mut left_on_purpose = false;
+        // The claims connection was paired (a `HELLO <id>` came back).
+        let mut paired = false;
+        let mut closed = false;
+        for (at, text) in &client.lines {
+            let left_before = |noted_at: usize| notes.left_at.is_none_or(|left| noted_at < left);
+            if let Some(sent) = text
+                .strip_prefix("send ")
+                .or_else(|| text.strip_prefix("send-in-pieces "))
+            {
+                if !sent.is_empty() {
+                    pending.push_back(sent.to_owned());
+                }
+                continue;
+            }
+            if text.starts_with("send-invalid-utf8 ") {
+                pending.push_back(INVALID_UTF8.to_owned());
+                continue;
+            }
+            if text.starts_with("send-over-limit ") {
+                pending.push_back(OVER_LIMIT.to_owned());
+                continue;
+            }
+            if text == "half-close" {
+                continue;
+            }
+            if text == "leave" {
+                left_on_purpose = true;
+                continue;
+            }
+            if text.starts_with("result closed") || text.starts_with("error server closed") {
+                closed = true;
+                continue;
+            }
+            if let Some(line) = text.strip_prefix("recv# ") {
+                let words: Vec<&str> = line.split(' ').collect();
+                numbers_lines += 1;
+                if numbers_goodbye {
+                    fail(
+                        "line-explained",
+                        format!("numbers port got {line:?} after GOODBYE"),
+                    );
+                    continue;
+                }
+                let after_over = previous_numbers.clone();
+                previous_numbers = words.iter().map(|word| (*word).to_owned()).collect();
+                if numbers_lines == 1 {
+                    let welcomed = matches!(words[..], ["WELCOME", welcome_id, token]
+                        if welcome_id == id && token.len() == 16
+                            && token.bytes().all(|byte| byte.is_ascii_hexdigit()));
+                    if !welcomed || !notes.connected {
+                        fail(
+                            "line-explained",
+                            format!("the first line on the numbers port is {line:?}, not the WELCOME of a connected id"),
+                        );
+                    }
+                    continue;
+                }
+                let explained = match words[..] {
+                    ["GAME", game, "HISTORY", ..] => {
+                        let game: u64 = number(game);
+                        let history: Vec<u8> = words[3..].iter().map(|word| number(word)).collect();
+                        match notes.joins.pop_front() {
+                            Some((join_at, joined, count))
+                                if joined == game
+                                    && count == history.len()
+                                    && left_before(join_at) =>
+                            {
+                                let server =
+                                    game_of(game).map(GameFacts::numbers).unwrap_or_default();
+                                entered.insert(game, join_at);
+                                server.get(..count) == Some(&history[..])
+                            }
+                            _ => false,
+                        }
+                    }
+                    ["DRAW", game, seq, drawn] => {
+                        let (game, seq, drawn): (u64, usize, u8) =
+                            (number(game), number(seq), number(drawn));
+                        match (entered.get(&game), game_of(game)) {
+                            (Some(&join_at), Some(facts_of_game)) => {
+                                let index = seq.wrapping_sub(1);
+                                let noted =
+                                    facts_of_game.draws.get(index).map(|&(_, number, _)| number);
+                                let noted_at =
+                                    facts_of_game.draw_at.get(index).copied().unwrap_or(0);
+                                seq >= 1
+                                    && noted == Some(drawn)
+                                    && noted_at > join_at
+                                    && left_before(noted_at)
+                            }
+                            _ => false,
+                        }
+                    }
+                    ["OVER", game, "WINNER", _] | ["OVER", game, "NOWINNER"] => {
+                        let told = words.get(3).map(|winner| (*winner).to_owned());
+                        game_of(number(game)).is_some_and(|game| {
+                            game.over == Some(told) && game.over_at.is_some_and(left_before)
+                        })
+                    }
+                    ["NEXT", next, "IN", seconds] => {
+                        let next: u64 = number(next);
+                        after_over.first().map(String::as_str) == Some("OVER")
+                            && after_over.get(1).map(|game| number::<u64>(game) + 1) == Some(next)
+                            && number::<u64>(seconds) == pause_seconds
+                            && *seconds == number::<u64>(seconds).to_string()
+                    }
+                    ["GOODBYE"] => {
+                        numbers_goodbye = true;
+                        notes.sent_away
+                    }
+                    ["ERR", "pairing-timeout", ..] => notes.pairing_timeout,
+                    _ => false,
+                };
+                if !explained {
+                    fail(
+                        "line-explained",
+                        format!("numbers port got {line:?} (trace line {at}), which the server's notes do not explain"),
+                    );
+                }
+                continue;
+            }
+            let Some(line) = text.strip_prefix("recv ") else {
+                continue;
+            };
+            if claims_goodbye {
+                fail(
+                    "line-explained",
+                    format!("claims port got {line:?} after GOODBYE"),
+                );
+                continue;
+            }
+            let words: Vec<&str> = line.split(' ').collect();
+            let quitting = pending.front().is_some_and(|sent| sent == "QUIT");
+            if line == "GOODBYE" && !quitting && notes.sent_away {
+                // Sent away at the end of the pause: whatever it still had
+                // in flight is never answered.
+                claims_goodbye = true;
+                pending.clear();
+                continue;
+            }
+            if words.first() == Some(&"ERR") && words.get(1) == Some(&"pairing-timeout") {
+                if !notes.pairing_timeout {
+                    fail(
+                        "line-explained",
+                        format!("claims port got {line:?} with no pairing timeout noted"),
+                    );
+                }
+                continue;
+            }
+            let Some(sent) = pending.pop_front() else {
+                fail(
+                    "line-explained",
+                    format!("claims port got {line:?} (trace line {at}) with no line of its own to answer"),
+                );
+                continue;
+            };
+            let asked: Vec<&str> = sent.split(' ').collect();
+            let refusal =
+                |codes: &[&str]| matches!(words[..], ["ERR", code, ..] if codes.contains(&code));
+            let expected_refusal = if sent == INVALID_UTF8 {
+                Some("invalid-utf8")
+            } else if sent == OVER_LIMIT {
+                // The server ends the connection after this refusal.
+                claims_goodbye = true;
+                Some("line-too-long")
+            } else {
+                grammar_refusal(&sent, paired)
+            };
+            let explained = match (expected_refusal, &asked[..]) {
+                (Some(code), _) => refusal(&[code]),
+                (None, asked) => match asked {
+                    ["HELLO", _] => match words[..] {
+                        ["HELLO", hello_id] => {
+                            paired = hello_id == id && notes.paired;
+                            paired
+                        }
+                        _ => refusal(&["bad-token", "already-paired"]),
+                    },
+                    ["BOARD", ..] => match words[..] {
+                        ["BOARD-OK"] if notes.boards > 0 => {
+                            notes.boards -= 1;
+                            true
+                        }
+                        _ => refusal(&["bad-board", "already-registered", "not-paired"]),
+                    },
+                    ["TOMBOLA", claimed] => {
+                        let claimed: u64 = number(claimed);
+                        match notes.claims.pop_front() {
+                            Some((game, verdict)) if game == claimed => {
+                                match (verdict, &words[..]) {
+                                    ("win", ["WIN", won]) => number::<u64>(won) == game,
+                                    ("late", ["LATE", late, winner]) => {
+                                        number::<u64>(late) == game
+                                            && game_of(game).and_then(|game| game.over.clone())
+                                                == Some(Some((*winner).to_owned()))
+                                    }
+                                    ("false", ["ERR", "false-claim", refused])
+                                    | ("barred", ["ERR", "claim-barred", refused, ..])
+                                    | ("nowinner", ["ERR", "game-over", refused, ..])
+                                    | ("wrong-game", ["ERR", "wrong-game", refused, ..]) => {
+                                        number::<u64>(refused) == game
+                                    }
+                                    _ => false,
+                                }
+                            }
+                            Some(other) => {
+                                notes.claims.push_front(other);
+                                false
+                            }
+                            None => refusal(&["not-registered", "not-paired", "bad-game"]),
+                        }
+                    }
+                    ["AGAIN"] => match words[..] {
+                        ["AGAIN-OK"] if notes.agains > 0 => {
+                            notes.agains -= 1;
+                            true
+                        }
+                        _ => refusal(&["not-paused", "not-registered", "not-paired"]),
+                    },
+                    ["QUIT"] => {
+                        claims_goodbye = line == "GOODBYE";
+                        claims_goodbye
+                    }
+                    _ => refusal(GRAMMAR_REFUSALS),
+                },
+            };
+            if !explained {
+                fail(
+                    "line-explained",
+                    format!("claims port got {line:?} (trace line {at}) in answer to {sent:?}, which the server's notes do not explain"),
+                );
+            }
+        }
+        let ended_by_server = closed && !numbers_goodbye && !claims_goodbye;
+        if ended_by_server && !left_on_purpose && !client.faulted && !client.cut_off {
+            if let Some(sent) = pending.front() {
+                fail(
+                    "reply-missing",
+                    format!(
+                        "the server closed the session with {sent:?} unanswered and no GOODBYE"
+                    ),
+                );
+            }
+        }
+    }
+}
+
+/// A player who quit, was sent away or dropped is never seated, registered
+/// or judged again (`never-seated-after-leaving`).
+fn check_never_seated_after_leaving(facts: &Facts, violations: &mut Vec<Violation>) {
+    for ((_, id), notes) in &facts.notes_by_id {
+        let mut left = false;
+        for (_, words) in notes {
+            let word = words.first().map(String::as_str).unwrap_or("");
+            if left && matches!(word, "join" | "wait" | "board" | "claim" | "again" | "pair") {
+                violations.push(Violation::new(
+                    "never-seated-after-leaving",
+                    format!("{id} left, then the server noted {:?}", words.join(" ")),
+                ));
+                break;
+            }
+            left |= matches!(word, "quit" | "goodbye" | "drop");
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use proptest::prelude::*;
+    use std::sync::OnceLock;
+
+    /// One real run of live-mischief (every kind of line a client can
+    /// receive or send), made once and shared by the tests below.
+    fn real_trace() -> &'static Vec<TraceLine> {
+        static TRACE: OnceLock<Vec<TraceLine>> = OnceLock::new();
+        TRACE.get_or_init(|| {
+            let file = crate::file::builtin("live-mischief").expect("a built-in scenario");
+            run_file(&file, 1, &RunOptions::default())
+                .expect("the scenario is valid")
+                .trace
+        })
+    }
+
+    fn host_of() -> BTreeMap<String, String> {
+        let file = crate::file::builtin("live-mischief").expect("a built-in scenario");
+        spec_from_file(&file)
+            .expect("the scenario is valid")
+            .host_of()
+    }
+
+    fn line(time_ms: u64, host: &str, text: &str) -> TraceLine {
+        TraceLine {
+            time_ms,
+            host: host.to_owned(),
+            text: text.to_owned(),
+        }
+    }
+
+    #[test]
+    fn the_real_trace_passes_every_oracle() {
+        let outcome = judge(real_trace().clone(), &host_of(), 0, Vec::new());
+        assert!(outcome.violations.is_empty(), "{:?}", outcome.violations);
+    }
+
+    #[test]
+    fn a_history_note_longer_than_the_draws_is_a_violation_not_a_panic() {
+        let trace = vec![
+            line(0, "server", "connect p1"),
+            line(1, "c1", "recv# WELCOME p1 0123456789abcdef"),
+            line(2, "server", "board p1 1 2 3 4 5 6 7 8 9 10 11 12 13 14 15"),
+            line(2, "server", "start 1"),
+            line(3, "server", "draw 1 1 7"),
+            line(4, "server", "join p1 1 history 5"),
+            line(5, "c1", "recv# GAME 1 HISTORY 7 8 9 10 11"),
+            line(6, "server", "over 1 winner p1"),
+        ];
+        let outcome = judge(trace, &BTreeMap::new(), 0, Vec::new());
+        let broken: Vec<&str> = outcome
+            .violations
+            .iter()
+            .map(|violation| violation.property.as_str())
+            .collect();
+        assert!(
+            broken.contains(&"history-is-the-draws-so-far"),
+            "{broken:?}"
+        );
+        assert!(broken.contains(&"line-explained"), "{broken:?}");
+    }
+
+    #[test]
+    fn a_win_answering_a_false_claim_is_a_violation() {
+        let mut trace = real_trace().clone();
+        let false_claim = trace
+            .iter()
+            .position(|line| line.host == "server" && line.text.starts_with("claim "))
+            .expect("the run has a claim");
+        let words: Vec<String> = trace[false_claim]
+            .text
+            .split(' ')
+            .map(str::to_owned)
+            .collect();
+        // The server's note says the claim was false; the client got WIN.
+        trace[false_claim].text = format!("claim {} {} false", words[1], words[2]);
+        let outcome = judge(trace, &host_of(), 0, Vec::new());
+        assert!(
+            outcome
+                .violations
+                .iter()
+                .any(|violation| violation.property == "line-explained"),
+            "{:?}",
+            outcome.violations
+        );
+    }
+
+    /// A mutation of a real trace: drop, duplicate, swap or alter lines.
+    #[derive(Debug, Clone)]
+    enum Mutation {
+        Drop(usize),
+        Duplicate(usize),
+        Swap(usize, usize),
+        /// Replace a word of a line with another string.
+        Alter(usize, usize, String),
+        Insert(usize, String, String),
+    }
+
+    fn mutation() -> impl Strategy<Value = Mutation> {
+        let word = prop_oneof![
+            "[A-Za-z0-9#-]{0,6}",
+            Just("99999999999999999999999".to_owned()),
+            Just("0".to_owned()),
+            Just(String::new()),
+        ];
+        prop_oneof![
+            any::<usize>().prop_map(Mutation::Drop),
+            any::<usize>().prop_map(Mutation::Duplicate),
+            (any::<usize>(), any::<usize>()).prop_map(|(a, b)| Mutation::Swap(a, b)),
+            (any::<usize>(), 0usize..6, word.clone())
+                .prop_map(|(at, index, word)| Mutation::Alter(at, index, word)),
+            (
+                any::<usize>(),
+                prop_oneof![Just("server"), Just("sim"), Just("c1"), Just("m1")],
+                "[ -~]{0,40}"
+            )
+                .prop_map(|(at, host, text)| Mutation::Insert(
+                    at,
+                    host.to_owned(),
+                    text
+                )),
+        ]
+    }
+
+    fn mutate(trace: &mut Vec<TraceLine>, mutation: &Mutation) {
+        if trace.is_empty() {
+            return;
+        }
+        let len = trace.len();
+        match mutation {
+            Mutation::Drop(at) => {
+                trace.remove(at % len);
+            }
+            Mutation::Duplicate(at) => {
+                let copy = trace[at % len].clone();
+                trace.insert(at % len, copy);
+            }
+            Mutation::Swap(a, b) => trace.swap(a % len, b % len),
+            Mutation::Alter(at, index, word) => {
+                let line = &mut trace[at % len];
+                let mut words: Vec<&str> = line.text.split(' ').collect();
+                let index = index % words.len();
+                words[index] = word;
+                line.text = words.join(" ");
+            }
+            Mutation::Insert(at, host, text) => trace.insert(
+                at % len,
+                TraceLine {
+                    time_ms: 0,
+                    host: host.clone(),
+                    text: text.clone(),
+                },
+            ),
+        }
+    }
+
+    proptest! {
+        #![proptest_config(ProptestConfig::with_cases(256))]
+
+        #[test]
+        fn the_judge_returns_on_any_mutated_real_trace(
+            mutations in proptest::collection::vec(mutation(), 1..12)
+        ) {
+            let mut trace = real_trace().clone();
+            for mutation in &mutations {
+                mutate(&mut trace, mutation);
+            }
+            let _ = judge(trace, &host_of(), 0, Vec::new());
+        }
+
+        #[test]
+        fn the_judge_returns_on_arbitrary_traces(
+            lines in proptest::collection::vec(
+                (
+                    0u64..100,
+                    prop_oneof![Just("server"), Just("sim"), Just("c1"), Just("m1")],
+                    prop_oneof![
+                        "[ -~]{0,30}",
+                        "(recv#|recv|send|claim|join|draw|over|start|board|connect|restart|crash) [A-Za-z0-9 ]{0,30}",
+                    ],
+                ),
+                0..60,
+            )
+        ) {
+            let trace = lines
+                .into_iter()
+                .map(|(time_ms, host, text)| TraceLine { time_ms, host: host.to_owned(), text })
+                .collect();
+            let _ = judge(trace, &host_of(), 0, Vec::new());
+        }
+    }
 }

@@ -16,6 +16,10 @@ use futures::{SinkExt, StreamExt};
 use tokio::sync::mpsc;
 use tokio_util::codec::{FramedRead, FramedWrite};
 
+use rand::{Rng, SeedableRng};
+use rand_chacha::ChaCha8Rng;
+use tokio::io::AsyncWriteExt;
+
 use crate::env::Env;
 use crate::framing::{Frame, FrameError, LineCodec};
 use crate::live::game::Port;
@@ -45,7 +49,56 @@ pub enum Behaviour {
     /// Asks the answers channel after each game (the interactive client);
     /// no channel, or a closed one, means `QUIT`.
     Ask,
+    /// Plays one game honestly, and between numbers, whenever every line
+    /// it sent has been answered, sometimes sends malformed input (see
+    /// [`MischiefAct`]): `acts` acts in all, the last of which ends the
+    /// connection (a line over the limit, or a half-close). Every choice
+    /// comes from an RNG seeded with `seed`.
+    Mischief { acts: u32, seed: u64 },
 }
+
+/// One malformed thing a [`Behaviour::Mischief`] client does.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum MischiefAct {
+    /// A keyword in lower case (`tombola 1`, `again`): unknown.
+    LowerCase,
+    /// A word no command starts with (`PING`, `HELO x`).
+    UnknownWord,
+    /// A known keyword with the wrong arguments (`TOMBOLA`, `AGAIN now`,
+    /// `BOARD 1 2 3`, `HELLO` again).
+    WrongGrammar,
+    /// Numbers out of range (`TOMBOLA 99999999999999999999999`,
+    /// `BOARD 0 ...`, `BOARD 91 ...`).
+    OutOfRange,
+    /// The longest legal line, of garbage.
+    LineAtLimit,
+    /// A line that is not UTF-8.
+    InvalidUtf8,
+    /// Two to five bad lines in one go, without waiting for replies.
+    Burst,
+    /// A bad line written in many small pieces.
+    Split,
+    /// Last act: a line one byte over the limit.
+    LineOverLimit,
+    /// Last act: closes its sending half of the claims connection.
+    HalfClose,
+}
+
+/// The acts a mischief client draws from before its last one.
+const MISCHIEF_ACTS: &[MischiefAct] = &[
+    MischiefAct::LowerCase,
+    MischiefAct::UnknownWord,
+    MischiefAct::WrongGrammar,
+    MischiefAct::OutOfRange,
+    MischiefAct::LineAtLimit,
+    MischiefAct::InvalidUtf8,
+    MischiefAct::Burst,
+    MischiefAct::Split,
+];
+
+/// A mischief client acts after about one number in this many (when its
+/// replies are all in), so its acts spread over the game.
+const MISCHIEF_ONE_IN: u32 = 4;
 
 /// The answer the server gave to this client's claim.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -193,12 +246,7 @@ pub async fn play<E: Env>(
     let (claims_read, claims_write) = tokio::io::split(claims_stream);
     let mut claims = FramedRead::new(claims_read, LineCodec::new());
     let mut sink = FramedWrite::new(claims_write, LineCodec::new());
-    let mut send = async |message: ClientMessage| -> Result<(), ClientError> {
-        let line = message.to_string();
-        env.record(format_args!("send {line}"));
-        sink.send(line).await.map_err(ClientError::from)
-    };
-    send(ClientMessage::Hello(token)).await?;
+    send_line(env, &mut sink, ClientMessage::Hello(token).to_string()).await?;
 
     let mut session = Session {
         id,
@@ -214,6 +262,12 @@ pub async fn play<E: Env>(
             Behaviour::FalseClaim { .. } => 2,
             _ => 0,
         },
+        unanswered: 1,
+        mischief: match config.behaviour {
+            Behaviour::Mischief { acts, seed } => Some((acts, ChaCha8Rng::seed_from_u64(seed))),
+            _ => None,
+        },
+        refusals_expected: 0,
     };
 
     // The server closes both connections of a player together, but their
@@ -229,7 +283,9 @@ pub async fn play<E: Env>(
                 session.asking = false;
                 let again = answer.unwrap_or(false);
                 session.quitting = !again;
-                send(if again { ClientMessage::Again } else { ClientMessage::Quit }).await?;
+                let message = if again { ClientMessage::Again } else { ClientMessage::Quit };
+                session.unanswered += 1;
+                send_line(env, &mut sink, message.to_string()).await?;
                 continue;
             }
             else => return session.closed(),
@@ -246,7 +302,10 @@ pub async fn play<E: Env>(
         };
         match port {
             Port::Numbers => env.record(format_args!("recv# {line}")),
-            Port::Claims => env.record(format_args!("recv {line}")),
+            Port::Claims => {
+                env.record(format_args!("recv {line}"));
+                session.unanswered = session.unanswered.saturating_sub(1);
+            }
         }
         let message =
             ServerMessage::parse(&line).ok_or_else(|| ClientError::Protocol(line.clone()))?;
@@ -254,7 +313,39 @@ pub async fn play<E: Env>(
         observer.seen(port, &message, &session.view());
         for action in actions {
             match action {
-                Action::Send(message) => send(message).await?,
+                Action::Send(message) => {
+                    session.unanswered += 1;
+                    send_line(env, &mut sink, message.to_string()).await?;
+                }
+                Action::Raw { bytes, pieces } => {
+                    let writer = sink.get_mut();
+                    let mut rng = ChaCha8Rng::seed_from_u64(bytes.len() as u64);
+                    if let Some((_, mischief_rng)) = &mut session.mischief {
+                        rng = ChaCha8Rng::seed_from_u64(mischief_rng.random());
+                    }
+                    match std::str::from_utf8(&bytes) {
+                        Ok(text) if bytes.len() <= crate::framing::LINE_BYTES_MAX + 1 => {
+                            let line = text.trim_end_matches('\n');
+                            if pieces {
+                                env.record(format_args!("send-in-pieces {line}"));
+                            } else {
+                                env.record(format_args!("send {line}"));
+                            }
+                        }
+                        Ok(_) => env.record(format_args!("send-over-limit {}", bytes.len() - 1)),
+                        Err(_) => env.record(format_args!("send-invalid-utf8 {}", hex(&bytes))),
+                    }
+                    if pieces {
+                        crate::mischief::write_in_pieces(env, writer, &bytes, &mut rng).await?;
+                    } else {
+                        writer.write_all(&bytes).await?;
+                        writer.flush().await?;
+                    }
+                }
+                Action::HalfClose => {
+                    env.record(format_args!("half-close"));
+                    sink.get_mut().shutdown().await?;
+                }
                 Action::Leave => {
                     env.record(format_args!("leave"));
                     return Ok(session.report(Ending::Left));
@@ -263,6 +354,21 @@ pub async fn play<E: Env>(
             }
         }
     }
+}
+
+/// Sends one line on the claims port and notes it in the trace.
+async fn send_line<E: Env, W: tokio::io::AsyncWrite + Unpin>(
+    env: &E,
+    sink: &mut FramedWrite<W, LineCodec>,
+    line: String,
+) -> Result<(), ClientError> {
+    env.record(format_args!("send {line}"));
+    sink.send(line).await.map_err(ClientError::from)
+}
+
+/// Bytes as lower-case hex, for a line that cannot go into the trace as text.
+fn hex(bytes: &[u8]) -> String {
+    bytes.iter().map(|byte| format!("{byte:02x}")).collect()
 }
 
 async fn next_line<S>(lines: &mut FramedRead<S, LineCodec>) -> Result<Option<String>, ClientError>
@@ -288,6 +394,14 @@ async fn next_answer(answers: &mut Option<mpsc::Receiver<bool>>) -> Option<bool>
 
 enum Action {
     Send(ClientMessage),
+    /// Raw bytes (one or more lines, maybe malformed) on the claims port,
+    /// in many small writes if `pieces`.
+    Raw {
+        bytes: Vec<u8>,
+        pieces: bool,
+    },
+    /// Close the sending half of the claims connection.
+    HalfClose,
     Leave,
     End(Ending),
 }
@@ -306,6 +420,12 @@ struct Session {
     asking: bool,
     quitting: bool,
     false_claims_left: u32,
+    /// Lines sent on the claims port and not answered yet.
+    unanswered: u32,
+    /// A mischief client's acts left and its RNG.
+    mischief: Option<(u32, ChaCha8Rng)>,
+    /// Refusals this client provoked on purpose and has not seen yet.
+    refusals_expected: u32,
 }
 
 impl Session {
@@ -426,12 +546,15 @@ impl Session {
                     self.answer(game, ClaimAnswer::Refused { code })
                         .ok_or_else(broken)?
                 }
+                "bad-token" | "bad-board" if self.refusals_expected > 0 => {
+                    self.refusals_expected -= 1;
+                }
                 "bad-token" | "bad-board" | "server-full" | "pairing-timeout" => {
                     return Err(ClientError::Refused(line.to_owned()))
                 }
                 // Anything else refuses a line this client did not send
                 // on purpose; it changes nothing here.
-                _ => {}
+                _ => self.refusals_expected = self.refusals_expected.saturating_sub(1),
             },
             _ => return Err(broken()),
         }
@@ -474,12 +597,120 @@ impl Session {
                 actions.push(Action::Send(ClientMessage::Tombola(game)));
                 return;
             }
+            Behaviour::Mischief { .. } if self.registered && self.unanswered == 0 => {
+                self.mischief(game, actions);
+            }
             _ => {}
         }
         if !self.claimed && self.board.is_covered_by(&self.drawn) {
             self.claimed = true;
             actions.push(Action::Send(ClientMessage::Tombola(game)));
         }
+    }
+
+    /// Maybe one act of mischief (see [`Behaviour::Mischief`]), only when
+    /// every line sent so far has been answered: replies come in order,
+    /// and a refusal of bad bytes must not overtake the reply to a line.
+    fn mischief(&mut self, game: u64, actions: &mut Vec<Action>) {
+        let Some((acts_left, rng)) = &mut self.mischief else {
+            return;
+        };
+        if *acts_left == 0 || !rng.random_ratio(1, MISCHIEF_ONE_IN) {
+            return;
+        }
+        *acts_left -= 1;
+        let act = if *acts_left == 0 {
+            if rng.random_bool(0.5) {
+                MischiefAct::LineOverLimit
+            } else {
+                MischiefAct::HalfClose
+            }
+        } else {
+            MISCHIEF_ACTS[rng.random_range(0..MISCHIEF_ACTS.len())]
+        };
+        let bad_line = |rng: &mut ChaCha8Rng, act: MischiefAct| -> String {
+            match act {
+                MischiefAct::LowerCase => ["tombola 1", "again", "quit", "board 1 2 3", "hello x"]
+                    [rng.random_range(0..5)]
+                .replace('1', &game.to_string()),
+                MischiefAct::UnknownWord => ["PING", "HELO x", "TOMBOLAS 1", "WIN", "BINGO 3"]
+                    [rng.random_range(0..5)]
+                .to_owned(),
+                MischiefAct::WrongGrammar => [
+                    "TOMBOLA",
+                    "TOMBOLA x",
+                    "AGAIN now",
+                    "QUIT please",
+                    "BOARD 1 2 3",
+                    "HELLO",
+                    "BOARD",
+                ][rng.random_range(0..7)]
+                .to_owned(),
+                _ => [
+                    "TOMBOLA 99999999999999999999999",
+                    "BOARD 0 1 2 3 4 5 6 7 8 9 10 11 12 13 14",
+                    "BOARD 91 1 2 3 4 5 6 7 8 9 10 11 12 13 14",
+                    "BOARD 1 1 2 3 4 5 6 7 8 9 10 11 12 13 14",
+                ][rng.random_range(0..4)]
+                .to_owned(),
+            }
+        };
+        let text_act = |rng: &mut ChaCha8Rng| {
+            [
+                MischiefAct::LowerCase,
+                MischiefAct::UnknownWord,
+                MischiefAct::WrongGrammar,
+                MischiefAct::OutOfRange,
+            ][rng.random_range(0..4)]
+        };
+        match act {
+            MischiefAct::LineAtLimit => actions.push(Action::Raw {
+                bytes: crate::mischief::line_at_limit(rng),
+                pieces: false,
+            }),
+            MischiefAct::InvalidUtf8 => actions.push(Action::Raw {
+                bytes: crate::mischief::invalid_utf8_line(rng),
+                pieces: false,
+            }),
+            MischiefAct::LineOverLimit => actions.push(Action::Raw {
+                bytes: crate::mischief::line_over_limit(rng),
+                pieces: false,
+            }),
+            MischiefAct::HalfClose => actions.push(Action::HalfClose),
+            MischiefAct::Burst => {
+                for _ in 0..rng.random_range(2..=5) {
+                    let act = text_act(rng);
+                    let line = bad_line(rng, act);
+                    actions.push(Action::Raw {
+                        bytes: format!("{line}\n").into_bytes(),
+                        pieces: false,
+                    });
+                }
+            }
+            MischiefAct::Split => {
+                let act = text_act(rng);
+                let line = bad_line(rng, act);
+                actions.push(Action::Raw {
+                    bytes: format!("{line}\n").into_bytes(),
+                    pieces: true,
+                });
+            }
+            act => {
+                let line = bad_line(rng, act);
+                actions.push(Action::Raw {
+                    bytes: format!("{line}\n").into_bytes(),
+                    pieces: false,
+                });
+            }
+        }
+        // Each bad line gets one refusal; bad boards and tokens are
+        // refused with codes an honest client would stop on.
+        let lines = actions
+            .iter()
+            .filter(|action| matches!(action, Action::Raw { .. }))
+            .count() as u32;
+        self.unanswered += lines;
+        self.refusals_expected += lines;
     }
 
     /// `OVER` for this client's game arrived.
@@ -494,6 +725,7 @@ impl Session {
                 played < games
             }
             Behaviour::FalseClaim { .. } | Behaviour::QuitAt { .. } => false,
+            Behaviour::Mischief { .. } => false,
             Behaviour::DisconnectAt { .. } => false,
             Behaviour::Silent => return,
             Behaviour::Ask => {

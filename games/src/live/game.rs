@@ -39,6 +39,55 @@ pub struct ServerConfig {
     /// Numbers drawn first in every game (to force a race); the rest is
     /// shuffled from the seed.
     pub draw_prefix: Vec<u8>,
+    /// A deliberate server bug, off unless a scenario switches it on.
+    pub injected_bug: Option<InjectedBug>,
+}
+
+/// Deliberate server bugs the simulation can switch on (`inject_bug` in a
+/// scenario's `[server]`) to prove its oracles catch whole classes of
+/// mistakes: a check that cannot fail is worth nothing.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum InjectedBug {
+    /// Wrong reply: a false claim is recorded as false but answered `WIN`.
+    FalseClaimWins,
+    /// Missing reply: `QUIT` gets no `GOODBYE`, the connections just close.
+    QuitUnanswered,
+    /// Reply to the wrong client: `AGAIN-OK` goes to the claims connection
+    /// of the lowest-numbered other player who has one.
+    AgainOkToAnother,
+    /// Off by one at a bound: a late joiner's history leaves out the last
+    /// number drawn (the note still counts it).
+    HistoryDropsLast,
+    /// Off by one: `NEXT` announces the game after the next one.
+    NextSkipsAGame,
+    /// Stale state after a leave: when the newest player leaves, its id is
+    /// given again to the next numbers connection.
+    IdReusedAfterLeave,
+}
+
+/// Every [`InjectedBug`] by its scenario name.
+pub const INJECTED_BUGS: &[(&str, InjectedBug)] = &[
+    ("false-claim-wins", InjectedBug::FalseClaimWins),
+    ("quit-unanswered", InjectedBug::QuitUnanswered),
+    ("again-ok-to-another", InjectedBug::AgainOkToAnother),
+    ("history-drops-last", InjectedBug::HistoryDropsLast),
+    ("next-skips-a-game", InjectedBug::NextSkipsAGame),
+    ("id-reused-after-leave", InjectedBug::IdReusedAfterLeave),
+];
+
+impl std::str::FromStr for InjectedBug {
+    type Err = String;
+
+    fn from_str(text: &str) -> Result<Self, String> {
+        INJECTED_BUGS
+            .iter()
+            .find(|(name, _)| *name == text)
+            .map(|&(_, bug)| bug)
+            .ok_or_else(|| {
+                let known: Vec<&str> = INJECTED_BUGS.iter().map(|(name, _)| *name).collect();
+                format!("unknown bug {text:?} (known: {})", known.join(", "))
+            })
+    }
 }
 
 impl Default for ServerConfig {
@@ -48,6 +97,7 @@ impl Default for ServerConfig {
             pause_ms: 60_000,
             pairing_timeout_ms: PAIRING_TIMEOUT_MS,
             draw_prefix: Vec::new(),
+            injected_bug: None,
         }
     }
 }
@@ -277,9 +327,11 @@ impl<R: Rng> LiveServer<R> {
             Ok(ClientMessage::Tombola(game)) => self.claim(now_ms, key, game),
             Ok(ClientMessage::Again) => self.again(key),
             Ok(ClientMessage::Quit) => {
-                self.send(conn, ServerMessage::Goodbye);
                 let id = self.players[&key].id.clone();
                 self.note(format!("quit {id}"));
+                if !self.bug(InjectedBug::QuitUnanswered) {
+                    self.send(conn, ServerMessage::Goodbye);
+                }
                 self.remove_player(key);
             }
         }
@@ -432,6 +484,20 @@ impl<R: Rng> LiveServer<R> {
         match &self.phase {
             Phase::Running(game) => {
                 let (number, history) = (game.number, game.bag.drawn().to_vec());
+                if self.bug(InjectedBug::HistoryDropsLast) && !history.is_empty() {
+                    let player = &self.players[&key];
+                    let numbers = player.numbers;
+                    let (id, count) = (player.id.clone(), history.len());
+                    self.note(format!("join {id} {number} history {count}"));
+                    let short = history[..count - 1].to_vec();
+                    return self.send(
+                        numbers,
+                        ServerMessage::Game {
+                            game: number,
+                            history: short,
+                        },
+                    );
+                }
                 self.join(key, number, history);
             }
             Phase::Paused { finished, .. } => {
@@ -481,10 +547,12 @@ impl<R: Rng> LiveServer<R> {
             Verdict::Win => ("win", ServerMessage::Win(claimed)),
             Verdict::False => {
                 self.players.get_mut(&key).expect("checked").barred_in = Some(claimed);
-                (
-                    "false",
-                    ServerMessage::Err(Refusal::new("false-claim", claimed.to_string())),
-                )
+                let reply = if self.bug(InjectedBug::FalseClaimWins) {
+                    ServerMessage::Win(claimed)
+                } else {
+                    ServerMessage::Err(Refusal::new("false-claim", claimed.to_string()))
+                };
+                ("false", reply)
             }
             Verdict::Late { winner } => (
                 "late",
@@ -545,7 +613,16 @@ impl<R: Rng> LiveServer<R> {
             *seat = Seat::Next;
         }
         self.note(format!("again {id}"));
-        self.send(claims, ServerMessage::AgainOk);
+        let to = if self.bug(InjectedBug::AgainOkToAnother) {
+            self.players
+                .iter()
+                .filter(|(&other, _)| other != key)
+                .find_map(|(_, player)| player.claims)
+                .unwrap_or(claims)
+        } else {
+            claims
+        };
+        self.send(to, ServerMessage::AgainOk);
     }
 
     fn start_game(&mut self, now_ms: u64) {
@@ -618,6 +695,11 @@ impl<R: Rng> LiveServer<R> {
         }
         self.last_result = Some((number, winner_id.clone()));
         let seconds = pause_seconds(self.config.pause_ms);
+        let next = if self.bug(InjectedBug::NextSkipsAGame) {
+            number + 2
+        } else {
+            number + 1
+        };
         let everyone: Vec<ConnId> = self.players.values().map(|player| player.numbers).collect();
         for conn in everyone {
             self.send(
@@ -630,7 +712,7 @@ impl<R: Rng> LiveServer<R> {
             self.send(
                 conn,
                 ServerMessage::Next {
-                    game: number + 1,
+                    game: next,
                     seconds,
                 },
             );
@@ -750,6 +832,9 @@ impl<R: Rng> LiveServer<R> {
     /// left without players is abandoned.
     fn remove_player(&mut self, key: PlayerKey) {
         let player = self.players.remove(&key).expect("removing a known player");
+        if self.bug(InjectedBug::IdReusedAfterLeave) && key == self.ids_given {
+            self.ids_given -= 1;
+        }
         if let Stage::Unpaired { token, .. } = &player.stage {
             self.tokens.remove(token);
         }
@@ -776,6 +861,10 @@ impl<R: Rng> LiveServer<R> {
             )
             .map(|player| player.numbers)
             .collect()
+    }
+
+    fn bug(&self, bug: InjectedBug) -> bool {
+        self.config.injected_bug == Some(bug)
     }
 
     fn refuse(&mut self, conn: ConnId, refusal: Refusal) {
@@ -890,6 +979,7 @@ mod tests {
             pause_ms: 100,
             pairing_timeout_ms: 1_000,
             draw_prefix: prefix,
+            injected_bug: None,
         }
     }
 

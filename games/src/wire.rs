@@ -61,6 +61,23 @@ pub fn first_token(line: &str) -> &str {
     }
 }
 
+/// The refusal of a line whose first word is no command: `ERR
+/// unknown-command <word>`, echoing at most [`TOKEN_ECHO_CHARS_MAX`]
+/// characters of the word, and saying so when the word is one of
+/// `keywords` in the wrong case (`board` for `BOARD`), the usual slip of a
+/// person typing by hand.
+pub fn unknown_command(line: &str, keywords: &[&str]) -> Refusal {
+    let token = first_token(line);
+    let upper = token.to_ascii_uppercase();
+    match keywords.iter().find(|keyword| **keyword == upper) {
+        Some(keyword) => Refusal::new(
+            "unknown-command",
+            format!("{token} (commands are upper case: {keyword})"),
+        ),
+        None => Refusal::new("unknown-command", token),
+    }
+}
+
 /// How much of an unknown token a refusal echoes back.
 pub const TOKEN_ECHO_CHARS_MAX: usize = 32;
 
@@ -108,6 +125,24 @@ pub fn join<T: fmt::Display>(items: &[T]) -> String {
 mod tests {
     use super::*;
     use proptest::prelude::*;
+
+    #[test]
+    fn an_unknown_command_in_the_wrong_case_says_commands_are_upper_case() {
+        let keywords = ["BOARD", "ACK"];
+        assert_eq!(
+            unknown_command("board 1 2", &keywords).to_string(),
+            "ERR unknown-command board (commands are upper case: BOARD)"
+        );
+        assert_eq!(
+            unknown_command("HELLO x", &keywords).to_string(),
+            "ERR unknown-command HELLO"
+        );
+        let long = "x".repeat(100);
+        assert_eq!(
+            unknown_command(&long, &keywords).detail.chars().count(),
+            TOKEN_ECHO_CHARS_MAX
+        );
+    }
 
     #[test]
     fn leading_zeros_signs_and_stray_spaces_are_refused() {

@@ -30,7 +30,7 @@ use games::chat::room::{ChatRoom, InjectedBug};
 use games::chat::server::{self, ServerConfig};
 use games::env::Env;
 use games::framing::LINE_BYTES_MAX;
-use games::wire::{Refusal, TOKEN_ECHO_CHARS_MAX};
+use games::wire::Refusal;
 use rand::Rng;
 use serde::Deserialize;
 
@@ -779,8 +779,9 @@ impl Decision {
 
 /// Whether `reply` is the refusal the documented rules call for, given the
 /// command it answers: the right code, a detail that starts with the
-/// target for refusals about a target, and the first token (cut to
-/// [`TOKEN_ECHO_CHARS_MAX`] characters) for an unknown command.
+/// target for refusals about a target, and for an unknown command the
+/// detail the documented grammar gives (the first token cut to
+/// [`games::wire::TOKEN_ECHO_CHARS_MAX`] characters, with the upper-case hint).
 fn refusal_fits(reply: &str, command: &Command) -> bool {
     let Some(refusal) = reply.strip_prefix("ERR ").and_then(Refusal::parse) else {
         return false;
@@ -797,9 +798,7 @@ fn refusal_fits(reply: &str, command: &Command) -> bool {
             }
             Ok(_) => false,
             Err(expected) if expected.code == "unknown-command" => {
-                refusal.code == expected.code
-                    && refusal.detail == games::wire::first_token(line)
-                    && refusal.detail.chars().count() <= TOKEN_ECHO_CHARS_MAX
+                refusal.code == expected.code && refusal.detail == expected.detail
             }
             Err(expected) if expected.code == "empty-message" => {
                 refusal.code == expected.code && names(&expected.detail)

@@ -1094,6 +1094,7 @@ fn live_game_case(gen: &mut Gen) -> Result<u64, String> {
         pause_ms: gen.rng.random_range(0..=3_000),
         pairing_timeout_ms: gen.rng.random_range(1..=70_000),
         draw_prefix: gen.draw_prefix(),
+        ..live::game::ServerConfig::default()
     };
     gen.record(|| format!("new {config:?}"));
     gen.clean_percent = gen.rng.random_range(30..=85);

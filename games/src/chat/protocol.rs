@@ -75,7 +75,16 @@ impl ClientMessage {
                     to,
                     text: rest.to_owned(),
                 }),
-                None => Err(Refusal::new("unknown-command", wire::first_token(line))),
+                // A word with a colon was meant as an address: say what
+                // is wrong with it rather than that it is no command.
+                None if first.contains(':') => Err(Refusal::new(
+                    "bad-address",
+                    format!(
+                        "{} is no ip:port (e.g. 127.0.0.1:5000, as L lists them)",
+                        wire::first_token(line)
+                    ),
+                )),
+                None => Err(wire::unknown_command(line, &["L", "Q"])),
             },
         }
     }
@@ -322,8 +331,9 @@ mod tests {
         assert_eq!(code("Q now"), "bad-arguments");
         assert_eq!(code("l"), "unknown-command");
         assert_eq!(code("HELLO there"), "unknown-command");
-        assert_eq!(code("127.0.0.1:05000 hi"), "unknown-command");
-        assert_eq!(code("localhost:5000 hi"), "unknown-command");
+        assert_eq!(code("127.0.0.1:05000 hi"), "bad-address");
+        assert_eq!(code("127.0.0.1:99999 hi"), "bad-address");
+        assert_eq!(code("localhost:5000 hi"), "bad-address");
         assert_eq!(code(" 127.0.0.1:5000 hi"), "unknown-command");
     }
 

@@ -541,6 +541,12 @@ impl<R: Rng> LiveServer<R> {
             },
             (_, None) => Standing::NotStarted,
         };
+        // Which game a claim could name now, for a refusal that says so.
+        let claimable = match &standing {
+            Standing::Playing { game, .. } => format!("game {game} is running"),
+            Standing::Finished { game, .. } => format!("game {game} is the last one"),
+            Standing::NotStarted => "no game has started".to_owned(),
+        };
         let verdict = judge(standing, claimed, board, player.barred_in);
         let id = player.id.clone();
         let (word, reply) = match verdict {
@@ -579,7 +585,7 @@ impl<R: Rng> LiveServer<R> {
                 "wrong-game",
                 ServerMessage::Err(Refusal::new(
                     "wrong-game",
-                    format!("{claimed} is not the running or the last game"),
+                    format!("{claimed} cannot be claimed now: {claimable}"),
                 )),
             ),
         };

@@ -60,7 +60,10 @@ impl ClientMessage {
             )),
             "AGAIN" => Ok(ClientMessage::Again),
             "QUIT" => Ok(ClientMessage::Quit),
-            _ => Err(Refusal::new("unknown-command", wire::first_token(line))),
+            _ => Err(wire::unknown_command(
+                line,
+                &["HELLO", "BOARD", "TOMBOLA", "AGAIN", "QUIT"],
+            )),
         }
     }
 }

@@ -55,7 +55,7 @@ impl ClientMessage {
                     ClientMessage::Tombola(seq)
                 })
             }
-            _ => Err(Refusal::new("unknown-command", wire::first_token(line))),
+            _ => Err(wire::unknown_command(line, &["BOARD", "ACK", "TOMBOLA"])),
         }
     }
 }

@@ -33,7 +33,8 @@ use games::tui::{self, Terminal};
 #[derive(Debug, Parser)]
 #[command(version)]
 struct Args {
-    /// The server's address.
+    /// The server's address (chat-server's default; `make play-chat`
+    /// listens on 127.0.0.1:2006).
     #[arg(long, default_value = "127.0.0.1:2004")]
     addr: String,
     /// Run a bot instead of reading the keyboard.
@@ -238,8 +239,11 @@ async fn on_terminal(
         terminal.draw(|frame| app.render(frame))?;
     }
     drop(terminal);
+    // The last word stays on the terminal after the screen is gone.
     if app.done() {
         show("* bye");
+    } else if let Some(reason) = app.closed_reason() {
+        show(&format!("* {reason}"));
     }
     Ok(())
 }

@@ -202,7 +202,12 @@ async fn on_terminal(env: &TokioEnv, args: &Args, board: Board) -> std::io::Resu
                             let _ = reply.send(answer);
                         }
                     }
-                    Command::Quit => break,
+                    Command::Quit => {
+                        if running {
+                            last_line = Some("left before the end of the game".to_owned());
+                        }
+                        break;
+                    }
                 }
             }
             update = updates_rx.recv() => match update {

@@ -70,7 +70,9 @@ struct Lines {
 impl Observer for Lines {
     fn seen(&mut self, _port: Port, message: &ServerMessage, view: &View<'_>) {
         match message {
-            ServerMessage::Welcome { id, .. } => println!("connected as {id}"),
+            // The session reads `WELCOME` itself: `HELLO` says the pairing
+            // worked.
+            ServerMessage::Hello(id) => println!("connected as {id}"),
             ServerMessage::BoardOk => {
                 println!("your board:\n{}", board_line(view.board, view.drawn))
             }
@@ -246,7 +248,12 @@ async fn on_terminal(env: &TokioEnv, config: &ClientConfig) -> std::io::Result<(
                     Command::Again(again) => {
                         let _ = answers.try_send(again);
                     }
-                    Command::Quit => break,
+                    Command::Quit => {
+                        if running {
+                            last_line = Some("left before the end of the session".to_owned());
+                        }
+                        break;
+                    }
                 }
             }
             update = updates_rx.recv() => {

@@ -123,6 +123,11 @@ impl App {
         self.closed = Some(line);
     }
 
+    /// Why the connection ended, once it has.
+    pub fn closed_reason(&self) -> Option<&str> {
+        self.closed.as_deref()
+    }
+
     /// True once the program should end: after `Q` answered by `BYE` and
     /// the end of the connection (there is nothing more to see).
     pub fn done(&self) -> bool {

@@ -105,11 +105,14 @@ impl App {
     /// client waits for the person's answer to "play again?".
     pub fn seen(&mut self, message: &ServerMessage, asking: bool, now: Instant) {
         match message {
-            ServerMessage::Welcome { id, .. } => {
-                self.id = Some(id.clone());
-                self.note(format!("connected as {id}"));
+            // The session reads `WELCOME` itself; `HELLO <id>` on the claims
+            // port confirms the same id once the two connections are paired.
+            ServerMessage::Welcome { id, .. } | ServerMessage::Hello(id) => {
+                if self.id.is_none() {
+                    self.id = Some(id.clone());
+                    self.note(format!("connected as {id}"));
+                }
             }
-            ServerMessage::Hello(_) => {}
             ServerMessage::BoardOk => {
                 self.phase = Phase::Registered;
                 self.note("board registered; waiting for a game".to_owned());
@@ -225,7 +228,8 @@ impl App {
         ])
         .areas(frame.area());
         let [left, right] = Layout::horizontal([
-            Constraint::Length(tui::BOARD_WIDTH + 4),
+            // Wide enough for the longest result line in the game pane.
+            Constraint::Length(tui::BOARD_WIDTH + 10),
             Constraint::Length(tui::GRID_WIDTH),
         ])
         .areas(middle);
@@ -283,6 +287,7 @@ impl App {
         match &self.phase {
             Phase::Ended(line) => tui::result_box(
                 frame,
+                events,
                 "the end",
                 &[line.clone(), String::new(), "press any key".to_owned()],
             ),
@@ -293,6 +298,7 @@ impl App {
                 let result = self.result.clone().unwrap_or_default();
                 tui::result_box(
                     frame,
+                    events,
                     "game over",
                     &[
                         result,
@@ -354,11 +360,7 @@ mod tests {
 
     fn joined(now: Instant) -> App {
         let mut app = App::new(board());
-        let welcome = ServerMessage::Welcome {
-            id: "p1".to_owned(),
-            token: "t".to_owned(),
-        };
-        app.seen(&welcome, false, now);
+        app.seen(&ServerMessage::Hello("p1".to_owned()), false, now);
         app.seen(&ServerMessage::BoardOk, false, now);
         app.seen(
             &ServerMessage::Game {
@@ -436,6 +438,30 @@ mod tests {
             text.contains("waiting for the next game, starts in 17 s"),
             "the events pane keeps the moment of AGAIN-OK: {text}"
         );
+    }
+
+    #[test]
+    fn a_game_you_won_says_so_with_the_id_from_the_pairing() {
+        let now = Instant::now();
+        let mut app = joined(now);
+        app.seen(&ServerMessage::Win(2), false, now);
+        let over = ServerMessage::Over {
+            game: 2,
+            winner: Some("p1".to_owned()),
+        };
+        app.seen(&over, true, now);
+        app.seen(
+            &ServerMessage::Next {
+                game: 3,
+                seconds: 20,
+            },
+            true,
+            now,
+        );
+        let text = screen(&app, now);
+        assert!(text.contains("live tombola · p1 · play again?"), "{text}");
+        assert!(text.contains("game 2 over: TOMBOLA! you won"), "{text}");
+        assert!(text.contains("games: 1  won: 1"), "{text}");
     }
 
     #[test]

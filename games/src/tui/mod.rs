@@ -205,10 +205,10 @@ pub fn footer(frame: &mut Frame, area: Rect, text: String) {
     frame.render_widget(Paragraph::new(text).style(style), area);
 }
 
-/// A box in the middle of the screen with the result in it, drawn over
-/// whatever is behind.
-pub fn result_box(frame: &mut Frame, title: &str, lines: &[String]) {
-    let area = frame.area();
+/// A box with the result in it, in the middle of `area` (the events pane,
+/// so the board and the grid stay in view) or of the screen when `area` is
+/// too small; drawn over whatever is behind.
+pub fn result_box(frame: &mut Frame, area: Rect, title: &str, lines: &[String]) {
     let width = lines
         .iter()
         .map(|line| line.chars().count())
@@ -217,6 +217,11 @@ pub fn result_box(frame: &mut Frame, title: &str, lines: &[String]) {
         .unwrap_or(0) as u16
         + 6;
     let height = lines.len() as u16 + 4;
+    let area = if area.height >= height && area.width >= width {
+        area
+    } else {
+        frame.area()
+    };
     let [_, row, _] = Layout::vertical([
         Constraint::Fill(1),
         Constraint::Length(height),

@@ -256,7 +256,7 @@ impl App {
         );
         tui::log(frame, events, "events", &self.events);
         let keys = match (&self.phase, self.pending, self.claiming) {
-            (Phase::Ended(_), _, _) => "any key: exit".to_owned(),
+            (Phase::Ended(_), _, _) => " any key: exit".to_owned(),
             (_, Some(seq), _) => {
                 let left = think_left_ms.map_or(String::new(), |ms| {
                     format!(" (next by itself in {:.1} s)", ms as f64 / 1000.0)
@@ -273,6 +273,7 @@ impl App {
         if let Phase::Ended(line) = &self.phase {
             tui::result_box(
                 frame,
+                events,
                 "result",
                 &[line.clone(), String::new(), "press any key".to_owned()],
             );

@@ -74,10 +74,18 @@ async fn main() {
     } else {
         interactive(&args.addr).await
     };
-    if let Err(error) = result {
-        eprintln!("chat-client: {error}");
-        std::process::exit(1);
-    }
+    let code = match result {
+        Ok(()) => 0,
+        Err(error) => {
+            eprintln!("chat-client: {error}");
+            1
+        }
+    };
+    // Exit here: returning would drop the runtime, which waits for its
+    // blocking read of stdin, and stdin may stay open (a pipe) after the
+    // server said BYE.
+    let _ = std::io::stdout().flush();
+    std::process::exit(code);
 }
 
 async fn bot(args: &Args) -> Result<(), Box<dyn std::error::Error>> {

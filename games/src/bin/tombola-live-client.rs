@@ -213,16 +213,21 @@ async fn main() -> ExitCode {
             }
         };
     };
-    match result {
+    let code = match result {
         Ok(report) => {
             println!("{}", ending_line(&report));
-            ExitCode::SUCCESS
+            0
         }
         Err(error) => {
             eprintln!("tombola-live-client: {error}");
-            ExitCode::FAILURE
+            1
         }
-    }
+    };
+    // Exit here: returning would drop the runtime, which waits for its
+    // blocking read of stdin, and stdin may stay open (a pipe) after the
+    // session ended.
+    let _ = std::io::stdout().flush();
+    std::process::exit(code);
 }
 
 /// The full-screen game; the last line is printed again after the terminal

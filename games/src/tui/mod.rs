@@ -14,6 +14,10 @@ pub mod chat;
 pub mod live;
 pub mod tombola;
 
+/// The UI library, for tests that render with its `TestBackend` and build
+/// key events without a dependency of their own.
+pub use ratatui;
+
 use std::io::{self, IsTerminal};
 
 use ratatui::crossterm::event::{self, Event, KeyCode, KeyEvent, KeyEventKind, KeyModifiers};

@@ -150,7 +150,7 @@ async fn t_when_the_board_is_complete_wins() {
     })
     .await;
     assert!(
-        matches!(&report.outcome, Outcome::Won { winners } if winners == &[report.id.clone()]),
+        matches!(&report.outcome, Outcome::Won { winners } if winners == std::slice::from_ref(&report.id)),
         "{report:?}"
     );
     assert_eq!(keyboard.claims, vec![report.draws.len() as u32]);

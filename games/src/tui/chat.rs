@@ -42,8 +42,10 @@ pub enum Command {
 pub fn describe(line: &str) -> String {
     // `BYE` may carry a reason (`BYE server-shutdown`): any `BYE` is the
     // server's goodbye.
-    if let Some(reason) = line.strip_prefix("BYE ") {
-        return format!("* bye ({})", reason.trim());
+    match line.strip_prefix("BYE ").map(str::trim) {
+        Some("server-shutdown") => return "* bye: the server is shutting down".to_owned(),
+        Some(reason) => return format!("* bye ({reason})"),
+        None => {}
     }
     match ServerMessage::parse(line) {
         Some(ServerMessage::Welcome(id)) => format!("* you are {id} (type help)"),
@@ -444,9 +446,19 @@ mod tests {
         app.closed(None);
         assert!(!app.done(), "the person did not leave: the screen stays");
         let text = screen(&app);
-        assert!(text.contains("* bye (server-shutdown)"), "{text}");
+        assert!(
+            text.contains("* bye: the server is shutting down"),
+            "{text}"
+        );
         assert!(text.contains("the server said goodbye"), "{text}");
         assert_eq!(app.event(&key(KeyCode::Esc)), vec![Command::Exit]);
+    }
+
+    #[test]
+    fn a_bye_with_another_reason_shows_the_reason() {
+        assert_eq!(describe("BYE idle"), "* bye (idle)");
+        assert_eq!(describe("BYE"), "* bye");
+        assert!(is_bye("BYE idle") && is_bye("BYE") && !is_bye("BYEBYE"));
     }
 
     #[test]

@@ -37,8 +37,7 @@ async fn start_server(seed: u64) -> (String, oneshot::Sender<()>) {
         players: 1,
         interval_ms: 1,
         reply_timeout_ms: 2000,
-        draw_prefix: Vec::new(),
-        injected_bug: None,
+        ..ServerConfig::default()
     };
     tokio::spawn(server::run(
         env,

@@ -12,6 +12,12 @@ BENCH_ROUNDS ?= 1
 FUZZ_SECONDS ?= 10
 # Where cargo puts the binaries `make bench` runs.
 TARGET_DIR ?= $(or $(CARGO_TARGET_DIR),target)
+# play-tombola: how long a player may take to answer a draw. Typing answers
+# by hand with nc takes a while: `make play-tombola REPLY_TIMEOUT_MS=60000`.
+REPLY_TIMEOUT_MS ?= 5000
+# play-chat: where the chat room listens. Not the binaries' default 2004,
+# so that play-live (2004 and 2005) and play-chat run side by side.
+CHAT_ADDR ?= 127.0.0.1:2006
 
 .PHONY: sim test build lint bench bench-load fuzz play-tombola play-live play-chat clean
 
@@ -70,16 +76,17 @@ fuzz:
 	$(CARGO) run --release -p stress --bin fuzz -- --seconds $(FUZZ_SECONDS)
 
 ## play-tombola: a lock-step server on 127.0.0.1:8000 for two players
+## (REPLY_TIMEOUT_MS=60000 for players typing with nc)
 play-tombola:
-	$(CARGO) run --release -p games --bin tombola-server -- --addr 127.0.0.1:8000 --players 2 --verbose
+	$(CARGO) run --release -p games --bin tombola-server -- --addr 127.0.0.1:8000 --players 2 --reply-timeout-ms $(REPLY_TIMEOUT_MS) --verbose
 
 ## play-live: a live tombola server (numbers 127.0.0.1:2004, claims 127.0.0.1:2005)
 play-live:
 	$(CARGO) run --release -p games --bin tombola-live-server -- --interval-ms 1000 --pause-ms 20000 --verbose
 
-## play-chat: a chat room on 127.0.0.1:2004
+## play-chat: a chat room on 127.0.0.1:2006 (CHAT_ADDR), beside play-live
 play-chat:
-	$(CARGO) run --release -p games --bin chat-server -- --log
+	$(CARGO) run --release -p games --bin chat-server -- --addr $(CHAT_ADDR) --log
 
 clean:
 	$(CARGO) clean

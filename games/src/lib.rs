@@ -10,6 +10,7 @@
 //! - [`tombola`]: the lock-step game (its `rules` are shared by the live one).
 //! - [`live`]: live tombola, two ports, late joiners, first claim wins.
 //! - [`chat`]: the chat room with private messages.
+//! - [`tui`]: the terminal UIs of the three interactive clients.
 
 pub mod chat;
 pub mod cli;
@@ -19,4 +20,5 @@ pub mod framing;
 pub mod live;
 pub mod mischief;
 pub mod tombola;
+pub mod tui;
 pub mod wire;

@@ -1,34 +1,40 @@
 //! `chat-client`: talk in the chat room by hand, or run a seeded bot.
 //!
 //! Interactive (the default): type `L` to list the room, `<ip:port> <msg>`
-//! to send a message, `Q` to leave, `help` for a reminder. Incoming lines
-//! are printed above the line being typed (a rustyline editor redraws it
-//! intact) as they arrive. Try it against a running
-//! `chat-server` from two terminals.
+//! to send a message, `Q` to leave, `help` for a reminder. On a terminal it
+//! is a full-screen client: the messages, who is in the room (the last
+//! `L`), and an input line that takes every key and paste in order. When
+//! stdin or stdout is not a terminal it reads typed lines from stdin and
+//! prints what arrives as plain lines. Try it against a running
+//! `chat-server` from two terminals (`make play-chat` listens on
+//! 127.0.0.1:2006, beside the live tombola server's 2004 and 2005; the
+//! binaries' own default is 127.0.0.1:2004).
 //!
 //! `--bot --seed 7` sends seeded random messages to random peers and lists
 //! the room now and then, then leaves and prints what it saw.
 
-use std::io::{IsTerminal, Write};
+use std::io::Write;
 
 use clap::Parser;
 use futures::{SinkExt, StreamExt};
 use rand::SeedableRng;
 use rand_chacha::ChaCha8Rng;
 use tokio::io::AsyncBufReadExt;
-use tokio::sync::mpsc;
 use tokio_util::codec::{FramedRead, FramedWrite};
 
 use games::chat::client::{self, Behaviour, Farewell, TalkPlan};
-use games::chat::protocol::{ServerLineCodec, ServerMessage};
+use games::chat::protocol::ServerLineCodec;
 use games::env::{Env, TokioEnv};
 use games::framing::{Frame, LINE_BYTES_MAX};
+use games::tui::chat::{self, App, Command};
+use games::tui::{self, Terminal};
 
 /// A chat room client: interactive by default, or a seeded bot.
 #[derive(Debug, Parser)]
 #[command(version)]
 struct Args {
-    /// The server's address.
+    /// The server's address (chat-server's default; `make play-chat`
+    /// listens on 127.0.0.1:2006).
     #[arg(long, default_value = "127.0.0.1:2004")]
     addr: String,
     /// Run a bot instead of reading the keyboard.
@@ -60,13 +66,6 @@ struct Args {
     log: bool,
 }
 
-const HELP: &str = "\
-commands:
-  L                  list the clients in the room (you included)
-  <ip:port> <msg>    send <msg> to that client, e.g. 127.0.0.1:50000 hello
-  Q                  leave the room
-  help               this text (not sent to the server)";
-
 #[tokio::main]
 async fn main() {
     let args = Args::parse();
@@ -75,10 +74,18 @@ async fn main() {
     } else {
         interactive(&args.addr).await
     };
-    if let Err(error) = result {
-        eprintln!("chat-client: {error}");
-        std::process::exit(1);
-    }
+    let code = match result {
+        Ok(()) => 0,
+        Err(error) => {
+            eprintln!("chat-client: {error}");
+            1
+        }
+    };
+    // Exit here: returning would drop the runtime, which waits for its
+    // blocking read of stdin, and stdin may stay open (a pipe) after the
+    // server said BYE.
+    let _ = std::io::stdout().flush();
+    std::process::exit(code);
 }
 
 async fn bot(args: &Args) -> Result<(), Box<dyn std::error::Error>> {
@@ -111,125 +118,59 @@ async fn bot(args: &Args) -> Result<(), Box<dyn std::error::Error>> {
     Ok(())
 }
 
-/// Where server lines are shown: on a terminal, above the line being
-/// typed, which rustyline redraws intact; otherwise plain stdout.
-enum Screen {
-    Editor(Box<dyn rustyline::ExternalPrinter + Send>),
-    Plain,
-}
-
-impl Screen {
-    fn show(&mut self, text: &str) {
-        match self {
-            Screen::Editor(printer) => {
-                if printer.print(format!("{text}\n")).is_err() {
-                    println!("{text}");
-                }
-            }
-            Screen::Plain => {
-                let mut out = std::io::stdout().lock();
-                let _ = writeln!(out, "{text}");
-                let _ = out.flush();
-            }
-        }
-    }
-}
-
-/// Where typed lines come from: a line editor on its own thread (it blocks
-/// on the terminal), or stdin read as plain lines.
-enum Keyboard {
-    Editor(mpsc::UnboundedReceiver<String>, std::thread::JoinHandle<()>),
-    Plain(tokio::io::Lines<tokio::io::BufReader<tokio::io::Stdin>>),
-}
-
-impl Keyboard {
-    /// The next typed line; `None` at end of input (Ctrl-D, Ctrl-C, EOF).
-    async fn next(&mut self) -> std::io::Result<Option<String>> {
-        match self {
-            Keyboard::Editor(typed, _) => Ok(typed.recv().await),
-            Keyboard::Plain(lines) => lines.next_line().await,
-        }
-    }
-}
-
-/// A line editor when both ends are a terminal, plain lines otherwise.
-fn open_terminal() -> (Screen, Keyboard) {
-    let plain = || {
-        (
-            Screen::Plain,
-            Keyboard::Plain(tokio::io::BufReader::new(tokio::io::stdin()).lines()),
-        )
-    };
-    if !(std::io::stdout().is_terminal() && std::io::stdin().is_terminal()) {
-        return plain();
-    }
-    let Ok(mut editor) = rustyline::DefaultEditor::new() else {
-        return plain();
-    };
-    let Ok(printer) = editor.create_external_printer() else {
-        return plain();
-    };
-    let (typed_tx, typed_rx) = mpsc::unbounded_channel();
-    let reader = std::thread::spawn(move || {
-        while let Ok(line) = editor.readline(PROMPT) {
-            let _ = editor.add_history_entry(line.as_str());
-            if typed_tx.send(line).is_err() {
-                break;
-            }
-        }
-    });
-    (
-        Screen::Editor(Box::new(printer)),
-        Keyboard::Editor(typed_rx, reader),
-    )
-}
-
-const PROMPT: &str = "> ";
-
-/// How a server line reads for a person.
-fn describe(line: &str) -> String {
-    if line == games::conn::SHUTDOWN_LINE {
-        return "* the server is shutting down".to_owned();
-    }
-    match ServerMessage::parse(line) {
-        Some(ServerMessage::Welcome(id)) => format!("* you are {id} (type help)"),
-        Some(ServerMessage::Clients(ids)) => {
-            let ids: Vec<String> = ids.iter().map(ToString::to_string).collect();
-            format!("* in the room: {}", ids.join(" "))
-        }
-        Some(ServerMessage::From { from, text }) => format!("[{from}] {text}"),
-        Some(ServerMessage::Sent(to)) => format!("* sent to {to}"),
-        Some(ServerMessage::Bye) => "* bye".to_owned(),
-        Some(ServerMessage::Err(refusal)) => format!("! {} {}", refusal.code, refusal.detail),
-        None => format!("? {line}"),
-    }
+/// Prints a line and flushes (plain output: a script reads it at once).
+fn show(text: &str) {
+    let mut out = std::io::stdout().lock();
+    let _ = writeln!(out, "{text}");
+    let _ = out.flush();
 }
 
 async fn interactive(addr: &str) -> Result<(), Box<dyn std::error::Error>> {
     let env = TokioEnv::new();
     let stream = env.connect(addr).await?;
     let (read_half, write_half) = tokio::io::split(stream);
-    let mut server_lines = FramedRead::new(read_half, ServerLineCodec::new());
-    let mut sink = FramedWrite::new(write_half, ServerLineCodec::new());
-    let (mut screen, mut keyboard) = open_terminal();
-    let mut keyboard_open = true;
+    let server_lines = FramedRead::new(read_half, ServerLineCodec::new());
+    let sink = FramedWrite::new(write_half, ServerLineCodec::new());
+    if tui::is_interactive() {
+        on_terminal(server_lines, sink).await
+    } else {
+        plain(server_lines, sink).await
+    }
+}
 
+type ServerLines = FramedRead<tokio::io::ReadHalf<tokio::net::TcpStream>, ServerLineCodec>;
+type Sink = FramedWrite<tokio::io::WriteHalf<tokio::net::TcpStream>, ServerLineCodec>;
+
+/// Plain lines: typed lines from stdin, server lines to stdout.
+async fn plain(
+    mut server_lines: ServerLines,
+    mut sink: Sink,
+) -> Result<(), Box<dyn std::error::Error>> {
+    let mut keyboard = tokio::io::BufReader::new(tokio::io::stdin()).lines();
+    let mut keyboard_open = true;
+    let mut said_bye = false;
     loop {
         tokio::select! {
             biased;
             frame = server_lines.next() => match frame {
-                Some(Ok(Frame::Line(line))) => screen.show(&describe(&line)),
-                Some(Ok(Frame::InvalidUtf8)) => screen.show("? (a line that is not UTF-8)"),
+                Some(Ok(Frame::Line(line))) => {
+                    said_bye |= chat::is_bye(&line);
+                    show(&chat::describe(&line));
+                }
+                Some(Ok(Frame::InvalidUtf8)) => show("? (a line that is not UTF-8)"),
                 Some(Err(error)) => {
-                    screen.show(&format!("* connection lost: {error}"));
+                    show(&format!("* connection lost: {error}"));
                     break;
                 }
                 None => {
-                    screen.show("* the server closed the connection");
+                    // After `BYE` the close is expected: the bye said it.
+                    if !said_bye {
+                        show("* the server closed the connection");
+                    }
                     break;
                 }
             },
-            typed = keyboard.next(), if keyboard_open => {
+            typed = keyboard.next_line(), if keyboard_open => {
                 let line = match typed? {
                     Some(line) => line,
                     None => {
@@ -240,9 +181,9 @@ async fn interactive(addr: &str) -> Result<(), Box<dyn std::error::Error>> {
                 };
                 let line = line.strip_suffix('\r').unwrap_or(&line).to_owned();
                 if line.trim() == "help" {
-                    screen.show(HELP);
+                    show(chat::HELP);
                 } else if line.len() > LINE_BYTES_MAX {
-                    screen.show(&format!("! too long: at most {LINE_BYTES_MAX} bytes per line"));
+                    show(&format!("! too long: at most {LINE_BYTES_MAX} bytes per line"));
                 } else if line.is_empty() {
                     continue;
                 } else {
@@ -251,14 +192,66 @@ async fn interactive(addr: &str) -> Result<(), Box<dyn std::error::Error>> {
             }
         }
     }
-    if let Keyboard::Editor(typed, reader) = keyboard {
-        // The editor holds the terminal in raw mode until its read returns:
-        // wait for it, so the shell gets its terminal back as it was.
-        if !reader.is_finished() {
-            screen.show("* press Enter to exit");
+    Ok(())
+}
+
+/// How often the screen is redrawn when nothing happens (a resize).
+const REDRAW_INTERVAL_MS: u64 = 500;
+
+/// The full-screen client: messages, the room, and an input line fed by
+/// every key in order.
+async fn on_terminal(
+    mut server_lines: ServerLines,
+    mut sink: Sink,
+) -> Result<(), Box<dyn std::error::Error>> {
+    let mut app = App::new();
+    let mut terminal = Terminal::open()?;
+    let mut events = tui::terminal_events();
+    let mut redraw = tokio::time::interval(std::time::Duration::from_millis(REDRAW_INTERVAL_MS));
+    let mut open = true;
+    'session: loop {
+        tokio::select! {
+            biased;
+            // Keys first: typing is never held up by a busy room.
+            event = events.recv() => {
+                let Some(event) = event else { break };
+                for command in app.event(&event) {
+                    match command {
+                        Command::Send(line) => {
+                            if open && sink.send(line).await.is_err() {
+                                open = false;
+                                app.closed(Some("cannot send".to_owned()));
+                            }
+                        }
+                        Command::Exit => break 'session,
+                    }
+                }
+            }
+            frame = server_lines.next(), if open => match frame {
+                Some(Ok(Frame::Line(line))) => app.server_line(&line),
+                Some(Ok(Frame::InvalidUtf8)) => app.server_line("(a line that is not UTF-8)"),
+                Some(Err(error)) => {
+                    open = false;
+                    app.closed(Some(error.to_string()));
+                }
+                None => {
+                    open = false;
+                    app.closed(None);
+                }
+            },
+            _ = redraw.tick() => {}
         }
-        drop(typed);
-        let _ = reader.join();
+        if app.done() {
+            break;
+        }
+        terminal.draw(|frame| app.render(frame))?;
+    }
+    drop(terminal);
+    // The last word stays on the terminal after the screen is gone.
+    if app.done() {
+        show("* bye");
+    } else if let Some(reason) = app.closed_reason() {
+        show(&format!("* {reason}"));
     }
     Ok(())
 }

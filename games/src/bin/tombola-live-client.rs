@@ -1,24 +1,38 @@
 //! `tombola-live-client`: play live tombola against `tombola-live-server`.
 //!
-//! Interactive by default: shows the board with the drawn numbers marked
-//! (and the numbers drawn before it joined, when it joins a running game),
-//! claims tombola as soon as the board is complete, announces the result,
-//! and asks on stdin whether to play the next game. `--bot` plays alone:
+//! On a terminal it is a full-screen game: your board with the drawn
+//! numbers marked, the 1-90 grid (the numbers drawn before you joined
+//! included), the game, what happened, the result of each game, and after
+//! it "play again? [y/n]" with the seconds left; after "y" it counts down
+//! to the next game. The client claims tombola for you as soon as the
+//! board is complete (the first claim wins in live tombola).
+//!
+//! When stdout or stdin is not a terminal it prints plain lines instead
+//! and reads the y/n answers as lines from stdin. `--bot` plays alone:
 //! `--games` games, one line printed per game.
 
+use std::io::Write;
+use std::pin::pin;
 use std::process::ExitCode;
+use std::time::{Duration, Instant};
 
 use clap::Parser;
 use games::cli::{board_line, parse_board, seed_or_clock};
 use games::env::TokioEnv;
-use games::live::client::{play, Behaviour, ClientConfig, Ending, Observer, View};
+use games::live::client::{play, Behaviour, ClientConfig, Observer, View};
 use games::live::game::Port;
 use games::live::protocol::ServerMessage;
 use games::tombola::rules::Board;
+use games::tui::live::{ending_line, result_line, seconds_left, App, Command};
+use games::tui::{self, Terminal};
 use rand::SeedableRng;
 use rand_chacha::ChaCha8Rng;
 use tokio::io::AsyncBufReadExt;
 use tokio::sync::mpsc;
+
+/// How often the screen is redrawn when nothing happens (the countdowns
+/// move).
+const REDRAW_INTERVAL_MS: u64 = 250;
 
 /// Live tombola client: pairs its two connections, registers a board,
 /// follows the draws (joining a running game if there is one), claims when
@@ -46,26 +60,26 @@ struct Args {
     games: u32,
 }
 
-fn result_line(id: &str, game: u64, winner: &Option<String>) -> String {
-    match winner {
-        Some(winner) if winner == id => format!("game {game} over: TOMBOLA! you won"),
-        Some(winner) => format!("game {game} over: won by {winner}"),
-        None => format!("game {game} over: no winner"),
-    }
+/// The plain display: one line per event, the board when it changes.
+#[derive(Default)]
+struct Lines {
+    /// The latest `NEXT`: the game and when it starts.
+    next: Option<(u64, Instant)>,
 }
 
-/// The interactive display.
-struct Screen;
-
-impl Observer for Screen {
+impl Observer for Lines {
     fn seen(&mut self, _port: Port, message: &ServerMessage, view: &View<'_>) {
         match message {
-            ServerMessage::Welcome { id, .. } => println!("connected as {id}"),
+            // The session reads `WELCOME` itself: `HELLO` says the pairing
+            // worked.
+            ServerMessage::Hello(id) => println!("connected as {id}"),
             ServerMessage::BoardOk => {
                 println!("your board:\n{}", board_line(view.board, view.drawn))
             }
+            // The board was just printed (registered) or is still unmarked
+            // (a new game): the start needs no second copy of it.
             ServerMessage::Game { game, history } if history.is_empty() => {
-                println!("game {game} starts\n{}", board_line(view.board, view.drawn))
+                println!("game {game} starts")
             }
             ServerMessage::Game { game, history } => {
                 let history: Vec<String> = history.iter().map(u8::to_string).collect();
@@ -94,13 +108,25 @@ impl Observer for Screen {
             ServerMessage::Over { game, winner } if view.game == Some(*game) => {
                 println!("{}", result_line(view.id, *game, winner))
             }
-            ServerMessage::Next { game, seconds } if view.asking => {
-                println!("game {game} starts in {seconds} s: play again? [y/n]")
+            ServerMessage::Next { game, seconds } => {
+                self.next = Some((*game, Instant::now() + Duration::from_secs(*seconds)));
+                if view.asking {
+                    println!("game {game} starts in {seconds} s: play again? [y/n]")
+                }
+            }
+            ServerMessage::AgainOk => {
+                if let Some((game, deadline)) = self.next {
+                    println!(
+                        "waiting for the next game, starts in {} s (game {game})",
+                        seconds_left(deadline, Instant::now())
+                    );
+                }
             }
             ServerMessage::Goodbye => println!("goodbye"),
             ServerMessage::Err(refusal) => println!("server: {refusal}"),
             _ => {}
         }
+        let _ = std::io::stdout().flush();
     }
 }
 
@@ -145,6 +171,17 @@ fn stdin_answers() -> mpsc::Receiver<bool> {
     receiver
 }
 
+/// The session's observer on a terminal: every line goes to the screen.
+struct Bridge {
+    updates: mpsc::UnboundedSender<(ServerMessage, bool)>,
+}
+
+impl Observer for Bridge {
+    fn seen(&mut self, _port: Port, message: &ServerMessage, view: &View<'_>) {
+        let _ = self.updates.send((message.clone(), view.asking));
+    }
+}
+
 #[tokio::main]
 async fn main() -> ExitCode {
     let args = Args::parse();
@@ -165,23 +202,95 @@ async fn main() -> ExitCode {
     let result = if args.bot {
         config.behaviour = Behaviour::Honest { games: args.games };
         play(&env, &config, &mut BotLines, None).await
+    } else if !tui::is_interactive() {
+        play(&env, &config, &mut Lines::default(), Some(stdin_answers())).await
     } else {
-        play(&env, &config, &mut Screen, Some(stdin_answers())).await
+        return match on_terminal(&env, &config).await {
+            Ok(()) => ExitCode::SUCCESS,
+            Err(error) => {
+                eprintln!("tombola-live-client: {error}");
+                ExitCode::FAILURE
+            }
+        };
     };
-    match result {
+    let code = match result {
         Ok(report) => {
-            let ending = match report.ending {
-                Ending::Quit => "quit",
-                Ending::SentAway => "sent away (no AGAIN in time)",
-                Ending::Left => "left",
-                Ending::Closed => "the server closed the connection",
-            };
-            println!("{}: {ending} after {} games", report.id, report.games.len());
-            ExitCode::SUCCESS
+            println!("{}", ending_line(&report));
+            0
         }
         Err(error) => {
             eprintln!("tombola-live-client: {error}");
-            ExitCode::FAILURE
+            1
         }
+    };
+    // Exit here: returning would drop the runtime, which waits for its
+    // blocking read of stdin, and stdin may stay open (a pipe) after the
+    // session ended.
+    let _ = std::io::stdout().flush();
+    std::process::exit(code);
+}
+
+/// The full-screen game; the last line is printed again after the terminal
+/// is restored, so it stays in the scrollback.
+async fn on_terminal(env: &TokioEnv, config: &ClientConfig) -> std::io::Result<()> {
+    let (updates, mut updates_rx) = mpsc::unbounded_channel();
+    let mut bridge = Bridge { updates };
+    let (answers, answers_rx) = mpsc::channel(1);
+    let mut app = App::new(config.board.clone());
+    let mut session = pin!(play(env, config, &mut bridge, Some(answers_rx)));
+    let mut terminal = Terminal::open()?;
+    let mut events = tui::terminal_events();
+    let mut redraw = tokio::time::interval(Duration::from_millis(REDRAW_INTERVAL_MS));
+    let mut running = true;
+    let mut last_line = None;
+    loop {
+        tokio::select! {
+            biased;
+            event = events.recv() => {
+                let Some(event) = event else { break };
+                match app.event(&event) {
+                    Command::Nothing => {}
+                    Command::Again(again) => {
+                        let _ = answers.try_send(again);
+                    }
+                    Command::Quit => {
+                        if running {
+                            last_line = Some("left before the end of the session".to_owned());
+                        }
+                        break;
+                    }
+                }
+            }
+            update = updates_rx.recv() => {
+                if let Some((message, asking)) = update {
+                    app.seen(&message, asking, Instant::now());
+                }
+            }
+            result = &mut session, if running => {
+                running = false;
+                while let Ok((message, asking)) = updates_rx.try_recv() {
+                    app.seen(&message, asking, Instant::now());
+                }
+                let line = match result {
+                    Ok(report) => {
+                        app.finish(Ok(&report));
+                        ending_line(&report)
+                    }
+                    Err(error) => {
+                        let line = format!("tombola-live-client: {error}");
+                        app.finish(Err(line.clone()));
+                        line
+                    }
+                };
+                last_line = Some(line);
+            }
+            _ = redraw.tick() => {}
+        }
+        terminal.draw(|frame| app.render(frame, Instant::now()))?;
     }
+    drop(terminal);
+    if let Some(line) = last_line {
+        writeln!(std::io::stdout().lock(), "{line}")?;
+    }
+    Ok(())
 }

@@ -190,10 +190,25 @@ impl From<FrameError> for ClientError {
     }
 }
 
+/// A person's answer to a draw (see [`Observer::answer`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Answer {
+    Ack,
+    Claim,
+}
+
 /// Watches a session as it plays (the interactive client draws its board
 /// from these calls). `()` watches nothing.
 pub trait Observer {
     fn seen(&mut self, message: &ServerMessage, board: &Board, drawn: &NumberSet);
+
+    /// Decides the answer to draw `seq` in place of the behaviour: the
+    /// interactive client asks the person, who may claim (and risks the
+    /// false-claim rule). `None`, the default, leaves it to the behaviour.
+    fn answer(&mut self, seq: u32) -> impl std::future::Future<Output = Option<Answer>> + Send {
+        let _ = seq;
+        std::future::ready(None)
+    }
 }
 
 impl Observer for () {
@@ -408,15 +423,25 @@ async fn play_once<E: Env>(
                 if (1..=90).contains(number) {
                     drawn.insert(*number);
                 }
-                let answer = match behaviour {
-                    Behaviour::Silent => continue,
+                let answer = match observer.answer(*seq).await {
+                    Some(Answer::Claim) => Some(ClientMessage::Tombola(*seq)),
+                    Some(Answer::Ack) => Some(ClientMessage::Ack(*seq)),
+                    None => None,
+                };
+                let answer = match (answer, behaviour) {
+                    // Once it wrote a line over the limit (mischief), the
+                    // connection is done for: nothing more is written.
                     _ if stopped_writing => continue,
-                    Behaviour::LeaveAfter(draws) if answered >= draws => {
+                    (Some(answer), _) => answer,
+                    (None, Behaviour::Silent) => continue,
+                    (None, Behaviour::LeaveAfter(draws)) if answered >= draws => {
                         report.outcome = Outcome::Left;
                         env.record(format_args!("leave"));
                         return Ok(report);
                     }
-                    Behaviour::FalseClaimAt(at) if *seq == at => ClientMessage::Tombola(*seq),
+                    (None, Behaviour::FalseClaimAt(at)) if *seq == at => {
+                        ClientMessage::Tombola(*seq)
+                    }
                     _ if board.is_covered_by(&drawn) => ClientMessage::Tombola(*seq),
                     _ => ClientMessage::Ack(*seq),
                 };

@@ -57,6 +57,10 @@ const RECEIVED_GROUP: u8 = 0;
 const NOTE_GROUP: u8 = 1;
 const SENT_GROUP: u8 = 2;
 
+/// One drawn event: (time, lane (0 = harness), order within the
+/// millisecond, index in its record, what it is).
+type Placed = (u64, usize, u8, usize, Mark);
+
 /// A stretch of uneventful steps drawn as one row.
 #[derive(Debug, Clone)]
 pub(super) struct Fold {
@@ -120,7 +124,7 @@ pub(super) struct Inputs<'a> {
 /// sent to several sessions at once (a draw) leaves from one row.
 pub(super) fn layout(outcome: &RunOutcome, inputs: &Inputs) -> Layout {
     // (time, lane (0 = harness), order within the millisecond, index, mark)
-    let mut marks: Vec<(u64, usize, u8, usize, Mark)> = Vec::new();
+    let mut marks: Vec<Placed> = Vec::new();
     for (index, event) in outcome.wire.iter().enumerate() {
         let group = match event.direction {
             Direction::Received => RECEIVED_GROUP,
@@ -140,8 +144,7 @@ pub(super) fn layout(outcome: &RunOutcome, inputs: &Inputs) -> Layout {
     marks.retain(|mark| mark.0 < inputs.cut_ms);
     marks.sort_by_key(|&(time_ms, lane, group, index, _)| (time_ms, lane, group, index));
 
-    let slots: Vec<&[(u64, usize, u8, usize, Mark)]> =
-        marks.chunk_by(|a, b| a.0 == b.0).collect();
+    let slots: Vec<&[Placed]> = marks.chunk_by(|a, b| a.0 == b.0).collect();
     let folded_steps = folded_slots(outcome, inputs, &slots);
 
     let mut layout = Layout {
@@ -264,7 +267,7 @@ pub(super) fn layout(outcome: &RunOutcome, inputs: &Inputs) -> Layout {
 fn folded_slots(
     outcome: &RunOutcome,
     inputs: &Inputs,
-    slots: &[&[(u64, usize, u8, usize, Mark)]],
+    slots: &[&[Placed]],
 ) -> BTreeMap<usize, (usize, usize)> {
     let server_lane = inputs.lanes.get("server").map(|lane| lane + 1);
     // Steps as (first slot, slot after the last).
@@ -330,7 +333,7 @@ enum Eventful {
 fn eventful<'a>(
     outcome: &'a RunOutcome,
     inputs: &Inputs,
-    mark: &(u64, usize, u8, usize, Mark),
+    mark: &Placed,
     first_verbs_seen: &mut BTreeSet<&'a str>,
 ) -> Eventful {
     if inputs.violation_ms.contains(&mark.0) {
@@ -347,9 +350,9 @@ fn eventful<'a>(
             let verb = outcome.trace[index].text.split(' ').next().unwrap_or("");
             if RACE_NOTE_VERBS.contains(&verb) {
                 Eventful::WithTheStepBefore
-            } else if KEPT_NOTE_VERBS.contains(&verb) {
-                Eventful::Alone
-            } else if FIRST_NOTE_VERBS.contains(&verb) && first_verbs_seen.insert(verb) {
+            } else if KEPT_NOTE_VERBS.contains(&verb)
+                || (FIRST_NOTE_VERBS.contains(&verb) && first_verbs_seen.insert(verb))
+            {
                 Eventful::Alone
             } else {
                 Eventful::No

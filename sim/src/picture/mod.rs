@@ -24,10 +24,10 @@ use crate::harness::RunOutcome;
 use crate::trace::WireEvent;
 
 use layout::{Fold, Inputs, Layout, FOLD_ROW_PX, IDLE_GAP_MAX_PX};
-pub use pairing::{json, messages, Message};
 use pairing::sessions_by_address;
+pub use pairing::{json, messages, Message};
 use story::{Anchor, AnchorKind};
-use words::{escape, in_words, shorten};
+use words::{escape, escape_lines, in_words, shorten};
 
 /// serde_json's value type, so that readers of [`json`] (such as the
 /// workspace's integration tests, which do not depend on serde_json) parse
@@ -201,10 +201,12 @@ struct LabelSpace {
 }
 
 impl LabelSpace {
-    /// The most of `wanted_chars` (at least [`LABEL_CHARS_MIN`]) that fit at
-    /// baseline `y`, starting at `x` or centred on it, clear of every label
-    /// placed before; reserves that room. 0 when none fit.
-    fn fit(&mut self, x: i64, y: i64, centred: bool, wanted_chars: usize) -> usize {
+    /// The most of `wanted_chars` of `text` that fit at baseline `y`,
+    /// starting at `x` or centred on it, clear of every label placed
+    /// before; reserves that room. A cut label keeps at least its first
+    /// word whole (and [`LABEL_CHARS_MIN`]): `SEN…` says nothing. 0 when
+    /// that does not fit.
+    fn fit(&mut self, text: &str, x: i64, y: i64, centred: bool, wanted_chars: usize) -> usize {
         let extent = |chars: usize| {
             let width = chars as i64 * CHAR_WIDTH_PX;
             if centred {
@@ -221,8 +223,16 @@ impl LabelSpace {
                     end + CHAR_WIDTH_PX <= other_start || other_end + CHAR_WIDTH_PX <= start
                 })
         };
-        let least = LABEL_CHARS_MIN.min(wanted_chars).max(1);
-        let Some(chars) = (least..=wanted_chars).rev().find(|&chars| clear(extent(chars))) else {
+        let first_word_chars = text.split(' ').next().unwrap_or("").chars().count();
+        // The first word and an ellipsis, or the whole text if shorter.
+        let least = LABEL_CHARS_MIN
+            .max(first_word_chars + 1)
+            .min(text.chars().count())
+            .max(1);
+        let Some(chars) = (least..=wanted_chars)
+            .rev()
+            .find(|&chars| clear(extent(chars)))
+        else {
             return 0;
         };
         self.placed.entry(y).or_default().push(extent(chars));
@@ -246,7 +256,7 @@ fn ms(time_ms: u64) -> String {
     let digits = time_ms.to_string();
     let mut out = String::new();
     for (index, digit) in digits.chars().enumerate() {
-        if index > 0 && (digits.len() - index) % 3 == 0 {
+        if index > 0 && (digits.len() - index).is_multiple_of(3) {
             out.push(',');
         }
         out.push(digit);
@@ -556,7 +566,7 @@ pub fn svg(outcome: &RunOutcome, title: &str) -> String {
         let label_y = mark_y + 3;
         let label_x = x + LABEL_OFFSET_PX;
         let wanted = text.chars().count().min(NOTE_CHARS_MAX);
-        let chars = space.fit(label_x, label_y, false, wanted);
+        let chars = space.fit(&text, label_x, label_y, false, wanted);
         if chars > 0 {
             let _ = writeln!(
                 labels,
@@ -616,12 +626,21 @@ pub fn svg(outcome: &RunOutcome, title: &str) -> String {
 /// Whether every end of `message` that was seen lies in a folded row: it
 /// is listed there, not drawn.
 fn hidden_in_fold(message: &Message, layout: &Layout) -> bool {
-    let ends: Vec<usize> = message.sent.iter().chain(&message.received).copied().collect();
+    let ends: Vec<usize> = message
+        .sent
+        .iter()
+        .chain(&message.received)
+        .copied()
+        .collect();
     !ends.is_empty() && ends.iter().all(|&index| layout.wire_fold[index].is_some())
 }
 
 /// The messages a fold hides, in time order.
-fn fold_messages<'a>(fold_index: usize, messages: &'a [Message], layout: &Layout) -> Vec<&'a Message> {
+fn fold_messages<'a>(
+    fold_index: usize,
+    messages: &'a [Message],
+    layout: &Layout,
+) -> Vec<&'a Message> {
     messages
         .iter()
         .filter(|message| {
@@ -672,23 +691,30 @@ fn draw_fold(
         listed.push((
             line.time_ms,
             index,
-            format!("{} ms {} note: {}", line.time_ms, line.host, in_words(&line.text)),
+            format!(
+                "{} ms {} note: {}",
+                line.time_ms,
+                line.host,
+                in_words(&line.text)
+            ),
         ));
     }
     listed.sort();
 
     let summary = fold_summary(fold, outcome, &hidden);
     let left_x = FIRST_LIFELINE_X - 40;
-    let band_width = last_x - left_x + 40;
+    // Across the lifelines, and wide enough for its summary.
+    let summary_chars = summary.0.chars().count().max(summary.1.chars().count()) as i64;
+    let band_width = (last_x - left_x + 40).max(summary_chars * CHAR_WIDTH_PX + 16);
     let id = format!("fold-{}", fold_index + 1);
-    let tooltip: Vec<&str> = listed.iter().map(|(_, _, text)| text.as_str()).collect();
+    let tooltip = listed.iter().map(|(_, _, text)| text.as_str());
     let _ = writeln!(
         out,
         "<g class=\"folded\" data-lines=\"{}\" data-notes=\"{}\"><title>{} (click to list)\n{}</title><a href=\"#{id}\"><rect class=\"fold\" x=\"{left_x}\" y=\"{}\" width=\"{band_width}\" height=\"{}\" rx=\"4\"/><text class=\"ft\" x=\"{}\" y=\"{}\" xml:space=\"preserve\">{}</text><text class=\"fs\" x=\"{}\" y=\"{}\">{}</text></a></g>",
         hidden.len(),
         fold.notes.len(),
         escape(&summary.0),
-        escape(&tooltip.join("\n")),
+        escape_lines(tooltip),
         fold.y + 2,
         FOLD_ROW_PX - 4,
         left_x + 8,
@@ -721,7 +747,10 @@ fn draw_fold(
             "<text x=\"{}\" y=\"{}\">{}</text>",
             left_x + 8,
             list_y + 28 + row as i64 * 12,
-            escape(&shorten(text, (list_width as usize - 16) / CHAR_WIDTH_PX as usize))
+            escape(&shorten(
+                text,
+                (list_width as usize - 16) / CHAR_WIDTH_PX as usize
+            ))
         );
     }
     if more > 0 {
@@ -767,7 +796,11 @@ fn fold_summary(fold: &Fold, outcome: &RunOutcome, hidden: &[&Message]) -> (Stri
         })
         .collect();
     kinds.sort_by(|a, b| b.0.cmp(&a.0).then_with(|| a.1.cmp(&b.1)));
-    let shown: Vec<&str> = kinds.iter().take(3).map(|(_, text)| text.as_str()).collect();
+    let shown: Vec<&str> = kinds
+        .iter()
+        .take(3)
+        .map(|(_, text)| text.as_str())
+        .collect();
     if !shown.is_empty() {
         let _ = write!(first_line, " · {}", shown.join(" · "));
     }
@@ -780,7 +813,8 @@ fn fold_summary(fold: &Fold, outcome: &RunOutcome, hidden: &[&Message]) -> (Stri
         let word = message.line.split(' ').next().unwrap_or("");
         *lines.entry(word).or_default() += 1;
     }
-    let mut line_kinds: Vec<(usize, &str)> = lines.iter().map(|(word, count)| (*count, *word)).collect();
+    let mut line_kinds: Vec<(usize, &str)> =
+        lines.iter().map(|(word, count)| (*count, *word)).collect();
     line_kinds.sort_by(|a, b| b.0.cmp(&a.0).then_with(|| a.1.cmp(b.1)));
     let words: Vec<String> = line_kinds
         .iter()
@@ -819,7 +853,10 @@ fn header_lines(
     end_ms: u64,
 ) -> Vec<(&'static str, String)> {
     let mut header: Vec<(&'static str, String)> = Vec::new();
-    for anchor in anchors.iter().filter(|anchor| anchor.kind == AnchorKind::Violation) {
+    for anchor in anchors
+        .iter()
+        .filter(|anchor| anchor.kind == AnchorKind::Violation)
+    {
         let place = match &anchor.at {
             Some((time_ms, _)) => format!("at {} ms (⚠ in the diagram)", ms(*time_ms)),
             None => "(not located in the trace)".to_owned(),
@@ -850,7 +887,7 @@ fn header_lines(
                 line = "   ".to_owned();
             }
             let _ = write!(line, " {event},");
-            }
+        }
         line.pop();
         header.push((" rare", line));
     }
@@ -895,11 +932,11 @@ fn header_lines(
     }
     header.push((
         " k",
-        format!("How to read: time flows down (idle stretches shortened to {IDLE_GAP_MAX_PX} px, // on the axis) · an arrow runs from the sender at send time to the receiver at receive time · x: never received"),
+        format!("How to read: time flows down (idle stretches shortened to {IDLE_GAP_MAX_PX} px: // on the axis) · arrows run from sender at send time to receiver at receive time"),
     ));
     header.push((
         " k",
-        "●: a note · dashed orange: a fault · ⚠ red: a violation · ★ purple: a rare event · shaded ▸ rows: folded steps (click to list) · hover anything for its full text".to_owned(),
+        "x: never received · ●: a note · dashed orange: a fault · ⚠ red: a violation · ★ purple: a rare event · ▸ shaded row: folded steps, click to list · hover for full text".to_owned(),
     ));
     header
 }
@@ -927,14 +964,30 @@ fn who_is_who(
             (name.as_str(), ids, addresses)
         })
         .collect();
-    let name_width = rows.iter().map(|row| row.0.chars().count()).max().unwrap_or(0).max(8);
-    let id_width = rows.iter().map(|row| row.1.chars().count()).max().unwrap_or(0).max(10);
+    let name_width = rows
+        .iter()
+        .map(|row| row.0.chars().count())
+        .max()
+        .unwrap_or(0)
+        .max(8);
+    let id_width = rows
+        .iter()
+        .map(|row| row.1.chars().count())
+        .max()
+        .unwrap_or(0)
+        .max(10);
     let mut table = vec![(
         " k",
-        format!("{:<name_width$}  {:<id_width$}  addresses", "lifeline", "given id"),
+        format!(
+            "{:<name_width$}  {:<id_width$}  addresses",
+            "lifeline", "given id"
+        ),
     )];
     table.extend(rows.into_iter().map(|(name, ids, addresses)| {
-        ("", format!("{name:<name_width$}  {ids:<id_width$}  {addresses}"))
+        (
+            "",
+            format!("{name:<name_width$}  {ids:<id_width$}  {addresses}"),
+        )
     }));
     table
 }
@@ -1053,7 +1106,10 @@ fn draw_arrow(
                 // A session talking to itself: a loop out and back.
                 (
                     format!("M{from_x} {}h30V{}H{to_x}", from.1, to.1),
-                    ((from_x + 30, from.1), (from_x + 30 + 2 * LABEL_SELF_LOOP_PX, from.1)),
+                    (
+                        (from_x + 30, from.1),
+                        (from_x + 30 + 2 * LABEL_SELF_LOOP_PX, from.1),
+                    ),
                 )
             } else {
                 (
@@ -1101,7 +1157,7 @@ fn draw_arrow(
         .count()
         .min(LABEL_CHARS_MAX)
         .min(room_chars as usize);
-    let chars = space.fit(label_x, label_y, true, wanted);
+    let chars = space.fit(&message.line, label_x, label_y, true, wanted);
     if chars > 0 {
         out.push_str("/>\n");
         let _ = writeln!(
@@ -1125,7 +1181,7 @@ const LABEL_END_MARGIN_PX: i64 = 14;
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::trace::TraceLine;
+    use crate::trace::{Direction, TraceLine};
 
     fn event(
         time_ms: u64,

@@ -29,8 +29,8 @@ pub(super) fn identities(outcome: &RunOutcome) -> BTreeMap<String, Identity> {
     let mut identities: BTreeMap<String, Identity> = BTreeMap::new();
     for line in &outcome.trace {
         let mut words = line.text.split(' ');
-        let welcome = matches!(words.next(), Some("recv" | "recv#"))
-            && words.next() == Some("WELCOME");
+        let welcome =
+            matches!(words.next(), Some("recv" | "recv#")) && words.next() == Some("WELCOME");
         if let (true, Some(id)) = (welcome, words.next()) {
             let ids = &mut identities.entry(line.host.clone()).or_default().ids;
             if ids.last().map(String::as_str) != Some(id) {
@@ -113,7 +113,7 @@ fn locate_violation(outcome: &RunOutcome, property: &str, detail: &str) -> Optio
         return trace.len().checked_sub(1).map(|index| at(outcome, index));
     }
     let words: Vec<&str> = detail
-        .split(|c: char| c == ' ' || c == ':' || c == ',')
+        .split([' ', ':', ','])
         .filter(|word| !word.is_empty())
         .collect();
     let game = words
@@ -146,7 +146,8 @@ fn locate_violation(outcome: &RunOutcome, property: &str, detail: &str) -> Optio
 
 /// The first trace line that shows the rare event `name`, for the events
 /// the trace names in words; `None` for the rest (races the oracles find
-/// by comparing many lines, such as `join-during-draw`).
+/// by comparing many lines, such as `join-during-draw`), which the header
+/// lists as not located.
 fn locate_rare_event(
     outcome: &RunOutcome,
     name: &str,
@@ -182,18 +183,18 @@ fn locate_rare_event(
         "disconnect" => Box::new(server_note("drop", |words| {
             matches!(words.last(), Some(&"numbers-closed" | &"claims-closed"))
         })),
-        "client-gave-up" => Box::new(|host: &str, words: &[&str]| {
-            host != "server" && words[0] == "gave-up"
-        }),
+        "client-gave-up" => {
+            Box::new(|host: &str, words: &[&str]| host != "server" && words[0] == "gave-up")
+        }
         "again" => Box::new(server_note("again", |_| true)),
         "recipient-busy" => Box::new(server_note("busy", |_| true)),
         "send-to-departed" => Box::new(server_note("unknown", |_| true)),
         "message-to-self" => Box::new(server_note("route", |words| {
             words.len() > 2 && words[1] == words[2]
         })),
-        "silence-timeout" => Box::new(|host: &str, words: &[&str]| {
-            host != "server" && words[0] == "silence"
-        }),
+        "silence-timeout" => {
+            Box::new(|host: &str, words: &[&str]| host != "server" && words[0] == "silence")
+        }
         "client-crash" => Box::new(harness("crash", false)),
         "server-crash" | "server-crash-mid-game" => Box::new(harness("crash", true)),
         "client-restart" => Box::new(harness("restart", false)),
@@ -218,7 +219,9 @@ fn locate_rare_event(
             // The first line that never arrived.
             return first_lost_ms.map(|time_ms| (time_ms, String::new()));
         }
-        _ => return None,
+        // A rare event named after a harness action or a note's first
+        // word (`partition`, `quit`): its first line.
+        _ => Box::new(move |_: &str, words: &[&str]| words[0] == name),
     };
     outcome
         .trace

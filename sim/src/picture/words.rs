@@ -25,6 +25,16 @@ pub(super) fn escape(text: &str) -> String {
     out
 }
 
+/// Lines joined for a multi-line tooltip: each escaped as by [`escape`],
+/// the newlines between them kept (XML allows them; browsers show them).
+pub(super) fn escape_lines<'a>(lines: impl IntoIterator<Item = &'a str>) -> String {
+    lines
+        .into_iter()
+        .map(escape)
+        .collect::<Vec<String>>()
+        .join("\n")
+}
+
 /// A cut closer to the limit than this many characters is made mid-word
 /// rather than throwing away most of the room (a long token such as a board
 /// list or an address has no space to cut at).
@@ -134,6 +144,11 @@ mod tests {
     }
 
     #[test]
+    fn tooltip_lines_keep_their_newlines_and_escape_the_rest() {
+        assert_eq!(escape_lines(["a<b", "c\u{1}"]), "a&lt;b\nc\u{2401}");
+    }
+
+    #[test]
     fn shortening_counts_characters_not_bytes() {
         assert_eq!(shorten("città🎲", 10), "città🎲");
         assert_eq!(shorten("città🎲abc", 5), "citt…");
@@ -168,7 +183,12 @@ mod tests {
 
     #[test]
     fn protocol_lines_come_back_unchanged() {
-        for line in ["DRAW 1 7", "OVER 1 WINNERS p1 p3", "WELCOME p1", "route a b m1 hi"] {
+        for line in [
+            "DRAW 1 7",
+            "OVER 1 WINNERS p1 p3",
+            "WELCOME p1",
+            "route a b m1 hi",
+        ] {
             assert_eq!(in_words(line), line);
         }
     }

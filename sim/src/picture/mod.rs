@@ -1008,6 +1008,10 @@ enum Arrow {
     Delivered {
         from: (usize, i64),
         to: (usize, i64),
+        /// Where a folded row hides the arrow's start (the row's bottom) or
+        /// end (its top): its label goes on the part left in view.
+        hidden_until_y: Option<i64>,
+        hidden_from_y: Option<i64>,
     },
     /// Sent, never received: toward the receiver's lifeline when known.
     Lost {
@@ -1044,7 +1048,14 @@ fn arrow(
                     // Past the cut the arrow runs to the bottom of the picture.
                     let receive_y = layout.wire_y[received].unwrap_or(layout.bottom_y);
                     let to = (lanes[receive.session.as_str()], receive_y);
-                    Some(Arrow::Delivered { from, to })
+                    let fold_of =
+                        |index: usize| layout.wire_fold[index].map(|fold| &layout.folds[fold]);
+                    Some(Arrow::Delivered {
+                        from,
+                        to,
+                        hidden_until_y: fold_of(sent).map(|fold| fold.y + FOLD_ROW_PX),
+                        hidden_from_y: fold_of(received).map(|fold| fold.y),
+                    })
                 }
                 None => Some(Arrow::Lost {
                     from,
@@ -1098,7 +1109,12 @@ fn draw_arrow(
         message.line
     ));
     let (colour, (start_x, start_y), (end_x, end_y)) = match *arrow {
-        Arrow::Delivered { from, to } => {
+        Arrow::Delivered {
+            from,
+            to,
+            hidden_until_y,
+            hidden_from_y,
+        } => {
             let from_x = lifeline_x(from.0);
             let to_x = lifeline_x(to.0);
             let colour = colour_class(from.0);
@@ -1112,9 +1128,30 @@ fn draw_arrow(
                     ),
                 )
             } else {
+                // The part of the line a folded row does not cover.
+                let at_y = |y: i64| {
+                    let (dx, dy) = (to_x - from_x, to.1 - from.1);
+                    let x = if dy == 0 {
+                        from_x
+                    } else {
+                        from_x + dx * (y - from.1) / dy
+                    };
+                    (x, y)
+                };
+                let start = match hidden_until_y {
+                    Some(y) if y > from.1 && y < to.1 => at_y(y),
+                    // Nothing in view: no room, so no label.
+                    Some(_) => (to_x, to.1),
+                    None => (from_x, from.1),
+                };
+                let end = match hidden_from_y {
+                    Some(y) if y < to.1 && y > from.1 => at_y(y),
+                    Some(_) => (from_x, from.1),
+                    None => (to_x, to.1),
+                };
                 (
                     format!("M{from_x} {}L{to_x} {}", from.1, to.1),
-                    ((from_x, from.1), (to_x, to.1)),
+                    (start, end),
                 )
             };
             let _ = write!(out, "<path class=\"m c{colour}\" d=\"{path}\"");

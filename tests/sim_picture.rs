@@ -631,7 +631,7 @@ fn lifelines_say_which_player_or_address_each_session_was_given() {
     // The run's own notes say who is who: `c1 recv WELCOME p3`.
     for line in &outcome.trace {
         if let Some(id) = line.text.strip_prefix("recv WELCOME ") {
-            let head = format!("</title>{}</text><text class=\"who\"", line.host);
+            let head = format!("</title>{}</text>\n<text class=\"who\"", line.host);
             let at = svg
                 .find(&head)
                 .unwrap_or_else(|| panic!("no head for {}", line.host));

@@ -24,8 +24,11 @@ pub(super) const IDLE_PX_PER_MS: i64 = 1;
 /// draw interval costs no more than a 14 ms one: about a row, with room
 /// for the // mark on the time axis.
 pub(super) const IDLE_GAP_MAX_PX: i64 = 14;
-/// Height of a folded row: its summary line and the time it spans.
-pub(super) const FOLD_ROW_PX: i64 = 2 * ROW_PX + 8;
+/// Height of a folded row: its two summary lines, and a margin of
+/// [`FOLD_MARGIN_PX`] above and below so that a fault band or an arrowhead
+/// in the next millisecond stays clear of it.
+pub(super) const FOLD_ROW_PX: i64 = 2 * ROW_PX + 8 + 2 * FOLD_MARGIN_PX;
+pub(super) const FOLD_MARGIN_PX: i64 = 6;
 /// A lone uneventful step is drawn: folding it would save a few rows and
 /// hide a whole exchange behind a click.
 const FOLD_STEPS_MIN: usize = 2;
@@ -163,7 +166,14 @@ pub(super) fn layout(outcome: &RunOutcome, inputs: &Inputs) -> Layout {
     while slot_index < slots.len() {
         let time_ms = slots[slot_index][0].0;
         let mut shortened = false;
-        if let Some(previous_ms) = previous_ms {
+        // A folded row stands for its time and has margins: no idle gap
+        // before or after it.
+        let folds_here = folded_steps.contains_key(&slot_index);
+        let after_fold = layout
+            .folds
+            .last()
+            .is_some_and(|fold| Some(fold.last_ms) == previous_ms);
+        if let (Some(previous_ms), false, false) = (previous_ms, folds_here, after_fold) {
             let idle_px = (time_ms - previous_ms - 1).saturating_mul(IDLE_PX_PER_MS as u64);
             shortened = idle_px > IDLE_GAP_MAX_PX as u64;
             y += idle_px.min(IDLE_GAP_MAX_PX as u64) as i64;

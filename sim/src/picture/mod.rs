@@ -23,7 +23,7 @@ use std::fmt::Write as _;
 use crate::harness::RunOutcome;
 use crate::trace::WireEvent;
 
-use layout::{Fold, Inputs, Layout, FOLD_ROW_PX, IDLE_GAP_MAX_PX};
+use layout::{Fold, Inputs, Layout, FOLD_MARGIN_PX, FOLD_ROW_PX, IDLE_GAP_MAX_PX};
 use pairing::sessions_by_address;
 pub use pairing::{json, messages, Message};
 use story::{Anchor, AnchorKind};
@@ -398,16 +398,22 @@ pub fn svg(outcome: &RunOutcome, title: &str) -> String {
             .unwrap_or_default();
         let _ = writeln!(
             out,
-            "<line class=\"life\" x1=\"{x}\" y1=\"{}\" x2=\"{x}\" y2=\"{}\"/><rect class=\"head\" x=\"{}\" y=\"{heads_y}\" width=\"150\" height=\"34\" rx=\"3\"/><text class=\"name\" x=\"{x}\" y=\"{}\"><title>{}</title>{label}</text><text class=\"who\" x=\"{x}\" y=\"{}\"><title>{}</title>{}</text>",
+            "<line class=\"life\" x1=\"{x}\" y1=\"{}\" x2=\"{x}\" y2=\"{}\"/><rect class=\"head\" x=\"{}\" y=\"{heads_y}\" width=\"150\" height=\"34\" rx=\"3\"/><text class=\"name\" x=\"{x}\" y=\"{}\"><title>{}</title>{label}</text>",
             heads_y + 34,
             layout.bottom_y,
             x - 75,
             heads_y + 14,
             escape(name),
-            heads_y + 27,
-            escape(&identity),
-            escape(&shorten(&identity, NAME_CHARS_MAX + 4)),
         );
+        if !identity.is_empty() {
+            let _ = writeln!(
+                out,
+                "<text class=\"who\" x=\"{x}\" y=\"{}\"><title>{}</title>{}</text>",
+                heads_y + 27,
+                escape(&identity),
+                escape(&shorten(&identity, NAME_CHARS_MAX + 4)),
+            );
+        }
         let mut repeat_y = top_y + NAME_REPEAT_PX;
         while repeat_y + NAME_REPEAT_PX / 2 < layout.bottom_y {
             let _ = writeln!(
@@ -715,13 +721,13 @@ fn draw_fold(
         fold.notes.len(),
         escape(&summary.0),
         escape_lines(tooltip),
-        fold.y + 2,
-        FOLD_ROW_PX - 4,
+        fold.y + FOLD_MARGIN_PX,
+        FOLD_ROW_PX - 2 * FOLD_MARGIN_PX,
         left_x + 8,
-        fold.y + 15,
+        fold.y + FOLD_MARGIN_PX + 13,
         escape(&summary.0),
         left_x + 8,
-        fold.y + 28,
+        fold.y + FOLD_MARGIN_PX + 26,
         escape(&summary.1),
     );
 
@@ -1186,8 +1192,23 @@ fn draw_arrow(
     };
     let label_x = (start_x + end_x) / 2;
     let label_y = (start_y + end_y) / 2 - 2;
-    // Room between the two ends, less a margin at each for arrowheads.
-    let room_chars = (((end_x - start_x).abs() - 2 * LABEL_END_MARGIN_PX) / CHAR_WIDTH_PX).max(0);
+    // Room between the two ends, less a margin at each for arrowheads; an
+    // arrow a folded row cuts short needs room for the label's height too.
+    let clipped = matches!(
+        *arrow,
+        Arrow::Delivered {
+            hidden_until_y: Some(_),
+            ..
+        } | Arrow::Delivered {
+            hidden_from_y: Some(_),
+            ..
+        }
+    );
+    let room_chars = if clipped && (end_y - start_y).abs() < 2 * LABEL_HEIGHT_PX {
+        0
+    } else {
+        (((end_x - start_x).abs() - 2 * LABEL_END_MARGIN_PX) / CHAR_WIDTH_PX).max(0)
+    };
     let wanted = message
         .line
         .chars()

@@ -675,7 +675,8 @@ fn a_violation_is_marked_where_it_happens_and_named_in_the_header() {
     );
     assert!(svg.contains(&marked), "no {marked:?} in the picture");
     // The mark sits in the diagram at the row of that millisecond: its
-    // line is drawn just above the time axis label of `over 1`.
+    // line is drawn just above the time axis label of `over 1` (whose
+    // baseline is 3 px below the row's top; the line 7 px above it).
     let tick = format!(">{}</text>", over.time_ms);
     let tick_at = svg
         .find(&tick)
@@ -685,7 +686,12 @@ fn a_violation_is_marked_where_it_happens_and_named_in_the_header() {
         .find("<g class=\"violation\">")
         .expect("a violation mark");
     let line_y = number_after(&svg[group_at..], " y1=\"");
-    assert_eq!(line_y, tick_y - 6, "the mark is not at {} ms", over.time_ms);
+    assert_eq!(
+        line_y,
+        tick_y - 10,
+        "the mark is not at {} ms",
+        over.time_ms
+    );
     // The header says it first, in words, with the time.
     let header_at = svg
         .find(&format!(

@@ -70,6 +70,9 @@ const LOST_FRACTION_PERCENT: i64 = 55;
 /// Lines of a folded row's list shown when it is opened (clicked); the
 /// row's tooltip holds them all. 40 lines of 12 px fit on one screen.
 const FOLD_LIST_LINES_MAX: usize = 40;
+/// A violation's or rare event's band runs this far above the first row
+/// of its millisecond: between that row's labels and the row before.
+const ANCHOR_ABOVE_ROW_PX: i64 = 7;
 /// Height of one header line.
 const HEADER_LINE_PX: i64 = 15;
 
@@ -447,7 +450,7 @@ pub fn svg(outcome: &RunOutcome, title: &str) -> String {
     // events), placed top to bottom, each at least a row below the last.
     let anchor_y = |anchor: &Anchor| {
         let (time_ms, _) = anchor.at.as_ref()?;
-        layout.slot_y.get(time_ms).map(|y| y - 3)
+        layout.slot_y.get(time_ms).map(|y| y - ANCHOR_ABOVE_ROW_PX)
     };
     let mut wanted: Vec<(i64, usize)> = Vec::new();
     for (index, mark_y) in layout.harness_y.iter().enumerate() {

@@ -97,10 +97,11 @@ fn at(outcome: &RunOutcome, index: usize) -> (u64, String) {
     (line.time_ms, line.host.clone())
 }
 
-/// A violation is about the end of the game it names (the server's `over
-/// N`, else that game's last server line), or about the last line of the
-/// session its detail starts with; a bad trace line is about itself; a run
-/// that did not finish is about its end.
+/// A violation is about the draw it names, else the end of the game it
+/// names (the server's `over N`, or the end of the run for a game that
+/// never ended), else the last line of the session its detail starts with;
+/// a bad trace line is about itself; a run that did not finish is about
+/// its end.
 fn locate_violation(outcome: &RunOutcome, property: &str, detail: &str) -> Option<(u64, String)> {
     let trace = &outcome.trace;
     if property == "trace-format" {
@@ -116,6 +117,45 @@ fn locate_violation(outcome: &RunOutcome, property: &str, detail: &str) -> Optio
         .split([' ', ':', ','])
         .filter(|word| !word.is_empty())
         .collect();
+    // A draw the oracle names: `drew 69 twice` (tombola: its second
+    // `draw _ 69`), `drew 91` (its first), `draw 12 is 69` (live: the
+    // server's `draw <game> 12 69`).
+    let draw_line = |matches: &dyn Fn(&[&str]) -> bool, nth: usize| {
+        trace
+            .iter()
+            .enumerate()
+            .filter(|(_, line)| {
+                let words: Vec<&str> = line.text.split(' ').collect();
+                line.host == "server" && words[0] == "draw" && matches(&words)
+            })
+            .nth(nth)
+            .map(|(index, _)| at(outcome, index))
+    };
+    if let Some(position) = words.iter().position(|word| *word == "drew") {
+        if let Some(&number) = words.get(position + 1) {
+            let twice = words.get(position + 2) == Some(&"twice");
+            let found = draw_line(
+                &|draw: &[&str]| draw.last() == Some(&number),
+                usize::from(twice),
+            );
+            if found.is_some() {
+                return found;
+            }
+        }
+    }
+    if let Some(position) = words
+        .windows(3)
+        .position(|triple| triple[0] == "draw" && triple[2] == "is")
+    {
+        let (sequence, number) = (words[position + 1], words.get(position + 3).copied());
+        let found = draw_line(
+            &|draw: &[&str]| draw.len() == 4 && draw[2] == sequence && Some(draw[3]) == number,
+            0,
+        );
+        if found.is_some() {
+            return found;
+        }
+    }
     let game = words
         .windows(2)
         .find(|pair| pair[0] == "game" && pair[1].parse::<u64>().is_ok())
@@ -125,14 +165,11 @@ fn locate_violation(outcome: &RunOutcome, property: &str, detail: &str) -> Optio
             let mut words = line.text.split(' ');
             line.host == "server" && words.next() == Some(verb) && words.next() == Some(game)
         };
+        // A game that never ended is about the end of the run.
         let end = trace
             .iter()
             .position(|line| of_game(line, "over"))
-            .or_else(|| {
-                trace
-                    .iter()
-                    .rposition(|line| of_game(line, "draw") || of_game(line, "start"))
-            });
+            .or(trace.len().checked_sub(1));
         if let Some(index) = end {
             return Some(at(outcome, index));
         }

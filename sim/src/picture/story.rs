@@ -229,9 +229,10 @@ fn locate_rare_event(
         "message-to-self" => Box::new(server_note("route", |words| {
             words.len() > 2 && words[1] == words[2]
         })),
-        "silence-timeout" => {
-            Box::new(|host: &str, words: &[&str]| host != "server" && words[0] == "silence")
-        }
+        // chat: a client that heard nothing ends `end timeout`.
+        "silence-timeout" => Box::new(|host: &str, words: &[&str]| {
+            host != "server" && words[0] == "end" && words.get(1) == Some(&"timeout")
+        }),
         "client-crash" => Box::new(harness("crash", false)),
         "server-crash" | "server-crash-mid-game" => Box::new(harness("crash", true)),
         "client-restart" => Box::new(harness("restart", false)),

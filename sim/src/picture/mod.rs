@@ -593,7 +593,14 @@ pub fn svg(outcome: &RunOutcome, title: &str) -> String {
             continue;
         }
         if let Some(arrow) = arrow(message, outcome, &layout, &lanes, &address_sessions) {
-            draw_arrow(&mut out, &mut labels, &mut space, message, &arrow);
+            draw_arrow(
+                &mut out,
+                &mut labels,
+                &mut space,
+                message,
+                &arrow,
+                &layout.folds,
+            );
         }
     }
     out.push_str(&labels);
@@ -1104,6 +1111,7 @@ fn draw_arrow(
     space: &mut LabelSpace,
     message: &Message,
     arrow: &Arrow,
+    folds: &[Fold],
 ) {
     let times = match (message.sent_ms, message.received_ms) {
         (Some(sent), Some(received)) => format!("sent {sent} ms, received {received} ms"),
@@ -1207,7 +1215,12 @@ fn draw_arrow(
             ..
         }
     );
-    let room_chars = if clipped && (end_y - start_y).abs() < 2 * LABEL_HEIGHT_PX {
+    // A line held across a folded stretch can have its middle under the
+    // folded row: a label there would be covered.
+    let under_a_fold = folds
+        .iter()
+        .any(|fold| label_y + 2 > fold.y && label_y - 8 < fold.y + FOLD_ROW_PX);
+    let room_chars = if under_a_fold || (clipped && (end_y - start_y).abs() < 2 * LABEL_HEIGHT_PX) {
         0
     } else {
         (((end_x - start_x).abs() - 2 * LABEL_END_MARGIN_PX) / CHAR_WIDTH_PX).max(0)

@@ -1,13 +1,17 @@
 //! Pictures of a run (`sim::picture`): the SVG is well-formed XML with one
-//! lifeline per session and one arrow per line that crossed the wire, lost
-//! lines, harness events and awkward text are drawn, the output is stable
-//! (snapshots), and the JSON reads back with the trace, the wire events and
-//! the verdict.
+//! lifeline per session and every line that crossed the wire either drawn
+//! as an arrow or listed in a folded row; lost lines, harness events,
+//! violations (in place) and awkward text are drawn; every built-in
+//! scenario's picture stays short enough to browse, with no overlapping
+//! labels and no Rust debug formatting; the output is stable (snapshots),
+//! and the JSON reads back with the trace, the wire events and the verdict.
 
 use std::collections::{BTreeMap, BTreeSet};
+use std::path::Path;
 
 use sim::harness::{RunOptions, RunOutcome, Violation};
 use sim::picture::{self, JsonValue};
+use sim::seeds::SeedEntry;
 use sim::trace::{Direction, TraceLine, WireEvent};
 
 /// The smallest built-in run with wire events: two sessions on two ports
@@ -342,9 +346,13 @@ fn the_picture_marks_lost_lines_unseen_sends_harness_events_and_the_verdict() {
         "marks on named lifelines"
     );
     assert!(svg.contains(">FAIL</text>"));
+    // In words, in the header, placed at the last line of the session the
+    // detail names.
     assert!(
-        svg.contains("violation same-draws: c1 &lt;p1&gt; received [] &amp; the server drew [7]")
+        svg.contains("violation same-draws at 5 ms (⚠ in the diagram): c1 &lt;p1&gt; received none &amp; the server drew [7]"),
+        "{svg}"
     );
+    assert_eq!(count(&svg, "<g class=\"violation\">"), 1);
     // Notes are drawn; trace lines that repeat a wire line are not.
     assert!(svg.contains(">draw 1 7</text>"));
     assert!(!svg.contains(">recv WELCOME p1<"));
@@ -441,15 +449,40 @@ fn paired_lines(outcome: &RunOutcome) -> (usize, usize) {
     (paired, sent_total - paired)
 }
 
+/// The numbers in every `name="N"` attribute of `svg`, summed.
+fn attribute_sum(svg: &str, name: &str) -> usize {
+    let needle = format!(" {name}=\"");
+    svg.match_indices(&needle)
+        .map(|(at, _)| {
+            let rest = &svg[at + needle.len()..];
+            rest[..rest.find('"').expect("closed")]
+                .parse::<usize>()
+                .expect("a number")
+        })
+        .sum()
+}
+
+/// Lines drawn as arrows (delivered, lost, send not seen) and lines listed
+/// in folded rows.
+fn drawn_and_folded(svg: &str) -> (usize, usize) {
+    let drawn = count(svg, "<path class=\"m ")
+        + count(svg, "<path class=\"lost ")
+        + count(svg, "<path class=\"found ");
+    (drawn, attribute_sum(svg, "data-lines"))
+}
+
 #[test]
-fn the_picture_of_a_small_run_has_one_arrow_per_paired_line_and_one_lifeline_per_session() {
+fn the_picture_of_a_small_run_shows_every_line_once_and_one_lifeline_per_session() {
     let outcome = run_with_wire(SMALL_SCENARIO, 1);
     let svg = picture::svg(&outcome, "small run");
     assert_eq!(check_well_formed(&svg), Ok("svg".to_owned()));
     let (paired, lost) = paired_lines(&outcome);
     assert!(paired > 10, "the run crossed the wire only {paired} times");
-    assert_eq!(count(&svg, "<path class=\"m "), paired);
-    assert_eq!(count(&svg, "<path class=\"lost "), lost);
+    // A delivered line is two wire events; a lost or unmatched one is one.
+    let (drawn, folded) = drawn_and_folded(&svg);
+    assert_eq!(drawn + folded, outcome.wire.len() - paired);
+    assert!(count(&svg, "<path class=\"m ") <= paired);
+    assert!(count(&svg, "<path class=\"lost ") <= lost);
     let sessions = sessions(&outcome);
     assert_eq!(count(&svg, "<line class=\"life\""), sessions.len());
     for session in &sessions {
@@ -503,16 +536,244 @@ fn the_json_of_a_real_run_holds_its_trace_wire_events_and_verdict() {
 }
 
 #[test]
-fn the_picture_of_a_long_run_draws_every_line_and_stays_a_few_hundred_kilobytes() {
+fn the_picture_of_a_long_run_shows_every_line_and_stays_a_few_hundred_kilobytes() {
     let outcome = run_with_wire(LONG_SCENARIO, 1);
     let svg = picture::svg(&outcome, "long run");
     assert_eq!(check_well_formed(&svg), Ok("svg".to_owned()));
     let (paired, _) = paired_lines(&outcome);
     assert!(paired > 500, "only {paired} lines: not a long run");
-    assert_eq!(count(&svg, "<path class=\"m "), paired);
+    let (drawn, folded) = drawn_and_folded(&svg);
+    assert_eq!(drawn + folded, outcome.wire.len() - paired);
+    assert!(folded > drawn, "a long run is mostly folded");
     assert!(
         svg.len() < 400_000,
         "{} bytes for {paired} lines",
         svg.len()
     );
+}
+
+// ---------------------------------------------------------------------------
+// What a person reads: every built-in scenario, seed 1.
+
+/// The tallest picture a person still browses: three screens of about
+/// 1,000 px. Past it the race and the verdict scroll out of reach, which is
+/// what folding uneventful steps is for; the tallest built-in run today
+/// (live-faults, ten faults and four games) is about 2,900 px.
+const PICTURE_HEIGHT_PX_MAX: usize = 3000;
+
+/// The height an SVG declares on its root element.
+fn declared_height_px(svg: &str) -> usize {
+    let root = &svg[svg.find("<svg ").expect("an svg root")..];
+    let at = root.find(" height=\"").expect("a height") + " height=\"".len();
+    root[at..at + root[at..].find('"').expect("closed")]
+        .parse()
+        .expect("a number")
+}
+
+/// The label boxes (`<rect class="bg" …>`) of a picture: x, y, width, height.
+fn label_boxes(svg: &str) -> Vec<(i64, i64, i64, i64)> {
+    svg.match_indices("<rect class=\"bg\" ")
+        .map(|(at, _)| {
+            let tag = &svg[at..at + svg[at..].find("/>").expect("closed")];
+            let value = |name: &str| -> i64 {
+                let needle = format!(" {name}=\"");
+                let start = tag.find(&needle).expect("attribute") + needle.len();
+                tag[start..start + tag[start..].find('"').expect("closed")]
+                    .parse()
+                    .expect("a number")
+            };
+            (value("x"), value("y"), value("width"), value("height"))
+        })
+        .collect()
+}
+
+#[test]
+fn every_built_in_scenario_draws_a_picture_short_enough_to_browse_with_no_overlapping_labels() {
+    for scenario in sim::scenarios::everything() {
+        let name = scenario.name().to_owned();
+        let outcome = scenario.run(1, &RunOptions { keep_wire: true });
+        let svg = picture::svg(&outcome, &format!("{name} seed 1"));
+        assert_eq!(check_well_formed(&svg), Ok("svg".to_owned()), "{name}");
+        let height = declared_height_px(&svg);
+        assert!(
+            height <= PICTURE_HEIGHT_PX_MAX,
+            "{name} seed 1 is {height} px tall, over {PICTURE_HEIGHT_PX_MAX}"
+        );
+        let mut boxes = label_boxes(&svg);
+        assert!(!boxes.is_empty(), "{name}: no labels");
+        boxes.sort_unstable_by_key(|&(x, y, _, _)| (y, x));
+        for (index, &(x, y, width, height)) in boxes.iter().enumerate() {
+            for &(other_x, other_y, other_width, _) in boxes[index + 1..]
+                .iter()
+                .take_while(|&&(_, other_y, _, _)| other_y < y + height)
+            {
+                let apart = x + width <= other_x || other_x + other_width <= x;
+                assert!(
+                    apart,
+                    "{name}: labels at ({x}, {y}) and ({other_x}, {other_y}) overlap"
+                );
+            }
+        }
+        // Client notes carry Rust debug forms; the picture puts them in words.
+        for debug_form in ["Won {", "Lost {", "Dropped {", "winners: [", "&quot;p"] {
+            assert!(
+                !svg.contains(debug_form),
+                "{name}: {debug_form:?} in the picture"
+            );
+        }
+    }
+}
+
+#[test]
+fn lifelines_say_which_player_or_address_each_session_was_given() {
+    let outcome = run_with_wire("tombola-simultaneous-claims", 1);
+    let svg = picture::svg(&outcome, "ids");
+    // The run's own notes say who is who: `c1 recv WELCOME p3`.
+    for line in &outcome.trace {
+        if let Some(id) = line.text.strip_prefix("recv WELCOME ") {
+            let head = format!("</title>{}</text>\n<text class=\"who\"", line.host);
+            let at = svg
+                .find(&head)
+                .unwrap_or_else(|| panic!("no head for {}", line.host));
+            let who = &svg[at + head.len()..];
+            let who = &who[..who.find("</text>").expect("closed")];
+            assert!(who.ends_with(&format!(">{id}")), "{}: {who}", line.host);
+        }
+    }
+    let chat = run_with_wire("chat-small-room", 1);
+    let svg = picture::svg(&chat, "addresses");
+    let welcomed = chat
+        .trace
+        .iter()
+        .find_map(|line| line.text.strip_prefix("recv WELCOME "))
+        .expect("a chat client is welcomed with its address");
+    assert!(svg.contains(&format!(">{welcomed}</text>")));
+    assert!(svg.contains("lifeline  given id"), "the who-is-who table");
+}
+
+#[test]
+fn a_violation_is_marked_where_it_happens_and_named_in_the_header() {
+    let path = Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("fixtures/seeds/tombola-first-claim-only-bug.toml");
+    let entry = SeedEntry::load(&path).expect("the recorded seed loads");
+    let outcome = entry
+        .scenario
+        .run(entry.seed, &RunOptions { keep_wire: true });
+    assert!(!outcome.passed());
+    let svg = picture::svg(&outcome, "failing seed");
+    // The game ends (the server's `over 1`) where the oracle finds it wrong.
+    let over = outcome
+        .trace
+        .iter()
+        .find(|line| line.host == "server" && line.text.starts_with("over 1"))
+        .expect("game 1 ends");
+    let violation = &outcome.violations[0];
+    let marked = format!(
+        "{} ms ⚠ VIOLATION {}</text>",
+        format_thousands(over.time_ms),
+        violation.property
+    );
+    assert!(svg.contains(&marked), "no {marked:?} in the picture");
+    // The mark sits in the diagram at the row of that millisecond: its
+    // line is drawn just above the time axis label of `over 1` (whose
+    // baseline is 3 px below the row's top; the line 7 px above it).
+    let tick = format!(">{}</text>", over.time_ms);
+    let tick_at = svg
+        .find(&tick)
+        .expect("the time axis shows the end of game 1");
+    let tick_y = number_before(&svg[..tick_at], " y=\"");
+    let group_at = svg
+        .find("<g class=\"violation\">")
+        .expect("a violation mark");
+    let line_y = number_after(&svg[group_at..], " y1=\"");
+    assert_eq!(
+        line_y,
+        tick_y - 10,
+        "the mark is not at {} ms",
+        over.time_ms
+    );
+    // The header says it first, in words, with the time.
+    let header_at = svg
+        .find(&format!(
+            "violation {} at {}",
+            violation.property,
+            format_thousands(over.time_ms)
+        ))
+        .expect("the header names the violation");
+    assert!(header_at < group_at);
+    assert!(svg.contains("FAIL: 1 violation"));
+}
+
+fn format_thousands(number: u64) -> String {
+    let digits = number.to_string();
+    let mut out = String::new();
+    for (index, digit) in digits.chars().enumerate() {
+        if index > 0 && (digits.len() - index).is_multiple_of(3) {
+            out.push(',');
+        }
+        out.push(digit);
+    }
+    out
+}
+
+/// The number in the last `needle"N"` of `text`.
+fn number_before(text: &str, needle: &str) -> i64 {
+    let at = text.rfind(needle).expect("attribute") + needle.len();
+    text[at..at + text[at..].find('"').expect("closed")]
+        .parse()
+        .expect("a number")
+}
+
+/// The number in the first `needle"N"` of `text`.
+fn number_after(text: &str, needle: &str) -> i64 {
+    let at = text.find(needle).expect("attribute") + needle.len();
+    text[at..at + text[at..].find('"').expect("closed")]
+        .parse()
+        .expect("a number")
+}
+
+#[test]
+fn folded_rows_keep_every_line_and_note_they_hide() {
+    let outcome = run_with_wire("tombola-four-players-latency", 1);
+    let svg = picture::svg(&outcome, "folded");
+    let folds: Vec<&str> = svg
+        .match_indices("<g class=\"folded\"")
+        .map(|(at, _)| &svg[at..at + svg[at..].find("</g>").expect("closed")])
+        .collect();
+    assert!(!folds.is_empty(), "a 4-player game folds its middle draws");
+    let tooltips: String = folds
+        .iter()
+        .map(|fold| {
+            let start = fold.find("<title>").expect("a tooltip") + "<title>".len();
+            &fold[start..start + fold[start..].find("</title>").expect("closed")]
+        })
+        .collect::<Vec<&str>>()
+        .join("\n");
+    let (drawn, folded) = drawn_and_folded(&svg);
+    let (paired, _) = paired_lines(&outcome);
+    assert_eq!(drawn + folded, outcome.wire.len() - paired);
+    // Every folded line is listed with its sender, receiver and times; the
+    // count of listed lines matches what the rows say they hold.
+    let listed_lines = tooltips.lines().filter(|line| line.contains(" → ")).count();
+    assert_eq!(listed_lines, folded);
+    // Every server draw is either drawn as a note or listed in a fold.
+    for line in outcome
+        .trace
+        .iter()
+        .filter(|line| line.text.starts_with("draw "))
+    {
+        let drawn = svg.contains(&format!(">{}</text>", line.text));
+        let listed = tooltips.contains(&format!("{} ms server note: {}", line.time_ms, line.text));
+        assert!(
+            drawn != listed,
+            "{} ms {}: drawn {drawn}, listed {listed}",
+            line.time_ms,
+            line.text
+        );
+    }
+    // Each fold opens a list in place: a link to an element with its id.
+    for index in 1..=folds.len() {
+        assert!(svg.contains(&format!("<a href=\"#fold-{index}\">")));
+        assert!(svg.contains(&format!("<g class=\"list\" id=\"fold-{index}\">")));
+    }
 }

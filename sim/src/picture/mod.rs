@@ -1,0 +1,1328 @@
+//! Pictures of one simulated run, for people and for tools. [`svg`] draws a
+//! message-sequence diagram a browser opens and a person reads in seconds:
+//! a header with the verdict, the violations and the rare events (each with
+//! its time) and a table of who each lifeline is (player ids, addresses);
+//! then one lifeline per session, an arrow per line that crossed the wire
+//! (from the sender at its send time to the receiver at its receive time,
+//! labelled on its middle), lost lines as arrows ending in an x, the
+//! sessions' notes as small marks, harness events (faults) as dashed bands,
+//! and the violations and rare events marked where they happen. Repeated
+//! uneventful stretches are folded into one row that lists what it holds
+//! (see [`layout`]). [`json`] prints the same run as one JSON document: the
+//! outcome, the verdict and the paired messages. Both depend only on the
+//! outcome, so a seed always gives the same picture.
+
+mod layout;
+mod pairing;
+mod story;
+mod words;
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::fmt::Write as _;
+
+use crate::harness::RunOutcome;
+use crate::trace::WireEvent;
+
+use layout::{Fold, Inputs, Layout, FOLD_MARGIN_PX, FOLD_ROW_PX, IDLE_GAP_MAX_PX};
+use pairing::sessions_by_address;
+pub use pairing::{json, messages, Message};
+use story::{Anchor, AnchorKind};
+use words::{escape, escape_lines, in_words, shorten};
+
+/// serde_json's value type, so that readers of [`json`] (such as the
+/// workspace's integration tests, which do not depend on serde_json) parse
+/// it with the library that wrote it.
+pub use serde_json::Value as JsonValue;
+
+/// The trace host the harness records its own events (faults) under.
+const HARNESS_HOST: &str = "sim";
+
+/// Vertical space of one event row; fits one 10 px label.
+const ROW_PX: i64 = 13;
+/// Horizontal distance between two lifelines: room for one arrow label.
+const LIFELINE_SPACING_PX: i64 = 190;
+/// Where the first lifeline stands; the time axis lives left of it.
+const FIRST_LIFELINE_X: i64 = 120;
+/// Where the time axis labels end.
+const AXIS_X: i64 = 44;
+/// Where the labels of harness events, violations and rare events start,
+/// right of the last lifeline: past the notes drawn beside it.
+const RIGHT_COLUMN_OFFSET_PX: i64 = LIFELINE_SPACING_PX;
+/// Room right of the last lifeline for those labels.
+const RIGHT_COLUMN_PX: i64 = RIGHT_COLUMN_OFFSET_PX + 330;
+/// Characters of a label drawn in full; longer ones are cut at a word
+/// (with an ellipsis) and shown whole in the mark's tooltip. Centred on an
+/// arrow between two neighbouring lifelines, 25 characters of the 10 px
+/// monospace font end 20 px short of either lifeline, clear of the
+/// arrowheads that land there.
+const LABEL_CHARS_MAX: usize = 25;
+/// Characters of a lifeline's name or identity in its head box.
+const NAME_CHARS_MAX: usize = 20;
+/// Characters of one header line (a violation can be long).
+const HEADER_CHARS_MAX: usize = 170;
+/// Past this many wire events the rest of the run is left out, so that a
+/// browser still opens the file and it stays a few hundred KB.
+const WIRE_EVENTS_DRAWN_MAX: usize = 6000;
+/// Lifeline names are repeated this often down a long diagram.
+const NAME_REPEAT_PX: i64 = 1000;
+/// How far a lost line travels toward its receiver before its x.
+const LOST_FRACTION_PERCENT: i64 = 55;
+/// Lines of a folded row's list shown when it is opened (clicked); the
+/// row's tooltip holds them all. 40 lines of 12 px fit on one screen.
+const FOLD_LIST_LINES_MAX: usize = 40;
+/// A violation's or rare event's band runs this far above the first row
+/// of its millisecond: between that row's labels and the row before.
+const ANCHOR_ABOVE_ROW_PX: i64 = 7;
+/// Height of one header line.
+const HEADER_LINE_PX: i64 = 15;
+
+/// Colours of the sessions' arrows, by lifeline. Red, orange and purple
+/// are kept for faults, lost lines, violations and rare events.
+const PALETTE: [&str; 8] = [
+    "#1f77b4", "#2ca02c", "#8c564b", "#e377c2", "#17becf", "#7f7f7f", "#bcbd22", "#393b79",
+];
+const FAULT_COLOUR: &str = "#e6550d";
+const FAIL_COLOUR: &str = "#d62728";
+const PASS_COLOUR: &str = "#2ca02c";
+const RARE_COLOUR: &str = "#7b2fbe";
+
+/// A trace line that only repeats a wire event (`recv WELCOME p1` beside
+/// the received `WELCOME p1`): the arrow already shows it. Matched by
+/// session, time and text after the first word (`recv`, `send`, `recv#`),
+/// each wire event excusing at most one trace line.
+fn wire_echoes(outcome: &RunOutcome) -> Vec<bool> {
+    let mut unmatched: BTreeMap<(u64, &str, &str), usize> = BTreeMap::new();
+    for event in &outcome.wire {
+        *unmatched
+            .entry((event.time_ms, event.session.as_str(), event.line.as_str()))
+            .or_default() += 1;
+    }
+    outcome
+        .trace
+        .iter()
+        .map(|line| {
+            let Some((_, rest)) = line.text.split_once(' ') else {
+                return false;
+            };
+            match unmatched.get_mut(&(line.time_ms, line.host.as_str(), rest)) {
+                Some(count) if *count > 0 => {
+                    *count -= 1;
+                    true
+                }
+                _ => false,
+            }
+        })
+        .collect()
+}
+
+/// The sessions, left to right: the server first if there is one, then in
+/// order of first appearance in the trace or on the wire.
+fn lifelines(outcome: &RunOutcome) -> Vec<String> {
+    // (first time, trace before wire, index in its record)
+    let mut first_seen: BTreeMap<&str, (u64, usize, usize)> = BTreeMap::new();
+    let trace = outcome
+        .trace
+        .iter()
+        .enumerate()
+        .filter(|(_, line)| line.host != HARNESS_HOST)
+        .map(|(index, line)| (line.host.as_str(), (line.time_ms, 0, index)));
+    let wire = outcome
+        .wire
+        .iter()
+        .enumerate()
+        .map(|(index, event)| (event.session.as_str(), (event.time_ms, 1, index)));
+    for (session, seen) in trace.chain(wire) {
+        let earliest = first_seen.entry(session).or_insert(seen);
+        *earliest = (*earliest).min(seen);
+    }
+    let mut names: Vec<(&str, (u64, usize, usize))> = first_seen.into_iter().collect();
+    names.sort_by_key(|&(name, seen)| (name != "server", seen));
+    names.into_iter().map(|(name, _)| name.to_owned()).collect()
+}
+
+fn lifeline_x(lane: usize) -> i64 {
+    FIRST_LIFELINE_X + lane as i64 * LIFELINE_SPACING_PX
+}
+
+fn colour_class(lane: usize) -> usize {
+    lane % PALETTE.len()
+}
+
+/// Shared by every element, so that an arrow costs its coordinates and a
+/// class, not its looks: a 90-draw game stays a few hundred KB. A folded
+/// row's list (`.list`) shows when the row's link targets it (`:target`),
+/// which works in a browser with no script.
+const STYLE: &str = "text{font:10px ui-monospace,Menlo,Consolas,monospace;fill:#222}.bg{fill:#fff;fill-opacity:.9}\
+.e{text-anchor:end}.mid{text-anchor:middle}.t{font-size:16px;font-weight:bold}.v{font-size:18px;font-weight:bold}.h{font-size:11px}\
+.pass{fill:PASS}.fail{fill:FAIL}.rare{fill:RARE}.k{fill:#666}\
+.life{stroke:#bbb}.head{fill:#f4f4f4;stroke:#888}.name{font-size:11px;font-weight:bold;text-anchor:middle}.who{fill:#555;text-anchor:middle}\
+.rep{fill:#999;text-anchor:middle}.axis{stroke:#ccc}.tick{fill:#888;text-anchor:end}.brk{stroke:#888;fill:none}\
+.m,.lost,.found{fill:none}.lost,.found{stroke-dasharray:4 3}.x{stroke:FAIL;stroke-width:2;fill:none}.dot{fill:FAIL}\
+.nd{fill:#555}.n{fill:#444;font-style:italic}\
+.f{stroke:FAULT;stroke-width:1.5;stroke-dasharray:6 3}.fd{fill:FAULT}text.f{fill:FAULT;stroke:none;font-weight:bold}\
+.va{stroke:FAIL;stroke-width:3}.vd{fill:FAIL}text.va{fill:FAIL;stroke:none;font-weight:bold;font-size:12px}\
+.ra{stroke:RARE;stroke-width:1.5;stroke-dasharray:2 2}.rd{fill:RARE}text.ra{fill:RARE;stroke:none;font-weight:bold}\
+.fold{fill:#eef2f7;stroke:#9aa9bd;stroke-dasharray:3 2}.fold:hover{fill:#dfe7f2}.ft{fill:#234}.fs{fill:#567}\
+.list{display:none}.list:target{display:inline}.lbox{fill:#fffef4;stroke:#9aa9bd}.close{fill:#a00}\
+.bottom{stroke:#888}";
+
+fn style() -> String {
+    let mut style = STYLE
+        .replace("PASS", PASS_COLOUR)
+        .replace("FAIL", FAIL_COLOUR)
+        .replace("FAULT", FAULT_COLOUR)
+        .replace("RARE", RARE_COLOUR);
+    for (index, colour) in PALETTE.iter().enumerate() {
+        let _ = write!(
+            style,
+            "path.c{index}{{stroke:{colour}}}.m.c{index},.found.c{index}{{marker-end:url(#a{index})}}text.c{index}{{fill:{colour}}}"
+        );
+    }
+    style
+}
+
+/// Approximate advance of one character of the 10 px monospace font.
+const CHAR_WIDTH_PX: i64 = 6;
+/// A note's label keeps this far right of its dot.
+const LABEL_OFFSET_PX: i64 = 8;
+/// Two labels whose baselines are closer than this would overlap.
+const LABEL_HEIGHT_PX: i64 = 10;
+/// Characters of a note drawn in full: what fits between its dot and the
+/// next lifeline (longer ones are cut at a word, whole in the tooltip).
+const NOTE_CHARS_MAX: usize =
+    ((LIFELINE_SPACING_PX - LABEL_OFFSET_PX - 8) / CHAR_WIDTH_PX) as usize;
+/// A label that cannot keep this many characters is left out (its arrow
+/// or dot keeps the tooltip).
+const LABEL_CHARS_MIN: usize = 4;
+
+/// The labels placed so far, so that a later one is cut short or left out
+/// rather than drawn over an earlier one.
+#[derive(Default)]
+struct LabelSpace {
+    /// Baseline y -> horizontal extents of the labels on it.
+    placed: BTreeMap<i64, Vec<(i64, i64)>>,
+}
+
+impl LabelSpace {
+    /// The most of `wanted_chars` of `text` that fit at baseline `y`,
+    /// starting at `x` or centred on it, clear of every label placed
+    /// before; reserves that room. A cut label keeps at least its first
+    /// word whole (and [`LABEL_CHARS_MIN`]): `SEN…` says nothing. 0 when
+    /// that does not fit.
+    fn fit(&mut self, text: &str, x: i64, y: i64, centred: bool, wanted_chars: usize) -> usize {
+        let extent = |chars: usize| {
+            let width = chars as i64 * CHAR_WIDTH_PX;
+            if centred {
+                (x - width / 2, x + width / 2)
+            } else {
+                (x, x + width)
+            }
+        };
+        let clear = |(start, end): (i64, i64)| {
+            self.placed
+                .range(y - LABEL_HEIGHT_PX + 1..y + LABEL_HEIGHT_PX)
+                .flat_map(|(_, extents)| extents.iter())
+                .all(|&(other_start, other_end)| {
+                    end + CHAR_WIDTH_PX <= other_start || other_end + CHAR_WIDTH_PX <= start
+                })
+        };
+        let first_word_chars = text.split(' ').next().unwrap_or("").chars().count();
+        // The first word and an ellipsis, or the whole text if shorter.
+        let least = LABEL_CHARS_MIN
+            .max(first_word_chars + 1)
+            .min(text.chars().count())
+            .max(1);
+        let Some(chars) = (least..=wanted_chars)
+            .rev()
+            .find(|&chars| clear(extent(chars)))
+        else {
+            return 0;
+        };
+        self.placed.entry(y).or_default().push(extent(chars));
+        chars
+    }
+}
+
+/// A white box under a label of `chars` characters at baseline `y`, so
+/// that lines crossing it do not strike it through.
+fn label_background(x: i64, y: i64, centred: bool, chars: usize) -> String {
+    let width = chars as i64 * CHAR_WIDTH_PX + 4;
+    let left = if centred { x - width / 2 } else { x - 2 };
+    format!(
+        "<rect class=\"bg\" x=\"{left}\" y=\"{}\" width=\"{width}\" height=\"10\"/>",
+        y - 8
+    )
+}
+
+/// `1,234`: times in the header and folded rows are read, not parsed.
+fn ms(time_ms: u64) -> String {
+    let digits = time_ms.to_string();
+    let mut out = String::new();
+    for (index, digit) in digits.chars().enumerate() {
+        if index > 0 && (digits.len() - index).is_multiple_of(3) {
+            out.push(',');
+        }
+        out.push(digit);
+    }
+    out
+}
+
+/// The run as an SVG message-sequence diagram titled `title` (say, the
+/// scenario and the seed). Draws wire events when the run kept them
+/// (`RunOptions::keep_wire`); without them it shows the notes only.
+///
+/// Each drawn delivered line is a `<path class="m …">`, each lost one a
+/// `<path class="lost …">`, each line whose send was not seen a
+/// `<path class="found …">`, each session a `<line class="life" …>`; each
+/// folded row a `<g class="folded" data-lines="N" data-notes="M">` whose
+/// `<title>` lists the N lines and M notes it hides; each violation marked
+/// in place a `<g class="violation">`, each located rare event a
+/// `<g class="rare-event">`.
+pub fn svg(outcome: &RunOutcome, title: &str) -> String {
+    let names = lifelines(outcome);
+    let lanes: BTreeMap<&str, usize> = names
+        .iter()
+        .enumerate()
+        .map(|(lane, name)| (name.as_str(), lane))
+        .collect();
+    let echoes = wire_echoes(outcome);
+    let all_messages = messages(&outcome.wire);
+    let cut_ms = cut_time_ms(&outcome.wire);
+    // The first line lost (or found) on each connection is an event worth
+    // drawing; the same loss at every later draw is repetition, folded.
+    let mut unpaired = vec![false; outcome.wire.len()];
+    let mut connections_seen: BTreeSet<(&str, &str)> = BTreeSet::new();
+    for message in &all_messages {
+        if message.sent.is_none() || message.received.is_none() {
+            for &index in message.sent.iter().chain(&message.received) {
+                let event = &outcome.wire[index];
+                if connections_seen.insert((event.local.as_str(), event.peer.as_str())) {
+                    unpaired[index] = true;
+                }
+            }
+        }
+    }
+    let first_lost_ms = all_messages
+        .iter()
+        .filter(|message| message.received.is_none())
+        .filter_map(|message| message.sent_ms)
+        .min();
+    let anchors = story::anchors(outcome, first_lost_ms);
+    let anchored_ms = story::anchored_times(&anchors, None);
+    let violation_ms = story::anchored_times(&anchors, Some(AnchorKind::Violation));
+    let identities = story::identities(outcome);
+    let end_ms = outcome
+        .trace
+        .iter()
+        .map(|line| line.time_ms)
+        .chain(outcome.wire.iter().map(|event| event.time_ms))
+        .max()
+        .unwrap_or(0);
+
+    let header = header_lines(outcome, &names, &all_messages, &anchors, cut_ms, end_ms);
+    let who = who_is_who(&names, &identities);
+    let header_end_y = 60 + (header.len() + who.len()) as i64 * HEADER_LINE_PX;
+    let heads_y = header_end_y + 14;
+    let top_y = heads_y + 48;
+    let layout = layout::layout(
+        outcome,
+        &Inputs {
+            lanes: &lanes,
+            echoes: &echoes,
+            unpaired: &unpaired,
+            anchored_ms: &anchored_ms,
+            violation_ms: &violation_ms,
+            cut_ms,
+            top_y,
+        },
+    );
+    let last_x = lifeline_x(names.len().saturating_sub(1));
+    let width = (last_x + RIGHT_COLUMN_PX).max(12 + HEADER_CHARS_MAX as i64 * 7);
+    let height = layout.bottom_y + 40;
+
+    let mut out = String::with_capacity(160 * outcome.wire.len() + 8192);
+    let _ = write!(
+        out,
+        "<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n<svg xmlns=\"http://www.w3.org/2000/svg\" width=\"{width}\" height=\"{height}\" viewBox=\"0 0 {width} {height}\">\n<title>{}</title>\n<style>{}</style>\n<defs>",
+        escape(title),
+        style()
+    );
+    for (index, colour) in PALETTE.iter().enumerate() {
+        let _ = write!(
+            out,
+            "<marker id=\"a{index}\" viewBox=\"0 0 10 10\" refX=\"10\" refY=\"5\" markerWidth=\"7\" markerHeight=\"7\" orient=\"auto\"><path d=\"M0 0L10 5L0 10z\" fill=\"{colour}\"/></marker>"
+        );
+    }
+    out.push_str("</defs>\n<rect width=\"100%\" height=\"100%\" fill=\"#fff\"/>\n");
+
+    // Header: title and verdict, violations, rare events, figures, who is
+    // who, how to read.
+    let (verdict_class, verdict_text) = if outcome.passed() {
+        ("pass", "PASS".to_owned())
+    } else {
+        let count = outcome.violations.len();
+        let plural = if count == 1 { "" } else { "s" };
+        ("fail", format!("FAIL: {count} violation{plural}"))
+    };
+    let _ = writeln!(
+        out,
+        "<text class=\"t\" x=\"12\" y=\"24\">{}</text>\n<text class=\"v {verdict_class}\" x=\"12\" y=\"48\">{verdict_text}</text>",
+        escape(&shorten(title, HEADER_CHARS_MAX))
+    );
+    for (row, (class, line)) in header.iter().chain(&who).enumerate() {
+        let text = escape(&shorten(line, HEADER_CHARS_MAX));
+        let tooltip = if line.chars().count() > HEADER_CHARS_MAX {
+            format!("<title>{}</title>", escape(line))
+        } else {
+            String::new()
+        };
+        let _ = writeln!(
+            out,
+            "<text class=\"h{class}\" x=\"12\" y=\"{}\" xml:space=\"preserve\">{tooltip}{text}</text>",
+            70 + row as i64 * HEADER_LINE_PX
+        );
+    }
+
+    // Lifelines with their heads (name, and who it is), names repeated down
+    // long diagrams, and the time axis.
+    let _ = writeln!(
+        out,
+        "<line class=\"axis\" x1=\"{x}\" y1=\"{top_y}\" x2=\"{x}\" y2=\"{}\"/><text class=\"tick\" x=\"{AXIS_X}\" y=\"{}\">ms</text>",
+        layout.bottom_y,
+        top_y - 12,
+        x = AXIS_X + 6,
+    );
+    for (lane, name) in names.iter().enumerate() {
+        let x = lifeline_x(lane);
+        let label = escape(&shorten(name, NAME_CHARS_MAX));
+        let identity = identities
+            .get(name)
+            .map(|identity| identity.ids.join(" → "))
+            .unwrap_or_default();
+        let _ = writeln!(
+            out,
+            "<line class=\"life\" x1=\"{x}\" y1=\"{}\" x2=\"{x}\" y2=\"{}\"/><rect class=\"head\" x=\"{}\" y=\"{heads_y}\" width=\"150\" height=\"34\" rx=\"3\"/><text class=\"name\" x=\"{x}\" y=\"{}\"><title>{}</title>{label}</text>",
+            heads_y + 34,
+            layout.bottom_y,
+            x - 75,
+            heads_y + 14,
+            escape(name),
+        );
+        if !identity.is_empty() {
+            let _ = writeln!(
+                out,
+                "<text class=\"who\" x=\"{x}\" y=\"{}\"><title>{}</title>{}</text>",
+                heads_y + 27,
+                escape(&identity),
+                escape(&shorten(&identity, NAME_CHARS_MAX + 4)),
+            );
+        }
+        let mut repeat_y = top_y + NAME_REPEAT_PX;
+        while repeat_y + NAME_REPEAT_PX / 2 < layout.bottom_y {
+            let _ = writeln!(
+                out,
+                "<text class=\"rep\" x=\"{x}\" y=\"{repeat_y}\">{label}</text>"
+            );
+            repeat_y += NAME_REPEAT_PX;
+        }
+    }
+    let mut last_label_y: Option<i64> = None;
+    for &(time_ms, tick_y, shortened) in &layout.ticks {
+        if shortened {
+            let _ = writeln!(
+                out,
+                "<path class=\"brk\" d=\"M{} {}l8 -4m-8 8l8 -4\"/>",
+                AXIS_X + 2,
+                tick_y - IDLE_GAP_MAX_PX / 2 - 1
+            );
+        }
+        if last_label_y.is_none_or(|last_y| tick_y - last_y >= ROW_PX) {
+            let _ = writeln!(
+                out,
+                "<text class=\"tick\" x=\"{AXIS_X}\" y=\"{}\">{time_ms}</text>",
+                tick_y + 3
+            );
+            last_label_y = Some(tick_y);
+        }
+    }
+
+    // The right column's labels (harness events, violations, rare
+    // events), placed top to bottom, each at least a row below the last.
+    let anchor_y = |anchor: &Anchor| {
+        let (time_ms, _) = anchor.at.as_ref()?;
+        layout.slot_y.get(time_ms).map(|y| y - ANCHOR_ABOVE_ROW_PX)
+    };
+    let mut wanted: Vec<(i64, usize)> = Vec::new();
+    for (index, mark_y) in layout.harness_y.iter().enumerate() {
+        if let Some(mark_y) = mark_y {
+            wanted.push((mark_y + 3, index));
+        }
+    }
+    for (index, anchor) in anchors.iter().enumerate() {
+        if let Some(mark_y) = anchor_y(anchor) {
+            wanted.push((mark_y + 4, outcome.trace.len() + index));
+        }
+    }
+    wanted.sort_unstable();
+    let mut right_label_y: BTreeMap<usize, i64> = BTreeMap::new();
+    let mut next_free_y = 0;
+    for (wanted_y, key) in wanted {
+        let y = wanted_y.max(next_free_y);
+        right_label_y.insert(key, y);
+        next_free_y = y + ROW_PX;
+    }
+
+    // Harness events: a band across every lifeline and a mark on each one
+    // the event names, labelled in the right column.
+    for (index, line) in outcome.trace.iter().enumerate() {
+        let Some(mark_y) = layout.harness_y[index] else {
+            continue;
+        };
+        let _ = write!(
+            out,
+            "<line class=\"f\" x1=\"{}\" y1=\"{mark_y}\" x2=\"{}\" y2=\"{mark_y}\"/>",
+            FIRST_LIFELINE_X - 40,
+            last_x + RIGHT_COLUMN_OFFSET_PX - 6,
+        );
+        let named: BTreeSet<&str> = line.text.split(' ').collect();
+        for (lane, name) in names.iter().enumerate() {
+            if named.contains(name.as_str()) {
+                let _ = write!(
+                    out,
+                    "<path class=\"fd\" d=\"M{} {}l6 6l-6 6l-6 -6z\"/>",
+                    lifeline_x(lane),
+                    mark_y - 6
+                );
+            }
+        }
+        let label_y = right_label_y[&index];
+        let text = in_words(&line.text);
+        let _ = writeln!(
+            out,
+            "<text class=\"f\" x=\"{}\" y=\"{label_y}\"><title>{} ms {}</title>{} ms {}</text>",
+            last_x + RIGHT_COLUMN_OFFSET_PX,
+            line.time_ms,
+            escape(&text),
+            ms(line.time_ms),
+            escape(&shorten(&text, 2 * LABEL_CHARS_MAX)),
+        );
+    }
+
+    // Violations and rare events, where they happened.
+    for (index, anchor) in anchors.iter().enumerate() {
+        let (Some((time_ms, host)), Some(mark_y)) = (&anchor.at, anchor_y(anchor)) else {
+            continue;
+        };
+        let (group, line_class, dot_class, text) = match anchor.kind {
+            AnchorKind::Violation => (
+                "violation",
+                "va",
+                "vd",
+                format!("⚠ VIOLATION {}", anchor.name),
+            ),
+            AnchorKind::RareEvent => ("rare-event", "ra", "rd", format!("★ {}", anchor.name)),
+        };
+        let tooltip = if anchor.detail.is_empty() {
+            format!("{} at {} ms", anchor.name, ms(*time_ms))
+        } else {
+            format!(
+                "violation {} at {} ms: {}",
+                anchor.name,
+                ms(*time_ms),
+                in_words(&anchor.detail)
+            )
+        };
+        let label_y = right_label_y[&(outcome.trace.len() + index)];
+        let _ = write!(
+            out,
+            "<g class=\"{group}\"><title>{}</title><line class=\"{line_class}\" x1=\"{}\" y1=\"{mark_y}\" x2=\"{}\" y2=\"{mark_y}\"/>",
+            escape(&tooltip),
+            FIRST_LIFELINE_X - 40,
+            last_x + RIGHT_COLUMN_OFFSET_PX - 6,
+        );
+        if let Some(&lane) = lanes.get(host.as_str()) {
+            let _ = write!(
+                out,
+                "<circle class=\"{dot_class}\" cx=\"{}\" cy=\"{mark_y}\" r=\"5\"/>",
+                lifeline_x(lane)
+            );
+        }
+        let _ = writeln!(
+            out,
+            "<text class=\"{line_class}\" x=\"{}\" y=\"{label_y}\">{} ms {}</text></g>",
+            last_x + RIGHT_COLUMN_OFFSET_PX,
+            ms(*time_ms),
+            escape(&text),
+        );
+    }
+
+    // Arrows and dots first, all labels after, so that no line is drawn
+    // across a label (labels have a white box).
+    let mut labels = String::new();
+    let mut space = LabelSpace::default();
+    for (index, line) in outcome.trace.iter().enumerate() {
+        let Some(mark_y) = layout.note_y[index] else {
+            continue;
+        };
+        let x = lifeline_x(lanes[line.host.as_str()]);
+        let text = in_words(&line.text);
+        let tooltip = format!("{} {} ms: {}", line.host, line.time_ms, text);
+        let _ = writeln!(
+            out,
+            "<circle class=\"nd\" cx=\"{x}\" cy=\"{mark_y}\" r=\"3\"><title>{}</title></circle>",
+            escape(&tooltip)
+        );
+        let label_y = mark_y + 3;
+        let label_x = x + LABEL_OFFSET_PX;
+        let wanted = text.chars().count().min(NOTE_CHARS_MAX);
+        let chars = space.fit(&text, label_x, label_y, false, wanted);
+        if chars > 0 {
+            let _ = writeln!(
+                labels,
+                "{}<text class=\"n\" x=\"{}\" y=\"{label_y}\"><title>{}</title>{}</text>",
+                label_background(label_x, label_y, false, chars),
+                label_x,
+                escape(&tooltip),
+                escape(&shorten(&text, chars)),
+            );
+        }
+    }
+    let address_sessions = sessions_by_address(&outcome.wire);
+    for message in &all_messages {
+        if hidden_in_fold(message, &layout) {
+            continue;
+        }
+        if let Some(arrow) = arrow(message, outcome, &layout, &lanes, &address_sessions) {
+            draw_arrow(
+                &mut out,
+                &mut labels,
+                &mut space,
+                message,
+                &arrow,
+                &layout.folds,
+            );
+        }
+    }
+    out.push_str(&labels);
+
+    // Folded rows, over the lifelines, then their lists (shown on click)
+    // last of all, so that an open list covers the diagram.
+    let mut lists = String::new();
+    for (fold_index, fold) in layout.folds.iter().enumerate() {
+        draw_fold(
+            &mut out,
+            &mut lists,
+            fold_index,
+            fold,
+            outcome,
+            &all_messages,
+            &layout,
+            (last_x, height),
+        );
+    }
+
+    let _ = writeln!(
+        out,
+        "<line class=\"bottom\" x1=\"{}\" y1=\"{y}\" x2=\"{}\" y2=\"{y}\"/><text class=\"v {verdict_class}\" x=\"{}\" y=\"{}\">{}</text><text x=\"{}\" y=\"{}\">end of run at {} ms</text>",
+        FIRST_LIFELINE_X - 40,
+        last_x + 40,
+        FIRST_LIFELINE_X - 40,
+        layout.bottom_y + 22,
+        if outcome.passed() { "PASS" } else { "FAIL" },
+        FIRST_LIFELINE_X + 40,
+        layout.bottom_y + 20,
+        ms(end_ms),
+        y = layout.bottom_y,
+    );
+    out.push_str(&lists);
+    out.push_str("</svg>\n");
+    out
+}
+
+/// Whether every end of `message` that was seen lies in a folded row: it
+/// is listed there, not drawn.
+fn hidden_in_fold(message: &Message, layout: &Layout) -> bool {
+    let ends: Vec<usize> = message
+        .sent
+        .iter()
+        .chain(&message.received)
+        .copied()
+        .collect();
+    !ends.is_empty() && ends.iter().all(|&index| layout.wire_fold[index].is_some())
+}
+
+/// The messages a fold hides, in time order.
+fn fold_messages<'a>(
+    fold_index: usize,
+    messages: &'a [Message],
+    layout: &Layout,
+) -> Vec<&'a Message> {
+    messages
+        .iter()
+        .filter(|message| {
+            hidden_in_fold(message, layout)
+                && message
+                    .sent
+                    .or(message.received)
+                    .is_some_and(|index| layout.wire_fold[index] == Some(fold_index))
+        })
+        .collect()
+}
+
+/// One folded row: a band across the lifelines saying what it holds, a
+/// tooltip listing all of it, and a link that opens the list in place.
+#[allow(clippy::too_many_arguments)]
+fn draw_fold(
+    out: &mut String,
+    lists: &mut String,
+    fold_index: usize,
+    fold: &Fold,
+    outcome: &RunOutcome,
+    all_messages: &[Message],
+    layout: &Layout,
+    (last_x, height): (i64, i64),
+) {
+    let hidden = fold_messages(fold_index, all_messages, layout);
+    // Every hidden line and note, in time order, as a person reads them.
+    let mut listed: Vec<(u64, usize, String)> = Vec::new();
+    for message in &hidden {
+        let time_ms = message.sent_ms.or(message.received_ms).unwrap_or(0);
+        let received = match message.received_ms {
+            Some(received_ms) => format!("received {received_ms} ms"),
+            None => "never received".to_owned(),
+        };
+        listed.push((
+            time_ms,
+            message.sent.or(message.received).unwrap_or(0),
+            format!(
+                "{time_ms} ms {} → {}: {} ({received})",
+                message.from,
+                message.to.as_deref().unwrap_or("?"),
+                message.line
+            ),
+        ));
+    }
+    for &index in &fold.notes {
+        let line = &outcome.trace[index];
+        listed.push((
+            line.time_ms,
+            index,
+            format!(
+                "{} ms {} note: {}",
+                line.time_ms,
+                line.host,
+                in_words(&line.text)
+            ),
+        ));
+    }
+    listed.sort();
+
+    let summary = fold_summary(fold, outcome, &hidden);
+    let left_x = FIRST_LIFELINE_X - 40;
+    // Across the lifelines, and wide enough for its summary.
+    let summary_chars = summary.0.chars().count().max(summary.1.chars().count()) as i64;
+    let band_width = (last_x - left_x + 40).max(summary_chars * CHAR_WIDTH_PX + 16);
+    let id = format!("fold-{}", fold_index + 1);
+    let tooltip = listed.iter().map(|(_, _, text)| text.as_str());
+    let _ = writeln!(
+        out,
+        "<g class=\"folded\" data-lines=\"{}\" data-notes=\"{}\"><title>{} (click to list)\n{}</title><a href=\"#{id}\"><rect class=\"fold\" x=\"{left_x}\" y=\"{}\" width=\"{band_width}\" height=\"{}\" rx=\"4\"/><text class=\"ft\" x=\"{}\" y=\"{}\" xml:space=\"preserve\">{}</text><text class=\"fs\" x=\"{}\" y=\"{}\">{}</text></a></g>",
+        hidden.len(),
+        fold.notes.len(),
+        escape(&summary.0),
+        escape_lines(tooltip),
+        fold.y + FOLD_MARGIN_PX,
+        FOLD_ROW_PX - 2 * FOLD_MARGIN_PX,
+        left_x + 8,
+        fold.y + FOLD_MARGIN_PX + 13,
+        escape(&summary.0),
+        left_x + 8,
+        fold.y + FOLD_MARGIN_PX + 26,
+        escape(&summary.1),
+    );
+
+    // The list, shown when the row is clicked: at the row, or higher when
+    // it would run past the bottom of the picture.
+    let shown = listed.len().min(FOLD_LIST_LINES_MAX);
+    let more = listed.len() - shown;
+    let list_height = (shown as i64 + 2 + i64::from(more > 0)) * 12 + 8;
+    let list_y = fold.y.min(height - list_height - 4).max(0);
+    let list_width = band_width.max(560);
+    let _ = write!(
+        lists,
+        "<g class=\"list\" id=\"{id}\"><rect class=\"lbox\" x=\"{left_x}\" y=\"{list_y}\" width=\"{list_width}\" height=\"{list_height}\" rx=\"4\"/><text class=\"ft\" x=\"{}\" y=\"{}\">{}</text><a href=\"#\"><text class=\"close e\" x=\"{}\" y=\"{}\">close ✕</text></a>",
+        left_x + 8,
+        list_y + 14,
+        escape(&summary.0),
+        left_x + list_width - 8,
+        list_y + 14,
+    );
+    for (row, (_, _, text)) in listed.iter().take(shown).enumerate() {
+        let _ = write!(
+            lists,
+            "<text x=\"{}\" y=\"{}\">{}</text>",
+            left_x + 8,
+            list_y + 28 + row as i64 * 12,
+            escape(&shorten(
+                text,
+                (list_width as usize - 16) / CHAR_WIDTH_PX as usize
+            ))
+        );
+    }
+    if more > 0 {
+        let _ = write!(
+            lists,
+            "<text class=\"k\" x=\"{}\" y=\"{}\">… and {more} more: hover the folded row for all of them</text>",
+            left_x + 8,
+            list_y + 28 + shown as i64 * 12,
+        );
+    }
+    lists.push_str("</g>\n");
+}
+
+/// A folded row's two lines: what happened (`505–2,705 ms · 22 steps ·
+/// server: draw 6 6 … draw 27 27 (22 draws)`) and what crossed the wire
+/// (`132 lines, all delivered: 66 DRAW, 66 ACK · click to list`).
+fn fold_summary(fold: &Fold, outcome: &RunOutcome, hidden: &[&Message]) -> (String, String) {
+    let mut first_line = format!(
+        "▸ {}–{} ms · {} uneventful steps folded",
+        ms(fold.first_ms),
+        ms(fold.last_ms),
+        fold.steps
+    );
+    // The notes by session and first word: `server: draw 6 6 … draw 27 27 (22)`.
+    let mut notes: BTreeMap<(&str, &str), Vec<&str>> = BTreeMap::new();
+    for &index in &fold.notes {
+        let line = &outcome.trace[index];
+        let verb = line.text.split(' ').next().unwrap_or("");
+        notes
+            .entry((line.host.as_str(), verb))
+            .or_default()
+            .push(line.text.as_str());
+    }
+    let mut kinds: Vec<(usize, String)> = notes
+        .iter()
+        .map(|((host, _), texts)| {
+            let text = match texts.as_slice() {
+                [only] => format!("{host}: {only}"),
+                [first, .., last] => format!("{host}: {first} … {last} ({})", texts.len()),
+                [] => String::new(),
+            };
+            (texts.len(), text)
+        })
+        .collect();
+    kinds.sort_by(|a, b| b.0.cmp(&a.0).then_with(|| a.1.cmp(&b.1)));
+    let shown: Vec<&str> = kinds
+        .iter()
+        .take(3)
+        .map(|(_, text)| text.as_str())
+        .collect();
+    if !shown.is_empty() {
+        let _ = write!(first_line, " · {}", shown.join(" · "));
+    }
+    if kinds.len() > 3 {
+        let _ = write!(first_line, " · {} more kinds of note", kinds.len() - 3);
+    }
+    // The lines by first word: `66 DRAW, 66 ACK`.
+    let mut lines: BTreeMap<&str, usize> = BTreeMap::new();
+    for message in hidden {
+        let word = message.line.split(' ').next().unwrap_or("");
+        *lines.entry(word).or_default() += 1;
+    }
+    let mut line_kinds: Vec<(usize, &str)> =
+        lines.iter().map(|(word, count)| (*count, *word)).collect();
+    line_kinds.sort_by(|a, b| b.0.cmp(&a.0).then_with(|| a.1.cmp(b.1)));
+    let words: Vec<String> = line_kinds
+        .iter()
+        .take(5)
+        .map(|(count, word)| format!("{count} {word}"))
+        .collect();
+    let undelivered = hidden
+        .iter()
+        .filter(|message| message.received.is_none())
+        .count();
+    let delivered = match undelivered {
+        0 => "all delivered".to_owned(),
+        lost => format!("{lost} never received"),
+    };
+    let mut second_line = format!("{} lines, {delivered}", hidden.len());
+    if !words.is_empty() {
+        let _ = write!(second_line, ": {}", words.join(", "));
+        if line_kinds.len() > 5 {
+            second_line.push_str(", …");
+        }
+    }
+    second_line.push_str(" · click to list, hover for all");
+    (
+        shorten(&first_line, HEADER_CHARS_MAX),
+        shorten(&second_line, HEADER_CHARS_MAX),
+    )
+}
+
+/// The header below the title and verdict: (extra CSS class, text).
+fn header_lines(
+    outcome: &RunOutcome,
+    names: &[String],
+    all_messages: &[Message],
+    anchors: &[Anchor],
+    cut_ms: u64,
+    end_ms: u64,
+) -> Vec<(&'static str, String)> {
+    let mut header: Vec<(&'static str, String)> = Vec::new();
+    for anchor in anchors
+        .iter()
+        .filter(|anchor| anchor.kind == AnchorKind::Violation)
+    {
+        let place = match &anchor.at {
+            Some((time_ms, _)) => format!("at {} ms (⚠ in the diagram)", ms(*time_ms)),
+            None => "(not located in the trace)".to_owned(),
+        };
+        header.push((
+            " fail",
+            format!(
+                "⚠ violation {} {place}: {}",
+                anchor.name,
+                in_words(&anchor.detail)
+            ),
+        ));
+    }
+    let rare: Vec<String> = anchors
+        .iter()
+        .filter(|anchor| anchor.kind == AnchorKind::RareEvent)
+        .map(|anchor| match &anchor.at {
+            Some((time_ms, _)) => format!("{} at {} ms", anchor.name, ms(*time_ms)),
+            None => format!("{} (not located)", anchor.name),
+        })
+        .collect();
+    if !rare.is_empty() {
+        // Wrapped at whole events.
+        let mut line = "★ rare events reached:".to_owned();
+        for event in rare {
+            if line.chars().count() + event.chars().count() + 2 > HEADER_CHARS_MAX {
+                header.push((" rare", line));
+                line = "   ".to_owned();
+            }
+            let _ = write!(line, " {event},");
+        }
+        line.pop();
+        header.push((" rare", line));
+    }
+    let winners: Vec<String> = outcome
+        .winners_per_game
+        .iter()
+        .map(usize::to_string)
+        .collect();
+    let lost = all_messages
+        .iter()
+        .filter(|message| message.received.is_none())
+        .count();
+    let harness_events = outcome
+        .trace
+        .iter()
+        .filter(|line| line.host == HARNESS_HOST)
+        .count();
+    header.push((
+        "",
+        format!(
+            "{} game{} (winners per game: {}) · {} sessions · {} lines on the wire ({lost} lost) · {harness_events} faults · {} ms simulated",
+            outcome.games,
+            if outcome.games == 1 { "" } else { "s" },
+            if winners.is_empty() { "none".to_owned() } else { winners.join(", ") },
+            names.len(),
+            all_messages.len(),
+            ms(end_ms),
+        ),
+    ));
+    if outcome.wire.is_empty() {
+        header.push((
+            "",
+            "No wire events were kept: run with RunOptions { keep_wire: true } to see the messages."
+                .to_owned(),
+        ));
+    }
+    if cut_ms != u64::MAX {
+        header.push((
+            " fail",
+            format!("Only the first {WIRE_EVENTS_DRAWN_MAX} wire events are drawn: the picture stops at {cut_ms} ms (the JSON output has the whole run)."),
+        ));
+    }
+    header.push((
+        " k",
+        format!("How to read: time flows down (idle stretches shortened to {IDLE_GAP_MAX_PX} px: // on the axis) · arrows run from sender at send time to receiver at receive time"),
+    ));
+    header.push((
+        " k",
+        "x: never received · ●: a note · dashed orange: a fault · ⚠ red: a violation · ★ purple: a rare event · ▸ shaded row: folded steps, click to list · hover for full text".to_owned(),
+    ));
+    header
+}
+
+/// The table of who each lifeline is: the player ids (or, in chat, the
+/// addresses) the server gave its session, and the addresses it used.
+fn who_is_who(
+    names: &[String],
+    identities: &BTreeMap<String, story::Identity>,
+) -> Vec<(&'static str, String)> {
+    let rows: Vec<(&str, String, String)> = names
+        .iter()
+        .map(|name| {
+            let identity = identities.get(name).cloned().unwrap_or_default();
+            let ids = if identity.ids.is_empty() {
+                "-".to_owned()
+            } else {
+                identity.ids.join(" then ")
+            };
+            let addresses = if identity.addresses.is_empty() {
+                "-".to_owned()
+            } else {
+                identity.addresses.join(", ")
+            };
+            (name.as_str(), ids, addresses)
+        })
+        .collect();
+    let name_width = rows
+        .iter()
+        .map(|row| row.0.chars().count())
+        .max()
+        .unwrap_or(0)
+        .max(8);
+    let id_width = rows
+        .iter()
+        .map(|row| row.1.chars().count())
+        .max()
+        .unwrap_or(0)
+        .max(10);
+    let mut table = vec![(
+        " k",
+        format!(
+            "{:<name_width$}  {:<id_width$}  addresses",
+            "lifeline", "given id"
+        ),
+    )];
+    table.extend(rows.into_iter().map(|(name, ids, addresses)| {
+        (
+            "",
+            format!("{name:<name_width$}  {ids:<id_width$}  {addresses}"),
+        )
+    }));
+    table
+}
+
+/// The time from which wire events are no longer drawn, or `u64::MAX`.
+fn cut_time_ms(wire: &[WireEvent]) -> u64 {
+    if wire.len() <= WIRE_EVENTS_DRAWN_MAX {
+        return u64::MAX;
+    }
+    let mut times: Vec<u64> = wire.iter().map(|event| event.time_ms).collect();
+    times.sort_unstable();
+    times[WIRE_EVENTS_DRAWN_MAX]
+}
+
+/// How one message is drawn.
+enum Arrow {
+    /// Sender lifeline and y to receiver lifeline and y.
+    Delivered {
+        from: (usize, i64),
+        to: (usize, i64),
+        /// Where a folded row hides the arrow's start (the row's bottom) or
+        /// end (its top): its label goes on the part left in view.
+        hidden_until_y: Option<i64>,
+        hidden_from_y: Option<i64>,
+    },
+    /// Sent, never received: toward the receiver's lifeline when known.
+    Lost {
+        from: (usize, i64),
+        to: Option<usize>,
+    },
+    /// Received, send not seen: from the sender's lifeline when known.
+    Found {
+        from: Option<usize>,
+        to: (usize, i64),
+    },
+}
+
+/// Where `message` is drawn, or `None` when it lies past the cut.
+fn arrow(
+    message: &Message,
+    outcome: &RunOutcome,
+    layout: &Layout,
+    lanes: &BTreeMap<&str, usize>,
+    address_sessions: &BTreeMap<&str, &str>,
+) -> Option<Arrow> {
+    let lane_of_address = |address: &str| {
+        address_sessions
+            .get(address)
+            .and_then(|session| lanes.get(session).copied())
+    };
+    match (message.sent, message.received) {
+        (Some(sent), received) => {
+            let send = &outcome.wire[sent];
+            let from = (lanes[send.session.as_str()], layout.wire_y[sent]?);
+            match received {
+                Some(received) => {
+                    let receive = &outcome.wire[received];
+                    // Past the cut the arrow runs to the bottom of the picture.
+                    let receive_y = layout.wire_y[received].unwrap_or(layout.bottom_y);
+                    let to = (lanes[receive.session.as_str()], receive_y);
+                    let fold_of =
+                        |index: usize| layout.wire_fold[index].map(|fold| &layout.folds[fold]);
+                    Some(Arrow::Delivered {
+                        from,
+                        to,
+                        hidden_until_y: fold_of(sent).map(|fold| fold.y + FOLD_ROW_PX),
+                        hidden_from_y: fold_of(received).map(|fold| fold.y),
+                    })
+                }
+                None => Some(Arrow::Lost {
+                    from,
+                    to: lane_of_address(&send.peer),
+                }),
+            }
+        }
+        (None, Some(received)) => {
+            let receive = &outcome.wire[received];
+            let to = (lanes[receive.session.as_str()], layout.wire_y[received]?);
+            Some(Arrow::Found {
+                from: lane_of_address(&receive.peer),
+                to,
+            })
+        }
+        (None, None) => None,
+    }
+}
+
+/// How far a lost or found line reaches from its known end toward the
+/// other lifeline (or toward the right when that one is unknown).
+fn partial_reach_px(known: usize, other: Option<usize>) -> i64 {
+    let distance = match other {
+        Some(other) if other != known => lifeline_x(other) - lifeline_x(known),
+        _ => LIFELINE_SPACING_PX,
+    };
+    distance * LOST_FRACTION_PERCENT / 100
+}
+
+/// Appends `arrow`'s lines to `out` and its label to `labels`. The label
+/// sits on the middle of the arrow, on a white box, so that it never reads
+/// as belonging to an arrowhead landing beside it; when no room is left
+/// there the arrow keeps its text as a tooltip only.
+fn draw_arrow(
+    out: &mut String,
+    labels: &mut String,
+    space: &mut LabelSpace,
+    message: &Message,
+    arrow: &Arrow,
+    folds: &[Fold],
+) {
+    let times = match (message.sent_ms, message.received_ms) {
+        (Some(sent), Some(received)) => format!("sent {sent} ms, received {received} ms"),
+        (Some(sent), None) => format!("sent {sent} ms, never received"),
+        (None, Some(received)) => format!("received {received} ms, send not seen"),
+        (None, None) => String::new(),
+    };
+    let tooltip = escape(&format!(
+        "{} → {}: {} ({times})",
+        message.from,
+        message.to.as_deref().unwrap_or("?"),
+        message.line
+    ));
+    let (colour, (start_x, start_y), (end_x, end_y)) = match *arrow {
+        Arrow::Delivered {
+            from,
+            to,
+            hidden_until_y,
+            hidden_from_y,
+        } => {
+            let from_x = lifeline_x(from.0);
+            let to_x = lifeline_x(to.0);
+            let colour = colour_class(from.0);
+            let (path, middle) = if from.0 == to.0 {
+                // A session talking to itself: a loop out and back.
+                (
+                    format!("M{from_x} {}h30V{}H{to_x}", from.1, to.1),
+                    (
+                        (from_x + 30, from.1),
+                        (from_x + 30 + 2 * LABEL_SELF_LOOP_PX, from.1),
+                    ),
+                )
+            } else {
+                // The part of the line a folded row does not cover.
+                let at_y = |y: i64| {
+                    let (dx, dy) = (to_x - from_x, to.1 - from.1);
+                    let x = if dy == 0 {
+                        from_x
+                    } else {
+                        from_x + dx * (y - from.1) / dy
+                    };
+                    (x, y)
+                };
+                let start = match hidden_until_y {
+                    Some(y) if y > from.1 && y < to.1 => at_y(y),
+                    // Nothing in view: no room, so no label.
+                    Some(_) => (to_x, to.1),
+                    None => (from_x, from.1),
+                };
+                let end = match hidden_from_y {
+                    Some(y) if y < to.1 && y > from.1 => at_y(y),
+                    Some(_) => (from_x, from.1),
+                    None => (to_x, to.1),
+                };
+                (
+                    format!("M{from_x} {}L{to_x} {}", from.1, to.1),
+                    (start, end),
+                )
+            };
+            let _ = write!(out, "<path class=\"m c{colour}\" d=\"{path}\"");
+            (colour, middle.0, middle.1)
+        }
+        Arrow::Lost { from, to } => {
+            let from_x = lifeline_x(from.0);
+            let colour = colour_class(from.0);
+            let end_x = from_x + partial_reach_px(from.0, to);
+            let end_y = from.1 + ROW_PX;
+            let _ = write!(
+                out,
+                "<path class=\"x\" d=\"M{} {}l8 8m0 -8l-8 8\"/><path class=\"lost c{colour}\" d=\"M{from_x} {}L{end_x} {end_y}\"",
+                end_x - 4,
+                end_y - 4,
+                from.1,
+            );
+            (colour, (from_x, from.1), (end_x, end_y))
+        }
+        Arrow::Found { from, to } => {
+            let to_x = lifeline_x(to.0);
+            let colour = colour_class(from.unwrap_or(to.0));
+            let start_x = to_x + partial_reach_px(to.0, from);
+            let start_y = to.1 - ROW_PX;
+            let _ = write!(
+                out,
+                "<circle class=\"dot\" cx=\"{start_x}\" cy=\"{start_y}\" r=\"3\"/><path class=\"found c{colour}\" d=\"M{start_x} {start_y}L{to_x} {}\"",
+                to.1
+            );
+            (colour, (start_x, start_y), (to_x, to.1))
+        }
+    };
+    let label_x = (start_x + end_x) / 2;
+    let label_y = (start_y + end_y) / 2 - 2;
+    // Room between the two ends, less a margin at each for arrowheads; an
+    // arrow a folded row cuts short needs room for the label's height too.
+    let clipped = matches!(
+        *arrow,
+        Arrow::Delivered {
+            hidden_until_y: Some(_),
+            ..
+        } | Arrow::Delivered {
+            hidden_from_y: Some(_),
+            ..
+        }
+    );
+    // A line held across a folded stretch can have its middle under the
+    // folded row: a label there would be covered.
+    let under_a_fold = folds
+        .iter()
+        .any(|fold| label_y + 2 > fold.y && label_y - 8 < fold.y + FOLD_ROW_PX);
+    let room_chars = if under_a_fold || (clipped && (end_y - start_y).abs() < 2 * LABEL_HEIGHT_PX) {
+        0
+    } else {
+        (((end_x - start_x).abs() - 2 * LABEL_END_MARGIN_PX) / CHAR_WIDTH_PX).max(0)
+    };
+    let wanted = message
+        .line
+        .chars()
+        .count()
+        .min(LABEL_CHARS_MAX)
+        .min(room_chars as usize);
+    let chars = space.fit(&message.line, label_x, label_y, true, wanted);
+    if chars > 0 {
+        out.push_str("/>\n");
+        let _ = writeln!(
+            labels,
+            "{}<text class=\"c{colour} mid\" x=\"{label_x}\" y=\"{label_y}\"><title>{tooltip}</title>{}</text>",
+            label_background(label_x, label_y, true, chars),
+            escape(&shorten(&message.line, chars))
+        );
+    } else {
+        // No room for a label: the line itself carries the tooltip.
+        let _ = writeln!(out, "><title>{tooltip}</title></path>");
+    }
+}
+
+/// How wide the label of a session's line to itself may be, each side of
+/// its centre.
+const LABEL_SELF_LOOP_PX: i64 = 60;
+/// A label centred on an arrow keeps this far from both of its ends.
+const LABEL_END_MARGIN_PX: i64 = 14;
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::trace::{Direction, TraceLine};
+
+    fn event(
+        time_ms: u64,
+        session: &str,
+        local: &str,
+        peer: &str,
+        direction: Direction,
+        line: &str,
+    ) -> WireEvent {
+        WireEvent {
+            time_ms,
+            session: session.to_owned(),
+            local: local.to_owned(),
+            peer: peer.to_owned(),
+            direction,
+            line: line.to_owned(),
+        }
+    }
+
+    #[test]
+    fn a_reused_address_pair_does_not_pair_lines_across_connections() {
+        use Direction::{Received, Sent};
+        // The first connection breaks with "B" in flight; a new one reuses
+        // the same addresses and carries "C".
+        let wire = vec![
+            event(1, "s", "a:1", "b:2", Sent, "A"),
+            event(2, "c", "b:2", "a:1", Received, "A"),
+            event(3, "s", "a:1", "b:2", Sent, "B"),
+            event(9, "s", "a:1", "b:2", Sent, "C"),
+            event(11, "c", "b:2", "a:1", Received, "C"),
+        ];
+        let pairs: Vec<(Option<usize>, Option<usize>)> = messages(&wire)
+            .iter()
+            .map(|message| (message.sent, message.received))
+            .collect();
+        assert_eq!(
+            pairs,
+            vec![(Some(0), Some(1)), (Some(2), None), (Some(3), Some(4))]
+        );
+        let lost = &messages(&wire)[1];
+        assert_eq!((lost.from.as_str(), lost.to.as_deref()), ("s", Some("c")));
+    }
+
+    #[test]
+    fn a_run_past_the_drawing_limit_is_cut_and_says_so() {
+        use Direction::{Received, Sent};
+        let lines = WIRE_EVENTS_DRAWN_MAX; // twice as many wire events
+        let mut outcome = RunOutcome::default();
+        for index in 0..lines as u64 {
+            let line = format!("PING {index}");
+            outcome
+                .wire
+                .push(event(10 * index, "server", "a:1", "b:2", Sent, &line));
+            outcome
+                .wire
+                .push(event(10 * index + 1, "c1", "b:2", "a:1", Received, &line));
+        }
+        outcome.trace.push(TraceLine {
+            time_ms: 0,
+            host: "server".to_owned(),
+            text: "listen".to_owned(),
+        });
+        let svg = svg(&outcome, "long");
+        assert!(svg.contains(&format!(
+            "Only the first {WIRE_EVENTS_DRAWN_MAX} wire events are drawn"
+        )));
+        let arrows = svg.matches("<path class=\"m ").count();
+        assert_eq!(arrows, WIRE_EVENTS_DRAWN_MAX / 2);
+    }
+}

@@ -781,7 +781,7 @@ pub fn run_spec_fast(spec: &TombolaSpec, seed: u64, options: &RunOptions) -> Run
                 let addr = format!("server:{SERVER_PORT}");
                 let mut quiet = ();
                 match client::play(&env, &addr, board, settings, &mut quiet).await {
-                    Ok(report) => env.record(format_args!("result {:?}", report.outcome)),
+                    Ok(report) => env.record(format_args!("result {}", report.outcome)),
                     Err(error) => env.record(format_args!("error {error}")),
                 }
             });
@@ -893,7 +893,7 @@ pub fn run_spec_shared_host(spec: &TombolaSpec, seed: u64, options: &RunOptions)
                 let addr = format!("server:{SERVER_PORT}");
                 let mut quiet = ();
                 match client::play(&env, &addr, board, settings, &mut quiet).await {
-                    Ok(report) => env.record(format_args!("result {:?}", report.outcome)),
+                    Ok(report) => env.record(format_args!("result {}", report.outcome)),
                     Err(error) => env.record(format_args!("error {error}")),
                 }
             }));

@@ -286,7 +286,7 @@ pub fn run_spec(spec: &TombolaSpec, seed: u64, options: &RunOptions) -> RunOutco
                         .ok()
                 };
                 match result {
-                    Some(Ok(report)) => env.record(format_args!("result {:?}", report.outcome)),
+                    Some(Ok(report)) => env.record(format_args!("result {}", report.outcome)),
                     Some(Err(error)) => env.record(format_args!("error {error}")),
                     None => env.record(format_args!(
                         "gave-up waiting {REJOIN_WAIT_MS} ms for a game"

@@ -126,6 +126,21 @@ pub enum Outcome {
     Left,
 }
 
+/// In words, as traces and pictures show it: `won (winners p1 p3)`,
+/// `dropped (connection closed)`, `left`.
+impl std::fmt::Display for Outcome {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Outcome::Won { winners } => write!(f, "won (winners {})", winners.join(" ")),
+            Outcome::Lost { winners } => write!(f, "lost (winners {})", winners.join(" ")),
+            Outcome::NoWinner => write!(f, "no winner"),
+            Outcome::Disqualified => write!(f, "disqualified"),
+            Outcome::Dropped { reason } => write!(f, "dropped ({reason})"),
+            Outcome::Left => write!(f, "left"),
+        }
+    }
+}
+
 /// What one client saw: its id, its game, every draw in order, the end.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ClientReport {

@@ -4,17 +4,17 @@
 //! seed matches its snapshot, and a bad chat file is refused with an error
 //! that names the field.
 
-use sim::file::ScenarioFile;
-use sim::harness::{failure_report, RunOptions, Runnable};
-use sim::scenarios;
-use sim::sweep::{sweep_builtins, SweepOptions};
+use sim::engine::harness::{failure_report, RunOptions, Runnable};
+use sim::report::sweep::{sweep_builtins, SweepOptions};
+use sim::scenario::file::ScenarioFile;
+use sim::scenario::registry;
 
 fn scenario(name: &str) -> Box<dyn Runnable> {
-    scenarios::lookup(name).unwrap_or_else(|error| panic!("scenario {name}: {error}"))
+    registry::lookup(name).unwrap_or_else(|error| panic!("scenario {name}: {error}"))
 }
 
 fn chat_scenarios() -> Vec<Box<dyn Runnable>> {
-    scenarios::everything()
+    registry::everything()
         .into_iter()
         .filter(|scenario| scenario.name().starts_with("chat-"))
         .collect()
@@ -226,7 +226,7 @@ fn a_bad_chat_file_given_by_path_is_refused_naming_the_field() {
     std::fs::create_dir_all(&dir).unwrap();
     let path = dir.join("chat-bad.toml");
     std::fs::write(&path, format!("{GOOD}params = {{ stay_ms = 5 }}\n")).unwrap();
-    let error = scenarios::lookup(path.to_str().unwrap())
+    let error = registry::lookup(path.to_str().unwrap())
         .err()
         .expect("refused");
     assert!(
@@ -239,13 +239,13 @@ fn a_bad_chat_file_given_by_path_is_refused_naming_the_field() {
 #[test]
 fn a_failing_chat_file_shrinks_to_one_client_and_no_faults() {
     // chat-faults cut to 2 s of simulated time cannot finish: liveness.
-    let text = sim::file::BUILTIN_FILES
+    let text = sim::scenario::file::BUILTIN_FILES
         .iter()
         .find(|(stem, _)| *stem == "chat-faults")
         .map(|(_, text)| text.replace("duration_ms = 30000", "duration_ms = 2000"))
         .expect("chat-faults is built in");
     let file = ScenarioFile::parse(&text, "chat-short").unwrap();
-    let shrunk = sim::shrink::shrink(&file, 1, |_| {}).expect("seed 1 fails");
+    let shrunk = sim::scenario::shrink::shrink(&file, 1, |_| {}).expect("seed 1 fails");
     assert_eq!(shrunk.property, "liveness");
     assert!(shrunk.file.faults.is_empty(), "{:?}", shrunk.file.faults);
     assert_eq!(shrunk.file.client_names(), ["c1"]);

@@ -14,7 +14,7 @@ use games::chat::server::{self, ServerConfig};
 use games::env::{Env, Listener, TokioEnv};
 use rand::SeedableRng;
 use rand_chacha::ChaCha8Rng;
-use sim::trace::Trace;
+use sim::engine::trace::Trace;
 use tokio::io::AsyncBufReadExt;
 use tokio::sync::oneshot;
 
@@ -134,7 +134,7 @@ async fn four_bots_on_real_tcp_pass_the_same_oracles_as_the_simulation() {
             .expect("the bot talked");
         reports.push(report);
     }
-    let outcome = sim::chat::judge(trace.lines(), Vec::new());
+    let outcome = sim::models::chat::judge(trace.lines(), Vec::new());
     assert!(
         outcome.passed(),
         "{:?}\n{}",

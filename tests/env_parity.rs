@@ -2,7 +2,7 @@
 //! same bounds, so every session that runs on one runs on the other.
 
 use games::env::{Env, Listener, Stream, TokioEnv};
-use sim::env::SimEnv;
+use sim::engine::turmoil_env::SimEnv;
 
 fn is_env<E: Env>() {}
 fn is_listener<L: Listener>() {}

@@ -8,17 +8,17 @@
 
 use std::collections::BTreeSet;
 
-use sim::file::ScenarioFile;
-use sim::harness::{failure_report, RunOptions, RunOutcome, Runnable};
-use sim::scenarios;
-use sim::sweep::{sweep_builtins, SweepOptions};
+use sim::engine::harness::{failure_report, RunOptions, RunOutcome, Runnable};
+use sim::report::sweep::{sweep_builtins, SweepOptions};
+use sim::scenario::file::ScenarioFile;
+use sim::scenario::registry;
 
 fn scenario(name: &str) -> Box<dyn Runnable> {
-    scenarios::lookup(name).unwrap_or_else(|error| panic!("{error}"))
+    registry::lookup(name).unwrap_or_else(|error| panic!("{error}"))
 }
 
 fn live_scenarios() -> Vec<Box<dyn Runnable>> {
-    scenarios::everything()
+    registry::everything()
         .into_iter()
         .filter(|scenario| scenario.name().starts_with("live-"))
         .collect()
@@ -53,7 +53,8 @@ fn the_live_scenarios_are_built_in_files_listed_once() {
         .collect();
     assert_eq!(names, LIVE_SCENARIOS);
     for name in LIVE_SCENARIOS {
-        let file = sim::file::builtin(name).unwrap_or_else(|| panic!("{name} is a built-in file"));
+        let file = sim::scenario::file::builtin(name)
+            .unwrap_or_else(|| panic!("{name} is a built-in file"));
         file.check()
             .unwrap_or_else(|error| panic!("{name}: {error}"));
     }
@@ -270,7 +271,7 @@ fn shrink_reduces_a_failing_live_file() {
     let text = "game = \"live\"\n\n[net]\nduration_ms = 3000\n\n[[clients]]\nname = \"c\"\ncount = 4\nparams = { games = 3 }\n\n\
                 [[faults]]\nkind = \"hold\"\nbetween = [\"c1\", \"server\"]\nat_ms = 1000\nrelease_at_ms = 1300\n";
     let file = ScenarioFile::parse(text, "live-stuck").unwrap();
-    let shrunk = sim::shrink::shrink(&file, 3, |_| {}).unwrap();
+    let shrunk = sim::scenario::shrink::shrink(&file, 3, |_| {}).unwrap();
     assert_eq!(shrunk.property, "liveness");
     assert!(shrunk.file.client_names().len() < 4, "{:?}", shrunk.steps);
     assert!(shrunk.file.faults.is_empty(), "{:?}", shrunk.steps);

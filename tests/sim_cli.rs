@@ -10,8 +10,8 @@ mod common;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output, Stdio};
 
-use sim::harness::shell_quote;
-use sim::seeds::SeedEntry;
+use sim::engine::harness::shell_quote;
+use sim::scenario::seeds::SeedEntry;
 
 /// The exit status `sim` ends with when its stdout is closed (128 + SIGPIPE).
 const EXIT_BROKEN_PIPE: i32 = 141;
@@ -139,12 +139,12 @@ fn the_replay_command_of_a_file_scenario_runs_the_same_trace_through_a_shell() {
 fn the_replay_command_of_a_built_in_names_it_and_keeps_the_backend() {
     let dir = scratch("builtin");
     assert_eq!(
-        sim::harness::replay_command("tombola-faults", 3),
+        sim::engine::harness::replay_command("tombola-faults", 3),
         "cargo run --release -p sim -- run tombola-faults --seed 3"
     );
     // A built-in that passes prints no replay command, so check the words
     // it is reached by, and that the fast backend still runs by name.
-    let runnable = sim::scenarios::lookup("tombola-faults").unwrap();
+    let runnable = sim::scenario::registry::lookup("tombola-faults").unwrap();
     assert_eq!(runnable.replay_args(), "tombola-faults");
     let fast = sim(
         &dir,
@@ -365,7 +365,7 @@ fn a_sweep_ends_with_a_total_and_the_failing_seeds() {
     // Only the first few failures are shown in full.
     assert_eq!(
         stdout.matches("  last ").count(),
-        sim::sweep::FAILURE_REPORTS_SHOWN_MAX,
+        sim::report::sweep::FAILURE_REPORTS_SHOWN_MAX,
         "{stdout}"
     );
     let _ = std::fs::remove_dir_all(&dir);

@@ -1,4 +1,4 @@
-//! The event-driven backend (`sim::fast`): the lock-step oracles pass on it
+//! The event-driven backend (`sim::engine::fast`): the lock-step oracles pass on it
 //! over a range of seeds, runs replay exactly from a seed, and what cannot
 //! happen (a missing player, a missing listener) ends cleanly instead of
 //! hanging.
@@ -8,11 +8,11 @@ use std::io;
 use games::env::{Env, Listener};
 use games::tombola::client::{self, Behaviour, ClientError};
 use games::tombola::rules::Board;
-use sim::bench::{render, run_bench, Backend, BenchOptions};
-use sim::fast::{builtin_spec, run_spec_fast, simulate, OnFastBackend};
-use sim::harness::{failure_report, NetConfig, RunOptions, RunOutcome, Runnable};
-use sim::tombola::TombolaSpec;
-use sim::trace::Trace;
+use sim::engine::fast::{builtin_spec, run_spec_fast, simulate, OnFastBackend};
+use sim::engine::harness::{failure_report, NetConfig, RunOptions, RunOutcome, Runnable};
+use sim::engine::trace::Trace;
+use sim::models::tombola::TombolaSpec;
+use sim::report::bench::{render, run_bench, Backend, BenchOptions};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
 const STANDARD_SCENARIOS: [&str; 3] = [
@@ -297,7 +297,7 @@ fn a_writer_waits_while_its_peer_does_not_read_and_fails_once_the_peer_is_gone()
         let chunk = vec![b'x'; 1024];
         // The pipe holds PIPE_BYTES_MAX bytes; past that, a write waits.
         let mut written = 0;
-        while written < sim::fast::PIPE_BYTES_MAX {
+        while written < sim::engine::fast::PIPE_BYTES_MAX {
             written += stream.write(&chunk).await.expect("room in the pipe");
         }
         let blocked =

@@ -5,10 +5,10 @@
 
 use std::path::Path;
 
-use sim::file::{ScenarioFile, BUILTIN_FILES};
-use sim::harness::RunOptions;
-use sim::seeds::{self, SeedEntry};
-use sim::sweep::{sweep, Shard, SweepOptions};
+use sim::engine::harness::RunOptions;
+use sim::report::sweep::{sweep, Shard, SweepOptions};
+use sim::scenario::file::{ScenarioFile, BUILTIN_FILES};
+use sim::scenario::seeds::{self, SeedEntry};
 
 #[test]
 fn every_file_under_fixtures_scenarios_is_valid_and_built_in() {
@@ -21,7 +21,7 @@ fn every_file_under_fixtures_scenarios_is_valid_and_built_in() {
         let stem = path.file_stem().unwrap().to_str().unwrap();
         assert!(
             BUILTIN_FILES.iter().any(|(name, _)| *name == stem),
-            "{stem} is not in sim::file::BUILTIN_FILES, so `sim list` would miss it"
+            "{stem} is not in sim::scenario::file::BUILTIN_FILES, so `sim list` would miss it"
         );
         assert_eq!(file.name(), stem, "a built-in is run by its file name");
         assert!(
@@ -93,9 +93,10 @@ fn a_file_of_ones_own_may_have_any_name_and_its_real_error_is_reported() {
 
 #[test]
 fn a_file_runs_the_same_as_its_built_in_name() {
-    let from_name = sim::scenarios::lookup("tombola-simultaneous-claims").unwrap();
+    let from_name = sim::scenario::registry::lookup("tombola-simultaneous-claims").unwrap();
     let from_path =
-        sim::scenarios::lookup("fixtures/scenarios/tombola-simultaneous-claims.toml").unwrap();
+        sim::scenario::registry::lookup("fixtures/scenarios/tombola-simultaneous-claims.toml")
+            .unwrap();
     let options = RunOptions::default();
     assert_eq!(
         from_name.run(4, &options).report(),
@@ -146,7 +147,7 @@ release_at_ms = 60
         "{}",
         before.report()
     );
-    let shrunk = sim::shrink::shrink(&file, 1, |_| {}).unwrap();
+    let shrunk = sim::scenario::shrink::shrink(&file, 1, |_| {}).unwrap();
     assert_eq!(shrunk.property, "winners-exact");
     assert!(
         shrunk.file.faults.is_empty(),
@@ -173,8 +174,8 @@ release_at_ms = 60
 
 #[test]
 fn a_passing_seed_has_nothing_to_shrink() {
-    let file = sim::file::builtin("tombola-two-players").unwrap();
-    let error = sim::shrink::shrink(&file, 1, |_| {}).unwrap_err();
+    let file = sim::scenario::file::builtin("tombola-two-players").unwrap();
+    let error = sim::scenario::shrink::shrink(&file, 1, |_| {}).unwrap_err();
     assert!(error.contains("nothing to shrink"), "{error}");
 }
 
@@ -199,7 +200,7 @@ fn every_recorded_seed_replays_as_it_says() {
 
 #[test]
 fn shards_split_a_sweep_without_overlap_or_gaps() {
-    let scenario = sim::scenarios::lookup("tombola-simultaneous-claims").unwrap();
+    let scenario = sim::scenario::registry::lookup("tombola-simultaneous-claims").unwrap();
     let run = |shard: Option<Shard>| {
         let options = SweepOptions {
             start: 10,
@@ -232,7 +233,7 @@ fn shards_split_a_sweep_without_overlap_or_gaps() {
 
 #[test]
 fn the_determinism_self_check_passes_on_a_fault_scenario() {
-    let scenario = sim::scenarios::lookup("tombola-faults").unwrap();
+    let scenario = sim::scenario::registry::lookup("tombola-faults").unwrap();
     let options = SweepOptions {
         start: 0,
         seeds: 2,

@@ -1,4 +1,4 @@
-//! Pictures of a run (`sim::picture`): the SVG is well-formed XML with one
+//! Pictures of a run (`sim::report::picture`): the SVG is well-formed XML with one
 //! lifeline per session and every line that crossed the wire either drawn
 //! as an arrow or listed in a folded row; lost lines, harness events,
 //! violations (in place) and awkward text are drawn; every built-in
@@ -9,10 +9,10 @@
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::Path;
 
-use sim::harness::{RunOptions, RunOutcome, Violation};
-use sim::picture::{self, JsonValue};
-use sim::seeds::SeedEntry;
-use sim::trace::{Direction, TraceLine, WireEvent};
+use sim::engine::harness::{RunOptions, RunOutcome, Violation};
+use sim::engine::trace::{Direction, TraceLine, WireEvent};
+use sim::report::picture::{self, JsonValue};
+use sim::scenario::seeds::SeedEntry;
 
 /// The smallest built-in run with wire events: two sessions on two ports
 /// each, 38 lines.
@@ -21,7 +21,7 @@ const SMALL_SCENARIO: &str = "live-late-joiner-wins-from-history";
 const LONG_SCENARIO: &str = "live-mixed-players";
 
 fn run_with_wire(name: &str, seed: u64) -> RunOutcome {
-    let scenario = sim::scenarios::lookup(name).unwrap_or_else(|error| panic!("{error}"));
+    let scenario = sim::scenario::registry::lookup(name).unwrap_or_else(|error| panic!("{error}"));
     scenario.run(seed, &RunOptions { keep_wire: true })
 }
 
@@ -589,7 +589,7 @@ fn label_boxes(svg: &str) -> Vec<(i64, i64, i64, i64)> {
 
 #[test]
 fn every_built_in_scenario_draws_a_picture_short_enough_to_browse_with_no_overlapping_labels() {
-    for scenario in sim::scenarios::everything() {
+    for scenario in sim::scenario::registry::everything() {
         let name = scenario.name().to_owned();
         let outcome = scenario.run(1, &RunOptions { keep_wire: true });
         let svg = picture::svg(&outcome, &format!("{name} seed 1"));

@@ -3,16 +3,16 @@
 //! their snapshots, and a sweep whose size comes from `SIM_SEEDS` reports
 //! any failing seed with its replay command.
 
-use sim::harness::{failure_report, RunOptions, Runnable};
-use sim::scenarios;
-use sim::sweep::{sweep_builtins, SweepOptions};
+use sim::engine::harness::{failure_report, RunOptions, Runnable};
+use sim::report::sweep::{sweep_builtins, SweepOptions};
+use sim::scenario::registry;
 
 fn scenario(name: &str) -> Box<dyn Runnable> {
-    scenarios::lookup(name).unwrap_or_else(|error| panic!("{error}"))
+    registry::lookup(name).unwrap_or_else(|error| panic!("{error}"))
 }
 
 fn lockstep_scenarios() -> Vec<Box<dyn Runnable>> {
-    scenarios::everything()
+    registry::everything()
         .into_iter()
         .filter(|scenario| scenario.name().starts_with("tombola-"))
         .collect()
@@ -149,9 +149,9 @@ fn the_mischief_scenario_gives_the_identical_trace_twice_from_one_seed() {
 fn every_planted_lockstep_bug_has_a_recorded_seed_that_must_fail() {
     for (name, _) in games::tombola::game::INJECTED_BUGS {
         let path = format!("fixtures/seeds/tombola-{name}-bug.toml");
-        let entry = sim::seeds::SeedEntry::load(std::path::Path::new(&path))
+        let entry = sim::scenario::seeds::SeedEntry::load(std::path::Path::new(&path))
             .unwrap_or_else(|error| panic!("planted bug {name} has no recorded seed: {error}"));
-        assert_eq!(entry.expect, sim::seeds::Expect::Fail, "{path}");
+        assert_eq!(entry.expect, sim::scenario::seeds::Expect::Fail, "{path}");
         entry
             .replay()
             .unwrap_or_else(|error| panic!("{path}: {error}"));

@@ -1,35 +1,18 @@
 //! The simulation harness: the same game sessions as the real binaries, run
-//! over turmoil's simulated network from one seed, judged by oracles.
+//! over a simulated network from one seed, judged by oracles.
 //!
-//! - [`env`]: [`env::SimEnv`], the `games::env::Env` over turmoil.
-//! - [`trace`]: the one-line-per-event record of a run.
-//! - [`tap`]: logs the lines crossing each simulated connection.
-//! - [`harness`]: scenarios, outcomes, failure reports, per-host RNGs.
-//! - [`file`]: scenario files (TOML) and the built-in ones.
-//! - [`faults`]: partitions, holds, crashes, latency spikes, and the loop
-//!   that drives a run; [`swarm`]: faults drawn from each seed.
-//! - [`tombola`], [`live`], [`chat`]: each game's scenarios and oracles.
-//! - [`scenarios`]: the registry `sim list` prints.
-//! - [`shrink`]: reduce a failing scenario; [`seeds`]: recorded seeds.
-//! - [`sweep`]: many seeds in parallel, with a summary.
-//! - [`picture`]: a run as an SVG sequence diagram (`--svg`) or JSON (`--json`).
-//! - [`fast`]: the event-driven backend (in-memory pipes, paused tokio
-//!   clock); [`bench`]: games per second on each backend.
+//! The folders read as the data flows:
+//! - [`scenario`]: what a run is asked to do: scenario files and the
+//!   built-in ones, faults, swarm (faults drawn from each seed), recorded
+//!   seeds, shrinking a failing scenario.
+//! - [`models`]: one folder per game: its scenario section, the sessions a
+//!   run starts, and the oracles that judge its trace.
+//! - [`engine`]: what runs a scenario: the turmoil backend and the fast
+//!   event-driven backend, the trace, per-host RNGs, outcomes.
+//! - [`report`]: what is made of runs: sweeps with their summaries,
+//!   benchmarks, and pictures of a run (`--svg`, `--json`).
 
-pub mod bench;
-pub mod chat;
-pub mod env;
-pub mod fast;
-pub mod faults;
-pub mod file;
-pub mod harness;
-pub mod live;
-pub mod picture;
-pub mod scenarios;
-pub mod seeds;
-pub mod shrink;
-pub mod swarm;
-pub mod sweep;
-pub mod tap;
-pub mod tombola;
-pub mod trace;
+pub mod engine;
+pub mod models;
+pub mod report;
+pub mod scenario;

@@ -26,10 +26,10 @@ use std::time::Instant;
 
 use clap::{Parser, Subcommand};
 
-use sim::harness::{failure_report_for, replay_command, ReplayAs, RunOptions, Runnable};
-use sim::scenarios;
-use sim::seeds::{self, Expect, SeedEntry};
-use sim::sweep::{sweep, Shard, SweepOptions, SweepTotals};
+use sim::engine::harness::{failure_report_for, replay_command, ReplayAs, RunOptions, Runnable};
+use sim::report::sweep::{sweep, Shard, SweepOptions, SweepTotals};
+use sim::scenario::registry;
+use sim::scenario::seeds::{self, Expect, SeedEntry};
 
 #[derive(Parser)]
 #[command(
@@ -141,7 +141,7 @@ enum Command {
         scenarios: Vec<String>,
         /// Only this backend (repeatable): turmoil, turmoil-shared, fast.
         #[arg(long = "backend")]
-        backends: Vec<sim::bench::Backend>,
+        backends: Vec<sim::report::bench::Backend>,
     },
     /// Check a scenario without running it: parse it and check its server
     /// settings, behaviours and faults.
@@ -197,13 +197,13 @@ fn note(text: &str) {
 /// A scenario on the chosen backend, replayed by the words it was typed
 /// with, and a recorded seed's own seed.
 fn lookup(scenario: &str, backend: &str) -> Result<(Box<dyn Runnable>, Option<u64>), String> {
-    let resolved = scenarios::resolve(scenario)?;
+    let resolved = registry::resolve(scenario)?;
     let recorded_seed = resolved.recorded_seed;
     let runnable = match backend {
         "turmoil" => resolved.runnable(),
         "fast" => Box::new(ReplayAs {
             replay_args: format!("{} --backend fast", resolved.replay_args),
-            scenario: Box::new(sim::fast::OnFastBackend::new(resolved.file)?),
+            scenario: Box::new(sim::engine::fast::OnFastBackend::new(resolved.file)?),
         }),
         other => {
             return Err(format!(
@@ -238,7 +238,7 @@ fn main() -> ExitCode {
     match cli.command {
         Command::List => {
             let mut text = String::new();
-            for scenario in scenarios::everything() {
+            for scenario in registry::everything() {
                 text.push_str(&format!("{:<36} {}\n", scenario.name(), scenario.summary()));
             }
             out(&text);
@@ -262,13 +262,15 @@ fn main() -> ExitCode {
             };
             let outcome = scenario.run(seed, &options);
             if json {
-                out(&sim::picture::json(&outcome));
+                out(&sim::report::picture::json(&outcome));
             } else {
                 out(&outcome.report());
             }
             if let Some(path) = &svg {
                 let title = format!("{} seed {seed}", scenario.name());
-                if let Err(error) = std::fs::write(path, sim::picture::svg(&outcome, &title)) {
+                if let Err(error) =
+                    std::fs::write(path, sim::report::picture::svg(&outcome, &title))
+                {
                     return fail(format!("cannot write {}: {error}", path.display()));
                 }
                 note(&format!(
@@ -294,7 +296,7 @@ fn main() -> ExitCode {
             backend,
         } => {
             let selected: Vec<Box<dyn Runnable>> = if scenario == "all" && backend == "turmoil" {
-                scenarios::everything()
+                registry::everything()
             } else if scenario == "all" {
                 return fail(
                     "`sweep all` runs on turmoil; the fast backend takes one lock-step scenario \
@@ -347,7 +349,7 @@ without faults, e.g. `sim sweep tombola-two-players --backend fast`",
             property,
             save,
         } => {
-            let resolved = match scenarios::resolve(&scenario) {
+            let resolved = match registry::resolve(&scenario) {
                 Ok(resolved) => resolved,
                 Err(message) => return fail(message),
             };
@@ -358,13 +360,15 @@ without faults, e.g. `sim sweep tombola-two-players --backend fast`",
             };
             let property = property.or(resolved.recorded_property);
             let file = resolved.file;
-            let shrunk =
-                match sim::shrink::shrink_toward(&file, seed, property.as_deref(), |step| {
-                    note(&format!("shrink: {step}\n"))
-                }) {
-                    Ok(shrunk) => shrunk,
-                    Err(message) => return fail(message),
-                };
+            let shrunk = match sim::scenario::shrink::shrink_toward(
+                &file,
+                seed,
+                property.as_deref(),
+                |step| note(&format!("shrink: {step}\n")),
+            ) {
+                Ok(shrunk) => shrunk,
+                Err(message) => return fail(message),
+            };
             note(&format!(
                 "shrink: {} steps in {} runs; seed {} still breaks {}\n",
                 shrunk.steps.len(),
@@ -414,14 +418,14 @@ without faults, e.g. `sim sweep tombola-two-players --backend fast`",
             scenarios,
             backends,
         } => {
-            let options = sim::bench::BenchOptions {
+            let options = sim::report::bench::BenchOptions {
                 seeds,
                 turmoil_seeds,
                 jobs,
                 scenarios,
                 backends,
             };
-            match sim::bench::bench(&options) {
+            match sim::report::bench::bench(&options) {
                 Ok(table) => {
                     out(&table);
                     ExitCode::SUCCESS
@@ -429,7 +433,7 @@ without faults, e.g. `sim sweep tombola-two-players --backend fast`",
                 Err(message) => fail(message),
             }
         }
-        Command::Check { scenario } => match scenarios::resolve(&scenario) {
+        Command::Check { scenario } => match registry::resolve(&scenario) {
             Ok(resolved) => {
                 out(&format!(
                     "{scenario}: ok ({} clients, {} faults)\n",

@@ -24,12 +24,12 @@ use games::tombola::server;
 use rand::Rng;
 use serde::Deserialize;
 
-use crate::env::SimEnv;
-use crate::faults::{drive, Fault, SessionBook};
-use crate::file::ScenarioFile;
-use crate::harness::{build_sim, host_rng, NetConfig, RunOptions, RunOutcome, Violation};
-use crate::swarm;
-use crate::trace::TraceLine;
+use crate::engine::harness::{build_sim, host_rng, NetConfig, RunOptions, RunOutcome, Violation};
+use crate::engine::trace::TraceLine;
+use crate::engine::turmoil_env::SimEnv;
+use crate::scenario::faults::{drive, Fault, SessionBook};
+use crate::scenario::file::ScenarioFile;
+use crate::scenario::swarm;
 
 /// The port the simulated server listens on.
 pub const SERVER_PORT: u16 = 8000;
@@ -465,11 +465,11 @@ fn parse_facts(lines: &[TraceLine], violations: &mut Vec<Violation>) -> Facts {
 impl Facts {
     /// What the line oracle needs of each game: seated players, draws and
     /// winners, by (server incarnation, game number).
-    fn games_view(&self) -> BTreeMap<GameKey, crate::tombola::lines::GameFacts> {
+    fn games_view(&self) -> BTreeMap<GameKey, crate::models::tombola::lines::GameFacts> {
         self.games
             .iter()
             .map(|(&key, game)| {
-                let facts = crate::tombola::lines::GameFacts {
+                let facts = crate::models::tombola::lines::GameFacts {
                     players: game.players.clone(),
                     draws: game.draws.clone(),
                     winners: game.winners.clone(),
@@ -488,7 +488,7 @@ fn parse_board(words: &[&str]) -> Option<Board> {
 /// The oracles, applied to a finished run. A panic in one (a bug in the
 /// harness) is reported as a `harness-error` violation with the trace.
 pub fn judge(spec: &TombolaSpec, trace: Vec<TraceLine>, violations: Vec<Violation>) -> RunOutcome {
-    crate::harness::judge_safely(trace, |trace| judge_unguarded(spec, trace, violations))
+    crate::engine::harness::judge_safely(trace, |trace| judge_unguarded(spec, trace, violations))
 }
 
 fn judge_unguarded(
@@ -545,7 +545,7 @@ fn judge_unguarded(
         }
     }
     check_players_saw_the_draws(&facts, &mut violations);
-    crate::tombola::lines::check_every_line_explained(
+    crate::models::tombola::lines::check_every_line_explained(
         spec.server.players,
         &trace,
         &facts.games_view(),
@@ -678,7 +678,7 @@ fn check_players_saw_the_draws(facts: &Facts, violations: &mut Vec<Violation>) {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::harness::HARNESS_ERROR;
+    use crate::engine::harness::HARNESS_ERROR;
     use proptest::prelude::*;
     use std::sync::OnceLock;
 
@@ -687,14 +687,14 @@ mod tests {
     fn real_trace() -> &'static Vec<TraceLine> {
         static TRACE: OnceLock<Vec<TraceLine>> = OnceLock::new();
         TRACE.get_or_init(|| {
-            let file = crate::file::builtin("tombola-mischief").expect("built in");
+            let file = crate::scenario::file::builtin("tombola-mischief").expect("built in");
             let spec = spec_from_file(&file).expect("a valid scenario");
             run_spec(&spec, 3, &RunOptions::default()).trace
         })
     }
 
     fn spec() -> TombolaSpec {
-        let file = crate::file::builtin("tombola-mischief").expect("built in");
+        let file = crate::scenario::file::builtin("tombola-mischief").expect("built in");
         spec_from_file(&file).expect("a valid scenario")
     }
 

@@ -6,9 +6,9 @@
 
 use rand::Rng;
 
-use crate::faults::Fault;
-use crate::harness::{host_rng, NetConfig};
-use crate::trace::Trace;
+use crate::engine::harness::{host_rng, NetConfig};
+use crate::engine::trace::Trace;
+use crate::scenario::faults::Fault;
 
 /// Largest maximum latency a swarm draws, in ms.
 pub const SWARM_LATENCY_MAX_MS: u64 = 40;

@@ -16,9 +16,9 @@
 
 use std::collections::BTreeSet;
 
-use crate::file::ScenarioFile;
-use crate::harness::RunOptions;
-use crate::trace::Trace;
+use crate::engine::harness::RunOptions;
+use crate::engine::trace::Trace;
+use crate::scenario::file::ScenarioFile;
 
 /// Most runs one shrink may spend.
 pub const SHRINK_RUNS_MAX: usize = 400;
@@ -48,7 +48,7 @@ pub fn shrink(
 }
 
 /// Properties a run broke.
-fn broken(outcome: &crate::harness::RunOutcome) -> BTreeSet<String> {
+fn broken(outcome: &crate::engine::harness::RunOutcome) -> BTreeSet<String> {
     outcome
         .violations
         .iter()
@@ -126,7 +126,7 @@ fn materialize(file: &ScenarioFile, seed: u64) -> ScenarioFile {
     let mut file = file.clone();
     file.must_reach.clear();
     if file.swarm {
-        let (net, faults) = crate::swarm::draw(
+        let (net, faults) = crate::scenario::swarm::draw(
             seed,
             &file.net,
             &file.faults,
@@ -147,7 +147,7 @@ fn candidates(file: &ScenarioFile) -> Vec<(String, ScenarioFile)> {
         let mut smaller = file.clone();
         let fault = smaller.faults.remove(index);
         out.push((
-            format!("removed fault {}", crate::swarm::describe(&fault)),
+            format!("removed fault {}", crate::scenario::swarm::describe(&fault)),
             smaller,
         ));
     }

@@ -8,7 +8,7 @@ use std::time::Duration;
 use rand::SeedableRng;
 use rand_chacha::ChaCha8Rng;
 
-use crate::trace::{render, TraceLine, WireEvent};
+use crate::engine::trace::{render, TraceLine, WireEvent};
 
 /// How many trace lines a failure report shows.
 pub const FAILURE_TRACE_LINES: usize = 20;
@@ -84,11 +84,11 @@ pub struct RunOptions {
 
 impl RunOptions {
     /// A fresh trace for one run with these options.
-    pub fn new_trace(&self) -> crate::trace::Trace {
+    pub fn new_trace(&self) -> crate::engine::trace::Trace {
         if self.keep_wire {
-            crate::trace::Trace::with_wire()
+            crate::engine::trace::Trace::with_wire()
         } else {
-            crate::trace::Trace::new()
+            crate::engine::trace::Trace::new()
         }
     }
 }

@@ -38,11 +38,13 @@ use rand_chacha::ChaCha8Rng;
 use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
 use tokio::time::{Instant, Sleep};
 
-use crate::env::SimEnv;
-use crate::file::{GameKind, ScenarioFile};
-use crate::harness::{build_sim, host_rng, NetConfig, RunOptions, RunOutcome, Runnable, Violation};
-use crate::tombola::{judge, TombolaSpec, SERVER_PORT};
-use crate::trace::Trace;
+use crate::engine::harness::{
+    build_sim, host_rng, NetConfig, RunOptions, RunOutcome, Runnable, Violation,
+};
+use crate::engine::trace::Trace;
+use crate::engine::turmoil_env::SimEnv;
+use crate::models::tombola::{judge, TombolaSpec, SERVER_PORT};
+use crate::scenario::file::{GameKind, ScenarioFile};
 
 /// Bytes a pipe holds before its writer has to wait for the reader, like a
 /// socket's send buffer: a peer that never reads eventually blocks writes.
@@ -733,7 +735,7 @@ where
 }
 
 /// Runs one seed of a lock-step spec on the fast backend and judges its
-/// trace with the same oracles as [`crate::tombola::run_spec`].
+/// trace with the same oracles as [`crate::models::tombola::run_spec`].
 ///
 /// Sessions are started as on turmoil: the same per-host RNGs (so boards,
 /// join times and the draw order match the turmoil run of the same seed;
@@ -771,7 +773,11 @@ pub fn run_spec_fast(spec: &TombolaSpec, seed: u64, options: &RunOptions) -> Run
                 None => Board::random(&mut host_rng(seed, &player.name)),
             };
             let settings = ClientSettings {
-                behaviour: crate::tombola::session_behaviour(player.behaviour, seed, &player.name),
+                behaviour: crate::models::tombola::session_behaviour(
+                    player.behaviour,
+                    seed,
+                    &player.name,
+                ),
                 silence_timeout_ms: player.silence_timeout_ms,
                 ..ClientSettings::default()
             };
@@ -874,7 +880,11 @@ pub fn run_spec_shared_host(spec: &TombolaSpec, seed: u64, options: &RunOptions)
             None => Board::random(&mut host_rng(seed, &player.name)),
         };
         let settings = ClientSettings {
-            behaviour: crate::tombola::session_behaviour(player.behaviour, seed, &player.name),
+            behaviour: crate::models::tombola::session_behaviour(
+                player.behaviour,
+                seed,
+                &player.name,
+            ),
             silence_timeout_ms: player.silence_timeout_ms,
             ..ClientSettings::default()
         };
@@ -918,8 +928,8 @@ pub fn run_spec_shared_host(spec: &TombolaSpec, seed: u64, options: &RunOptions)
 
 /// The lock-step spec of a built-in tombola scenario file, by name.
 pub fn builtin_spec(name: &str) -> Option<TombolaSpec> {
-    let file = crate::file::builtin(name)?;
-    crate::tombola::spec_from_file(&file).ok()
+    let file = crate::scenario::file::builtin(name)?;
+    crate::models::tombola::spec_from_file(&file).ok()
 }
 
 /// A lock-step tombola scenario file run on the fast backend, as a
@@ -940,7 +950,7 @@ impl OnFastBackend {
                 file.name()
             ));
         }
-        let spec = crate::tombola::spec_from_file(&file)
+        let spec = crate::models::tombola::spec_from_file(&file)
             .map_err(|error| format!("{}: {error}", file.name()))?;
         if spec.swarm || !spec.faults.is_empty() {
             return Err(format!(
@@ -957,7 +967,7 @@ impl OnFastBackend {
         let file = if name_or_path.ends_with(".toml") || path.exists() {
             ScenarioFile::load(path)?
         } else {
-            crate::file::builtin(name_or_path).ok_or_else(|| {
+            crate::scenario::file::builtin(name_or_path).ok_or_else(|| {
                 format!("no built-in scenario file named {name_or_path:?} (the fast backend runs scenario files only)")
             })?
         };

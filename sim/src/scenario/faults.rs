@@ -23,7 +23,7 @@ use std::time::Duration;
 
 use serde::{Deserialize, Serialize};
 
-use crate::trace::Trace;
+use crate::engine::trace::Trace;
 
 /// One fault, as written in a scenario file (`[[faults]]`, `kind = ...`).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -250,7 +250,7 @@ impl SessionBook {
 pub fn drive(
     sim: &mut turmoil::Sim<'_>,
     faults: &[Fault],
-    net: &crate::harness::NetConfig,
+    net: &crate::engine::harness::NetConfig,
     trace: &Trace,
     book: &SessionBook,
 ) -> Result<(), String> {

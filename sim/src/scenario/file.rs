@@ -11,8 +11,8 @@ use std::path::Path;
 
 use serde::{Deserialize, Serialize};
 
-use crate::faults::Fault;
-use crate::harness::{NetConfig, RunOptions, RunOutcome};
+use crate::engine::harness::{NetConfig, RunOptions, RunOutcome};
+use crate::scenario::faults::Fault;
 
 /// Which game a scenario plays.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -224,13 +224,13 @@ impl ScenarioFile {
     /// Runs one seed of this scenario with its game.
     pub fn run(&self, seed: u64, options: &RunOptions) -> RunOutcome {
         match self.game {
-            GameKind::Tombola => match crate::tombola::spec_from_file(self) {
-                Ok(spec) => crate::tombola::run_spec(&spec, seed, options),
+            GameKind::Tombola => match crate::models::tombola::spec_from_file(self) {
+                Ok(spec) => crate::models::tombola::run_spec(&spec, seed, options),
                 Err(error) => invalid(self, &error),
             },
-            GameKind::Live => crate::live::run_file(self, seed, options)
+            GameKind::Live => crate::models::live::run_file(self, seed, options)
                 .unwrap_or_else(|error| invalid(self, &error)),
-            GameKind::Chat => crate::chat::run_file(self, seed, options)
+            GameKind::Chat => crate::models::chat::run_file(self, seed, options)
                 .unwrap_or_else(|error| invalid(self, &error)),
         }
     }
@@ -239,14 +239,14 @@ impl ScenarioFile {
     /// running anything.
     pub fn check(&self) -> Result<(), String> {
         match self.game {
-            GameKind::Tombola => crate::tombola::spec_from_file(self).map(|_| ()),
-            GameKind::Live => crate::live::check_file(self),
-            GameKind::Chat => crate::chat::check_file(self),
+            GameKind::Tombola => crate::models::tombola::spec_from_file(self).map(|_| ()),
+            GameKind::Live => crate::models::live::check_file(self),
+            GameKind::Chat => crate::models::chat::check_file(self),
         }
     }
 }
 
-impl crate::harness::Runnable for ScenarioFile {
+impl crate::engine::harness::Runnable for ScenarioFile {
     fn name(&self) -> &str {
         ScenarioFile::name(self)
     }
@@ -266,7 +266,7 @@ impl crate::harness::Runnable for ScenarioFile {
 
 fn invalid(file: &ScenarioFile, error: &str) -> RunOutcome {
     RunOutcome {
-        violations: vec![crate::harness::Violation::new(
+        violations: vec![crate::engine::harness::Violation::new(
             "scenario-file",
             format!("{}: {error}", file.name()),
         )],
@@ -278,101 +278,101 @@ fn invalid(file: &ScenarioFile, error: &str) -> RunOutcome {
 pub const BUILTIN_FILES: &[(&str, &str)] = &[
     (
         "tombola-two-players",
-        include_str!("../../fixtures/scenarios/tombola-two-players.toml"),
+        include_str!("../../../fixtures/scenarios/tombola-two-players.toml"),
     ),
     (
         "tombola-four-players-latency",
-        include_str!("../../fixtures/scenarios/tombola-four-players-latency.toml"),
+        include_str!("../../../fixtures/scenarios/tombola-four-players-latency.toml"),
     ),
     (
         "tombola-simultaneous-claims",
-        include_str!("../../fixtures/scenarios/tombola-simultaneous-claims.toml"),
+        include_str!("../../../fixtures/scenarios/tombola-simultaneous-claims.toml"),
     ),
     (
         "tombola-misbehaving-players",
-        include_str!("../../fixtures/scenarios/tombola-misbehaving-players.toml"),
+        include_str!("../../../fixtures/scenarios/tombola-misbehaving-players.toml"),
     ),
     (
         "tombola-faults",
-        include_str!("../../fixtures/scenarios/tombola-faults.toml"),
+        include_str!("../../../fixtures/scenarios/tombola-faults.toml"),
     ),
     (
         "tombola-server-restart",
-        include_str!("../../fixtures/scenarios/tombola-server-restart.toml"),
+        include_str!("../../../fixtures/scenarios/tombola-server-restart.toml"),
     ),
     (
         "tombola-swarm",
-        include_str!("../../fixtures/scenarios/tombola-swarm.toml"),
+        include_str!("../../../fixtures/scenarios/tombola-swarm.toml"),
     ),
     (
         "tombola-mischief",
-        include_str!("../../fixtures/scenarios/tombola-mischief.toml"),
+        include_str!("../../../fixtures/scenarios/tombola-mischief.toml"),
     ),
     (
         "live-late-joiners",
-        include_str!("../../fixtures/scenarios/live-late-joiners.toml"),
+        include_str!("../../../fixtures/scenarios/live-late-joiners.toml"),
     ),
     (
         "live-late-joiner-wins-from-history",
-        include_str!("../../fixtures/scenarios/live-late-joiner-wins-from-history.toml"),
+        include_str!("../../../fixtures/scenarios/live-late-joiner-wins-from-history.toml"),
     ),
     (
         "live-simultaneous-claims",
-        include_str!("../../fixtures/scenarios/live-simultaneous-claims.toml"),
+        include_str!("../../../fixtures/scenarios/live-simultaneous-claims.toml"),
     ),
     (
         "live-pairing-race",
-        include_str!("../../fixtures/scenarios/live-pairing-race.toml"),
+        include_str!("../../../fixtures/scenarios/live-pairing-race.toml"),
     ),
     (
         "live-mixed-players",
-        include_str!("../../fixtures/scenarios/live-mixed-players.toml"),
+        include_str!("../../../fixtures/scenarios/live-mixed-players.toml"),
     ),
     (
         "live-faults",
-        include_str!("../../fixtures/scenarios/live-faults.toml"),
+        include_str!("../../../fixtures/scenarios/live-faults.toml"),
     ),
     (
         "live-swarm",
-        include_str!("../../fixtures/scenarios/live-swarm.toml"),
+        include_str!("../../../fixtures/scenarios/live-swarm.toml"),
     ),
     (
         "live-mischief",
-        include_str!("../../fixtures/scenarios/live-mischief.toml"),
+        include_str!("../../../fixtures/scenarios/live-mischief.toml"),
     ),
     // live-* files: add them here, in the order `sim list` should show them.
     // chat-* files: add them here, in the order `sim list` should show them.
     (
         "chat-small-room",
-        include_str!("../../fixtures/scenarios/chat-small-room.toml"),
+        include_str!("../../../fixtures/scenarios/chat-small-room.toml"),
     ),
     (
         "chat-random-talk",
-        include_str!("../../fixtures/scenarios/chat-random-talk.toml"),
+        include_str!("../../../fixtures/scenarios/chat-random-talk.toml"),
     ),
     (
         "chat-join-leave-list",
-        include_str!("../../fixtures/scenarios/chat-join-leave-list.toml"),
+        include_str!("../../../fixtures/scenarios/chat-join-leave-list.toml"),
     ),
     (
         "chat-never-reads",
-        include_str!("../../fixtures/scenarios/chat-never-reads.toml"),
+        include_str!("../../../fixtures/scenarios/chat-never-reads.toml"),
     ),
     (
         "chat-hangup-with-queued",
-        include_str!("../../fixtures/scenarios/chat-hangup-with-queued.toml"),
+        include_str!("../../../fixtures/scenarios/chat-hangup-with-queued.toml"),
     ),
     (
         "chat-faults",
-        include_str!("../../fixtures/scenarios/chat-faults.toml"),
+        include_str!("../../../fixtures/scenarios/chat-faults.toml"),
     ),
     (
         "chat-mischief",
-        include_str!("../../fixtures/scenarios/chat-mischief.toml"),
+        include_str!("../../../fixtures/scenarios/chat-mischief.toml"),
     ),
     (
         "chat-swarm",
-        include_str!("../../fixtures/scenarios/chat-swarm.toml"),
+        include_str!("../../../fixtures/scenarios/chat-swarm.toml"),
     ),
 ];
 

@@ -11,7 +11,7 @@
 
 use std::collections::{BTreeMap, BTreeSet};
 
-use crate::harness::RunOutcome;
+use crate::engine::harness::RunOutcome;
 
 use super::HARNESS_HOST;
 
@@ -161,7 +161,7 @@ fn locate_violation(outcome: &RunOutcome, property: &str, detail: &str) -> Optio
         .find(|pair| pair[0] == "game" && pair[1].parse::<u64>().is_ok())
         .map(|pair| pair[1]);
     if let Some(game) = game {
-        let of_game = |line: &crate::trace::TraceLine, verb: &str| {
+        let of_game = |line: &crate::engine::trace::TraceLine, verb: &str| {
             let mut words = line.text.split(' ');
             line.host == "server" && words.next() == Some(verb) && words.next() == Some(game)
         };

@@ -34,12 +34,12 @@ use games::wire::Refusal;
 use rand::Rng;
 use serde::Deserialize;
 
-use crate::env::SimEnv;
-use crate::faults::{drive, Fault, SessionBook};
-use crate::file::ScenarioFile;
-use crate::harness::{build_sim, host_rng, NetConfig, RunOptions, RunOutcome, Violation};
-use crate::swarm;
-use crate::trace::TraceLine;
+use crate::engine::harness::{build_sim, host_rng, NetConfig, RunOptions, RunOutcome, Violation};
+use crate::engine::trace::TraceLine;
+use crate::engine::turmoil_env::SimEnv;
+use crate::scenario::faults::{drive, Fault, SessionBook};
+use crate::scenario::file::ScenarioFile;
+use crate::scenario::swarm;
 
 /// The port the simulated server listens on.
 pub const SERVER_PORT: u16 = 2004;
@@ -668,7 +668,7 @@ pub fn run_spec(spec: &ChatSpec, seed: u64, options: &RunOptions) -> RunOutcome 
         ));
     }
     let topology = spec.topology();
-    let mut outcome = crate::harness::judge_safely(trace.lines(), |lines| {
+    let mut outcome = crate::engine::harness::judge_safely(trace.lines(), |lines| {
         judge_with(lines, violations, &topology)
     });
     outcome.wire = trace.wire();
@@ -677,7 +677,7 @@ pub fn run_spec(spec: &ChatSpec, seed: u64, options: &RunOptions) -> RunOutcome 
 
 /// One session on its host: its connections, one after another.
 async fn run_session(
-    trace: crate::trace::Trace,
+    trace: crate::engine::trace::Trace,
     session: SessionSpec,
     seed: u64,
     incarnation: u32,
@@ -1977,7 +1977,7 @@ mod tests {
     fn real_trace() -> &'static [TraceLine] {
         static TRACE: std::sync::OnceLock<Vec<TraceLine>> = std::sync::OnceLock::new();
         TRACE.get_or_init(|| {
-            let scenario = crate::scenarios::lookup("chat-mischief").expect("a built-in");
+            let scenario = crate::scenario::registry::lookup("chat-mischief").expect("a built-in");
             scenario.run(3, &RunOptions::default()).trace
         })
     }

@@ -14,7 +14,7 @@ use std::collections::BTreeMap;
 use indicatif::{ProgressBar, ProgressStyle};
 use rayon::prelude::*;
 
-use crate::harness::{
+use crate::engine::harness::{
     failure_report_for, replay_command_for, RunOptions, RunOutcome, Runnable, Violation,
 };
 
@@ -68,7 +68,7 @@ impl SweepOptions {
 /// command), empty when all passed.
 pub fn sweep_builtins(prefix: &str, options: &SweepOptions) -> String {
     let mut failures = String::new();
-    for scenario in crate::scenarios::everything() {
+    for scenario in crate::scenario::registry::everything() {
         if scenario.name().starts_with(prefix) {
             let summary = sweep(scenario.as_ref(), options);
             if !summary.passed() {

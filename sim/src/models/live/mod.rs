@@ -30,14 +30,14 @@ use games::tombola::rules::{Board, NumberSet, NUMBER_MAX};
 use rand::Rng;
 use serde::Deserialize;
 
-use crate::env::SimEnv;
-use crate::faults::{drive, Fault, SessionBook};
-use crate::file::ScenarioFile;
-use crate::harness::{
+use crate::engine::harness::{
     build_sim, host_rng, judge_safely, NetConfig, RunOptions, RunOutcome, Violation,
 };
-use crate::swarm;
-use crate::trace::{Trace, TraceLine};
+use crate::engine::trace::{Trace, TraceLine};
+use crate::engine::turmoil_env::SimEnv;
+use crate::scenario::faults::{drive, Fault, SessionBook};
+use crate::scenario::file::ScenarioFile;
+use crate::scenario::swarm;
 
 /// The simulated server's numbers port.
 pub const NUMBERS_PORT: u16 = 2004;
@@ -1788,7 +1788,8 @@ mod tests {
     fn real_trace() -> &'static Vec<TraceLine> {
         static TRACE: OnceLock<Vec<TraceLine>> = OnceLock::new();
         TRACE.get_or_init(|| {
-            let file = crate::file::builtin("live-mischief").expect("a built-in scenario");
+            let file =
+                crate::scenario::file::builtin("live-mischief").expect("a built-in scenario");
             run_file(&file, 1, &RunOptions::default())
                 .expect("the scenario is valid")
                 .trace
@@ -1796,7 +1797,7 @@ mod tests {
     }
 
     fn host_of() -> BTreeMap<String, String> {
-        let file = crate::file::builtin("live-mischief").expect("a built-in scenario");
+        let file = crate::scenario::file::builtin("live-mischief").expect("a built-in scenario");
         spec_from_file(&file)
             .expect("the scenario is valid")
             .host_of()

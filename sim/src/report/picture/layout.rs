@@ -13,8 +13,8 @@
 
 use std::collections::{BTreeMap, BTreeSet};
 
-use crate::harness::RunOutcome;
-use crate::trace::Direction;
+use crate::engine::harness::RunOutcome;
+use crate::engine::trace::Direction;
 
 use super::{HARNESS_HOST, ROW_PX};
 

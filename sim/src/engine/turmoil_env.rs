@@ -13,8 +13,8 @@ use std::time::Duration;
 
 use games::env::{Env, Listener};
 
-use crate::tap::TappedStream;
-use crate::trace::Trace;
+use crate::engine::tap::TappedStream;
+use crate::engine::trace::Trace;
 
 /// One session's view of the simulation: its name in the trace and the
 /// shared trace. Several sessions may share one turmoil host, each with its

@@ -3,8 +3,8 @@
 
 use std::collections::{BTreeMap, BTreeSet};
 
-use crate::harness::RunOutcome;
-use crate::trace::{Direction, WireEvent};
+use crate::engine::harness::RunOutcome;
+use crate::engine::trace::{Direction, WireEvent};
 
 /// One line that crossed the wire, as both ends saw it. Indices point into
 /// [`RunOutcome::wire`].

@@ -1,20 +1,22 @@
 //! The registry of built-in scenarios, all games together: the scenario
 //! files compiled in from `fixtures/scenarios/` (see
-//! [`crate::file::BUILTIN_FILES`]). The command line also takes a path to a
+//! [`crate::scenario::file::BUILTIN_FILES`]). The command line also takes a path to a
 //! scenario file or to a recorded seed (`fixtures/seeds/*.toml`, whose
 //! scenario is used); [`resolve`] turns what a person typed into a file.
 
 use std::path::Path;
 
-use crate::file::{ScenarioFile, BUILTIN_FILES};
-use crate::harness::{shell_quote, ReplayAs, Runnable};
-use crate::seeds::SeedEntry;
+use crate::engine::harness::{shell_quote, ReplayAs, Runnable};
+use crate::scenario::file::{ScenarioFile, BUILTIN_FILES};
+use crate::scenario::seeds::SeedEntry;
 
 /// Every built-in scenario, in the order of `BUILTIN_FILES`.
 pub fn everything() -> Vec<Box<dyn Runnable>> {
     BUILTIN_FILES
         .iter()
-        .map(|(stem, _)| Box::new(crate::file::builtin(stem).expect("listed")) as Box<dyn Runnable>)
+        .map(|(stem, _)| {
+            Box::new(crate::scenario::file::builtin(stem).expect("listed")) as Box<dyn Runnable>
+        })
         .collect()
 }
 
@@ -52,7 +54,7 @@ pub fn is_path(name_or_path: &str) -> bool {
 /// table). Files are checked (server table, behaviours) as well as parsed.
 pub fn resolve(name_or_path: &str) -> Result<Resolved, String> {
     if !is_path(name_or_path) {
-        let file = crate::file::builtin(name_or_path).ok_or_else(|| {
+        let file = crate::scenario::file::builtin(name_or_path).ok_or_else(|| {
             let names: Vec<&str> = BUILTIN_FILES.iter().map(|(stem, _)| *stem).collect();
             format!(
                 "no scenario named {name_or_path:?} and no such file; built-in scenarios: {}",

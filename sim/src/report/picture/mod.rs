@@ -20,8 +20,8 @@ mod words;
 use std::collections::{BTreeMap, BTreeSet};
 use std::fmt::Write as _;
 
-use crate::harness::RunOutcome;
-use crate::trace::WireEvent;
+use crate::engine::harness::RunOutcome;
+use crate::engine::trace::WireEvent;
 
 use layout::{Fold, Inputs, Layout, FOLD_MARGIN_PX, FOLD_ROW_PX, IDLE_GAP_MAX_PX};
 use pairing::sessions_by_address;
@@ -1255,7 +1255,7 @@ const LABEL_END_MARGIN_PX: i64 = 14;
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::trace::{Direction, TraceLine};
+    use crate::engine::trace::{Direction, TraceLine};
 
     fn event(
         time_ms: u64,

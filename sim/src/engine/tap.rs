@@ -9,8 +9,8 @@ use std::task::{Context, Poll};
 
 use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
 
-use crate::env::sim_now_ms;
-use crate::trace::{Direction, Trace, WireEvent};
+use crate::engine::trace::{Direction, Trace, WireEvent};
+use crate::engine::turmoil_env::sim_now_ms;
 
 /// Bytes of a partial line a tap keeps before it gives up on that line
 /// (the framing layer refuses longer lines anyway).

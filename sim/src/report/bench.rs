@@ -4,7 +4,7 @@
 //! Backends: `turmoil` (the reference: a host per session, stepped at the
 //! scenario's tick), `turmoil-shared` (turmoil with every player session on
 //! one host, since turmoil's cost per step grows with its host count) and
-//! `fast` (the event-driven backend of [`crate::fast`]). Every run is still
+//! `fast` (the event-driven backend of [`crate::engine::fast`]). Every run is still
 //! judged: a bench whose runs fail measures nothing, so failing seeds are
 //! counted in the table.
 //!
@@ -17,9 +17,9 @@ use std::time::Instant;
 
 use rayon::prelude::*;
 
-use crate::fast::{builtin_spec, run_spec_fast, run_spec_shared_host};
-use crate::harness::{RunOptions, RunOutcome};
-use crate::tombola::{run_spec, TombolaSpec};
+use crate::engine::fast::{builtin_spec, run_spec_fast, run_spec_shared_host};
+use crate::engine::harness::{RunOptions, RunOutcome};
+use crate::models::tombola::{run_spec, TombolaSpec};
 
 /// The scenarios `sim bench` measures, by built-in scenario name.
 pub const STANDARD_SCENARIOS: [&str; 3] = [

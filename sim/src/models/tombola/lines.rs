@@ -13,8 +13,8 @@ use std::collections::{BTreeMap, BTreeSet, VecDeque};
 
 use games::tombola::protocol::{ClientMessage, ServerMessage};
 
-use crate::harness::Violation;
-use crate::trace::TraceLine;
+use crate::engine::harness::Violation;
+use crate::engine::trace::TraceLine;
 
 /// What the line oracle needs of one game, from the server's notes.
 #[derive(Debug, Clone, Default)]

@@ -8,8 +8,8 @@ use std::path::{Path, PathBuf};
 
 use serde::{Deserialize, Serialize};
 
-use crate::file::ScenarioFile;
-use crate::harness::{RunOptions, RunOutcome};
+use crate::engine::harness::{RunOptions, RunOutcome};
+use crate::scenario::file::ScenarioFile;
 
 /// What a recorded seed must do when replayed.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]

@@ -1,0 +1,15 @@
+//! The engine: what carries out one seeded run of a scenario and records it.
+//!
+//! - [`harness`]: what every run shares: network settings, per-host RNGs
+//!   derived from the seed, the outcome of a run and its failure report.
+//! - [`turmoil_env`]: the `games::env::Env` over turmoil's simulated TCP;
+//!   [`tap`] logs the lines crossing each of its connections.
+//! - [`fast`]: the event-driven backend (in-memory pipes, paused tokio
+//!   clock).
+//! - [`trace`]: the one-line-per-event record of a run.
+
+pub mod fast;
+pub mod harness;
+pub mod tap;
+pub mod trace;
+pub mod turmoil_env;

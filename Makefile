@@ -32,16 +32,20 @@ sim:
 ## total over every test target in the plain `N passed, N failed, N skipped`
 ## form (ignored tests count as skipped), since cargo's own last line is the
 ## result of whichever target ran last, often one with no tests; exits with
-## cargo's status.
+## cargo's status. The documentation examples run too (`--doc`: cargo's
+## `--all-targets` leaves them out), so an example in the docs that no
+## longer compiles fails the build.
 test:
 	$(CARGO) build --workspace --all-targets
 	@log=$$(mktemp); \
 	{ $(CARGO) test --workspace --all-targets --no-fail-fast 2>&1; echo $$? > $$log.status; } | tee $$log; \
+	{ $(CARGO) test --workspace --doc --no-fail-fast 2>&1; echo $$? > $$log.doc; } | tee -a $$log; \
 	status=$$(cat $$log.status); \
+	if [ "$$status" = 0 ]; then status=$$(cat $$log.doc); fi; \
 	awk -v status=$$status '/^test result:/ { passed += $$4; failed += $$6; ignored += $$8; targets += 1 } \
 	  END { printf "\nmake test: %s over %d test targets\ntotal: %d passed, %d failed, %d skipped\n", \
 	        (status == 0 && failed == 0 ? "PASS" : "FAIL"), targets, passed, failed, ignored }' $$log; \
-	rm -f $$log $$log.status; \
+	rm -f $$log $$log.status $$log.doc; \
 	exit $$status
 
 ## build: debug and release builds of everything

@@ -9,6 +9,8 @@
 //!   run starts, and the oracles that judge its trace.
 //! - [`engine`]: what runs a scenario: the turmoil backend and the fast
 //!   event-driven backend, the trace, per-host RNGs, outcomes.
+//! - [`check`]: the harness as a test library ([`Check`]: a scenario over
+//!   a range of seeds on a backend, `SIM_SEED` / `SIM_SEEDS`).
 //! - [`report`]: what is made of runs: sweeps with their summaries,
 //!   benchmarks, and pictures of a run (`--svg`, `--json`).
 
@@ -16,3 +18,7 @@ pub mod engine;
 pub mod models;
 pub mod report;
 pub mod scenario;
+
+pub mod check;
+
+pub use check::Check;

@@ -42,19 +42,18 @@ pub struct SweepOptions {
 }
 
 impl SweepOptions {
-    /// Options for a sweep inside `cargo test`: the seed count and first
-    /// seed come from `SIM_SEEDS` and `SIM_START` when set (for a longer
-    /// sweep on demand), two jobs, no progress bar.
+    /// Options for a sweep inside `cargo test`: `default_seeds` seeds from
+    /// `default_start`, narrowed by the environment as a [`crate::Check`]
+    /// is (`SIM_SEED` runs exactly one seed, `SIM_SEEDS` and `SIM_START`
+    /// size and move the range; a malformed value panics, naming it), two
+    /// jobs, no progress bar.
     pub fn from_env(default_seeds: u64, default_start: u64) -> SweepOptions {
-        let read = |name: &str, default: u64| {
-            std::env::var(name)
-                .ok()
-                .and_then(|text| text.parse().ok())
-                .unwrap_or(default)
-        };
+        let range = default_start..default_start.saturating_add(default_seeds);
+        let seeds = crate::check::planned_seeds(&range, |name| std::env::var(name).ok())
+            .unwrap_or_else(|error| panic!("{error}"));
         SweepOptions {
-            start: read("SIM_START", default_start),
-            seeds: read("SIM_SEEDS", default_seeds),
+            start: seeds.start,
+            seeds: seeds.end - seeds.start,
             jobs: 2,
             progress: false,
             check_determinism: false,

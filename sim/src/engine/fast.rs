@@ -21,7 +21,8 @@
 //! tokio's auto-advance, never read from the machine), tokio's own RNG
 //! seeded from the run's seed (`select!` without `biased;`), every latency
 //! drawn from ChaCha8 generators derived from the seed, and only ordered
-//! maps. What this backend does not model: random packet loss.
+//! maps. Wire events (`RunOptions::keep_wire`) are logged by each stream's
+//! [`LineTap`]. What this backend does not model: random packet loss.
 
 use std::collections::{BTreeMap, VecDeque};
 use std::future::Future;
@@ -39,7 +40,8 @@ use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
 use tokio::time::{Instant, Sleep};
 
 use crate::engine::harness::{host_rng, NetConfig};
-use crate::engine::trace::Trace;
+use crate::engine::tap::LineTap;
+use crate::engine::trace::{Direction, Trace};
 
 /// Bytes a pipe holds before its writer has to wait for the reader, like a
 /// socket's send buffer: a peer that never reads eventually blocks writes.
@@ -334,6 +336,8 @@ pub struct FastStream {
     delivery_timer: Option<Pin<Box<Sleep>>>,
     local: SocketAddr,
     peer: SocketAddr,
+    /// Logs the lines crossing this end when the trace keeps the wire.
+    tap: Option<LineTap>,
 }
 
 impl FastStream {
@@ -379,8 +383,16 @@ impl AsyncRead for FastStream {
                 } else {
                     this.clock.now_ms()
                 };
+                let before = buf.filled().len();
                 match pipe.read_due(now_ms, buf) {
-                    ReadState::Read | ReadState::End => return Poll::Ready(Ok(())),
+                    ReadState::Read => {
+                        if let Some(tap) = &mut this.tap {
+                            let time_ms = this.clock.now_ms();
+                            tap.log(time_ms, Direction::Received, &buf.filled()[before..]);
+                        }
+                        return Poll::Ready(Ok(()));
+                    }
+                    ReadState::End => return Poll::Ready(Ok(())),
                     ReadState::WaitUntil(time_ms) => time_ms,
                     ReadState::Idle => {
                         // The next write or the end of stream wakes us.
@@ -436,6 +448,10 @@ impl AsyncWrite for FastStream {
         if let Some(reader) = reader {
             reader.wake();
         }
+        let this = self.get_mut();
+        if let Some(tap) = &mut this.tap {
+            tap.log(now_ms, Direction::Sent, &data[..count]);
+        }
         Poll::Ready(Ok(count))
     }
 
@@ -482,6 +498,8 @@ struct Backlog {
 /// A listener of the in-memory network. Dropping it unbinds the port.
 pub struct FastListener {
     backlog: Arc<Mutex<Backlog>>,
+    /// The session that bound it: accepted ends log under its name.
+    session: Arc<str>,
     net: FastNet,
     key: (usize, u16),
     local: SocketAddr,
@@ -494,7 +512,15 @@ impl Listener for FastListener {
         std::future::poll_fn(|cx| {
             let mut backlog = lock(&self.backlog);
             match backlog.queue.pop_front() {
-                Some(accepted) => Poll::Ready(Ok(accepted)),
+                Some((mut stream, peer)) => {
+                    stream.tap = LineTap::new(
+                        &self.session,
+                        stream.local.to_string(),
+                        peer.to_string(),
+                        &self.net.trace,
+                    );
+                    Poll::Ready(Ok((stream, peer)))
+                }
                 None => {
                     backlog.acceptor = Some(cx.waker().clone());
                     Poll::Pending
@@ -853,6 +879,7 @@ impl Env for FastEnv {
         state.listeners.insert(key, backlog.clone());
         Ok(FastListener {
             backlog,
+            session: self.name.clone(),
             net: self.net.clone(),
             key,
             // Like a real socket (and turmoil), a wildcard bind reports the
@@ -923,6 +950,8 @@ impl Env for FastEnv {
                         delivery_timer: None,
                         local: server_addr,
                         peer: client_addr,
+                        // The accepting session's tap is set at accept.
+                        tap: None,
                     };
                     let client_end = FastStream {
                         inbound: to_client,
@@ -931,6 +960,12 @@ impl Env for FastEnv {
                         delivery_timer: None,
                         local: client_addr,
                         peer: server_addr,
+                        tap: LineTap::new(
+                            &self.name,
+                            client_addr.to_string(),
+                            server_addr.to_string(),
+                            &self.net.trace,
+                        ),
                     };
                     Some((backlog, server_end, client_end, client_addr))
                 }

@@ -8,10 +8,11 @@ use std::io;
 use games::env::{Env, Listener};
 use games::tombola::client::{self, Behaviour, ClientError};
 use games::tombola::rules::Board;
-use sim::engine::fast::{builtin_spec, run_spec_fast, simulate, OnFastBackend};
+use sim::engine::fast::{simulate, OnFastBackend};
 use sim::engine::harness::{failure_report, NetConfig, RunOptions, RunOutcome, Runnable};
 use sim::engine::trace::Trace;
 use sim::models::tombola::TombolaSpec;
+use sim::models::tombola::{builtin_spec, run_spec_fast};
 use sim::report::bench::{render, run_bench, Backend, BenchOptions};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
@@ -327,8 +328,165 @@ fn a_scenario_file_runs_on_the_fast_backend_through_the_runnable_seam() {
     let outcome = runnable.run(3, &RunOptions::default());
     assert!(outcome.passed(), "{}", outcome.report());
     assert!(
-        OnFastBackend::lookup("tombola-faults").is_err(),
-        "faults need turmoil"
+        OnFastBackend::lookup("tombola-faults").is_ok(),
+        "faults run on the fast backend too"
     );
     assert!(OnFastBackend::lookup("no-such-scenario").is_err());
+}
+
+/// Runs one seed of any built-in scenario file on the fast backend.
+fn run_file(name: &str, seed: u64, options: &RunOptions) -> RunOutcome {
+    OnFastBackend::lookup(name)
+        .unwrap_or_else(|error| panic!("{error}"))
+        .run(seed, options)
+}
+
+#[test]
+fn live_and_chat_scenarios_pass_their_oracles_on_the_fast_backend_and_replay_exactly() {
+    for name in ["live-late-joiners", "live-mixed-players", "chat-small-room"] {
+        for seed in 0..10 {
+            let outcome = run_file(name, seed, &RunOptions::default());
+            assert!(outcome.passed(), "{}", failure_report(name, seed, &outcome));
+            assert!(outcome.games > 0, "{name} seed {seed} played nothing");
+            let again = run_file(name, seed, &RunOptions::default());
+            assert_eq!(outcome.report(), again.report(), "{name} seed {seed}");
+        }
+    }
+}
+
+#[test]
+fn fault_scenarios_apply_their_faults_on_the_fast_backend() {
+    // tombola-server-restart crashes the server and starts it again: the
+    // trace shows both, and a second server incarnation writes notes.
+    let outcome = run_file("tombola-server-restart", 1, &RunOptions::default());
+    assert!(outcome.passed(), "{}", outcome.report());
+    let sim_lines: Vec<&str> = outcome
+        .trace
+        .iter()
+        .filter(|line| line.host == "sim")
+        .map(|line| line.text.as_str())
+        .collect();
+    assert!(sim_lines.contains(&"crash server"), "{sim_lines:?}");
+    assert!(sim_lines.contains(&"restart server"), "{sim_lines:?}");
+    for name in ["tombola-faults", "live-faults", "chat-faults"] {
+        let outcome = run_file(name, 2, &RunOptions::default());
+        assert!(outcome.passed(), "{}", failure_report(name, 2, &outcome));
+        assert!(
+            outcome.trace.iter().any(|line| line.host == "sim"),
+            "{name}: no fault in the trace"
+        );
+    }
+}
+
+#[test]
+fn wire_events_are_kept_on_the_fast_backend_when_asked() {
+    let options = RunOptions { keep_wire: true };
+    let outcome = run_file("tombola-two-players", 1, &options);
+    assert!(outcome.passed(), "{}", outcome.report());
+    assert!(!outcome.wire.is_empty());
+    // Every line a client's trace says it received crossed the wire to it.
+    for line in outcome.trace.iter().filter(|line| line.host == "c1") {
+        let Some(received) = line.text.strip_prefix("recv ") else {
+            continue;
+        };
+        assert!(
+            outcome.wire.iter().any(|event| event.session == "c1"
+                && event.line == received
+                && event.direction == sim::engine::trace::Direction::Received),
+            "c1 received {received:?} with no wire event"
+        );
+    }
+    let plain = run_file("tombola-two-players", 1, &RunOptions::default());
+    assert!(plain.wire.is_empty());
+    assert_eq!(plain.report(), outcome.report(), "taps change nothing");
+}
+
+#[test]
+fn a_partition_kills_a_connection_that_loses_a_segment_and_a_hold_delivers_at_the_release() {
+    let trace = Trace::new();
+    simulate(7, &NetConfig::default(), &trace, |net| async move {
+        let server = net.env("server");
+        let listener = server.bind("0.0.0.0:9000").await.expect("free");
+        let client = net.env("c1");
+        let mut stream = client.connect("server:9000").await.expect("listens");
+        let (mut peer, _) = listener.accept().await.expect("one connection");
+
+        // Held: nothing arrives during the hold, everything at the release.
+        net.set_link("c1", "server", sim::engine::fast::LinkState::Held);
+        stream.write_all(b"one\ntwo\n").await.expect("write");
+        let mut buffer = [0u8; 64];
+        let early =
+            tokio::time::timeout(std::time::Duration::from_secs(5), peer.read(&mut buffer)).await;
+        assert!(early.is_err(), "a held segment arrived");
+        net.set_link("c1", "server", sim::engine::fast::LinkState::Healthy);
+        let mut received = Vec::new();
+        while received.len() < 8 {
+            let count = peer.read(&mut buffer).await.expect("read");
+            received.extend_from_slice(&buffer[..count]);
+        }
+        assert_eq!(received, b"one\ntwo\n");
+
+        // Partitioned: a segment sent now is lost, and so is everything
+        // after it on that connection, even once the link heals.
+        net.set_link("c1", "server", sim::engine::fast::LinkState::Partitioned);
+        stream
+            .write_all(b"lost\n")
+            .await
+            .expect("the sender cannot tell");
+        let refused = client.connect("server:9000").await.map(|_| ());
+        assert_eq!(
+            refused.map_err(|error| error.kind()),
+            Err(io::ErrorKind::ConnectionRefused)
+        );
+        net.set_link("c1", "server", sim::engine::fast::LinkState::Healthy);
+        stream.write_all(b"after\n").await.expect("write");
+        let dead =
+            tokio::time::timeout(std::time::Duration::from_secs(60), peer.read(&mut buffer)).await;
+        assert!(dead.is_err(), "a dead connection delivered bytes");
+        // New connections work after the heal.
+        let mut fresh = client.connect("server:9000").await.expect("healed");
+        let (mut fresh_peer, _) = listener.accept().await.expect("accepted");
+        fresh.write_all(b"hi\n").await.expect("write");
+        let count = fresh_peer.read(&mut buffer).await.expect("read");
+        assert_eq!(&buffer[..count], b"hi\n");
+    });
+}
+
+#[test]
+fn a_crash_aborts_the_hosts_tasks_and_its_peers_read_the_end_of_stream() {
+    let trace = Trace::new();
+    simulate(8, &NetConfig::default(), &trace, |net| async move {
+        let server = net.env("server");
+        let listener = server.bind("0.0.0.0:9000").await.expect("free");
+        let client = net.env("c1");
+        let accepted = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+        let seen = accepted.clone();
+        server.spawn(async move {
+            let (stream, _) = listener.accept().await.expect("one connection");
+            seen.store(true, std::sync::atomic::Ordering::Relaxed);
+            // Holds the connection (and the listener) until the crash.
+            std::future::pending::<()>().await;
+            drop(stream);
+        });
+        let mut stream = client.connect("server:9000").await.expect("listens");
+        client.sleep_ms(20).await;
+        assert!(accepted.load(std::sync::atomic::Ordering::Relaxed));
+        net.crash("server");
+        let mut buffer = [0u8; 16];
+        let count =
+            tokio::time::timeout(std::time::Duration::from_secs(1), stream.read(&mut buffer))
+                .await
+                .expect("the end of stream arrives")
+                .expect("a clean end");
+        assert_eq!(count, 0);
+        let refused = client.connect("server:9000").await.map(|_| ());
+        assert_eq!(
+            refused.map_err(|error| error.kind()),
+            Err(io::ErrorKind::ConnectionRefused)
+        );
+        server
+            .bind("0.0.0.0:9000")
+            .await
+            .expect("free after the crash");
+    });
 }

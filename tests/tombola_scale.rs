@@ -4,8 +4,8 @@
 
 use games::framing::LINE_BYTES_MAX;
 use games::tombola::game::PLAYERS_MAX;
-use sim::engine::fast::{builtin_spec, run_spec_fast};
 use sim::engine::harness::RunOptions;
+use sim::models::tombola::{builtin_spec, run_spec_fast};
 
 #[test]
 fn a_game_of_the_most_players_the_server_accepts_starts_and_ends() {

@@ -6,19 +6,23 @@
 //! This module owns [`FastEnv`] (the `games::env::Env` of this backend), the
 //! in-memory network behind it ([`FastNet`]: listeners keyed by host and
 //! port, pipes with a per-chunk latency in whole milliseconds drawn from the
-//! seed, TCP order kept), [`simulate`] (one seeded run on a paused
-//! current-thread runtime), [`run_spec_fast`] (a lock-step spec judged by
-//! the same oracles as on turmoil) and, for comparison in `sim bench`,
-//! [`run_spec_shared_host`] (turmoil with every player on one host);
-//! [`OnFastBackend`] makes a scenario file runnable here for `sim run` and
-//! `sim sweep`.
+//! seed, TCP order kept, links that faults partition and hold, tasks kept
+//! per host so a crash aborts them) and [`simulate`] (one seeded run on a
+//! paused current-thread runtime and one local task set). Hosts, faults and
+//! the run's end are [`crate::engine::fast_hosts`]'s.
+//!
+//! Faults mean for TCP what they mean on turmoil: a segment sent into a
+//! partition, or in flight when it starts, is lost and its direction of
+//! the connection is dead (the reader waits forever, no end of stream); a
+//! held segment waits and arrives at the release, in order; a SYN into a
+//! partition is refused, a held one waits for the release.
 //!
 //! Determinism: one thread, tokio's clock paused (idle time is skipped by
 //! tokio's auto-advance, never read from the machine), tokio's own RNG
 //! seeded from the run's seed (`select!` without `biased;`), every latency
 //! drawn from ChaCha8 generators derived from the seed, and only ordered
-//! maps. What this backend does not model: faults (partitions, crashes),
-//! packet loss, and wire events for pictures (`RunOptions::keep_wire`).
+//! maps. Wire events (`RunOptions::keep_wire`) are logged by each stream's
+//! [`LineTap`]. What this backend does not model: random packet loss.
 
 use std::collections::{BTreeMap, VecDeque};
 use std::future::Future;
@@ -30,21 +34,14 @@ use std::task::{Context, Poll, Waker};
 use std::time::Duration;
 
 use games::env::{Env, Listener};
-use games::tombola::client::{self, ClientSettings};
-use games::tombola::rules::Board;
-use games::tombola::server;
 use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
 use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
 use tokio::time::{Instant, Sleep};
 
-use crate::engine::harness::{
-    build_sim, host_rng, NetConfig, RunOptions, RunOutcome, Runnable, Violation,
-};
-use crate::engine::trace::Trace;
-use crate::engine::turmoil_env::SimEnv;
-use crate::models::tombola::{judge, TombolaSpec, SERVER_PORT};
-use crate::scenario::file::{GameKind, ScenarioFile};
+use crate::engine::harness::{host_rng, NetConfig};
+use crate::engine::tap::LineTap;
+use crate::engine::trace::{Direction, Trace};
 
 /// Bytes a pipe holds before its writer has to wait for the reader, like a
 /// socket's send buffer: a peer that never reads eventually blocks writes.
@@ -53,6 +50,14 @@ pub const PIPE_BYTES_MAX: usize = 64 * 1024;
 const EVENT_BYTES_TYPICAL: usize = 64;
 /// First port handed out for port 0 and for the local end of connections.
 pub const EPHEMERAL_PORT_FIRST: u16 = 49152;
+/// Delivery time of bytes held by a `hold` fault: never, until the release.
+const HELD_MS: u64 = u64::MAX;
+/// Delivery time of bytes a connection lost to a partition: never.
+const LOST_MS: u64 = u64::MAX - 1;
+/// Tasks a host keeps handles of before the finished ones are swept out.
+const HOST_TASKS_SWEEP_AT: usize = 64;
+/// Pipes the network keeps (weak) handles of before dropped ones are swept.
+const PIPES_SWEEP_AT: usize = 64;
 
 /// Locks a mutex that a panicking task may have poisoned: the run is
 /// single-threaded, so the data is still whole.
@@ -97,6 +102,17 @@ impl LatencyRange {
     }
 }
 
+/// What a fault has done to the link between two hosts.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum LinkState {
+    #[default]
+    Healthy,
+    /// Segments are dropped; a connection that loses one is dead.
+    Partitioned,
+    /// Segments wait until the release.
+    Held,
+}
+
 /// One direction of a connection.
 ///
 /// Bytes are kept in one ring buffer with, beside it, runs of (delivery
@@ -119,6 +135,11 @@ struct Pipe {
     /// not depend on how traffic on the others interleaves.
     rng: ChaCha8Rng,
     latency: LatencyRange,
+    /// The link between the two hosts, as the faults left it.
+    link: LinkState,
+    /// A segment was lost to a partition: nothing more ever arrives (TCP
+    /// without retransmission, as on turmoil).
+    dead: bool,
 }
 
 /// What a reader finds in its pipe.
@@ -145,7 +166,92 @@ impl Pipe {
             writer_waker: None,
             rng: ChaCha8Rng::seed_from_u64(seed),
             latency,
+            link: LinkState::Healthy,
+            dead: false,
         }
+    }
+
+    /// A partition starts: what is still in flight is lost, and with it
+    /// the connection (in this direction).
+    fn partition(&mut self, now_ms: u64) {
+        self.link = LinkState::Partitioned;
+        let in_flight = self
+            .runs
+            .iter()
+            .any(|&(delivery_ms, _)| delivery_ms > now_ms)
+            || self.end_ms.is_some_and(|end_ms| end_ms > now_ms);
+        if in_flight {
+            self.lose(now_ms);
+        }
+    }
+
+    /// Drops every byte not yet delivered at `now_ms` and kills the pipe.
+    fn lose(&mut self, now_ms: u64) {
+        let delivered: usize = self
+            .runs
+            .iter()
+            .filter(|&&(delivery_ms, _)| delivery_ms <= now_ms)
+            .map(|&(_, length)| length)
+            .sum();
+        self.bytes.truncate(delivered);
+        self.runs.retain(|&(delivery_ms, _)| delivery_ms <= now_ms);
+        if self.end_ms.is_some_and(|end_ms| end_ms > now_ms) {
+            self.end_ms = Some(LOST_MS);
+        }
+        self.dead = true;
+    }
+
+    /// A hold starts: what is in flight waits for the release.
+    fn hold(&mut self, now_ms: u64) {
+        self.link = LinkState::Held;
+        for run in &mut self.runs {
+            if run.0 > now_ms && run.0 < LOST_MS {
+                run.0 = HELD_MS;
+            }
+        }
+        if self
+            .end_ms
+            .is_some_and(|end_ms| end_ms > now_ms && end_ms < LOST_MS)
+        {
+            self.end_ms = Some(HELD_MS);
+        }
+    }
+
+    /// The link is healthy again; held bytes arrive now, in order (as
+    /// turmoil delivers held messages at the release). Returns the reader
+    /// to wake.
+    fn heal(&mut self, now_ms: u64) -> Option<Waker> {
+        self.link = LinkState::Healthy;
+        let mut released = false;
+        for run in &mut self.runs {
+            if run.0 == HELD_MS {
+                run.0 = now_ms;
+                released = true;
+            }
+        }
+        if self.end_ms == Some(HELD_MS) {
+            self.end_ms = Some(now_ms);
+            released = true;
+        }
+        if released {
+            self.last_delivery_ms = self.last_delivery_ms.max(now_ms);
+            self.reader_waker.take()
+        } else {
+            None
+        }
+    }
+
+    /// When a segment sent now would arrive, given the link; `None` when it
+    /// is lost (the pipe is dead from now on).
+    fn send_time_ms(&mut self, now_ms: u64) -> Option<u64> {
+        if self.dead || self.link == LinkState::Partitioned {
+            self.dead = true;
+            return None;
+        }
+        if self.link == LinkState::Held {
+            return Some(HELD_MS);
+        }
+        Some(self.delivery_ms(now_ms))
     }
 
     /// When something sent now arrives: after a fresh latency, and never
@@ -182,7 +288,10 @@ impl Pipe {
             return ReadState::Read;
         }
         match (self.runs.front(), self.end_ms) {
+            // Held or lost: only a fault's end wakes the reader.
+            (Some(&(delivery_ms, _)), _) if delivery_ms >= LOST_MS => ReadState::Idle,
             (Some(&(delivery_ms, _)), _) => ReadState::WaitUntil(delivery_ms),
+            (None, Some(end_ms)) if end_ms >= LOST_MS => ReadState::Idle,
             (None, Some(end_ms)) if end_ms <= now_ms => ReadState::End,
             (None, Some(end_ms)) => ReadState::WaitUntil(end_ms),
             (None, None) => ReadState::Idle,
@@ -196,7 +305,10 @@ impl Pipe {
             return None;
         }
         let count = room.min(data.len());
-        let delivery_ms = self.delivery_ms(now_ms);
+        let Some(delivery_ms) = self.send_time_ms(now_ms) else {
+            // Lost on the way; the sender cannot tell.
+            return Some(count);
+        };
         self.bytes.extend(&data[..count]);
         match self.runs.back_mut() {
             Some((last_ms, length)) if *last_ms == delivery_ms => *length += count,
@@ -208,7 +320,7 @@ impl Pipe {
     /// Sends the end of stream (once); returns the reader to wake.
     fn close_write(&mut self, now_ms: u64) -> Option<Waker> {
         if self.end_ms.is_none() {
-            self.end_ms = Some(self.delivery_ms(now_ms));
+            self.end_ms = Some(self.send_time_ms(now_ms).unwrap_or(LOST_MS));
         }
         self.reader_waker.take()
     }
@@ -224,6 +336,8 @@ pub struct FastStream {
     delivery_timer: Option<Pin<Box<Sleep>>>,
     local: SocketAddr,
     peer: SocketAddr,
+    /// Logs the lines crossing this end when the trace keeps the wire.
+    tap: Option<LineTap>,
 }
 
 impl FastStream {
@@ -269,8 +383,16 @@ impl AsyncRead for FastStream {
                 } else {
                     this.clock.now_ms()
                 };
+                let before = buf.filled().len();
                 match pipe.read_due(now_ms, buf) {
-                    ReadState::Read | ReadState::End => return Poll::Ready(Ok(())),
+                    ReadState::Read => {
+                        if let Some(tap) = &mut this.tap {
+                            let time_ms = this.clock.now_ms();
+                            tap.log(time_ms, Direction::Received, &buf.filled()[before..]);
+                        }
+                        return Poll::Ready(Ok(()));
+                    }
+                    ReadState::End => return Poll::Ready(Ok(())),
                     ReadState::WaitUntil(time_ms) => time_ms,
                     ReadState::Idle => {
                         // The next write or the end of stream wakes us.
@@ -326,6 +448,10 @@ impl AsyncWrite for FastStream {
         if let Some(reader) = reader {
             reader.wake();
         }
+        let this = self.get_mut();
+        if let Some(tap) = &mut this.tap {
+            tap.log(now_ms, Direction::Sent, &data[..count]);
+        }
         Poll::Ready(Ok(count))
     }
 
@@ -372,6 +498,8 @@ struct Backlog {
 /// A listener of the in-memory network. Dropping it unbinds the port.
 pub struct FastListener {
     backlog: Arc<Mutex<Backlog>>,
+    /// The session that bound it: accepted ends log under its name.
+    session: Arc<str>,
     net: FastNet,
     key: (usize, u16),
     local: SocketAddr,
@@ -384,7 +512,15 @@ impl Listener for FastListener {
         std::future::poll_fn(|cx| {
             let mut backlog = lock(&self.backlog);
             match backlog.queue.pop_front() {
-                Some(accepted) => Poll::Ready(Ok(accepted)),
+                Some((mut stream, peer)) => {
+                    stream.tap = LineTap::new(
+                        &self.session,
+                        stream.local.to_string(),
+                        peer.to_string(),
+                        &self.net.trace,
+                    );
+                    Poll::Ready(Ok((stream, peer)))
+                }
                 None => {
                     backlog.acceptor = Some(cx.waker().clone());
                     Poll::Pending
@@ -401,7 +537,17 @@ impl Listener for FastListener {
 
 impl Drop for FastListener {
     fn drop(&mut self) {
-        lock(&self.net.shared).listeners.remove(&self.key);
+        {
+            // A crash may have unbound the port, and a restart bound it again.
+            let mut state = lock(&self.net.shared);
+            if state
+                .listeners
+                .get(&self.key)
+                .is_some_and(|backlog| Arc::ptr_eq(backlog, &self.backlog))
+            {
+                state.listeners.remove(&self.key);
+            }
+        }
         // Queued connections are dropped outside the lock: their peers see
         // the end of stream.
         let queued = std::mem::take(&mut lock(&self.backlog).queue);
@@ -419,6 +565,14 @@ struct NetState {
     /// Draws connection set-up latencies and each pipe's own seed.
     rng: ChaCha8Rng,
     latency: LatencyRange,
+    /// Links a fault has touched, by (lower, higher) host index; absent is
+    /// healthy.
+    links: BTreeMap<(usize, usize), LinkState>,
+    /// Every pipe still alive, with the hosts it runs (from, to), for the
+    /// faults to reach.
+    pipes: Vec<(usize, usize, std::sync::Weak<Mutex<Pipe>>)>,
+    /// Per host, the tasks its sessions started: a crash aborts them all.
+    host_tasks: Vec<Vec<tokio::task::AbortHandle>>,
 }
 
 impl NetState {
@@ -428,7 +582,36 @@ impl NetState {
         }
         self.hosts.push(name.to_owned());
         self.next_ports.push(EPHEMERAL_PORT_FIRST);
+        self.host_tasks.push(Vec::new());
         self.hosts.len() - 1
+    }
+
+    fn link(&self, a: usize, b: usize) -> LinkState {
+        self.links
+            .get(&(a.min(b), a.max(b)))
+            .copied()
+            .unwrap_or_default()
+    }
+
+    /// A new pipe from host `from` to host `to`, under the link's state.
+    fn pipe(&mut self, from: usize, to: usize) -> Arc<Mutex<Pipe>> {
+        let mut pipe = Pipe::new(self.rng.random(), self.latency);
+        pipe.link = self.link(from, to);
+        let pipe = Arc::new(Mutex::new(pipe));
+        if self.pipes.len() >= PIPES_SWEEP_AT && self.pipes.len().is_power_of_two() {
+            self.pipes.retain(|(_, _, pipe)| pipe.strong_count() > 0);
+        }
+        self.pipes.push((from, to, Arc::downgrade(&pipe)));
+        pipe
+    }
+
+    /// Keeps a task's handle so a crash of `host` can abort it.
+    fn track(&mut self, host: usize, task: tokio::task::AbortHandle) {
+        let tasks = &mut self.host_tasks[host];
+        if tasks.len() >= HOST_TASKS_SWEEP_AT && tasks.len().is_power_of_two() {
+            tasks.retain(|task| !task.is_finished());
+        }
+        tasks.push(task);
     }
 
     /// The host an address's host part names, seen from host `from`.
@@ -486,6 +669,8 @@ fn split_addr(addr: &str) -> io::Result<(&str, u16)> {
 #[derive(Clone)]
 pub struct FastNet {
     shared: Arc<Mutex<NetState>>,
+    /// Wakes connects whose SYN waits on a held link.
+    links_changed: Arc<tokio::sync::Notify>,
     clock: Clock,
     trace: Trace,
 }
@@ -503,7 +688,11 @@ impl FastNet {
                     min_ms: net.latency_min_ms,
                     max_ms: net.latency_max_ms.max(net.latency_min_ms),
                 },
+                links: BTreeMap::new(),
+                pipes: Vec::new(),
+                host_tasks: Vec::new(),
             })),
+            links_changed: Arc::new(tokio::sync::Notify::new()),
             clock: Clock {
                 origin: Instant::now(),
             },
@@ -535,6 +724,89 @@ impl FastNet {
     /// The tokio instant of a simulated time, for `timeout_at` and friends.
     pub fn instant_at(&self, time_ms: u64) -> Instant {
         self.clock.instant_at(time_ms)
+    }
+
+    fn link(&self, a: usize, b: usize) -> LinkState {
+        lock(&self.shared).link(a, b)
+    }
+
+    /// Sets the link between hosts `a` and `b` (by name) and applies it to
+    /// every connection between them.
+    pub fn set_link(&self, a: &str, b: &str, link: LinkState) {
+        let now_ms = self.now_ms();
+        let pipes: Vec<Arc<Mutex<Pipe>>> = {
+            let mut state = lock(&self.shared);
+            let (a, b) = (state.host_index(a), state.host_index(b));
+            state.links.insert((a.min(b), a.max(b)), link);
+            state
+                .pipes
+                .iter()
+                .filter(|(from, to, _)| (*from, *to) == (a, b) || (*from, *to) == (b, a))
+                .filter_map(|(_, _, pipe)| pipe.upgrade())
+                .collect()
+        };
+        let mut readers = Vec::new();
+        for pipe in pipes {
+            let mut pipe = lock(&pipe);
+            match link {
+                LinkState::Partitioned => pipe.partition(now_ms),
+                LinkState::Held => pipe.hold(now_ms),
+                LinkState::Healthy => readers.extend(pipe.heal(now_ms)),
+            }
+        }
+        for reader in readers {
+            reader.wake();
+        }
+        self.links_changed.notify_waiters();
+    }
+
+    /// The largest latency of segments sent from now on.
+    pub fn set_max_latency(&self, max_ms: u64) {
+        let mut state = lock(&self.shared);
+        state.latency.max_ms = max_ms.max(state.latency.min_ms);
+        let latency = state.latency;
+        for (_, _, pipe) in &state.pipes {
+            if let Some(pipe) = pipe.upgrade() {
+                lock(&pipe).latency = latency;
+            }
+        }
+    }
+
+    /// Aborts every task started on host `host` (by name): its sessions
+    /// stop, its listeners and connections are dropped (peers read the end
+    /// of stream).
+    pub fn crash(&self, host: &str) {
+        let (tasks, backlogs) = {
+            let mut state = lock(&self.shared);
+            let index = state.host_index(host);
+            // The ports close at once: a connect arriving before the
+            // aborted tasks are dropped is refused.
+            let ports: Vec<(usize, u16)> = state
+                .listeners
+                .keys()
+                .filter(|(on, _)| *on == index)
+                .copied()
+                .collect();
+            let backlogs: Vec<Arc<Mutex<Backlog>>> = ports
+                .iter()
+                .filter_map(|key| state.listeners.remove(key))
+                .collect();
+            (std::mem::take(&mut state.host_tasks[index]), backlogs)
+        };
+        for task in tasks {
+            task.abort();
+        }
+        for backlog in backlogs {
+            let queued = std::mem::take(&mut lock(&backlog).queue);
+            drop(queued);
+        }
+    }
+
+    /// Keeps a task's handle so a crash of `host` (by name) aborts it.
+    pub fn track(&self, host: &str, task: tokio::task::AbortHandle) {
+        let mut state = lock(&self.shared);
+        let index = state.host_index(host);
+        state.track(index, task);
     }
 }
 
@@ -607,6 +879,7 @@ impl Env for FastEnv {
         state.listeners.insert(key, backlog.clone());
         Ok(FastListener {
             backlog,
+            session: self.name.clone(),
             net: self.net.clone(),
             key,
             // Like a real socket (and turmoil), a wildcard bind reports the
@@ -631,9 +904,33 @@ impl Env for FastEnv {
             let syn_ack_ms = latency.draw(&mut state.rng);
             (state.resolve(self.host, host), syn_ms, syn_ack_ms)
         };
+        let refused = || {
+            io::Error::new(
+                io::ErrorKind::ConnectionRefused,
+                format!("{addr}: the SYN was lost"),
+            )
+        };
+        // A SYN sent into a partition is dropped, and turmoil's connect
+        // fails at once; one in flight when a partition starts is lost too.
+        if let Some(target) = target {
+            if self.net.link(self.host, target) == LinkState::Partitioned {
+                return Err(refused());
+            }
+        }
         // The listener is looked up when the SYN arrives, so a server that
         // binds a moment after a client starts connecting is found.
         self.sleep_for(syn_ms).await;
+        if let Some(target) = target {
+            // A held SYN arrives at the release.
+            loop {
+                let changed = self.net.links_changed.notified();
+                match self.net.link(self.host, target) {
+                    LinkState::Healthy => break,
+                    LinkState::Partitioned => return Err(refused()),
+                    LinkState::Held => changed.await,
+                }
+            }
+        }
         let accepted = {
             let mut state = lock(&self.net.shared);
             match target
@@ -642,9 +939,8 @@ impl Env for FastEnv {
                 None => None,
                 Some((target, backlog)) => {
                     let local_port = state.ephemeral_port(self.host)?;
-                    let latency = state.latency;
-                    let to_server = Arc::new(Mutex::new(Pipe::new(state.rng.random(), latency)));
-                    let to_client = Arc::new(Mutex::new(Pipe::new(state.rng.random(), latency)));
+                    let to_server = state.pipe(self.host, target);
+                    let to_client = state.pipe(target, self.host);
                     let client_addr = SocketAddr::new(host_ip(self.host), local_port);
                     let server_addr = SocketAddr::new(host_ip(target), port);
                     let server_end = FastStream {
@@ -654,6 +950,8 @@ impl Env for FastEnv {
                         delivery_timer: None,
                         local: server_addr,
                         peer: client_addr,
+                        // The accepting session's tap is set at accept.
+                        tap: None,
                     };
                     let client_end = FastStream {
                         inbound: to_client,
@@ -662,6 +960,12 @@ impl Env for FastEnv {
                         delivery_timer: None,
                         local: client_addr,
                         peer: server_addr,
+                        tap: LineTap::new(
+                            &self.name,
+                            client_addr.to_string(),
+                            server_addr.to_string(),
+                            &self.net.trace,
+                        ),
                     };
                     Some((backlog, server_end, client_end, client_addr))
                 }
@@ -690,9 +994,10 @@ impl Env for FastEnv {
     where
         F: std::future::Future<Output = ()> + Send + 'static,
     {
-        // Nothing here is ever crashed, and the run ends before the runtime
-        // drops its tasks, so tokio's own spawn keeps runs deterministic.
-        tokio::spawn(task);
+        // On the run's local task set, which polls and drops tasks in the
+        // order they were started; kept per host so a crash aborts it.
+        let task = tokio::task::spawn_local(task);
+        lock(&self.net.shared).track(self.host, task.abort_handle());
     }
 
     fn record(&self, event: std::fmt::Arguments<'_>) {
@@ -716,7 +1021,8 @@ impl Env for FastEnv {
 /// clock jumps to the next timer whenever every task waits.
 ///
 /// A body that waits on nothing but pipes with no timer pending would wait
-/// forever; put a deadline on it (as [`run_spec_fast`] does).
+/// forever; put a deadline on it (as [`crate::engine::fast_hosts::Fast`]
+/// does).
 pub fn simulate<T, F, Body>(seed: u64, net: &NetConfig, trace: &Trace, body: Body) -> T
 where
     Body: FnOnce(FastNet) -> F,
@@ -728,267 +1034,14 @@ where
         .rng_seed(tokio::runtime::RngSeed::from_bytes(&seed.to_le_bytes()))
         .build()
         .expect("a current-thread runtime can be built");
-    runtime.block_on(async {
+    // Every task runs on one local task set: tasks need not be `Send`
+    // (host software is written once for both backends), and they are
+    // polled in a deterministic order.
+    let tasks = tokio::task::LocalSet::new();
+    runtime.block_on(tasks.run_until(async {
         let network = FastNet::new(seed, net, trace);
         body(network).await
-    })
+    }))
 }
 
-/// Runs one seed of a lock-step spec on the fast backend and judges its
-/// trace with the same oracles as [`crate::models::tombola::run_spec`].
-///
-/// Sessions are started as on turmoil: the same per-host RNGs (so boards,
-/// join times and the draw order match the turmoil run of the same seed;
-/// only network timing differs), the same trace names. The run ends when
-/// every player has finished; not finishing by `spec.net.duration_ms` of
-/// simulated time is a `liveness` violation. Faults and swarm specs are
-/// refused with an `unsupported` violation.
-pub fn run_spec_fast(spec: &TombolaSpec, seed: u64, options: &RunOptions) -> RunOutcome {
-    let trace = options.new_trace();
-    if spec.swarm || !spec.faults.is_empty() {
-        let violation = Violation::new(
-            "unsupported",
-            "the fast backend injects no faults; run this scenario on turmoil",
-        );
-        return judge(spec, trace.take_lines(), vec![violation]);
-    }
-    let violations = simulate(seed, &spec.net, &trace, |net| async move {
-        let mut violations = Vec::new();
-        let server_env = net.env("server");
-        let config = spec.server.clone();
-        let server = tokio::spawn(async move {
-            let listener = server_env.bind(&format!("0.0.0.0:{SERVER_PORT}")).await?;
-            let rng = host_rng(seed, "server#1");
-            server::run(server_env, listener, config, rng, std::future::pending()).await
-        });
-
-        let mut players = Vec::new();
-        for player in &spec.players {
-            let mut join_rng = host_rng(seed, &format!("join-{}", player.name));
-            let join_at_ms = player.join_at_ms + join_rng.random_range(0..=player.join_spread_ms);
-            let board = match &player.board {
-                Some(numbers) => {
-                    Board::new(numbers).expect("boards are checked when the spec is built")
-                }
-                None => Board::random(&mut host_rng(seed, &player.name)),
-            };
-            let settings = ClientSettings {
-                behaviour: crate::models::tombola::session_behaviour(
-                    player.behaviour,
-                    seed,
-                    &player.name,
-                ),
-                silence_timeout_ms: player.silence_timeout_ms,
-                ..ClientSettings::default()
-            };
-            let env = net.env(&player.name);
-            let session = tokio::spawn(async move {
-                env.sleep_until_ms(join_at_ms).await;
-                let addr = format!("server:{SERVER_PORT}");
-                let mut quiet = ();
-                match client::play(&env, &addr, board, settings, &mut quiet).await {
-                    Ok(report) => env.record(format_args!("result {}", report.outcome)),
-                    Err(error) => env.record(format_args!("error {error}")),
-                }
-            });
-            players.push((player.name.clone(), session));
-        }
-
-        let deadline = net.instant_at(spec.net.duration_ms);
-        let mut panicked = Vec::new();
-        let all_done = async {
-            for (name, session) in &mut players {
-                if let Err(error) = session.await {
-                    panicked.push(Violation::new(
-                        "liveness",
-                        format!("session {name} failed: {error}"),
-                    ));
-                }
-            }
-        };
-        if tokio::time::timeout_at(deadline, all_done).await.is_err() {
-            let waiting: Vec<&str> = players
-                .iter()
-                .filter(|(_, session)| !session.is_finished())
-                .map(|(name, _)| name.as_str())
-                .collect();
-            violations.push(Violation::new(
-                "liveness",
-                format!(
-                    "the run did not finish within {} ms of simulated time; still playing: {}",
-                    spec.net.duration_ms,
-                    waiting.join(" ")
-                ),
-            ));
-        }
-        violations.extend(panicked);
-        if server.is_finished() {
-            match server.await {
-                Ok(Ok(())) => {}
-                Ok(Err(error)) => violations.push(Violation::new(
-                    "liveness",
-                    format!("the server stopped: {error}"),
-                )),
-                Err(error) => violations.push(Violation::new(
-                    "liveness",
-                    format!("the server failed: {error}"),
-                )),
-            }
-        }
-        violations
-    });
-    judge(spec, trace.take_lines(), violations)
-}
-
-/// Runs one seed of a lock-step spec on turmoil with every player on one
-/// shared host (`players`), each session with its own trace name and
-/// connection: turmoil's cost per step grows with the number of hosts
-/// (DESIGN.md), so this measures what sharing buys. Faults are not
-/// supported here either.
-pub fn run_spec_shared_host(spec: &TombolaSpec, seed: u64, options: &RunOptions) -> RunOutcome {
-    let trace = options.new_trace();
-    if spec.swarm || !spec.faults.is_empty() {
-        let violation = Violation::new(
-            "unsupported",
-            "the shared-host runner injects no faults; run this scenario with run_spec",
-        );
-        return judge(spec, trace.take_lines(), vec![violation]);
-    }
-    let mut sim = build_sim(seed, &spec.net);
-
-    let server_trace = trace.clone();
-    let config = spec.server.clone();
-    sim.host("server", move || {
-        let env = SimEnv::new("server", &server_trace);
-        let config = config.clone();
-        async move {
-            let listener = env.bind(&format!("0.0.0.0:{SERVER_PORT}")).await?;
-            let rng = host_rng(seed, "server#1");
-            server::run(env, listener, config, rng, std::future::pending()).await?;
-            Ok(())
-        }
-    });
-
-    let mut sessions = Vec::new();
-    for player in &spec.players {
-        let mut join_rng = host_rng(seed, &format!("join-{}", player.name));
-        let join_at_ms = player.join_at_ms + join_rng.random_range(0..=player.join_spread_ms);
-        let board = match &player.board {
-            Some(numbers) => {
-                Board::new(numbers).expect("boards are checked when the spec is built")
-            }
-            None => Board::random(&mut host_rng(seed, &player.name)),
-        };
-        let settings = ClientSettings {
-            behaviour: crate::models::tombola::session_behaviour(
-                player.behaviour,
-                seed,
-                &player.name,
-            ),
-            silence_timeout_ms: player.silence_timeout_ms,
-            ..ClientSettings::default()
-        };
-        sessions.push((
-            SimEnv::new(&player.name, &trace),
-            join_at_ms,
-            board,
-            settings,
-        ));
-    }
-    sim.client("players", async move {
-        let mut running = Vec::new();
-        for (env, join_at_ms, board, settings) in sessions {
-            running.push(tokio::spawn(async move {
-                env.sleep_until_ms(join_at_ms).await;
-                let addr = format!("server:{SERVER_PORT}");
-                let mut quiet = ();
-                match client::play(&env, &addr, board, settings, &mut quiet).await {
-                    Ok(report) => env.record(format_args!("result {}", report.outcome)),
-                    Err(error) => env.record(format_args!("error {error}")),
-                }
-            }));
-        }
-        for session in running {
-            session.await?;
-        }
-        Ok(())
-    });
-
-    let mut violations = Vec::new();
-    if let Err(error) = sim.run() {
-        violations.push(Violation::new(
-            "liveness",
-            format!("the run did not finish: {error}"),
-        ));
-    }
-    let mut outcome = judge(spec, trace.take_lines(), violations);
-    outcome.wire = trace.wire();
-    outcome
-}
-
-/// The lock-step spec of a built-in tombola scenario file, by name.
-pub fn builtin_spec(name: &str) -> Option<TombolaSpec> {
-    let file = crate::scenario::file::builtin(name)?;
-    crate::models::tombola::spec_from_file(&file).ok()
-}
-
-/// A lock-step tombola scenario file run on the fast backend, as a
-/// [`Runnable`] for `sim run --backend fast` and `sim sweep --backend fast`.
-#[derive(Debug, Clone)]
-pub struct OnFastBackend {
-    file: ScenarioFile,
-    spec: TombolaSpec,
-}
-
-impl OnFastBackend {
-    /// Wraps a scenario file; only lock-step tombola files without faults
-    /// or swarm can run here.
-    pub fn new(file: ScenarioFile) -> Result<OnFastBackend, String> {
-        if file.game != GameKind::Tombola {
-            return Err(format!(
-                "{}: the fast backend runs lock-step tombola scenarios only",
-                file.name()
-            ));
-        }
-        let spec = crate::models::tombola::spec_from_file(&file)
-            .map_err(|error| format!("{}: {error}", file.name()))?;
-        if spec.swarm || !spec.faults.is_empty() {
-            return Err(format!(
-                "{}: the fast backend injects no faults; run it on turmoil",
-                file.name()
-            ));
-        }
-        Ok(OnFastBackend { file, spec })
-    }
-
-    /// A built-in scenario file by name, or a scenario file by path.
-    pub fn lookup(name_or_path: &str) -> Result<OnFastBackend, String> {
-        let path = std::path::Path::new(name_or_path);
-        let file = if name_or_path.ends_with(".toml") || path.exists() {
-            ScenarioFile::load(path)?
-        } else {
-            crate::scenario::file::builtin(name_or_path).ok_or_else(|| {
-                format!("no built-in scenario file named {name_or_path:?} (the fast backend runs scenario files only)")
-            })?
-        };
-        OnFastBackend::new(file)
-    }
-}
-
-impl Runnable for OnFastBackend {
-    fn name(&self) -> &str {
-        self.file.name()
-    }
-
-    fn summary(&self) -> &str {
-        &self.file.summary
-    }
-
-    fn must_reach(&self) -> Vec<String> {
-        self.file.must_reach.clone()
-    }
-
-    fn run(&self, seed: u64, options: &RunOptions) -> RunOutcome {
-        run_spec_fast(&self.spec, seed, options)
-    }
-}
+pub use crate::engine::fast_hosts::OnFastBackend;

@@ -7,9 +7,15 @@
 //! - [`fast`]: the event-driven backend (in-memory pipes, paused tokio
 //!   clock).
 //! - [`trace`]: the one-line-per-event record of a run.
+//! - [`backend`]: the seam: a game's [`backend::Model`], a
+//!   [`backend::Backend`] ([`turmoil_backend::Turmoil`] or
+//!   [`fast_hosts::Fast`]), the one run function and the RNG naming rule.
 
+pub mod backend;
 pub mod fast;
+pub mod fast_hosts;
 pub mod harness;
 pub mod tap;
 pub mod trace;
+pub mod turmoil_backend;
 pub mod turmoil_env;

@@ -16,70 +16,76 @@ use crate::engine::turmoil_env::sim_now_ms;
 /// (the framing layer refuses longer lines anyway).
 const PARTIAL_LINE_BYTES_MAX: usize = 4096;
 
-pub struct TappedStream<S> {
-    inner: S,
+/// The lines crossing one end of a connection, cut at each newline and
+/// recorded into the trace: what both backends' streams log with.
+pub struct LineTap {
     session: String,
     local: String,
     peer: String,
     trace: Trace,
     sent: Vec<u8>,
     received: Vec<u8>,
-    /// Off when the trace does not keep wire events: then a tap costs one
-    /// branch per read or write.
-    enabled: bool,
 }
 
-impl<S> TappedStream<S> {
-    pub fn new(inner: S, session: &str, local: String, peer: String, trace: Trace) -> Self {
-        let enabled = trace.keeps_wire();
-        TappedStream {
-            inner,
+impl LineTap {
+    /// A tap for the session `session`'s end of a connection, or `None`
+    /// when the trace keeps no wire events (then a stream pays one branch
+    /// per read or write).
+    pub fn new(session: &str, local: String, peer: String, trace: &Trace) -> Option<LineTap> {
+        trace.keeps_wire().then(|| LineTap {
             session: session.to_owned(),
             local,
             peer,
-            trace,
+            trace: trace.clone(),
             sent: Vec::new(),
             received: Vec::new(),
-            enabled,
-        }
+        })
     }
 
-    fn log(&mut self, direction: Direction, bytes: &[u8]) {
-        if !self.enabled {
-            return;
-        }
-        let (buffer, session, local, peer, trace) = match direction {
-            Direction::Sent => (
-                &mut self.sent,
-                &self.session,
-                &self.local,
-                &self.peer,
-                &self.trace,
-            ),
-            Direction::Received => (
-                &mut self.received,
-                &self.session,
-                &self.local,
-                &self.peer,
-                &self.trace,
-            ),
+    /// Logs `bytes` that crossed at `time_ms`, one wire event per complete
+    /// line.
+    pub fn log(&mut self, time_ms: u64, direction: Direction, bytes: &[u8]) {
+        let buffer = match direction {
+            Direction::Sent => &mut self.sent,
+            Direction::Received => &mut self.received,
         };
         for &byte in bytes {
             if byte == b'\n' {
                 let line = String::from_utf8_lossy(buffer.strip_suffix(b"\r").unwrap_or(buffer))
                     .into_owned();
                 buffer.clear();
-                trace.record_wire(WireEvent {
-                    time_ms: sim_now_ms(),
-                    session: session.clone(),
-                    local: local.clone(),
-                    peer: peer.clone(),
+                self.trace.record_wire(WireEvent {
+                    time_ms,
+                    session: self.session.clone(),
+                    local: self.local.clone(),
+                    peer: self.peer.clone(),
                     direction,
                     line,
                 });
             } else if buffer.len() < PARTIAL_LINE_BYTES_MAX {
                 buffer.push(byte);
             }
+        }
+    }
+}
+
+/// A turmoil stream with a [`LineTap`].
+pub struct TappedStream<S> {
+    inner: S,
+    tap: Option<LineTap>,
+}
+
+impl<S> TappedStream<S> {
+    pub fn new(inner: S, session: &str, local: String, peer: String, trace: Trace) -> Self {
+        TappedStream {
+            inner,
+            tap: LineTap::new(session, local, peer, &trace),
+        }
+    }
+
+    fn log(&mut self, direction: Direction, bytes: &[u8]) {
+        if let Some(tap) = &mut self.tap {
+            tap.log(sim_now_ms(), direction, bytes);
         }
     }
 }
@@ -92,7 +98,7 @@ impl<S: AsyncRead + Unpin> AsyncRead for TappedStream<S> {
     ) -> Poll<io::Result<()>> {
         let before = buf.filled().len();
         let result = Pin::new(&mut self.inner).poll_read(cx, buf);
-        if let Poll::Ready(Ok(())) = result {
+        if let (Poll::Ready(Ok(())), true) = (&result, self.tap.is_some()) {
             let fresh = buf.filled()[before..].to_vec();
             self.log(Direction::Received, &fresh);
         }

@@ -17,9 +17,10 @@ use std::time::Instant;
 
 use rayon::prelude::*;
 
-use crate::engine::fast::{builtin_spec, run_spec_fast, run_spec_shared_host};
 use crate::engine::harness::{RunOptions, RunOutcome};
-use crate::models::tombola::{run_spec, TombolaSpec};
+use crate::models::tombola::{
+    builtin_spec, run_spec, run_spec_fast, run_spec_shared_host, TombolaSpec,
+};
 
 /// The scenarios `sim bench` measures, by built-in scenario name.
 pub const STANDARD_SCENARIOS: [&str; 3] = [

@@ -1,5 +1,6 @@
-//! Faults injected into a turmoil run, on a schedule, and the loop that
-//! steps the simulation until every session is done.
+//! Faults injected into a run, on a schedule, and the loop that steps a
+//! turmoil simulation until every session is done (the fast backend's own
+//! loop is `crate::engine::fast_hosts`; both apply the same [`schedule`]).
 //!
 //! The faults are the ones that mean something for TCP. turmoil 0.7's TCP
 //! does not retransmit, so a dropped segment kills its connection (the
@@ -113,9 +114,10 @@ impl Fault {
     }
 }
 
-/// One scheduled change to the network or a host.
+/// One scheduled change to the network or a host, as every backend
+/// applies it.
 #[derive(Debug, Clone, PartialEq, Eq)]
-enum Action {
+pub(crate) enum Action {
     Partition(String, String),
     Repair(String, String),
     Hold(String, String),
@@ -126,7 +128,8 @@ enum Action {
 }
 
 impl Action {
-    fn describe(&self) -> String {
+    /// The action as the trace records it (host `sim`).
+    pub(crate) fn describe(&self) -> String {
         match self {
             Action::Partition(a, b) => format!("partition {a} {b}"),
             Action::Repair(a, b) => format!("heal {a} {b}"),
@@ -139,7 +142,9 @@ impl Action {
     }
 }
 
-fn schedule(faults: &[Fault], base_max_latency_ms: u64) -> Vec<(u64, Action)> {
+/// The faults' actions in time order; a latency spike ends by going back
+/// to `base_max_latency_ms`.
+pub(crate) fn schedule(faults: &[Fault], base_max_latency_ms: u64) -> Vec<(u64, Action)> {
     let mut actions = Vec::new();
     for fault in faults {
         match fault {
@@ -222,7 +227,8 @@ impl SessionBook {
         }
     }
 
-    fn crashed(&self, name: &str) {
+    /// The host crashed: its session is done until a restart.
+    pub(crate) fn crashed(&self, name: &str) {
         self.finish(name);
     }
 
@@ -236,7 +242,7 @@ impl SessionBook {
             .collect()
     }
 
-    fn all_done(&self) -> bool {
+    pub(crate) fn all_done(&self) -> bool {
         self.0.borrow().values().all(|state| state.done)
     }
 }

@@ -221,18 +221,28 @@ impl ScenarioFile {
             .map_err(|error: toml::de::Error| format!("server: {}", error.message()))
     }
 
-    /// Runs one seed of this scenario with its game.
+    /// Runs one seed of this scenario with its game, on turmoil.
     pub fn run(&self, seed: u64, options: &RunOptions) -> RunOutcome {
-        match self.game {
-            GameKind::Tombola => match crate::models::tombola::spec_from_file(self) {
-                Ok(spec) => crate::models::tombola::run_spec(&spec, seed, options),
-                Err(error) => invalid(self, &error),
-            },
-            GameKind::Live => crate::models::live::run_file(self, seed, options)
-                .unwrap_or_else(|error| invalid(self, &error)),
-            GameKind::Chat => crate::models::chat::run_file(self, seed, options)
-                .unwrap_or_else(|error| invalid(self, &error)),
-        }
+        self.run_on(&crate::engine::turmoil_backend::Turmoil, seed, options)
+    }
+
+    /// Runs one seed of this scenario with its game, on `backend`.
+    pub fn run_on<B: crate::engine::backend::Backend>(
+        &self,
+        backend: &B,
+        seed: u64,
+        options: &RunOptions,
+    ) -> RunOutcome {
+        use crate::engine::backend::run;
+        let outcome = match self.game {
+            GameKind::Tombola => crate::models::tombola::spec_from_file(self)
+                .map(|spec| run(&spec, backend, seed, options)),
+            GameKind::Live => crate::models::live::spec_from_file(self)
+                .map(|spec| run(&spec, backend, seed, options)),
+            GameKind::Chat => crate::models::chat::spec_from_file(self, seed)
+                .map(|spec| run(&spec, backend, seed, options)),
+        };
+        outcome.unwrap_or_else(|error| invalid(self, &error))
     }
 
     /// Checks the game-specific parts (server table, behaviours) without

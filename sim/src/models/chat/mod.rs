@@ -20,26 +20,24 @@
 //! For chat, [`RunOutcome::games`] counts the client connections that
 //! ended and `winners_per_game` stays empty: there is nothing to win.
 
+mod run;
+
 use std::collections::{BTreeMap, BTreeSet};
 
-use games::chat::client::{
-    self, Behaviour, ClientError, End, Farewell, LastAct, MischiefPlan, TalkPlan,
-};
+use games::chat::client::{Behaviour, Farewell, LastAct, MischiefPlan, TalkPlan};
 use games::chat::protocol::{text_bytes_max, ClientId, ClientMessage, ServerMessage};
-use games::chat::room::{ChatRoom, InjectedBug};
+use games::chat::room::InjectedBug;
 use games::chat::server::{self, ServerConfig};
-use games::env::Env;
 use games::framing::LINE_BYTES_MAX;
 use games::wire::Refusal;
 use rand::Rng;
 use serde::Deserialize;
 
-use crate::engine::harness::{build_sim, host_rng, NetConfig, RunOptions, RunOutcome, Violation};
+use crate::engine::harness::{host_rng, NetConfig, RunOptions, RunOutcome, Violation};
 use crate::engine::trace::TraceLine;
-use crate::engine::turmoil_env::SimEnv;
-use crate::scenario::faults::{drive, Fault, SessionBook};
+use crate::engine::turmoil_backend::Turmoil;
+use crate::scenario::faults::Fault;
 use crate::scenario::file::ScenarioFile;
-use crate::scenario::swarm;
 
 /// The port the simulated server listens on.
 pub const SERVER_PORT: u16 = 2004;
@@ -578,7 +576,7 @@ pub fn run_file(
 
 /// The trace name of a session's `attempt`-th connection in its host's
 /// `incarnation`.
-fn connection_name(name: &str, incarnation: u32, attempt: u32) -> String {
+pub(crate) fn connection_name(name: &str, incarnation: u32, attempt: u32) -> String {
     match (incarnation, attempt) {
         (1, 1) => name.to_owned(),
         (1, attempt) => format!("{name}.{attempt}"),
@@ -592,121 +590,9 @@ fn session_of(connection: &str) -> &str {
     connection.split(['#', '.']).next().unwrap_or(connection)
 }
 
-/// Runs one seed of `spec` and judges it.
+/// Runs one seed of `spec` on turmoil and judges it.
 pub fn run_spec(spec: &ChatSpec, seed: u64, options: &RunOptions) -> RunOutcome {
-    let trace = options.new_trace();
-    let names: Vec<String> = spec
-        .sessions
-        .iter()
-        .map(|session| session.name.clone())
-        .collect();
-    let (net, faults) = if spec.swarm {
-        swarm::draw(seed, &spec.net, &spec.faults, &names, &trace)
-    } else {
-        (spec.net.clone(), spec.faults.clone())
-    };
-    let faults: Vec<Fault> = faults.iter().map(|fault| spec.on_hosts(fault)).collect();
-    let mut sim = build_sim(seed, &net);
-    let book = SessionBook::default();
-
-    let server_trace = trace.clone();
-    let config = spec.server.clone();
-    let bug = spec.bug;
-    sim.host(SERVER_NAME, move || {
-        let env = SimEnv::new(SERVER_NAME, &server_trace);
-        let config = config.clone();
-        async move {
-            let listener = env.bind(&format!("0.0.0.0:{SERVER_PORT}")).await?;
-            let room = ChatRoom::with_bug(bug);
-            server::run_room(env, listener, config, room, std::future::pending()).await?;
-            Ok(())
-        }
-    });
-
-    for host in spec.hosts() {
-        let sessions: Vec<SessionSpec> = spec
-            .sessions
-            .iter()
-            .filter(|session| session.host == host)
-            .cloned()
-            .collect();
-        book.expect(&host);
-        let (book, trace) = (book.clone(), trace.clone());
-        let host_name = host.clone();
-        sim.host(host, move || {
-            let incarnation = book.start(&host_name);
-            let (book, trace, sessions, host_name) = (
-                book.clone(),
-                trace.clone(),
-                sessions.clone(),
-                host_name.clone(),
-            );
-            async move {
-                let mut tasks = Vec::new();
-                for session in sessions {
-                    tasks.push(tokio::task::spawn_local(run_session(
-                        trace.clone(),
-                        session,
-                        seed,
-                        incarnation,
-                    )));
-                }
-                for task in tasks {
-                    task.await?;
-                }
-                book.finish(&host_name);
-                Ok(())
-            }
-        });
-    }
-
-    let mut violations = Vec::new();
-    if let Err(error) = drive(&mut sim, &faults, &net, &trace, &book) {
-        violations.push(Violation::new(
-            "liveness",
-            format!("the run did not finish: {error}"),
-        ));
-    }
-    let topology = spec.topology();
-    let mut outcome = crate::engine::harness::judge_safely(trace.lines(), |lines| {
-        judge_with(lines, violations, &topology)
-    });
-    outcome.wire = trace.wire();
-    outcome
-}
-
-/// One session on its host: its connections, one after another.
-async fn run_session(
-    trace: crate::engine::trace::Trace,
-    session: SessionSpec,
-    seed: u64,
-    incarnation: u32,
-) {
-    if incarnation == 1 && session.join_at_ms > 0 {
-        tokio::time::sleep(std::time::Duration::from_millis(session.join_at_ms)).await;
-    }
-    let addr = format!("{SERVER_NAME}:{SERVER_PORT}");
-    for attempt in 1..=session.reconnects + 1 {
-        let name = connection_name(&session.name, incarnation, attempt);
-        let env = SimEnv::new(&name, &trace);
-        let mut rng = host_rng(seed, &name);
-        let result = client::run_bounded(
-            &env,
-            &addr,
-            &session.behaviour,
-            &mut rng,
-            Some(session.silence_timeout_ms),
-        )
-        .await;
-        match result {
-            Ok(report) if matches!(report.end, End::Bye | End::HangUp) => return,
-            Ok(_) | Err(ClientError::Silent(_)) => {}
-            Err(error) => env.record(format_args!("error {error}")),
-        }
-        if attempt <= session.reconnects {
-            env.sleep_ms(RECONNECT_PAUSE_MS).await;
-        }
-    }
+    crate::engine::backend::run(spec, &Turmoil, seed, options)
 }
 
 /// One decision of the server about one command of one client.

@@ -15,29 +15,20 @@
 //! A `sim restart server` line starts a new server incarnation: games,
 //! boards and ids are keyed by it.
 
-use std::cell::Cell;
-use std::collections::{BTreeMap, BTreeSet, VecDeque};
-use std::rc::Rc;
-use std::time::Duration;
+mod run;
 
-use games::env::Env;
-use games::live::client::{self, Behaviour, ClientConfig, Ending, Observer, View};
-use games::live::game::{InjectedBug, Port, ServerConfig, PAIRING_TIMEOUT_MS};
-use games::live::protocol::ServerMessage;
-use games::live::rules::pause_seconds;
-use games::live::server;
+use std::collections::{BTreeMap, BTreeSet, VecDeque};
+
+use games::live::client::Behaviour;
+use games::live::game::{InjectedBug, ServerConfig, PAIRING_TIMEOUT_MS};
 use games::tombola::rules::{Board, NumberSet, NUMBER_MAX};
-use rand::Rng;
 use serde::Deserialize;
 
-use crate::engine::harness::{
-    build_sim, host_rng, judge_safely, NetConfig, RunOptions, RunOutcome, Violation,
-};
-use crate::engine::trace::{Trace, TraceLine};
-use crate::engine::turmoil_env::SimEnv;
-use crate::scenario::faults::{drive, Fault, SessionBook};
+use crate::engine::harness::{NetConfig, RunOptions, RunOutcome, Violation};
+use crate::engine::trace::TraceLine;
+use crate::engine::turmoil_backend::Turmoil;
+use crate::scenario::faults::Fault;
 use crate::scenario::file::ScenarioFile;
-use crate::scenario::swarm;
 
 /// The simulated server's numbers port.
 pub const NUMBERS_PORT: u16 = 2004;
@@ -365,192 +356,9 @@ pub fn run_file(
     Ok(run_spec(&spec_from_file(file)?, seed, options))
 }
 
-/// The server's RNG stream for its `incarnation`-th start. The first keeps
-/// the name it had before servers could restart, so runs without a server
-/// restart replay as they did.
-fn server_rng_name(incarnation: u32) -> String {
-    if incarnation == 1 {
-        "server".to_owned()
-    } else {
-        format!("server#{incarnation}")
-    }
-}
-
-/// Runs one seed of `spec` and judges it.
+/// Runs one seed of `spec` on turmoil and judges it.
 pub fn run_spec(spec: &LiveSpec, seed: u64, options: &RunOptions) -> RunOutcome {
-    let trace = options.new_trace();
-    let hosts = spec.hosts();
-    // Swarm faults name clients, as a file's do (so a shrunk swarm run is
-    // a valid file); `on_hosts` puts them on the clients' hosts.
-    let names: Vec<String> = spec
-        .players
-        .iter()
-        .map(|player| player.name.clone())
-        .collect();
-    let (net, faults) = if spec.swarm {
-        swarm::draw(seed, &spec.net, &spec.faults, &names, &trace)
-    } else {
-        (spec.net.clone(), spec.faults.clone())
-    };
-    let faults: Vec<Fault> = faults.iter().map(|fault| spec.on_hosts(fault)).collect();
-    let mut sim = build_sim(seed, &net);
-    let book = SessionBook::default();
-
-    let server_trace = trace.clone();
-    let config = spec.server.clone();
-    let server_starts = Rc::new(Cell::new(0u32));
-    sim.host("server", move || {
-        server_starts.set(server_starts.get() + 1);
-        let incarnation = server_starts.get();
-        let env = SimEnv::new("server", &server_trace);
-        let config = config.clone();
-        async move {
-            let numbers = env.bind(&format!("0.0.0.0:{NUMBERS_PORT}")).await?;
-            let claims = env.bind(&format!("0.0.0.0:{CLAIMS_PORT}")).await?;
-            let rng = host_rng(seed, &server_rng_name(incarnation));
-            server::run(env, numbers, claims, config, rng, std::future::pending()).await?;
-            Ok(())
-        }
-    });
-
-    for host in hosts {
-        // (player, its board, its join time) for each player on this host.
-        let players: Vec<(PlayerSpec, Board, u64)> = spec
-            .players
-            .iter()
-            .filter(|player| player.host == host)
-            .map(|player| {
-                let join_at_ms = player.join_at_ms
-                    + if player.join_spread_ms > 0 {
-                        host_rng(seed, &format!("join-{}", player.name))
-                            .random_range(0..=player.join_spread_ms)
-                    } else {
-                        0
-                    };
-                let board = match &player.board {
-                    Some(numbers) => {
-                        Board::new(numbers).expect("boards are checked when the spec is built")
-                    }
-                    None => Board::random(&mut host_rng(seed, &player.name)),
-                };
-                let mut player = player.clone();
-                if let Behaviour::Mischief { acts, .. } = player.behaviour {
-                    player.behaviour = Behaviour::Mischief {
-                        acts,
-                        seed: host_rng(seed, &format!("mischief-{}", player.name)).random(),
-                    };
-                }
-                (player, board, join_at_ms)
-            })
-            .collect();
-        book.expect(&host);
-        let (book, trace, host_name) = (book.clone(), trace.clone(), host.clone());
-        sim.host(host, move || {
-            let incarnation = book.start(&host_name);
-            let (book, trace, players, host_name) = (
-                book.clone(),
-                trace.clone(),
-                players.clone(),
-                host_name.clone(),
-            );
-            async move {
-                // A restarted client comes back at once, as a new player.
-                let joins = |join_at_ms: u64| if incarnation == 1 { join_at_ms } else { 0 };
-                if let [(player, board, join_at_ms)] = &players[..] {
-                    run_player(player.clone(), board.clone(), joins(*join_at_ms), trace).await;
-                } else {
-                    let sessions: Vec<_> = players
-                        .into_iter()
-                        .map(|(player, board, join_at_ms)| {
-                            tokio::task::spawn_local(run_player(
-                                player,
-                                board,
-                                joins(join_at_ms),
-                                trace.clone(),
-                            ))
-                        })
-                        .collect();
-                    for session in sessions {
-                        session.await?;
-                    }
-                }
-                book.finish(&host_name);
-                Ok(())
-            }
-        });
-    }
-
-    let mut violations = Vec::new();
-    if let Err(error) = drive(&mut sim, &faults, &net, &trace, &book) {
-        violations.push(Violation::new(
-            "liveness",
-            format!("the run did not finish: {error}"),
-        ));
-    }
-    let host_of = spec.host_of();
-    let seconds = pause_seconds(spec.server.pause_ms);
-    let mut outcome = judge_safely(trace.lines(), |lines| {
-        judge(lines, &host_of, seconds, violations)
-    });
-    outcome.wire = trace.wire();
-    outcome
-}
-
-/// Notes when the client last heard from the server.
-struct Heard(Rc<Cell<tokio::time::Instant>>);
-
-impl Observer for Heard {
-    fn seen(&mut self, _: Port, _: &ServerMessage, _: &View<'_>) {
-        self.0.set(tokio::time::Instant::now());
-    }
-}
-
-/// One client session: wait for its join time, play until the session ends
-/// or the server has been silent for `silence_timeout_ms`, record how it
-/// ended.
-async fn run_player(player: PlayerSpec, board: Board, join_at_ms: u64, trace: Trace) {
-    let env = SimEnv::new(&player.name, &trace);
-    if join_at_ms > 0 {
-        env.sleep_ms(join_at_ms).await;
-    }
-    let config = ClientConfig {
-        numbers_addr: format!("server:{NUMBERS_PORT}"),
-        claims_addr: format!("server:{CLAIMS_PORT}"),
-        board,
-        behaviour: player.behaviour,
-    };
-    let last = Rc::new(Cell::new(tokio::time::Instant::now()));
-    let mut heard = Heard(last.clone());
-    let silence = Duration::from_millis(player.silence_timeout_ms);
-    let watchdog = async {
-        loop {
-            let deadline = last.get() + silence;
-            if tokio::time::Instant::now() >= deadline {
-                break;
-            }
-            tokio::time::sleep_until(deadline).await;
-        }
-    };
-    let result = tokio::select! {
-        result = client::play(&env, &config, &mut heard, None) => Some(result),
-        () = watchdog => None,
-    };
-    match result {
-        Some(Ok(report)) => {
-            let ending = match report.ending {
-                Ending::Quit => "quit",
-                Ending::SentAway => "sent-away",
-                Ending::Left => "left",
-                Ending::Closed => "closed",
-            };
-            env.record(format_args!("result {ending} games {}", report.games.len()));
-        }
-        Some(Err(error)) => env.record(format_args!("error {error}")),
-        None => env.record(format_args!(
-            "gave-up silent {} ms",
-            player.silence_timeout_ms
-        )),
-    }
+    crate::engine::backend::run(spec, &Turmoil, seed, options)
 }
 
 /// A game's key: (server incarnation, game number).

@@ -10,26 +10,25 @@
 //! harness's fault lines (host `sim`).
 
 pub mod lines;
+mod run;
+mod shared_host;
 
-use std::cell::Cell;
+pub use run::{builtin_spec, run_spec_fast};
+pub use shared_host::run_spec_shared_host;
+
 use std::collections::{BTreeMap, BTreeSet};
-use std::rc::Rc;
-use std::time::Duration;
 
-use games::env::Env;
-use games::tombola::client::{self, Behaviour, ClientSettings};
+use games::tombola::client::Behaviour;
 use games::tombola::game::ServerConfig;
 use games::tombola::rules::{Board, NUMBER_MAX};
-use games::tombola::server;
 use rand::Rng;
 use serde::Deserialize;
 
-use crate::engine::harness::{build_sim, host_rng, NetConfig, RunOptions, RunOutcome, Violation};
+use crate::engine::harness::{host_rng, NetConfig, RunOptions, RunOutcome, Violation};
 use crate::engine::trace::TraceLine;
-use crate::engine::turmoil_env::SimEnv;
-use crate::scenario::faults::{drive, Fault, SessionBook};
+use crate::engine::turmoil_backend::Turmoil;
+use crate::scenario::faults::Fault;
 use crate::scenario::file::ScenarioFile;
-use crate::scenario::swarm;
 
 /// The port the simulated server listens on.
 pub const SERVER_PORT: u16 = 8000;
@@ -219,95 +218,9 @@ pub fn spec_from_file(file: &ScenarioFile) -> Result<TombolaSpec, String> {
     })
 }
 
-/// Runs one seed of `spec` and judges it.
+/// Runs one seed of `spec` on turmoil and judges it.
 pub fn run_spec(spec: &TombolaSpec, seed: u64, options: &RunOptions) -> RunOutcome {
-    let trace = options.new_trace();
-    let hosts: Vec<String> = spec
-        .players
-        .iter()
-        .map(|player| player.name.clone())
-        .collect();
-    let (net, faults) = if spec.swarm {
-        swarm::draw(seed, &spec.net, &spec.faults, &hosts, &trace)
-    } else {
-        (spec.net.clone(), spec.faults.clone())
-    };
-    let mut sim = build_sim(seed, &net);
-    let book = SessionBook::default();
-
-    let server_trace = trace.clone();
-    let config = spec.server.clone();
-    let server_starts = Rc::new(Cell::new(0u32));
-    sim.host("server", move || {
-        server_starts.set(server_starts.get() + 1);
-        let incarnation = server_starts.get();
-        let env = SimEnv::new("server", &server_trace);
-        let config = config.clone();
-        async move {
-            let listener = env.bind(&format!("0.0.0.0:{SERVER_PORT}")).await?;
-            let rng = host_rng(seed, &format!("server#{incarnation}"));
-            server::run(env, listener, config, rng, std::future::pending()).await?;
-            Ok(())
-        }
-    });
-
-    for player in &spec.players {
-        book.expect(&player.name);
-        let mut join_rng = host_rng(seed, &format!("join-{}", player.name));
-        let join_at_ms = player.join_at_ms + join_rng.random_range(0..=player.join_spread_ms);
-        let board = match &player.board {
-            Some(numbers) => {
-                Board::new(numbers).expect("boards are checked when the spec is built")
-            }
-            None => Board::random(&mut host_rng(seed, &player.name)),
-        };
-        let (book, trace, player) = (book.clone(), trace.clone(), player.clone());
-        sim.host(player.name.clone(), move || {
-            let incarnation = book.start(&player.name);
-            let env = SimEnv::new(&player.name, &trace);
-            let (book, player, board) = (book.clone(), player.clone(), board.clone());
-            async move {
-                if incarnation == 1 && join_at_ms > 0 {
-                    env.sleep_ms(join_at_ms).await;
-                }
-                let settings = ClientSettings {
-                    behaviour: session_behaviour(player.behaviour, seed, &player.name),
-                    silence_timeout_ms: player.silence_timeout_ms,
-                    ..ClientSettings::default()
-                };
-                let addr = format!("server:{SERVER_PORT}");
-                let mut quiet = ();
-                let play = client::play(&env, &addr, board, settings, &mut quiet);
-                let result = if incarnation == 1 {
-                    Some(play.await)
-                } else {
-                    tokio::time::timeout(Duration::from_millis(REJOIN_WAIT_MS), play)
-                        .await
-                        .ok()
-                };
-                match result {
-                    Some(Ok(report)) => env.record(format_args!("result {}", report.outcome)),
-                    Some(Err(error)) => env.record(format_args!("error {error}")),
-                    None => env.record(format_args!(
-                        "gave-up waiting {REJOIN_WAIT_MS} ms for a game"
-                    )),
-                }
-                book.finish(&player.name);
-                Ok(())
-            }
-        });
-    }
-
-    let mut violations = Vec::new();
-    if let Err(error) = drive(&mut sim, &faults, &net, &trace, &book) {
-        violations.push(Violation::new(
-            "liveness",
-            format!("the run did not finish: {error}"),
-        ));
-    }
-    let mut outcome = judge(spec, trace.take_lines(), violations);
-    outcome.wire = trace.wire();
-    outcome
+    crate::engine::backend::run(spec, &Turmoil, seed, options)
 }
 
 /// One game as the server's notes tell it.

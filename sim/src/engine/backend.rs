@@ -1,0 +1,191 @@
+//! The seam between games and backends: a [`Model`] says which hosts a
+//! scenario starts and how its trace is judged; a [`Backend`] runs those
+//! hosts on its network (turmoil's, or the fast in-memory one), applies the
+//! scenario's faults on schedule and says which waited-for hosts never
+//! finished. [`run`] joins the two: model x backend x seed -> [`RunOutcome`].
+//!
+//! A model knows nothing of turmoil or of the fast backend: its host
+//! software is written once, generic over the backend's [`Env`], and gets
+//! its sessions' environments and its extra tasks from a [`HostContext`].
+//!
+//! # RNG streams
+//!
+//! Every random choice of a run comes from the seed through a named stream
+//! ([`crate::engine::harness::host_rng`]`(seed, name)`), so adding a host or
+//! a session never changes another's randomness. The names, which recorded
+//! seeds and snapshots depend on (do not rename them):
+//! - the network: turmoil is seeded with the seed itself; the fast backend
+//!   draws connection set-ups and each pipe's own seed from `fast-network`,
+//!   and seeds tokio's scheduler RNG with the seed's bytes;
+//! - swarm mode: `swarm` (network settings and extra faults);
+//! - tombola: the server's `n`-th start `server#n` (the first is
+//!   `server#1`); a player's board `<player>`, its join delay
+//!   `join-<player>`, a mischievous player's mischief `mischief-<player>`;
+//! - live: the server's first start `server`, later starts `server#n`;
+//!   boards, join delays and mischief as tombola's;
+//! - chat: the server draws nothing; each connection of a session is its
+//!   own stream, named as its trace name: `<session>` for the first,
+//!   `<session>.<attempt>` for reconnects, `<session>#<incarnation>` (and
+//!   `<session>#<incarnation>.<attempt>`) after its host restarted; the
+//!   scenario's recipes draw from the stream of the seed the spec was built
+//!   with.
+
+use std::future::Future;
+use std::pin::Pin;
+use std::rc::Rc;
+
+use games::env::Env;
+
+use crate::engine::harness::{NetConfig, RunOptions, RunOutcome, Violation};
+use crate::engine::trace::Trace;
+use crate::scenario::faults::Fault;
+use crate::scenario::swarm;
+
+/// What a host's software returns: an error stops the run (as turmoil
+/// does with a failing host).
+pub type HostResult = Result<(), Box<dyn std::error::Error>>;
+
+/// A future that runs on one host's thread (it need not be `Send`).
+pub type LocalFuture<T> = Pin<Box<dyn Future<Output = T>>>;
+
+/// A host's software: called at each (re)start with its incarnation (1 for
+/// the first start) and the host's context.
+pub type Software<E> = Rc<dyn Fn(u32, HostContext<E>) -> LocalFuture<HostResult>>;
+
+/// One host of a run.
+pub struct HostSpec<E> {
+    /// Its name on the network (what faults and addresses name).
+    pub name: String,
+    /// Whether the run waits for its software to finish: a run ends when
+    /// every waited-for host is done (a crash counts as done until a
+    /// restart).
+    pub waited: bool,
+    pub software: Software<E>,
+}
+
+impl<E> HostSpec<E> {
+    pub fn new(
+        name: &str,
+        waited: bool,
+        software: impl Fn(u32, HostContext<E>) -> LocalFuture<HostResult> + 'static,
+    ) -> HostSpec<E> {
+        HostSpec {
+            name: name.to_owned(),
+            waited,
+            software: Rc::new(software),
+        }
+    }
+}
+
+/// What a host's software gets from its backend: an [`Env`] for each named
+/// session on the host, and a way to start tasks that belong to the host
+/// (a crash stops them with the rest of the host).
+pub struct HostContext<E> {
+    make_env: Rc<dyn Fn(&str) -> E>,
+    spawner: Rc<dyn Fn(LocalFuture<()>) -> tokio::task::JoinHandle<()>>,
+}
+
+impl<E> Clone for HostContext<E> {
+    fn clone(&self) -> Self {
+        HostContext {
+            make_env: self.make_env.clone(),
+            spawner: self.spawner.clone(),
+        }
+    }
+}
+
+impl<E> HostContext<E> {
+    pub fn new(
+        make_env: impl Fn(&str) -> E + 'static,
+        spawner: impl Fn(LocalFuture<()>) -> tokio::task::JoinHandle<()> + 'static,
+    ) -> HostContext<E> {
+        HostContext {
+            make_env: Rc::new(make_env),
+            spawner: Rc::new(spawner),
+        }
+    }
+
+    /// The environment of a session named `session` (its trace name) on
+    /// this host.
+    pub fn env(&self, session: &str) -> E {
+        (self.make_env)(session)
+    }
+
+    /// Starts a task of this host.
+    pub fn spawn(&self, task: impl Future<Output = ()> + 'static) -> tokio::task::JoinHandle<()> {
+        (self.spawner)(Box::pin(task))
+    }
+}
+
+/// A simulated network with hosts that start, crash and restart.
+pub trait Backend {
+    type Env: Env;
+
+    /// Short name, as `--backend` takes it.
+    fn name(&self) -> &'static str;
+
+    /// Runs `hosts` (started in order at time 0) until every waited-for
+    /// host is done or `net.duration_ms` has passed, applying `faults` on
+    /// schedule and writing each into the trace as host `sim`. Returns the
+    /// violations the run itself shows (`liveness`).
+    fn run_hosts(
+        &self,
+        seed: u64,
+        net: &NetConfig,
+        faults: &[Fault],
+        trace: &Trace,
+        hosts: Vec<HostSpec<Self::Env>>,
+    ) -> Vec<Violation>;
+}
+
+/// A game's harness model: what one of its scenario specs starts and how
+/// its trace is judged.
+pub trait Model {
+    fn net(&self) -> &NetConfig;
+    fn faults(&self) -> &[Fault];
+    /// Whether each seed draws extra faults and network settings.
+    fn swarm(&self) -> bool;
+    /// The client names a swarm fault may pick (the server is "server").
+    fn swarm_targets(&self) -> Vec<String>;
+    /// A fault as the backend applies it: names of sessions replaced by
+    /// their hosts' names.
+    fn on_hosts(&self, fault: &Fault) -> Fault {
+        fault.clone()
+    }
+    /// The hosts one seed starts, in order.
+    fn hosts<E: Env>(&self, seed: u64) -> Vec<HostSpec<E>>;
+    /// Judges a finished run's trace (`violations` are the backend's).
+    fn judge(&self, trace: &Trace, violations: Vec<Violation>) -> RunOutcome;
+}
+
+/// Runs one seed of `model` on `backend` and judges it.
+pub fn run<M: Model, B: Backend>(
+    model: &M,
+    backend: &B,
+    seed: u64,
+    options: &RunOptions,
+) -> RunOutcome {
+    let trace = options.new_trace();
+    let (net, faults) = if model.swarm() {
+        swarm::draw(
+            seed,
+            model.net(),
+            model.faults(),
+            &model.swarm_targets(),
+            &trace,
+        )
+    } else {
+        (model.net().clone(), model.faults().to_vec())
+    };
+    let faults: Vec<Fault> = faults.iter().map(|fault| model.on_hosts(fault)).collect();
+    let hosts = model.hosts::<B::Env>(seed);
+    let violations = backend.run_hosts(seed, &net, &faults, &trace, hosts);
+    let mut outcome = model.judge(&trace, violations);
+    outcome.wire = trace.wire();
+    outcome
+}
+
+/// The liveness violation of a run that did not finish.
+pub fn unfinished(error: &str) -> Violation {
+    Violation::new("liveness", format!("the run did not finish: {error}"))
+}

@@ -1,0 +1,195 @@
+//! How one seed of a live spec starts its hosts, on any backend: the
+//! server (not waited for; RNG stream `server`, then `server#n` after a
+//! restart) and one host per client host (waited for), whose players each
+//! run the same session code as the real client.
+
+use std::cell::Cell;
+use std::rc::Rc;
+use std::time::Duration;
+
+use games::env::Env;
+use games::live::client::{self, Behaviour, ClientConfig, Ending, Observer, View};
+use games::live::game::Port;
+use games::live::protocol::ServerMessage;
+use games::live::rules::pause_seconds;
+use games::live::server;
+use games::tombola::rules::Board;
+use rand::Rng;
+
+use crate::engine::backend::{HostSpec, Model};
+use crate::engine::harness::{host_rng, judge_safely, NetConfig, RunOutcome, Violation};
+use crate::engine::trace::Trace;
+use crate::models::live::{judge, LiveSpec, PlayerSpec, CLAIMS_PORT, NUMBERS_PORT};
+use crate::scenario::faults::Fault;
+
+/// The server's RNG stream for its `incarnation`-th start. The first keeps
+/// the name it had before servers could restart, so runs without a server
+/// restart replay as they did.
+fn server_rng_name(incarnation: u32) -> String {
+    if incarnation == 1 {
+        "server".to_owned()
+    } else {
+        format!("server#{incarnation}")
+    }
+}
+
+impl Model for LiveSpec {
+    fn net(&self) -> &NetConfig {
+        &self.net
+    }
+
+    fn faults(&self) -> &[Fault] {
+        &self.faults
+    }
+
+    fn swarm(&self) -> bool {
+        self.swarm
+    }
+
+    /// Swarm faults name clients, as a file's do (so a shrunk swarm run is
+    /// a valid file); `on_hosts` puts them on the clients' hosts.
+    fn swarm_targets(&self) -> Vec<String> {
+        self.players
+            .iter()
+            .map(|player| player.name.clone())
+            .collect()
+    }
+
+    fn on_hosts(&self, fault: &Fault) -> Fault {
+        LiveSpec::on_hosts(self, fault)
+    }
+
+    fn hosts<E: Env>(&self, seed: u64) -> Vec<HostSpec<E>> {
+        let mut hosts = Vec::new();
+        let config = self.server.clone();
+        hosts.push(HostSpec::new("server", false, move |incarnation, host| {
+            let env: E = host.env("server");
+            let config = config.clone();
+            Box::pin(async move {
+                let numbers = env.bind(&format!("0.0.0.0:{NUMBERS_PORT}")).await?;
+                let claims = env.bind(&format!("0.0.0.0:{CLAIMS_PORT}")).await?;
+                let rng = host_rng(seed, &server_rng_name(incarnation));
+                server::run(env, numbers, claims, config, rng, std::future::pending()).await?;
+                Ok(())
+            })
+        }));
+        for host_name in self.hosts() {
+            // (player, its board, its join time) for each player on this host.
+            let players: Vec<(PlayerSpec, Board, u64)> =
+                self.players
+                    .iter()
+                    .filter(|player| player.host == host_name)
+                    .map(|player| {
+                        let join_at_ms = player.join_at_ms
+                            + if player.join_spread_ms > 0 {
+                                host_rng(seed, &format!("join-{}", player.name))
+                                    .random_range(0..=player.join_spread_ms)
+                            } else {
+                                0
+                            };
+                        let board = match &player.board {
+                            Some(numbers) => Board::new(numbers)
+                                .expect("boards are checked when the spec is built"),
+                            None => Board::random(&mut host_rng(seed, &player.name)),
+                        };
+                        let mut player = player.clone();
+                        if let Behaviour::Mischief { acts, .. } = player.behaviour {
+                            player.behaviour = Behaviour::Mischief {
+                                acts,
+                                seed: host_rng(seed, &format!("mischief-{}", player.name)).random(),
+                            };
+                        }
+                        (player, board, join_at_ms)
+                    })
+                    .collect();
+            hosts.push(HostSpec::new(&host_name, true, move |incarnation, host| {
+                let players = players.clone();
+                Box::pin(async move {
+                    // A restarted client comes back at once, as a new player.
+                    let joins = |join_at_ms: u64| if incarnation == 1 { join_at_ms } else { 0 };
+                    if let [(player, board, join_at_ms)] = &players[..] {
+                        let env: E = host.env(&player.name);
+                        run_player(env, player.clone(), board.clone(), joins(*join_at_ms)).await;
+                    } else {
+                        let sessions: Vec<_> = players
+                            .into_iter()
+                            .map(|(player, board, join_at_ms)| {
+                                let env: E = host.env(&player.name);
+                                host.spawn(run_player(env, player, board, joins(join_at_ms)))
+                            })
+                            .collect();
+                        for session in sessions {
+                            session.await?;
+                        }
+                    }
+                    Ok(())
+                })
+            }));
+        }
+        hosts
+    }
+
+    fn judge(&self, trace: &Trace, violations: Vec<Violation>) -> RunOutcome {
+        let host_of = self.host_of();
+        let seconds = pause_seconds(self.server.pause_ms);
+        judge_safely(trace.take_lines(), |lines| {
+            judge(lines, &host_of, seconds, violations)
+        })
+    }
+}
+
+/// Notes when the client last heard from the server.
+struct Heard(Rc<Cell<tokio::time::Instant>>);
+
+impl Observer for Heard {
+    fn seen(&mut self, _: Port, _: &ServerMessage, _: &View<'_>) {
+        self.0.set(tokio::time::Instant::now());
+    }
+}
+
+/// One client session: wait for its join time, play until the session ends
+/// or the server has been silent for `silence_timeout_ms`, record how it
+/// ended.
+async fn run_player<E: Env>(env: E, player: PlayerSpec, board: Board, join_at_ms: u64) {
+    if join_at_ms > 0 {
+        env.sleep_ms(join_at_ms).await;
+    }
+    let config = ClientConfig {
+        numbers_addr: format!("server:{NUMBERS_PORT}"),
+        claims_addr: format!("server:{CLAIMS_PORT}"),
+        board,
+        behaviour: player.behaviour,
+    };
+    let last = Rc::new(Cell::new(tokio::time::Instant::now()));
+    let mut heard = Heard(last.clone());
+    let silence = Duration::from_millis(player.silence_timeout_ms);
+    let watchdog = async {
+        loop {
+            let deadline = last.get() + silence;
+            if tokio::time::Instant::now() >= deadline {
+                break;
+            }
+            tokio::time::sleep_until(deadline).await;
+        }
+    };
+    let result = tokio::select! {
+        result = client::play(&env, &config, &mut heard, None) => Some(result),
+        () = watchdog => None,
+    };
+    match result {
+        Some(Ok(report)) => {
+            let ending = match report.ending {
+                Ending::Quit => "quit",
+                Ending::SentAway => "sent-away",
+                Ending::Left => "left",
+                Ending::Closed => "closed",
+            };
+            env.record(format_args!("result {ending} games {}", report.games.len()));
+        }
+        Some(Err(error)) => env.record(format_args!("error {error}")),
+        None => env.record(format_args!(
+            "gave-up silent {} ms",
+            player.silence_timeout_ms
+        )),
+    }
+}

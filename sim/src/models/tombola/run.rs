@@ -1,0 +1,121 @@
+//! How one seed of a lock-step spec starts its hosts, on any backend: the
+//! server (not waited for; its `n`-th start draws from `server#n`) and one
+//! host per player (waited for), each running the same session code as the
+//! real binaries.
+
+use std::time::Duration;
+
+use games::env::Env;
+use games::tombola::client::{self, ClientSettings};
+use games::tombola::rules::Board;
+use games::tombola::server;
+use rand::Rng;
+
+use crate::engine::backend::{HostSpec, Model};
+use crate::engine::fast_hosts::Fast;
+use crate::engine::harness::{host_rng, NetConfig, RunOptions, RunOutcome, Violation};
+use crate::engine::trace::Trace;
+use crate::models::tombola::{judge, session_behaviour, TombolaSpec, REJOIN_WAIT_MS, SERVER_PORT};
+use crate::scenario::faults::Fault;
+
+impl Model for TombolaSpec {
+    fn net(&self) -> &NetConfig {
+        &self.net
+    }
+
+    fn faults(&self) -> &[Fault] {
+        &self.faults
+    }
+
+    fn swarm(&self) -> bool {
+        self.swarm
+    }
+
+    fn swarm_targets(&self) -> Vec<String> {
+        self.players
+            .iter()
+            .map(|player| player.name.clone())
+            .collect()
+    }
+
+    fn hosts<E: Env>(&self, seed: u64) -> Vec<HostSpec<E>> {
+        let mut hosts = Vec::new();
+        let config = self.server.clone();
+        hosts.push(HostSpec::new("server", false, move |incarnation, host| {
+            let env: E = host.env("server");
+            let config = config.clone();
+            Box::pin(async move {
+                let listener = env.bind(&format!("0.0.0.0:{SERVER_PORT}")).await?;
+                let rng = host_rng(seed, &format!("server#{incarnation}"));
+                server::run(env, listener, config, rng, std::future::pending()).await?;
+                Ok(())
+            })
+        }));
+        for player in &self.players {
+            let mut join_rng = host_rng(seed, &format!("join-{}", player.name));
+            let join_at_ms = player.join_at_ms + join_rng.random_range(0..=player.join_spread_ms);
+            let board = match &player.board {
+                Some(numbers) => {
+                    Board::new(numbers).expect("boards are checked when the spec is built")
+                }
+                None => Board::random(&mut host_rng(seed, &player.name)),
+            };
+            let player = player.clone();
+            hosts.push(HostSpec::new(
+                &player.name.clone(),
+                true,
+                move |incarnation, host| {
+                    let env: E = host.env(&player.name);
+                    let (player, board) = (player.clone(), board.clone());
+                    Box::pin(async move {
+                        if incarnation == 1 && join_at_ms > 0 {
+                            env.sleep_ms(join_at_ms).await;
+                        }
+                        let settings = ClientSettings {
+                            behaviour: session_behaviour(player.behaviour, seed, &player.name),
+                            silence_timeout_ms: player.silence_timeout_ms,
+                            ..ClientSettings::default()
+                        };
+                        let addr = format!("server:{SERVER_PORT}");
+                        let mut quiet = ();
+                        let play = client::play(&env, &addr, board, settings, &mut quiet);
+                        let result = if incarnation == 1 {
+                            Some(play.await)
+                        } else {
+                            tokio::time::timeout(Duration::from_millis(REJOIN_WAIT_MS), play)
+                                .await
+                                .ok()
+                        };
+                        match result {
+                            Some(Ok(report)) => {
+                                env.record(format_args!("result {}", report.outcome))
+                            }
+                            Some(Err(error)) => env.record(format_args!("error {error}")),
+                            None => env.record(format_args!(
+                                "gave-up waiting {REJOIN_WAIT_MS} ms for a game"
+                            )),
+                        }
+                        Ok(())
+                    })
+                },
+            ));
+        }
+        hosts
+    }
+
+    fn judge(&self, trace: &Trace, violations: Vec<Violation>) -> RunOutcome {
+        judge(self, trace.take_lines(), violations)
+    }
+}
+
+/// Runs one seed of a lock-step spec on the fast backend and judges it
+/// with the same oracles as on turmoil.
+pub fn run_spec_fast(spec: &TombolaSpec, seed: u64, options: &RunOptions) -> RunOutcome {
+    crate::engine::backend::run(spec, &Fast, seed, options)
+}
+
+/// The lock-step spec of a built-in tombola scenario file, by name.
+pub fn builtin_spec(name: &str) -> Option<TombolaSpec> {
+    let file = crate::scenario::file::builtin(name)?;
+    crate::models::tombola::spec_from_file(&file).ok()
+}

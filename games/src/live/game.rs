@@ -893,6 +893,8 @@ impl<R: Rng> crate::conn::GameCore for LiveServer<R> {
         self.poll_output()
     }
 
+    type Note = String;
+
     fn poll_note(&mut self) -> Option<String> {
         LiveServer::poll_note(self)
     }

@@ -67,6 +67,50 @@ pub fn write_words(f: &mut fmt::Formatter<'_>, names: &[String]) -> fmt::Result 
     Ok(())
 }
 
+/// Defines a fieldless enum written as one fixed word per variant, with
+/// `ALL`, `as_str`, `from_word` and a `Display` that writes the word.
+macro_rules! word_enum {
+    (
+        $(#[$meta:meta])*
+        pub enum $name:ident {
+            $($(#[$variant_meta:meta])* $variant:ident = $word:literal,)+
+        }
+    ) => {
+        $(#[$meta])*
+        #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
+        pub enum $name {
+            $($(#[$variant_meta])* $variant,)+
+        }
+
+        impl $name {
+            /// Every variant, in declaration order.
+            pub const ALL: &'static [$name] = &[$($name::$variant,)+];
+
+            /// The word the trace writes.
+            pub fn as_str(self) -> &'static str {
+                match self {
+                    $($name::$variant => $word,)+
+                }
+            }
+
+            /// The variant written as `word`, if any.
+            pub fn from_word(word: &str) -> Option<$name> {
+                match word {
+                    $($word => Some($name::$variant),)+
+                    _ => None,
+                }
+            }
+        }
+
+        impl std::fmt::Display for $name {
+            fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+                f.write_str(self.as_str())
+            }
+        }
+    };
+}
+pub(crate) use word_enum;
+
 /// Reads the `fixtures/snapshots/<prefix>*.snap` traces and returns the
 /// event text of every line logged by `host`: real notes to check a
 /// game's `FromStr` and `Display` against.

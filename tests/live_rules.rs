@@ -8,6 +8,7 @@ use std::collections::BTreeMap;
 
 use games::conn::ConnId;
 use games::live::game::{LiveServer, Output, Port, ServerConfig};
+use games::live::notes::{ClaimVerdict, Note};
 use games::live::protocol::ServerMessage;
 use games::tombola::rules::{Board, NumberSet};
 use proptest::prelude::*;
@@ -22,7 +23,7 @@ const PAUSE_MS: u64 = 1_000;
 struct Bench {
     server: LiveServer<ChaCha8Rng>,
     sent: BTreeMap<ConnId, Vec<ServerMessage>>,
-    notes: Vec<String>,
+    notes: Vec<Note>,
     next_conn: ConnId,
 }
 
@@ -86,11 +87,16 @@ impl Bench {
 
     /// The numbers the server noted for `game`, in order.
     fn draws_of(&self, game: u64) -> Vec<u8> {
-        let prefix = format!("draw {game} ");
         self.notes
             .iter()
-            .filter_map(|note| note.strip_prefix(&prefix))
-            .map(|rest| rest.split(' ').nth(1).unwrap().parse().unwrap())
+            .filter_map(|note| match note {
+                Note::Draw {
+                    game: drawn_in,
+                    number,
+                    ..
+                } if *drawn_in == game => Some(*number),
+                _ => None,
+            })
             .collect()
     }
 }
@@ -153,7 +159,7 @@ proptest! {
             for (numbers, _) in &conns {
                 prop_assert!(bench.sent[numbers].contains(&over));
             }
-            prop_assert_eq!(bench.notes.iter().filter(|note| note.starts_with("claim") && note.ends_with(" win")).count(), 1);
+            prop_assert_eq!(bench.notes.iter().filter(|note| matches!(note, Note::Claim { verdict: ClaimVerdict::Win, .. })).count(), 1);
         }
     }
 

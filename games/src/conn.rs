@@ -44,9 +44,11 @@ pub enum Delivery<M> {
 /// connections: the one place where every game's shell meets its sockets.
 pub trait GameCore {
     type Message: std::fmt::Display;
+    /// The game's typed trace note; its text is what is recorded.
+    type Note: std::fmt::Display;
     fn poll_delivery(&mut self) -> Option<Delivery<Self::Message>>;
     /// The next thing that happened, as one trace event.
-    fn poll_note(&mut self) -> Option<String>;
+    fn poll_note(&mut self) -> Option<Self::Note>;
     /// A connection let its outbox fill with lines it did not ask for and
     /// was closed: the game forgets it.
     fn not_reading(&mut self, now_ms: u64, conn: ConnId);

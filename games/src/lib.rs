@@ -19,6 +19,7 @@ pub mod env;
 pub mod framing;
 pub mod live;
 pub mod mischief;
+pub mod notes;
 pub mod tombola;
 pub mod tui;
 pub mod wire;

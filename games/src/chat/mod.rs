@@ -9,6 +9,7 @@
 
 pub mod client;
 pub mod link;
+pub mod notes;
 pub mod protocol;
 pub mod room;
 pub mod server;

@@ -16,6 +16,7 @@
 
 use std::collections::{BTreeMap, VecDeque};
 
+use crate::chat::notes::{Departure, Note};
 use crate::chat::protocol::{text_bytes_max, ClientId, ClientMessage, ServerMessage};
 use crate::conn::ConnId;
 use crate::framing::LINE_BYTES_MAX;
@@ -36,30 +37,6 @@ pub enum Output {
     Reply(ConnId, ServerMessage),
     /// Flush what was sent, then close.
     Close(ConnId),
-}
-
-/// Why a client left, as the `leave` note says it.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum Departure {
-    /// It sent `Q`.
-    Quit,
-    /// Its connection ended (closed, reset, or broke the framing).
-    Closed,
-    /// A new connection arrived from the same address, so this one was dead.
-    Replaced,
-    /// It sent a line longer than `LINE_BYTES_MAX`.
-    LineTooLong,
-}
-
-impl Departure {
-    fn as_str(self) -> &'static str {
-        match self {
-            Departure::Quit => "quit",
-            Departure::Closed => "closed",
-            Departure::Replaced => "replaced",
-            Departure::LineTooLong => "line-too-long",
-        }
-    }
 }
 
 /// A deliberate server mistake, switched on only by a scenario's
@@ -126,7 +103,7 @@ pub struct ChatRoom {
     /// The same clients by id; sorted, which is the order `CLIENTS` lists.
     conns: BTreeMap<ClientId, ConnId>,
     outputs: VecDeque<Output>,
-    notes: VecDeque<String>,
+    notes: VecDeque<Note>,
     messages_routed: u64,
     bug: Option<InjectedBug>,
 }
@@ -165,7 +142,7 @@ impl ChatRoom {
         }
         self.ids.insert(conn, peer);
         self.conns.insert(peer, conn);
-        self.note(format!("join {peer}"));
+        self.note(Note::Join { client: peer });
         self.reply(conn, ServerMessage::Welcome(peer));
     }
 
@@ -182,7 +159,10 @@ impl ChatRoom {
         };
         match parsed {
             Err(refusal) => {
-                self.note(format!("refuse {from} {}", refusal.code));
+                self.note(Note::Refuse {
+                    client: from,
+                    code: refusal.code.clone(),
+                });
                 self.reply(conn, ServerMessage::Err(refusal));
             }
             Ok(ClientMessage::List) => {
@@ -192,8 +172,10 @@ impl ChatRoom {
                     .copied()
                     .filter(|id| self.bug != Some(InjectedBug::ListOmitsSelf) || *id != from)
                     .collect();
-                let listed: Vec<String> = ids.iter().map(ToString::to_string).collect();
-                self.note(format!("list {from} {}", listed.join(" ")));
+                self.note(Note::List {
+                    client: from,
+                    listed: ids.clone(),
+                });
                 self.reply(conn, ServerMessage::Clients(ids));
             }
             Ok(ClientMessage::Quit) => {
@@ -213,7 +195,10 @@ impl ChatRoom {
         let Some(&from) = self.ids.get(&conn) else {
             return;
         };
-        self.note(format!("refuse {from} invalid-utf8"));
+        self.note(Note::Refuse {
+            client: from,
+            code: "invalid-utf8".to_owned(),
+        });
         self.reply(
             conn,
             ServerMessage::Err(Refusal::new("invalid-utf8", "line dropped")),
@@ -229,7 +214,10 @@ impl ChatRoom {
         let Some(&from) = self.ids.get(&conn) else {
             return;
         };
-        self.note(format!("refuse {from} line-too-long"));
+        self.note(Note::Refuse {
+            client: from,
+            code: "line-too-long".to_owned(),
+        });
         self.reply(
             conn,
             ServerMessage::Err(Refusal::new(
@@ -253,7 +241,7 @@ impl ChatRoom {
     }
 
     /// The next decision taken, as one trace event (`join <id>`, ...).
-    pub fn poll_note(&mut self) -> Option<String> {
+    pub fn poll_note(&mut self) -> Option<Note> {
         self.notes.pop_front()
     }
 
@@ -276,7 +264,7 @@ impl ChatRoom {
         mailboxes: &mut impl Mailboxes,
     ) {
         let Some(&target) = self.conns.get(&to) else {
-            self.note(format!("unknown {from} {to}"));
+            self.note(Note::Unknown { from, to });
             return self.reply(
                 conn,
                 ServerMessage::Err(Refusal::new("no-such-client", to.to_string())),
@@ -289,7 +277,10 @@ impl ChatRoom {
             text.len() > text_max
         };
         if too_long {
-            self.note(format!("refuse {from} message-too-long"));
+            self.note(Note::Refuse {
+                client: from,
+                code: "message-too-long".to_owned(),
+            });
             return self.reply(
                 conn,
                 ServerMessage::Err(Refusal::new(
@@ -313,10 +304,10 @@ impl ChatRoom {
         }
         if mailboxes.offer(target, line) {
             self.messages_routed += 1;
-            self.note(format!("route {from} {to} {text}"));
+            self.note(Note::Route { from, to, text });
             self.reply(conn, ServerMessage::Sent(to));
         } else {
-            self.note(format!("busy {from} {to}"));
+            self.note(Note::Busy { from, to });
             let reply = if self.bug == Some(InjectedBug::BusyAnsweredSent) {
                 ServerMessage::Sent(to)
             } else {
@@ -333,14 +324,17 @@ impl ChatRoom {
             removed == Some(conn) || self.bug.is_some(),
             "both maps name the same clients"
         );
-        self.note(format!("leave {id} {}", departure.as_str()));
+        self.note(Note::Leave {
+            client: id,
+            departure,
+        });
     }
 
     fn reply(&mut self, conn: ConnId, message: ServerMessage) {
         self.outputs.push_back(Output::Reply(conn, message));
     }
 
-    fn note(&mut self, note: String) {
+    fn note(&mut self, note: Note) {
         self.notes.push_back(note);
     }
 }
@@ -437,7 +431,9 @@ mod tests {
     }
 
     fn notes(room: &mut ChatRoom) -> Vec<String> {
-        std::iter::from_fn(|| room.poll_note()).collect()
+        std::iter::from_fn(|| room.poll_note())
+            .map(|note| note.to_string())
+            .collect()
     }
 
     #[test]

@@ -14,6 +14,7 @@ use std::collections::{BTreeMap, VecDeque};
 use rand::Rng;
 
 use crate::conn::ConnId;
+use crate::live::notes::{ClaimVerdict, ClaimsDropReason, DropReason, Lost, Note};
 use crate::live::protocol::{ClientMessage, ServerMessage};
 use crate::live::rules::{judge, pause_seconds, Standing, Verdict};
 use crate::tombola::rules::{Board, DrawBag, NumberSet, NUMBER_MAX};
@@ -203,7 +204,7 @@ pub struct LiveServer<R> {
     games_started: u64,
     ids_given: u64,
     outputs: VecDeque<Output>,
-    notes: VecDeque<String>,
+    notes: VecDeque<Note>,
 }
 
 impl<R: Rng> LiveServer<R> {
@@ -240,7 +241,7 @@ impl<R: Rng> LiveServer<R> {
                 let key = self.ids_given;
                 let id = format!("p{key}");
                 let token = self.new_token();
-                self.note(format!("connect {id}"));
+                self.note(Note::Connect { player: id.clone() });
                 self.send(
                     conn,
                     ServerMessage::Welcome {
@@ -301,7 +302,7 @@ impl<R: Rng> LiveServer<R> {
                 Err(refusal) if refusal.code == "bad-token" => self.bad_token(conn, refusal),
                 Ok(ClientMessage::Quit) => {
                     self.send(conn, ServerMessage::Goodbye);
-                    self.close_unpaired_claims(conn, "quit");
+                    self.close_unpaired_claims(conn, ClaimsDropReason::Quit);
                 }
                 Err(refusal) if refusal.code == "unknown-command" => self.refuse(conn, refusal),
                 _ => self.refuse(
@@ -327,8 +328,8 @@ impl<R: Rng> LiveServer<R> {
             Ok(ClientMessage::Tombola(game)) => self.claim(now_ms, key, game),
             Ok(ClientMessage::Again) => self.again(key),
             Ok(ClientMessage::Quit) => {
-                let id = self.players[&key].id.clone();
-                self.note(format!("quit {id}"));
+                let player = self.players[&key].id.clone();
+                self.note(Note::Quit { player });
                 if !self.bug(InjectedBug::QuitUnanswered) {
                     self.send(conn, ServerMessage::Goodbye);
                 }
@@ -341,13 +342,13 @@ impl<R: Rng> LiveServer<R> {
     /// player who loses either connection is removed, and its other
     /// connection closed.
     pub fn disconnect(&mut self, now_ms: u64, conn: ConnId) {
-        self.lose(now_ms, conn, "closed");
+        self.lose(now_ms, conn, Lost::Closed);
     }
 
     /// The connection's outbox stayed full: the peer does not read its
     /// draws. It is treated like a disconnect.
     pub fn not_reading(&mut self, now_ms: u64, conn: ConnId) {
-        self.lose(now_ms, conn, "not-reading");
+        self.lose(now_ms, conn, Lost::NotReading);
     }
 
     /// When `handle_timeout` next has something to do.
@@ -386,7 +387,7 @@ impl<R: Rng> LiveServer<R> {
     }
 
     /// The next decision, as one trace event (`draw 1 7 42`, ...).
-    pub fn poll_note(&mut self) -> Option<String> {
+    pub fn poll_note(&mut self) -> Option<Note> {
         self.notes.pop_front()
     }
 
@@ -436,7 +437,7 @@ impl<R: Rng> LiveServer<R> {
         if let Some(Role::Claims { player, .. }) = self.conns.get_mut(&conn) {
             *player = Some(key);
         }
-        self.note(format!("pair {id}"));
+        self.note(Note::Pair { player: id.clone() });
         self.send(conn, ServerMessage::Hello(id));
     }
 
@@ -448,13 +449,13 @@ impl<R: Rng> LiveServer<R> {
         let attempts = *bad_tokens;
         self.refuse(conn, refusal);
         if attempts >= HELLO_ATTEMPTS_MAX {
-            self.close_unpaired_claims(conn, "bad-token");
+            self.close_unpaired_claims(conn, ClaimsDropReason::BadToken);
         }
     }
 
-    fn close_unpaired_claims(&mut self, conn: ConnId, reason: &str) {
+    fn close_unpaired_claims(&mut self, conn: ConnId, reason: ClaimsDropReason) {
         self.conns.remove(&conn);
-        self.note(format!("drop-claims {conn} {reason}"));
+        self.note(Note::DropClaims { conn, reason });
         self.outputs.push_back(Output::Close(conn));
     }
 
@@ -474,7 +475,10 @@ impl<R: Rng> LiveServer<R> {
             );
         }
         let id = player.id.clone();
-        self.note(format!("board {id} {board}"));
+        self.note(Note::Board {
+            player: id.clone(),
+            board: board.clone(),
+        });
         self.send(claims, ServerMessage::BoardOk);
         let seat = match &self.phase {
             Phase::Running(_) => Seat::Playing,
@@ -488,7 +492,11 @@ impl<R: Rng> LiveServer<R> {
                     let player = &self.players[&key];
                     let numbers = player.numbers;
                     let (id, count) = (player.id.clone(), history.len());
-                    self.note(format!("join {id} {number} history {count}"));
+                    self.note(Note::Join {
+                        player: id,
+                        game: number,
+                        history: count,
+                    });
                     let short = history[..count - 1].to_vec();
                     return self.send(
                         numbers,
@@ -502,7 +510,10 @@ impl<R: Rng> LiveServer<R> {
             }
             Phase::Paused { finished, .. } => {
                 let next = finished + 1;
-                self.note(format!("wait {id} {next}"));
+                self.note(Note::Wait {
+                    player: id,
+                    game: next,
+                });
             }
             Phase::Idle => self.start_game(now_ms),
         }
@@ -513,11 +524,11 @@ impl<R: Rng> LiveServer<R> {
     fn join(&mut self, key: PlayerKey, game: u64, history: Vec<u8>) {
         let player = &self.players[&key];
         let numbers = player.numbers;
-        self.note(format!(
-            "join {} {game} history {}",
-            player.id,
-            history.len()
-        ));
+        self.note(Note::Join {
+            player: player.id.clone(),
+            game,
+            history: history.len(),
+        });
         self.send(numbers, ServerMessage::Game { game, history });
     }
 
@@ -549,8 +560,8 @@ impl<R: Rng> LiveServer<R> {
         };
         let verdict = judge(standing, claimed, board, player.barred_in);
         let id = player.id.clone();
-        let (word, reply) = match verdict {
-            Verdict::Win => ("win", ServerMessage::Win(claimed)),
+        let (verdict, reply) = match verdict {
+            Verdict::Win => (ClaimVerdict::Win, ServerMessage::Win(claimed)),
             Verdict::False => {
                 self.players.get_mut(&key).expect("checked").barred_in = Some(claimed);
                 let reply = if self.bug(InjectedBug::FalseClaimWins) {
@@ -558,40 +569,44 @@ impl<R: Rng> LiveServer<R> {
                 } else {
                     ServerMessage::Err(Refusal::new("false-claim", claimed.to_string()))
                 };
-                ("false", reply)
+                (ClaimVerdict::False, reply)
             }
             Verdict::Late { winner } => (
-                "late",
+                ClaimVerdict::Late,
                 ServerMessage::Late {
                     game: claimed,
                     winner,
                 },
             ),
             Verdict::Barred => (
-                "barred",
+                ClaimVerdict::Barred,
                 ServerMessage::Err(Refusal::new(
                     "claim-barred",
                     format!("{claimed} no more claims after a false one"),
                 )),
             ),
             Verdict::NoWinner => (
-                "nowinner",
+                ClaimVerdict::NoWinner,
                 ServerMessage::Err(Refusal::new(
                     "game-over",
                     format!("{claimed} ended without a winner"),
                 )),
             ),
             Verdict::WrongGame => (
-                "wrong-game",
+                ClaimVerdict::WrongGame,
                 ServerMessage::Err(Refusal::new(
                     "wrong-game",
                     format!("{claimed} cannot be claimed now: {claimable}"),
                 )),
             ),
         };
-        self.note(format!("claim {id} {claimed} {word}"));
+        self.note(Note::Claim {
+            player: id,
+            game: claimed,
+            verdict,
+        });
         self.send(claims, reply);
-        if word == "win" {
+        if verdict == ClaimVerdict::Win {
             self.finish(now_ms, Some(key));
         }
     }
@@ -618,7 +633,7 @@ impl<R: Rng> LiveServer<R> {
         {
             *seat = Seat::Next;
         }
-        self.note(format!("again {id}"));
+        self.note(Note::Again { player: id });
         let to = if self.bug(InjectedBug::AgainOkToAnother) {
             self.players
                 .iter()
@@ -636,7 +651,7 @@ impl<R: Rng> LiveServer<R> {
         self.games_started += 1;
         let number = self.games_started;
         let bag = DrawBag::with_prefix(&self.config.draw_prefix, &mut self.rng);
-        self.note(format!("start {number}"));
+        self.note(Note::Start { game: number });
         let entering: Vec<PlayerKey> = self
             .players
             .iter_mut()
@@ -677,7 +692,11 @@ impl<R: Rng> LiveServer<R> {
             // Every board is complete now; their claims are in flight.
             game.closes_at_ms = Some(game.next_draw_at_ms);
         }
-        self.note(format!("draw {game_number} {seq} {number}"));
+        self.note(Note::Draw {
+            game: game_number,
+            seq,
+            number,
+        });
         let message = ServerMessage::Draw {
             game: game_number,
             seq,
@@ -695,10 +714,10 @@ impl<R: Rng> LiveServer<R> {
         };
         let number = game.number;
         let winner_id = winner.map(|key| self.players[&key].id.clone());
-        match &winner_id {
-            Some(id) => self.note(format!("over {number} winner {id}")),
-            None => self.note(format!("over {number} nowinner")),
-        }
+        self.note(Note::Over {
+            game: number,
+            winner: winner_id.clone(),
+        });
         self.last_result = Some((number, winner_id.clone()));
         let seconds = pause_seconds(self.config.pause_ms);
         let next = if self.bug(InjectedBug::NextSkipsAGame) {
@@ -732,7 +751,7 @@ impl<R: Rng> LiveServer<R> {
             finished: number,
             ends_at_ms: now_ms.saturating_add(self.config.pause_ms),
         };
-        self.note("pause".to_owned());
+        self.note(Note::Pause);
     }
 
     /// The pause is over: players who said `AGAIN` (or registered during
@@ -759,25 +778,28 @@ impl<R: Rng> LiveServer<R> {
             for conn in conns.into_iter().flatten() {
                 self.send(conn, ServerMessage::Goodbye);
             }
-            self.note(format!("goodbye {id}"));
+            self.note(Note::Goodbye { player: id });
             self.remove_player(key);
         }
         self.phase = Phase::Idle;
         if self.seated(Seat::Next).is_empty() {
-            self.note("idle".to_owned());
+            self.note(Note::Idle);
         } else {
             self.start_game(now_ms);
         }
     }
 
-    fn lose(&mut self, now_ms: u64, conn: ConnId, why: &str) {
+    fn lose(&mut self, now_ms: u64, conn: ConnId, why: Lost) {
         self.handle_timeout(now_ms);
         match self.conns.get(&conn) {
             None => {}
             Some(Role::Numbers(key)) => {
                 let key = *key;
                 let id = self.players[&key].id.clone();
-                self.note(format!("drop {id} numbers-{why}"));
+                self.note(Note::Drop {
+                    player: id,
+                    reason: DropReason::numbers(why),
+                });
                 self.remove_player(key);
             }
             Some(Role::Claims {
@@ -785,10 +807,15 @@ impl<R: Rng> LiveServer<R> {
             }) => {
                 let key = *key;
                 let id = self.players[&key].id.clone();
-                self.note(format!("drop {id} claims-{why}"));
+                self.note(Note::Drop {
+                    player: id,
+                    reason: DropReason::claims(why),
+                });
                 self.remove_player(key);
             }
-            Some(Role::Claims { player: None, .. }) => self.close_unpaired_claims(conn, why),
+            Some(Role::Claims { player: None, .. }) => {
+                self.close_unpaired_claims(conn, ClaimsDropReason::from(why))
+            }
         }
     }
 
@@ -826,10 +853,13 @@ impl<R: Rng> LiveServer<R> {
                 Some(Role::Numbers(key)) => {
                     let key = *key;
                     let id = self.players[&key].id.clone();
-                    self.note(format!("drop {id} pairing-timeout"));
+                    self.note(Note::Drop {
+                        player: id,
+                        reason: DropReason::PairingTimeout,
+                    });
                     self.remove_player(key);
                 }
-                _ => self.close_unpaired_claims(conn, "pairing-timeout"),
+                _ => self.close_unpaired_claims(conn, ClaimsDropReason::PairingTimeout),
             }
         }
     }
@@ -851,7 +881,7 @@ impl<R: Rng> LiveServer<R> {
         if let Phase::Running(game) = &self.phase {
             if self.seated(Seat::Playing).is_empty() {
                 let number = game.number;
-                self.note(format!("abandon {number}"));
+                self.note(Note::Abandon { game: number });
                 self.last_result = Some((number, None));
                 self.phase = Phase::Idle;
             }
@@ -881,7 +911,7 @@ impl<R: Rng> LiveServer<R> {
         self.outputs.push_back(Output::Send(conn, message));
     }
 
-    fn note(&mut self, note: String) {
+    fn note(&mut self, note: Note) {
         self.notes.push_back(note);
     }
 }
@@ -893,7 +923,9 @@ impl<R: Rng> crate::conn::GameCore for LiveServer<R> {
         self.poll_output()
     }
 
-    fn poll_note(&mut self) -> Option<String> {
+    type Note = Note;
+
+    fn poll_note(&mut self) -> Option<Note> {
         LiveServer::poll_note(self)
     }
 
@@ -936,7 +968,7 @@ mod tests {
                 }
             }
             while let Some(note) = self.server.poll_note() {
-                self.notes.push(note);
+                self.notes.push(note.to_string());
             }
         }
 

@@ -12,6 +12,7 @@ use std::collections::{BTreeMap, BTreeSet, VecDeque};
 use rand::Rng;
 
 use crate::conn::ConnId;
+use crate::tombola::notes::{DropReason, Note};
 use crate::tombola::protocol::{ClientMessage, ServerMessage};
 use crate::tombola::rules::{Board, DrawBag, NumberSet, NUMBER_MAX};
 use crate::wire::Refusal;
@@ -168,7 +169,7 @@ pub struct LockstepServer<R> {
     games_started: u64,
     ids_given: u64,
     outputs: VecDeque<Output>,
-    notes: VecDeque<String>,
+    notes: VecDeque<Note>,
 }
 
 impl<R: Rng> LockstepServer<R> {
@@ -195,7 +196,7 @@ impl<R: Rng> LockstepServer<R> {
     pub fn connect(&mut self, _now_ms: u64, conn: ConnId) {
         self.ids_given += 1;
         let id = format!("p{}", self.ids_given);
-        self.note(format!("connect {id}"));
+        self.note(Note::Connect { player: id.clone() });
         self.send(conn, ServerMessage::Welcome(id.clone()));
         self.players.insert(conn, Player { id, board: None });
     }
@@ -217,7 +218,7 @@ impl<R: Rng> LockstepServer<R> {
     /// The connection is gone (closed, reset, or broke the framing).
     pub fn disconnect(&mut self, now_ms: u64, conn: ConnId) {
         if self.players.contains_key(&conn) {
-            self.drop_player(conn, "disconnected");
+            self.drop_player(conn, DropReason::Disconnected);
             self.handle_timeout(now_ms);
         }
     }
@@ -282,7 +283,7 @@ impl<R: Rng> LockstepServer<R> {
                                 format!("no answer to draw {seq}"),
                             )),
                         );
-                        self.drop_player(conn, "reply-timeout");
+                        self.drop_player(conn, DropReason::ReplyTimeout);
                     }
                 }
                 Round::Answering { pending, .. } if pending.is_empty() => self.end_round(now_ms),
@@ -296,7 +297,7 @@ impl<R: Rng> LockstepServer<R> {
     }
 
     /// The next thing that happened, as one trace event (`draw 3 42`, ...).
-    pub fn poll_note(&mut self) -> Option<String> {
+    pub fn poll_note(&mut self) -> Option<Note> {
         self.notes.pop_front()
     }
 
@@ -313,8 +314,12 @@ impl<R: Rng> LockstepServer<R> {
                 Refusal::new("already-registered", "one board per connection"),
             );
         }
-        self.notes.push_back(format!("board {} {board}", player.id));
+        let note = Note::Board {
+            player: player.id.clone(),
+            board: board.clone(),
+        };
         player.board = Some(board);
+        self.note(note);
         self.queue.push(conn);
         let fills_table = self.game.is_none() && self.queue.len() >= self.config.players;
         match self.config.injected_bug {
@@ -373,15 +378,21 @@ impl<R: Rng> LockstepServer<R> {
             .as_ref()
             .expect("players in a game have boards");
         if board.is_covered_by(&game.drawn) {
-            self.notes
-                .push_back(format!("claim {} {seq} valid", player.id));
+            self.notes.push_back(Note::Claim {
+                player: player.id.clone(),
+                seq,
+                valid: true,
+            });
             let first_only = self.config.injected_bug == Some(InjectedBug::FirstClaimOnly);
             if !first_only || valid_claims.is_empty() {
                 valid_claims.insert(conn);
             }
         } else {
-            self.notes
-                .push_back(format!("claim {} {seq} false", player.id));
+            self.notes.push_back(Note::Claim {
+                player: player.id.clone(),
+                seq,
+                valid: false,
+            });
             let told = match self.config.injected_bug {
                 Some(InjectedBug::FalseClaimToNeighbour) => game
                     .players
@@ -399,7 +410,7 @@ impl<R: Rng> LockstepServer<R> {
                 conn,
                 ServerMessage::Err(Refusal::new("disqualified", "out of this game")),
             );
-            self.drop_player(conn, "false-claim");
+            self.drop_player(conn, DropReason::FalseClaim);
         }
     }
 
@@ -430,7 +441,7 @@ impl<R: Rng> LockstepServer<R> {
                     format!("{have} of {need} came in {waited_ms} ms"),
                 )),
             );
-            self.drop_player(conn, "registration-timeout");
+            self.drop_player(conn, DropReason::RegistrationTimeout);
         }
     }
 
@@ -441,7 +452,10 @@ impl<R: Rng> LockstepServer<R> {
             .iter()
             .filter_map(|conn| self.players.get(conn).map(|player| player.id.clone()))
             .collect();
-        self.note(format!("start {number} {}", ids.join(" ")));
+        self.note(Note::Start {
+            game: number,
+            players: ids.clone(),
+        });
         for &conn in &players {
             self.send(
                 conn,
@@ -482,7 +496,7 @@ impl<R: Rng> LockstepServer<R> {
             claims: BTreeSet::new(),
         };
         let players = game.players.clone();
-        self.note(format!("draw {seq} {number}"));
+        self.note(Note::Draw { seq, number });
         for conn in players {
             self.send(conn, ServerMessage::Draw { seq, number });
         }
@@ -521,7 +535,7 @@ impl<R: Rng> LockstepServer<R> {
         let Some(game) = self.game.take() else {
             return;
         };
-        self.note(format!("abandon {}", game.number));
+        self.note(Note::Abandon { game: game.number });
         self.try_start(now_ms);
         self.announce_waiting();
     }
@@ -532,11 +546,10 @@ impl<R: Rng> LockstepServer<R> {
             .iter()
             .map(|conn| self.players[conn].id.clone())
             .collect();
-        if ids.is_empty() {
-            self.note(format!("over {} nowinner", game.number));
-        } else {
-            self.note(format!("over {} winners {}", game.number, ids.join(" ")));
-        }
+        self.note(Note::Over {
+            game: game.number,
+            winners: ids.clone(),
+        });
         for conn in game.players {
             self.send(
                 conn,
@@ -553,11 +566,14 @@ impl<R: Rng> LockstepServer<R> {
     }
 
     /// Removes a player everywhere and closes its connection.
-    fn drop_player(&mut self, conn: ConnId, reason: &str) {
+    fn drop_player(&mut self, conn: ConnId, reason: DropReason) {
         let Some(player) = self.players.remove(&conn) else {
             return;
         };
-        self.note(format!("drop {} {reason}", player.id));
+        self.note(Note::Drop {
+            player: player.id.clone(),
+            reason,
+        });
         self.outputs.push_back(Output::Close(conn));
         let was_queued = self.queue.contains(&conn);
         self.queue.retain(|&queued| queued != conn);
@@ -595,7 +611,7 @@ impl<R: Rng> LockstepServer<R> {
         self.outputs.push_back(Output::Send(conn, message));
     }
 
-    fn note(&mut self, note: String) {
+    fn note(&mut self, note: Note) {
         self.notes.push_back(note);
     }
 }
@@ -607,7 +623,9 @@ impl<R: Rng> crate::conn::GameCore for LockstepServer<R> {
         self.poll_output()
     }
 
-    fn poll_note(&mut self) -> Option<String> {
+    type Note = Note;
+
+    fn poll_note(&mut self) -> Option<Note> {
         LockstepServer::poll_note(self)
     }
 

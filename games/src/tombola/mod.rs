@@ -8,6 +8,7 @@
 
 pub mod client;
 pub mod game;
+pub mod notes;
 pub mod protocol;
 pub mod rules;
 pub mod server;

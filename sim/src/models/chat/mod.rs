@@ -25,6 +25,7 @@ mod run;
 use std::collections::{BTreeMap, BTreeSet};
 
 use games::chat::client::{Behaviour, Farewell, LastAct, MischiefPlan, TalkPlan};
+use games::chat::notes::{is_shell_line, Departure, Note};
 use games::chat::protocol::{text_bytes_max, ClientId, ClientMessage, ServerMessage};
 use games::chat::room::InjectedBug;
 use games::chat::server::{self, ServerConfig};
@@ -827,17 +828,28 @@ fn parse_facts(lines: &[TraceLine], topology: &Topology, violations: &mut Vec<Vi
     }
     let mut incarnation = 1u32;
     // Id -> the server incarnation that last joined it.
-    let mut joined: BTreeMap<&str, u32> = BTreeMap::new();
+    let mut joined: BTreeMap<String, u32> = BTreeMap::new();
     for (index, line) in lines.iter().enumerate() {
         if line.host == "sim" {
             parse_sim_line(&mut facts, line, &mut incarnation);
             continue;
         }
         if line.host == SERVER_NAME {
-            if let Some(id) = line.text.strip_prefix("join ") {
-                joined.insert(id, incarnation);
+            match line.text.parse::<Note>() {
+                Ok(note) => {
+                    if let Note::Join { client } = &note {
+                        joined.insert(client.to_string(), incarnation);
+                    }
+                    record_decision(&mut facts, incarnation, index, note);
+                }
+                Err(_) if is_shell_line(&line.text) => {}
+                // The server writes nothing else: a line that is neither a
+                // note nor the shell's is a broken note.
+                Err(_) => violations.push(Violation::new(
+                    "trace-format",
+                    format!("server: {}", line.text),
+                )),
             }
-            parse_server_note(&mut facts, incarnation, index, &line.text, violations);
             continue;
         }
         let session = facts.sessions.entry(line.host.clone()).or_insert_with(|| {
@@ -920,7 +932,7 @@ fn explain_received(
     index: usize,
     line: &TraceLine,
     rest: &str,
-    joined: &BTreeMap<&str, u32>,
+    joined: &BTreeMap<String, u32>,
     violations: &mut Vec<Violation>,
 ) {
     let unexplained = |why: &str| {
@@ -1026,60 +1038,40 @@ fn parse_sim_line(facts: &mut Facts, line: &TraceLine, incarnation: &mut u32) {
     }
 }
 
-fn parse_server_note(
-    facts: &mut Facts,
-    incarnation: u32,
-    index: usize,
-    text: &str,
-    violations: &mut Vec<Violation>,
-) {
-    let words: Vec<&str> = text.splitn(4, ' ').collect();
-    let decision = match words[..] {
-        ["list", from, ..] => {
-            let ids = text.split(' ').skip(2).map(str::to_owned).collect();
-            Some((from, Decision::List(ids)))
+/// The server's decision on a client's line, from its note (trace line
+/// `index`); `join` and the leaves other than `quit` answer no line.
+fn record_decision(facts: &mut Facts, incarnation: u32, index: usize, note: Note) {
+    let decision = match &note {
+        Note::List { listed, .. } => {
+            Decision::List(listed.iter().map(ToString::to_string).collect())
         }
-        ["route", from, to, message] => {
+        Note::Route { from, to, text } => {
+            let key = (incarnation, from.to_string(), to.to_string());
             facts
                 .routed
-                .entry((incarnation, from.to_owned(), to.to_owned()))
+                .entry(key.clone())
                 .or_default()
-                .push(message.to_owned());
-            facts
-                .routed_at
-                .entry((incarnation, from.to_owned(), to.to_owned()))
-                .or_default()
-                .push(index);
-            Some((
-                from,
-                Decision::Route {
-                    to: to.to_owned(),
-                    text: message.to_owned(),
-                },
-            ))
+                .push(text.clone());
+            facts.routed_at.entry(key).or_default().push(index);
+            Decision::Route {
+                to: to.to_string(),
+                text: text.clone(),
+            }
         }
-        ["busy", from, to] => Some((from, Decision::Busy { to: to.to_owned() })),
-        ["unknown", from, to] => Some((from, Decision::Unknown { to: to.to_owned() })),
-        ["refuse", from, code] => Some((
-            from,
-            Decision::Refuse {
-                code: code.to_owned(),
-            },
-        )),
-        ["leave", from, "quit"] => Some((from, Decision::Quit)),
-        ["listen", ..] | ["join", _] | ["leave", _, _] | ["full", _] => None,
-        _ => {
-            violations.push(Violation::new("trace-format", format!("server: {text}")));
-            None
-        }
+        Note::Busy { to, .. } => Decision::Busy { to: to.to_string() },
+        Note::Unknown { to, .. } => Decision::Unknown { to: to.to_string() },
+        Note::Refuse { code, .. } => Decision::Refuse { code: code.clone() },
+        Note::Leave {
+            departure: Departure::Quit,
+            ..
+        } => Decision::Quit,
+        Note::Join { .. } | Note::Leave { .. } => return,
     };
-    if let Some((from, decision)) = decision {
-        facts
-            .decisions
-            .entry((incarnation, from.to_owned()))
-            .or_default()
-            .push(decision);
-    }
+    facts
+        .decisions
+        .entry((incarnation, note.client().to_string()))
+        .or_default()
+        .push(decision);
 }
 
 /// The oracles, applied to a finished run's trace. Public so that a run on
@@ -1275,8 +1267,8 @@ fn check_membership(
         }
     }
     let mut incarnation = 1u32;
-    let mut connected: BTreeSet<&str> = BTreeSet::new();
-    let mut ever_joined: BTreeSet<&str> = BTreeSet::new();
+    let mut connected: BTreeSet<ClientId> = BTreeSet::new();
+    let mut ever_joined: BTreeSet<ClientId> = BTreeSet::new();
     let mut busy_seen = false;
     for (index, line) in trace.iter().enumerate() {
         if line.host == "sim" {
@@ -1294,11 +1286,15 @@ fn check_membership(
         if line.host != SERVER_NAME {
             continue;
         }
-        let key = |id: &str| (incarnation, id.to_owned());
-        let words: Vec<&str> = line.text.splitn(4, ' ').collect();
-        match words[..] {
-            ["join", id] => {
-                if !by_id.contains_key(&key(id)) && !welcome_lost_to_fault(facts, id, line.time_ms)
+        // A line that is not a note was reported by parse_facts.
+        let Ok(note) = line.text.parse::<Note>() else {
+            continue;
+        };
+        let key = |id: &ClientId| (incarnation, id.to_string());
+        match note {
+            Note::Join { client: id } => {
+                if !by_id.contains_key(&key(&id))
+                    && !welcome_lost_to_fault(facts, &id.to_string(), line.time_ms)
                 {
                     violations.push(Violation::new(
                         "joins-are-sessions",
@@ -1310,18 +1306,21 @@ fn check_membership(
                 }
                 ever_joined.insert(id);
             }
-            ["leave", id, _] if !connected.remove(id) => {
+            Note::Leave { client: id, .. } if !connected.remove(&id) => {
                 violations.push(Violation::new(
                     "membership",
                     format!("{id} left without being in the room"),
                 ));
             }
-            ["list", from, ..] => {
-                let listed: Vec<&str> = line.text.split(' ').skip(2).collect();
-                // Exactly the connected clients, sorted by address.
-                let mut expected: Vec<&str> = connected.iter().copied().collect();
-                expected.sort_by_key(|id| id.parse::<std::net::SocketAddr>().ok());
-                if listed != expected {
+            Note::List {
+                client: from,
+                listed,
+            } => {
+                // Exactly the connected clients, sorted by address (the
+                // set's order).
+                if !listed.iter().eq(connected.iter()) {
+                    let listed: Vec<String> = listed.iter().map(ToString::to_string).collect();
+                    let expected: Vec<String> = connected.iter().map(ToString::to_string).collect();
                     violations.push(Violation::new(
                         "list-exact",
                         format!("at line {index} {from} was listed {listed:?}, connected were {expected:?}"),
@@ -1339,8 +1338,8 @@ fn check_membership(
                     }
                 }
             }
-            ["route", from, to, _] | ["busy", from, to] => {
-                if !connected.contains(to) || !connected.contains(from) {
+            Note::Route { from, to, .. } | Note::Busy { from, to } => {
+                if !connected.contains(&to) || !connected.contains(&from) {
                     violations.push(Violation::new(
                         "route-to-connected",
                         format!(
@@ -1349,7 +1348,7 @@ fn check_membership(
                         ),
                     ));
                 }
-                if words[0] == "busy" {
+                if matches!(note, Note::Busy { .. }) {
                     busy_seen = true;
                     outcome.reached.insert("recipient-busy".to_owned());
                 } else {
@@ -1361,18 +1360,18 @@ fn check_membership(
                     }
                 }
             }
-            ["unknown", _, to] => {
-                if connected.contains(to) {
+            Note::Unknown { to, .. } => {
+                if connected.contains(&to) {
                     violations.push(Violation::new(
                         "no-such-client-exact",
                         format!("at line {index}: {} while {to} was connected", line.text),
                     ));
                 }
-                if ever_joined.contains(to) {
+                if ever_joined.contains(&to) {
                     outcome.reached.insert("send-to-departed".to_owned());
                 }
             }
-            _ => {}
+            Note::Leave { .. } | Note::Refuse { .. } => {}
         }
     }
 }

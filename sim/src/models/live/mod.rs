@@ -21,6 +21,7 @@ use std::collections::{BTreeMap, BTreeSet, VecDeque};
 
 use games::live::client::Behaviour;
 use games::live::game::{InjectedBug, ServerConfig, PAIRING_TIMEOUT_MS};
+use games::live::notes::{is_shell_line, ClaimVerdict, DropReason, Note};
 use games::tombola::rules::{Board, NumberSet, NUMBER_MAX};
 use serde::Deserialize;
 
@@ -368,7 +369,7 @@ type GameKey = (u32, u64);
 #[derive(Debug, Clone)]
 struct ClaimNote {
     id: String,
-    verdict: String,
+    verdict: ClaimVerdict,
     /// How many numbers of the game had been drawn when it was judged.
     drawn: usize,
     /// The game had ended (`over` or `abandon`) when it was judged.
@@ -452,8 +453,8 @@ struct ClientFacts {
     lines: Vec<(usize, String)>,
 }
 
-/// A server note as its words, with its index in the trace.
-type IndexedNote = (usize, Vec<String>);
+/// A server note with its index in the trace.
+type IndexedNote = (usize, Note);
 
 /// What the trace says, parsed once for every oracle.
 #[derive(Debug, Default)]
@@ -474,7 +475,7 @@ struct Facts {
     decisions: BTreeMap<String, usize>,
     /// Per (server incarnation, player id): the server's notes naming it
     /// (`connect`, `pair`, `board`, `join`, `claim`, `again`, `wait`,
-    /// `quit`, `goodbye`, `drop`), as words, with their trace index.
+    /// `quit`, `goodbye`, `drop`), with their trace index.
     notes_by_id: BTreeMap<(u32, String), Vec<IndexedNote>>,
 }
 
@@ -566,19 +567,24 @@ fn parse_facts(
             continue;
         }
         if line.host == "server" {
-            if let (
-                Some(
-                    &("connect" | "pair" | "board" | "join" | "claim" | "again" | "wait" | "quit"
-                    | "goodbye" | "drop"),
-                ),
-                Some(id),
-            ) = (words.first(), words.get(1))
-            {
-                if words[0] == "connect"
-                    && facts
-                        .notes_by_id
-                        .get(&(incarnation, (*id).to_owned()))
-                        .is_some_and(|notes| notes.iter().any(|(_, note)| note[0] == "connect"))
+            let note = match line.text.parse::<Note>() {
+                Ok(note) => note,
+                Err(_) if is_shell_line(&line.text) => continue,
+                // The server writes nothing else: a line that is neither a
+                // note nor the shell's is a broken note.
+                Err(_) => {
+                    violations.push(Violation::new("trace-format", line.text.clone()));
+                    continue;
+                }
+            };
+            if let Some(id) = note.player() {
+                let key = (incarnation, id.to_owned());
+                if matches!(note, Note::Connect { .. })
+                    && facts.notes_by_id.get(&key).is_some_and(|notes| {
+                        notes
+                            .iter()
+                            .any(|(_, note)| matches!(note, Note::Connect { .. }))
+                    })
                 {
                     violations.push(Violation::new(
                         "ids-unique",
@@ -587,96 +593,92 @@ fn parse_facts(
                 }
                 facts
                     .notes_by_id
-                    .entry((incarnation, (*id).to_owned()))
+                    .entry(key)
                     .or_default()
-                    .push((at, words.iter().map(|word| (*word).to_owned()).collect()));
+                    .push((at, note.clone()));
             }
-            match words[..] {
-                ["connect", id] => facts
-                    .connects
-                    .entry(incarnation)
-                    .or_default()
-                    .push(id.to_owned()),
-                ["pair", id] => facts
-                    .pairs
-                    .entry(incarnation)
-                    .or_default()
-                    .push(id.to_owned()),
-                ["board", id, ..] => match parse_board(&words[2..]) {
-                    Some(board) => {
-                        facts.boards.insert((incarnation, id.to_owned()), board);
-                    }
-                    None => violations.push(Violation::new("trace-format", line.text.clone())),
-                },
-                ["start", game] => {
-                    latest_started = number(game);
+            match note {
+                Note::Connect { player } => {
+                    facts.connects.entry(incarnation).or_default().push(player)
+                }
+                Note::Pair { player } => facts.pairs.entry(incarnation).or_default().push(player),
+                Note::Board { player, board } => {
+                    facts.boards.insert((incarnation, player), board);
+                }
+                Note::Start { game } => {
+                    latest_started = game;
                     current = Some((incarnation, latest_started));
                     facts
                         .games
                         .insert((incarnation, latest_started), GameFacts::default());
                 }
-                ["join", id, game, "history", history] => {
-                    let game = facts.games.entry((incarnation, number(game))).or_default();
+                Note::Join {
+                    player,
+                    game,
+                    history,
+                } => {
+                    let game = facts.games.entry((incarnation, game)).or_default();
                     game.joins.push(JoinNote {
-                        id: id.to_owned(),
-                        history: number(history),
+                        id: player,
+                        history,
                         time_ms: line.time_ms,
                         drawn: game.draws.len(),
                     });
                 }
-                ["draw", game, seq, drawn] => {
-                    let game = facts.games.entry((incarnation, number(game))).or_default();
-                    game.draws.push((number(seq), number(drawn), line.time_ms));
+                Note::Draw { game, seq, number } => {
+                    let game = facts.games.entry((incarnation, game)).or_default();
+                    game.draws.push((seq, number, line.time_ms));
                     game.draw_at.push(at);
                 }
-                ["claim", id, game, verdict] => {
-                    let claimed: u64 = number(game);
+                Note::Claim {
+                    player,
+                    game: claimed,
+                    verdict,
+                } => {
                     match facts.games.get_mut(&(incarnation, claimed)) {
                         Some(game) => game.claims.push(ClaimNote {
-                            id: id.to_owned(),
-                            verdict: verdict.to_owned(),
+                            id: player,
+                            verdict,
                             drawn: game.draws.len(),
                             after_end: game.over.is_some() || game.abandoned,
                             superseded: claimed < latest_started,
                         }),
-                        None if verdict == "wrong-game" => {}
+                        None if verdict == ClaimVerdict::WrongGame => {}
                         None => violations.push(Violation::new(
                             "claim-verdicts",
-                            format!("{id} claimed game {claimed}, which never started, and got {verdict}"),
+                            format!("{player} claimed game {claimed}, which never started, and got {verdict}"),
                         )),
                     }
-                    count(&mut facts, verdict);
+                    count(&mut facts, verdict.as_str());
                 }
-                ["over", game, "winner", id] => {
-                    let game = facts.games.entry((incarnation, number(game))).or_default();
-                    game.over = Some(Some(id.to_owned()));
+                Note::Over { game, winner } => {
+                    let game = facts.games.entry((incarnation, game)).or_default();
+                    game.over = Some(winner);
                     game.over_at = Some(at);
                     current = None;
                 }
-                ["over", game, "nowinner"] => {
-                    let game = facts.games.entry((incarnation, number(game))).or_default();
-                    game.over = Some(None);
-                    game.over_at = Some(at);
-                    current = None;
-                }
-                ["abandon", game] => {
+                Note::Abandon { game } => {
                     facts
                         .games
-                        .entry((incarnation, number(game)))
+                        .entry((incarnation, game))
                         .or_default()
                         .abandoned = true;
                     current = None;
                 }
-                ["quit", id] | ["goodbye", id] => {
-                    facts.left.insert((incarnation, id.to_owned()));
-                    count(&mut facts, words[0]);
+                Note::Quit { player } => {
+                    facts.left.insert((incarnation, player));
+                    count(&mut facts, "quit");
                 }
-                ["drop", id, reason] => {
-                    facts.left.insert((incarnation, id.to_owned()));
-                    count(&mut facts, reason);
+                Note::Goodbye { player } => {
+                    facts.left.insert((incarnation, player));
+                    count(&mut facts, "goodbye");
                 }
-                ["again", _] => count(&mut facts, "again"),
-                _ => {}
+                Note::Drop { player, reason } => {
+                    facts.left.insert((incarnation, player));
+                    count(&mut facts, reason.as_str());
+                }
+                Note::Again { .. } => count(&mut facts, "again"),
+                Note::Wait { .. } | Note::DropClaims { .. } | Note::Pause | Note::Idle => {}
             }
             continue;
         }
@@ -762,11 +764,6 @@ fn in_range(numbers: &[u8]) -> Vec<u8> {
         .collect()
 }
 
-fn parse_board(words: &[&str]) -> Option<Board> {
-    let numbers: Option<Vec<u8>> = words.iter().map(|word| word.parse().ok()).collect();
-    Board::new(&numbers?).ok()
-}
-
 /// The oracles, applied to a finished run, and the races it reached.
 fn judge(
     trace: Vec<TraceLine>,
@@ -839,17 +836,17 @@ fn check_claims(
                 board.is_covered_by(&in_range(drawn).into_iter().collect())
             });
         let expected = if claim.superseded {
-            "wrong-game"
+            ClaimVerdict::WrongGame
         } else if winner.is_some() {
-            "late"
+            ClaimVerdict::Late
         } else if claim.after_end {
-            "nowinner"
+            ClaimVerdict::NoWinner
         } else if falsely.contains(claim.id.as_str()) {
-            "barred"
+            ClaimVerdict::Barred
         } else if covered {
-            "win"
+            ClaimVerdict::Win
         } else {
-            "false"
+            ClaimVerdict::False
         };
         if claim.verdict != expected {
             violations.push(Violation::new(
@@ -860,9 +857,9 @@ fn check_claims(
                 ),
             ));
         }
-        match claim.verdict.as_str() {
-            "win" if winner.is_none() => winner = Some(&claim.id),
-            "false" => {
+        match claim.verdict {
+            ClaimVerdict::Win if winner.is_none() => winner = Some(&claim.id),
+            ClaimVerdict::False => {
                 falsely.insert(&claim.id);
             }
             _ => {}
@@ -1076,7 +1073,9 @@ fn races(facts: &Facts) -> BTreeSet<String> {
         if let Some(Some(winner)) = &game.over {
             let at = completes(winner);
             if game.claims.iter().any(|claim| {
-                claim.verdict == "late" && claim.id != *winner && completes(&claim.id) == at
+                claim.verdict == ClaimVerdict::Late
+                    && claim.id != *winner
+                    && completes(&claim.id) == at
             }) {
                 reach("simultaneous-claim");
             }
@@ -1244,12 +1243,12 @@ fn grammar_refusal(line: &str, paired: bool) -> Option<&'static str> {
 /// The server's notes naming one player, consumed in order as the client's
 /// lines are explained.
 #[derive(Default)]
-struct PlayerNotes<'a> {
+struct PlayerNotes {
     connected: bool,
     paired: bool,
     boards: usize,
     joins: VecDeque<(usize, u64, usize)>,
-    claims: VecDeque<(u64, &'a str)>,
+    claims: VecDeque<(u64, ClaimVerdict)>,
     agains: usize,
     /// The trace index of its first `quit`, `goodbye` or `drop`.
     left_at: Option<usize>,
@@ -1257,23 +1256,26 @@ struct PlayerNotes<'a> {
     pairing_timeout: bool,
 }
 
-fn player_notes<'a>(facts: &'a Facts, key: &(u32, String)) -> PlayerNotes<'a> {
+fn player_notes(facts: &Facts, key: &(u32, String)) -> PlayerNotes {
     let mut notes = PlayerNotes::default();
-    for (at, words) in facts.notes_by_id.get(key).into_iter().flatten() {
-        let word = |index: usize| words.get(index).map(String::as_str).unwrap_or("");
-        match word(0) {
-            "connect" => notes.connected = true,
-            "pair" => notes.paired = true,
-            "board" => notes.boards += 1,
-            "join" => notes
-                .joins
-                .push_back((*at, number(word(2)), number(word(4)))),
-            "claim" => notes.claims.push_back((number(word(2)), word(3))),
-            "again" => notes.agains += 1,
-            "quit" | "goodbye" | "drop" => {
+    for (at, note) in facts.notes_by_id.get(key).into_iter().flatten() {
+        match note {
+            Note::Connect { .. } => notes.connected = true,
+            Note::Pair { .. } => notes.paired = true,
+            Note::Board { .. } => notes.boards += 1,
+            Note::Join { game, history, .. } => notes.joins.push_back((*at, *game, *history)),
+            Note::Claim { game, verdict, .. } => notes.claims.push_back((*game, *verdict)),
+            Note::Again { .. } => notes.agains += 1,
+            Note::Quit { .. } | Note::Goodbye { .. } | Note::Drop { .. } => {
                 notes.left_at.get_or_insert(*at);
-                notes.sent_away |= word(0) == "goodbye";
-                notes.pairing_timeout |= word(2) == "pairing-timeout";
+                notes.sent_away |= matches!(note, Note::Goodbye { .. });
+                notes.pairing_timeout |= matches!(
+                    note,
+                    Note::Drop {
+                        reason: DropReason::PairingTimeout,
+                        ..
+                    }
+                );
             }
             _ => {}
         }
@@ -1509,18 +1511,22 @@ fn check_lines_explained(facts: &Facts, pause_seconds: u64, violations: &mut Vec
                         match notes.claims.pop_front() {
                             Some((game, verdict)) if game == claimed => {
                                 match (verdict, &words[..]) {
-                                    ("win", ["WIN", won]) => number::<u64>(won) == game,
-                                    ("late", ["LATE", late, winner]) => {
+                                    (ClaimVerdict::Win, ["WIN", won]) => number::<u64>(won) == game,
+                                    (ClaimVerdict::Late, ["LATE", late, winner]) => {
                                         number::<u64>(late) == game
                                             && game_of(game).and_then(|game| game.over.clone())
                                                 == Some(Some((*winner).to_owned()))
                                     }
-                                    ("false", ["ERR", "false-claim", refused])
-                                    | ("barred", ["ERR", "claim-barred", refused, ..])
-                                    | ("nowinner", ["ERR", "game-over", refused, ..])
-                                    | ("wrong-game", ["ERR", "wrong-game", refused, ..]) => {
-                                        number::<u64>(refused) == game
-                                    }
+                                    (ClaimVerdict::False, ["ERR", "false-claim", refused])
+                                    | (
+                                        ClaimVerdict::Barred,
+                                        ["ERR", "claim-barred", refused, ..],
+                                    )
+                                    | (ClaimVerdict::NoWinner, ["ERR", "game-over", refused, ..])
+                                    | (
+                                        ClaimVerdict::WrongGame,
+                                        ["ERR", "wrong-game", refused, ..],
+                                    ) => number::<u64>(refused) == game,
                                     _ => false,
                                 }
                             }
@@ -1571,16 +1577,24 @@ fn check_lines_explained(facts: &Facts, pause_seconds: u64, violations: &mut Vec
 fn check_never_seated_after_leaving(facts: &Facts, violations: &mut Vec<Violation>) {
     for ((_, id), notes) in &facts.notes_by_id {
         let mut left = false;
-        for (_, words) in notes {
-            let word = words.first().map(String::as_str).unwrap_or("");
-            if left && matches!(word, "join" | "wait" | "board" | "claim" | "again" | "pair") {
+        for (_, note) in notes {
+            let seats = matches!(
+                note,
+                Note::Join { .. }
+                    | Note::Wait { .. }
+                    | Note::Board { .. }
+                    | Note::Claim { .. }
+                    | Note::Again { .. }
+                    | Note::Pair { .. }
+            );
+            if left && seats {
                 violations.push(Violation::new(
                     "never-seated-after-leaving",
-                    format!("{id} left, then the server noted {:?}", words.join(" ")),
+                    format!("{id} left, then the server noted {:?}", note.to_string()),
                 ));
                 break;
             }
-            left |= matches!(word, "quit" | "goodbye" | "drop");
+            left |= note.is_leaving();
         }
     }
 }
@@ -1653,17 +1667,20 @@ mod tests {
     #[test]
     fn a_win_answering_a_false_claim_is_a_violation() {
         let mut trace = real_trace().clone();
-        let false_claim = trace
+        let (false_claim, mut note) = trace
             .iter()
-            .position(|line| line.host == "server" && line.text.starts_with("claim "))
+            .enumerate()
+            .filter(|(_, line)| line.host == "server")
+            .find_map(|(at, line)| match line.text.parse::<Note>() {
+                Ok(note @ Note::Claim { .. }) => Some((at, note)),
+                _ => None,
+            })
             .expect("the run has a claim");
-        let words: Vec<String> = trace[false_claim]
-            .text
-            .split(' ')
-            .map(str::to_owned)
-            .collect();
         // The server's note says the claim was false; the client got WIN.
-        trace[false_claim].text = format!("claim {} {} false", words[1], words[2]);
+        if let Note::Claim { verdict, .. } = &mut note {
+            *verdict = ClaimVerdict::False;
+        }
+        trace[false_claim].text = note.to_string();
         let outcome = judge(trace, &host_of(), 0, Vec::new());
         assert!(
             outcome

@@ -11,6 +11,7 @@
 
 use std::collections::{BTreeMap, BTreeSet, VecDeque};
 
+use games::tombola::notes::{DropReason, Note};
 use games::tombola::protocol::{ClientMessage, ServerMessage};
 
 use crate::engine::harness::Violation;
@@ -64,29 +65,24 @@ struct ServerRecord {
     /// (incarnation, id, seq) -> the claim was valid.
     claims: BTreeMap<(u32, String, u32), bool>,
     /// (incarnation, id) -> why the server dropped the player.
-    drops: BTreeMap<(u32, String), String>,
+    drops: BTreeMap<(u32, String), DropReason>,
 }
 
 fn server_record(trace: &[TraceLine]) -> ServerRecord {
     let mut record = ServerRecord::default();
     let mut incarnation = 1u32;
     for line in trace {
-        let words: Vec<&str> = line.text.split(' ').collect();
-        match (line.host.as_str(), &words[..]) {
-            ("sim", ["restart", "server"]) => incarnation += 1,
-            ("server", ["claim", id, seq, verdict]) => {
-                if let Ok(seq) = seq.parse() {
-                    record
-                        .claims
-                        .insert((incarnation, id.to_string(), seq), *verdict == "valid");
+        match line.host.as_str() {
+            "sim" if line.text == "restart server" => incarnation += 1,
+            "server" => match line.text.parse::<Note>() {
+                Ok(Note::Claim { player, seq, valid }) => {
+                    record.claims.insert((incarnation, player, seq), valid);
                 }
-            }
-            ("server", ["drop", id, reason]) => {
-                record
-                    .drops
-                    .entry((incarnation, id.to_string()))
-                    .or_insert_with(|| reason.to_string());
-            }
+                Ok(Note::Drop { player, reason }) => {
+                    record.drops.entry((incarnation, player)).or_insert(reason);
+                }
+                _ => {}
+            },
             _ => {}
         }
     }
@@ -400,13 +396,12 @@ fn received_line(
                 let explained = match code {
                     "disqualified" => std::mem::take(&mut connection.disqualifying),
                     "reply-timeout" => {
-                        connection.game.is_some()
-                            && dropped_for.map(String::as_str) == Some("reply-timeout")
+                        connection.game.is_some() && dropped_for == Some(&DropReason::ReplyTimeout)
                     }
                     "not-enough-players" => {
                         connection.registered
                             && connection.game.is_none()
-                            && dropped_for.map(String::as_str) == Some("registration-timeout")
+                            && dropped_for == Some(&DropReason::RegistrationTimeout)
                     }
                     _ => first,
                 };

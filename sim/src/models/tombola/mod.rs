@@ -20,6 +20,8 @@ use std::collections::{BTreeMap, BTreeSet};
 
 use games::tombola::client::Behaviour;
 use games::tombola::game::ServerConfig;
+use games::tombola::notes::{is_shell_line, DropReason, Note};
+use games::tombola::protocol::ServerMessage;
 use games::tombola::rules::{Board, NUMBER_MAX};
 use rand::Rng;
 use serde::Deserialize;
@@ -289,19 +291,13 @@ fn parse_facts(lines: &[TraceLine], violations: &mut Vec<Violation>) -> Facts {
                 ["release", ..] if current.is_some() => facts.released_mid_game += 1,
                 _ => {}
             },
-            "server" => match words[..] {
-                ["board", id, ..] => match parse_board(&words[2..]) {
-                    Some(board) => {
-                        facts
-                            .boards
-                            .insert((server_incarnation, id.to_owned()), board);
-                    }
-                    None => violations.push(Violation::new("trace-format", line.text.clone())),
-                },
-                ["start", game, ..] => {
-                    let key = (server_incarnation, game.parse().unwrap_or(0));
+            "server" => match line.text.parse::<Note>() {
+                Ok(Note::Board { player, board }) => {
+                    facts.boards.insert((server_incarnation, player), board);
+                }
+                Ok(Note::Start { game, players }) => {
+                    let key = (server_incarnation, game);
                     current = Some(key);
-                    let players = words[2..].iter().map(|s| s.to_string()).collect();
                     facts.games.insert(
                         key,
                         GameRecord {
@@ -310,40 +306,40 @@ fn parse_facts(lines: &[TraceLine], violations: &mut Vec<Violation>) -> Facts {
                         },
                     );
                 }
-                ["draw", _seq, number] => {
+                Ok(Note::Draw { number, .. }) => {
                     if let Some(game) = current.and_then(|key| facts.games.get_mut(&key)) {
-                        game.draws.push(number.parse().unwrap_or(0));
+                        game.draws.push(number);
                     }
                 }
-                ["drop", id, reason] => {
+                Ok(Note::Drop { player, reason }) => {
                     if let Some(game) = current.and_then(|key| facts.games.get_mut(&key)) {
-                        if game.players.iter().any(|player| player == id) {
-                            game.dropped.insert(id.to_owned());
+                        if game.players.contains(&player) {
+                            game.dropped.insert(player);
                         }
                     }
                     match reason {
-                        "false-claim" => facts.false_claims += 1,
-                        "reply-timeout" => facts.timeouts += 1,
-                        _ => {}
+                        DropReason::FalseClaim => facts.false_claims += 1,
+                        DropReason::ReplyTimeout => facts.timeouts += 1,
+                        DropReason::Disconnected | DropReason::RegistrationTimeout => {}
                     }
                 }
-                ["over", game, "winners", ..] | ["over", game, "nowinner"] => {
-                    let key = (server_incarnation, game.parse().unwrap_or(0));
-                    if let Some(record) = facts.games.get_mut(&key) {
-                        record.winners = Some(words[3..].iter().map(|s| s.to_string()).collect());
+                Ok(Note::Over { game, winners }) => {
+                    if let Some(record) = facts.games.get_mut(&(server_incarnation, game)) {
+                        record.winners = Some(winners);
                     }
                     current = None;
                 }
-                ["abandon", game] => {
-                    if let Some(record) = facts
-                        .games
-                        .get_mut(&(server_incarnation, game.parse().unwrap_or(0)))
-                    {
+                Ok(Note::Abandon { game }) => {
+                    if let Some(record) = facts.games.get_mut(&(server_incarnation, game)) {
                         record.abandoned = true;
                     }
                     current = None;
                 }
-                _ => {}
+                Ok(Note::Connect { .. } | Note::Claim { .. }) => {}
+                Err(_) if is_shell_line(&line.text) => {}
+                // The server writes nothing else: a line that is neither a
+                // note nor the shell's is a broken note.
+                Err(_) => violations.push(Violation::new("trace-format", line.text.clone())),
             },
             client => {
                 let Some(received) = line.text.strip_prefix("recv ") else {
@@ -357,16 +353,14 @@ fn parse_facts(lines: &[TraceLine], violations: &mut Vec<Violation>) -> Facts {
                     facts.views.len() - 1
                 });
                 let view = &mut facts.views[index];
-                let words: Vec<&str> = received.split(' ').collect();
-                match words[..] {
-                    ["WELCOME", id] => view.server = Some((server_incarnation, id.to_owned())),
-                    ["DRAW", seq, number] => {
-                        view.draws
-                            .push((seq.parse().unwrap_or(0), number.parse().unwrap_or(0)));
+                // A line that is not a server message is the line
+                // oracle's to report (`lines::check_every_line_explained`).
+                match ServerMessage::parse(received) {
+                    Some(ServerMessage::Welcome(id)) => {
+                        view.server = Some((server_incarnation, id));
                     }
-                    ["OVER", _game, "WINNERS", ..] | ["OVER", _game, "NOWINNER"] => {
-                        view.told = Some(words[3..].iter().map(|s| s.to_string()).collect());
-                    }
+                    Some(ServerMessage::Draw { seq, number }) => view.draws.push((seq, number)),
+                    Some(ServerMessage::Over { winners, .. }) => view.told = Some(winners),
                     _ => {}
                 }
             }
@@ -391,11 +385,6 @@ impl Facts {
             })
             .collect()
     }
-}
-
-fn parse_board(words: &[&str]) -> Option<Board> {
-    let numbers: Option<Vec<u8>> = words.iter().map(|word| word.parse().ok()).collect();
-    Board::new(&numbers?).ok()
 }
 
 /// The oracles, applied to a finished run. A panic in one (a bug in the

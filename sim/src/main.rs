@@ -28,6 +28,7 @@ use std::time::Instant;
 use clap::{Parser, Subcommand};
 
 use sim::engine::harness::{failure_report_for, replay_command, ReplayAs, RunOptions, Runnable};
+use sim::report::bench::{cpu_seconds_since, process_cpu_seconds};
 use sim::report::merge::{merge, MergeInput};
 use sim::report::summary::{ScenarioRecord, SweepSummaryFile};
 use sim::report::sweep::{sweep, Shard, SweepOptions, SweepTotals};
@@ -361,18 +362,21 @@ without faults, e.g. `sim sweep tombola-two-players --backend fast`",
             let mut totals = SweepTotals::default();
             let mut summary_file = SweepSummaryFile::new(&options, &backend);
             for scenario in &selected {
+                let cpu_before = process_cpu_seconds();
                 let started = Instant::now();
                 let mut summary = sweep(scenario.as_ref(), &options);
                 let elapsed_s = started.elapsed().as_secs_f64();
+                let cpu_s = cpu_seconds_since(cpu_before);
                 if shard.is_some() && summary_path.is_some() {
                     summary.defer_must_reach_to_merge();
                 }
-                out(&summary.render(elapsed_s));
+                out(&summary.render_timed(elapsed_s, cpu_s));
                 totals.add(&summary);
                 summary_file.scenarios.push(ScenarioRecord::new(
                     scenario.as_ref(),
                     &summary,
                     elapsed_s,
+                    cpu_s,
                 ));
             }
             summary_file.elapsed_s = sweep_started.elapsed().as_secs_f64();

@@ -9,8 +9,14 @@
 //! counted in the table.
 //!
 //! This is the one module of the harness that reads the machine's clock
-//! (`std::time::Instant`), and only to report wall time; nothing it
-//! measures feeds back into a run.
+//! (`std::time::Instant`) and the process's CPU time, and only to report
+//! them; nothing it measures feeds back into a run.
+//!
+//! CPU time beside wall time says what limits a parallel row: the cores it
+//! actually got (`cores`, CPU seconds over wall seconds) and the CPU each
+//! game cost (`cpu-ms/game`). On a shared machine `cores` stays below
+//! `jobs` (the scheduler shares the cores between sessions); contention
+//! inside `sim` would show as a higher `cpu-ms/game` with more jobs.
 
 use std::ops::Range;
 use std::time::Instant;
@@ -115,6 +121,9 @@ pub struct BenchRow {
     pub failed_seeds: u64,
     /// Wall-clock seconds for all the seeds.
     pub seconds: f64,
+    /// CPU seconds of the whole process (every thread) meanwhile, where
+    /// the system tells it (Linux).
+    pub cpu_seconds: Option<f64>,
 }
 
 impl BenchRow {
@@ -125,6 +134,43 @@ impl BenchRow {
             0.0
         }
     }
+
+    /// Cores the row kept busy on average: CPU seconds per wall second.
+    pub fn cores_used(&self) -> Option<f64> {
+        self.cpu_seconds
+            .filter(|_| self.seconds > 0.0)
+            .map(|cpu| cpu / self.seconds)
+    }
+
+    /// CPU milliseconds one game cost, over every thread.
+    pub fn cpu_ms_per_game(&self) -> Option<f64> {
+        self.cpu_seconds
+            .filter(|_| self.games > 0)
+            .map(|cpu| cpu * 1000.0 / self.games as f64)
+    }
+}
+
+/// Clock ticks per second in `/proc/self/stat` (Linux's `USER_HZ`, fixed at
+/// 100 for user space on every architecture).
+const CLOCK_TICKS_PER_SECOND: f64 = 100.0;
+
+/// CPU seconds (user and system) this process has used so far, over all
+/// its threads; `None` where `/proc/self/stat` does not exist. Its
+/// resolution is 10 ms, fine for measurements of a second or more.
+pub fn process_cpu_seconds() -> Option<f64> {
+    let stat = std::fs::read_to_string("/proc/self/stat").ok()?;
+    // The command name (field 2) is in parentheses and may hold spaces;
+    // fields 14 and 15 (utime, stime) are the 12th and 13th after it.
+    let after_name = &stat[stat.rfind(')')? + 1..];
+    let fields: Vec<&str> = after_name.split_whitespace().collect();
+    let user_ticks: u64 = fields.get(11)?.parse().ok()?;
+    let system_ticks: u64 = fields.get(12)?.parse().ok()?;
+    Some((user_ticks + system_ticks) as f64 / CLOCK_TICKS_PER_SECOND)
+}
+
+/// CPU seconds used between `before` and now, when both are known.
+pub fn cpu_seconds_since(before: Option<f64>) -> Option<f64> {
+    Some(process_cpu_seconds()? - before?)
 }
 
 /// Runs `seeds` of `spec` on `backend` over `jobs` threads and times it.
@@ -146,19 +192,23 @@ pub fn measure(
         (games + more_games, failed + more_failed)
     };
     let seed_count = seeds.end - seeds.start;
-    let (games, failed_seeds, seconds) = if jobs <= 1 {
+    let (games, failed_seeds, seconds, cpu_seconds) = if jobs <= 1 {
+        let cpu_before = process_cpu_seconds();
         let started = Instant::now();
         let (games, failed) = seeds.map(run).fold((0, 0), add);
-        (games, failed, started.elapsed().as_secs_f64())
+        let seconds = started.elapsed().as_secs_f64();
+        (games, failed, seconds, cpu_seconds_since(cpu_before))
     } else {
         let pool = rayon::ThreadPoolBuilder::new()
             .num_threads(jobs)
             .build()
             .expect("a thread pool can be built");
+        let cpu_before = process_cpu_seconds();
         let started = Instant::now();
         let (games, failed) =
             pool.install(|| seeds.into_par_iter().map(run).reduce(|| (0, 0), add));
-        (games, failed, started.elapsed().as_secs_f64())
+        let seconds = started.elapsed().as_secs_f64();
+        (games, failed, seconds, cpu_seconds_since(cpu_before))
     };
     BenchRow {
         scenario: scenario.to_owned(),
@@ -168,6 +218,7 @@ pub fn measure(
         games,
         failed_seeds,
         seconds,
+        cpu_seconds,
     }
 }
 
@@ -214,11 +265,21 @@ pub fn run_bench(options: &BenchOptions) -> Result<Vec<BenchRow>, String> {
 }
 
 /// The table `sim bench` prints: one row per measurement, with the ratio of
-/// its games/s to turmoil's for the same scenario and thread count.
+/// its games/s to turmoil's for the same scenario and thread count, the
+/// cores it kept busy and the CPU time per game (`-` where unknown).
 pub fn render(rows: &[BenchRow]) -> String {
     let mut out = format!(
-        "{:<30} {:<15} {:>4} {:>7} {:>8} {:>10} {:>8} {:>6}\n",
-        "scenario", "backend", "jobs", "games", "seconds", "games/s", "ratio", "failed"
+        "{:<30} {:<15} {:>4} {:>7} {:>8} {:>10} {:>8} {:>6} {:>6} {:>11}\n",
+        "scenario",
+        "backend",
+        "jobs",
+        "games",
+        "seconds",
+        "games/s",
+        "ratio",
+        "failed",
+        "cores",
+        "cpu-ms/game"
     );
     for row in rows {
         let reference = rows
@@ -234,8 +295,14 @@ pub fn render(rows: &[BenchRow]) -> String {
             Some(reference) => format!("{:.1}x", row.games_per_second() / reference),
             None => "-".to_owned(),
         };
+        let cores = row
+            .cores_used()
+            .map_or("-".to_owned(), |cores| format!("{cores:.2}"));
+        let cpu_per_game = row
+            .cpu_ms_per_game()
+            .map_or("-".to_owned(), |ms| format!("{ms:.3}"));
         out.push_str(&format!(
-            "{:<30} {:<15} {:>4} {:>7} {:>8.3} {:>10.1} {:>8} {:>6}\n",
+            "{:<30} {:<15} {:>4} {:>7} {:>8.3} {:>10.1} {:>8} {:>6} {:>6} {:>11}\n",
             row.scenario,
             row.backend.name(),
             row.jobs,
@@ -243,7 +310,9 @@ pub fn render(rows: &[BenchRow]) -> String {
             row.seconds,
             row.games_per_second(),
             ratio,
-            row.failed_seeds
+            row.failed_seeds,
+            cores,
+            cpu_per_game
         ));
     }
     out

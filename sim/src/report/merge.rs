@@ -179,6 +179,28 @@ shard from one commit and sweep again",
                 .map(|record| record.replay_args.clone())
                 .collect()
         };
+        let checked = |input: &MergeInput| {
+            input
+                .summary
+                .scenarios
+                .iter()
+                .any(|record| record.identical_traces.is_some())
+        };
+        if checked(input) != checked(first) {
+            refusals.push(format!(
+                "different checks: {} ran --check-determinism and {} did not",
+                if checked(input) {
+                    &input.name
+                } else {
+                    &first.name
+                },
+                if checked(input) {
+                    &first.name
+                } else {
+                    &input.name
+                }
+            ));
+        }
         if scenarios(input) != scenarios(first) {
             refusals.push(format!(
                 "different scenarios: {} swept [{}] and {} swept [{}]",

@@ -119,12 +119,21 @@ pub struct ScenarioRecord {
     /// Wall-clock seconds of this scenario's sweep on this machine; shown,
     /// never judged.
     pub elapsed_s: f64,
+    /// CPU seconds of the process meanwhile (all threads), where known.
+    #[serde(default)]
+    pub cpu_s: Option<f64>,
     pub games_per_second: f64,
 }
 
 impl ScenarioRecord {
-    /// The record of `summary`, a sweep of `scenario` that took `elapsed_s`.
-    pub fn new(scenario: &dyn Runnable, summary: &SweepSummary, elapsed_s: f64) -> ScenarioRecord {
+    /// The record of `summary`, a sweep of `scenario` that took `elapsed_s`
+    /// of wall time and `cpu_s` of CPU time.
+    pub fn new(
+        scenario: &dyn Runnable,
+        summary: &SweepSummary,
+        elapsed_s: f64,
+        cpu_s: Option<f64>,
+    ) -> ScenarioRecord {
         ScenarioRecord {
             scenario: summary.scenario.clone(),
             replay_args: scenario.replay_args(),
@@ -152,6 +161,7 @@ impl ScenarioRecord {
                 })
                 .collect(),
             elapsed_s,
+            cpu_s,
             games_per_second: if elapsed_s > 0.0 {
                 summary.games as f64 / elapsed_s
             } else {

@@ -186,13 +186,29 @@ impl SweepSummary {
     /// The summary as printed by `sim sweep`; `elapsed_s` (wall clock) only
     /// feeds the throughput line.
     pub fn render(&self, elapsed_s: f64) -> String {
+        self.render_timed(elapsed_s, None)
+    }
+
+    /// [`SweepSummary::render`] with the process's CPU seconds meanwhile
+    /// (see [`crate::report::bench::process_cpu_seconds`]) in the
+    /// throughput line: the cores the sweep kept busy and the CPU a game
+    /// cost say whether `--jobs` was starved by other load or contended.
+    pub fn render_timed(&self, elapsed_s: f64, cpu_s: Option<f64>) -> String {
         let rate = if elapsed_s > 0.0 {
             self.games as f64 / elapsed_s
         } else {
             0.0
         };
+        let cpu = match cpu_s {
+            Some(cpu_s) if elapsed_s > 0.0 && self.games > 0 => format!(
+                ", {cpu_s:.2} s CPU on {:.2} cores, {:.3} cpu-ms/game",
+                cpu_s / elapsed_s,
+                cpu_s * 1000.0 / self.games as f64
+            ),
+            _ => String::new(),
+        };
         self.render_with_throughput(&format!(
-            "throughput {rate:.1} games/s ({elapsed_s:.2} s wall)"
+            "throughput {rate:.1} games/s ({elapsed_s:.2} s wall{cpu})"
         ))
     }
 

@@ -322,3 +322,59 @@ pub fn render(rows: &[BenchRow]) -> String {
 pub fn bench(options: &BenchOptions) -> Result<String, String> {
     Ok(render(&run_bench(options)?))
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_process_cpu_time_grows_while_a_thread_computes() {
+        let Some(before) = process_cpu_seconds() else {
+            // Not Linux: the tables show `-`, nothing to check.
+            if cfg!(target_os = "linux") {
+                panic!("/proc/self/stat unreadable on Linux");
+            }
+            return;
+        };
+        // Enough work for a few 10 ms ticks, however busy the machine is.
+        let started = Instant::now();
+        let mut sum: u64 = 0;
+        while cpu_seconds_since(Some(before)).unwrap_or(0.0) < 0.03 {
+            for value in 0..100_000u64 {
+                sum = sum.wrapping_add(value * value);
+            }
+            assert!(
+                started.elapsed().as_secs() < 60,
+                "no CPU time counted in a minute of work"
+            );
+        }
+        std::hint::black_box(sum);
+        let spent = cpu_seconds_since(Some(before)).expect("readable");
+        assert!(spent >= 0.03 && spent <= started.elapsed().as_secs_f64() + 0.02);
+    }
+
+    #[test]
+    fn a_row_says_the_cores_it_used_and_the_cpu_per_game() {
+        let row = BenchRow {
+            scenario: "s".to_owned(),
+            backend: Backend::Fast,
+            jobs: 2,
+            seeds: 100,
+            games: 100,
+            failed_seeds: 0,
+            seconds: 2.0,
+            cpu_seconds: Some(3.0),
+        };
+        assert_eq!(row.cores_used(), Some(1.5));
+        assert_eq!(row.cpu_ms_per_game(), Some(30.0));
+        let table = render(std::slice::from_ref(&row));
+        let last_line = table.lines().nth(1).unwrap();
+        assert!(last_line.ends_with("  1.50      30.000"), "{table}");
+        // Where the system does not tell the CPU time, the table says `-`.
+        let unknown = BenchRow {
+            cpu_seconds: None,
+            ..row
+        };
+        assert!(render(&[unknown]).trim_end().ends_with("-           -"));
+    }
+}

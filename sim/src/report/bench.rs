@@ -318,9 +318,43 @@ pub fn render(rows: &[BenchRow]) -> String {
     out
 }
 
-/// Measures and renders in one call: what `sim bench` prints.
+/// A parallel row counts as starved when it kept fewer than this share of
+/// its jobs' cores busy: below it, its games/s measures the machine's
+/// other load more than `sim` (rayon's idle threads at the end of a row
+/// and the start of the pool cost far less than a tenth).
+const STARVED_SHARE: f64 = 0.9;
+
+/// A closing note when parallel rows got fewer cores than they had jobs:
+/// then games/s compares the machine's load, not the code, and CPU per game
+/// is the figure to compare across job counts.
+pub fn starved_note(rows: &[BenchRow]) -> String {
+    let starved: Vec<(usize, f64)> = rows
+        .iter()
+        .filter(|row| row.jobs > 1)
+        .filter_map(|row| Some((row.jobs, row.cores_used()?)))
+        .filter(|&(jobs, cores)| cores < jobs as f64 * STARVED_SHARE)
+        .collect();
+    let Some(fewest) = starved
+        .iter()
+        .map(|&(_, cores)| cores)
+        .min_by(f64::total_cmp)
+    else {
+        return String::new();
+    };
+    let jobs = starved.iter().map(|&(jobs, _)| jobs).max().unwrap_or(2);
+    format!(
+        "note: {} parallel rows kept fewer cores busy than their {jobs} jobs (down to {fewest:.2}): \
+other processes share this machine, so their games/s measure its load; compare cpu-ms/game \
+across job counts for what a game costs\n",
+        starved.len()
+    )
+}
+
+/// Measures and renders in one call: what `sim bench` prints (the table,
+/// and a note when parallel rows were starved of cores).
 pub fn bench(options: &BenchOptions) -> Result<String, String> {
-    Ok(render(&run_bench(options)?))
+    let rows = run_bench(options)?;
+    Ok(format!("{}{}", render(&rows), starved_note(&rows)))
 }
 
 #[cfg(test)]
@@ -366,9 +400,16 @@ mod tests {
             cpu_seconds: Some(3.0),
         };
         assert_eq!(row.cores_used(), Some(1.5));
+        assert!(starved_note(std::slice::from_ref(&row)).starts_with("note: 1 parallel rows"));
+        let busy = BenchRow {
+            cpu_seconds: Some(3.9),
+            ..row.clone()
+        };
+        assert_eq!(starved_note(&[busy]), "");
         assert_eq!(row.cpu_ms_per_game(), Some(30.0));
         let table = render(std::slice::from_ref(&row));
         let last_line = table.lines().nth(1).unwrap();
+        assert_eq!(table.lines().count(), 2, "{table}");
         assert!(last_line.ends_with("  1.50      30.000"), "{table}");
         // Where the system does not tell the CPU time, the table says `-`.
         let unknown = BenchRow {

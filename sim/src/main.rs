@@ -5,7 +5,8 @@
 //! sim run tombola-simultaneous-claims --seed 7
 //! sim run fixtures/scenarios/tombola-faults.toml --seed 3
 //! sim sweep tombola-four-players-latency --seeds 2000 --jobs 2
-//! sim sweep all --seeds 200 --shard 1/4
+//! sim sweep all --seeds 200 --shard 1/4 --summary shard-1.json
+//! sim merge shard-*.json                    (judge the shards as one sweep)
 //! sim shrink my-scenario.toml --seed 12 --save fixtures/seeds/my-bug.toml
 //! sim run fixtures/seeds/my-bug.toml          (a recorded seed: its scenario and seed)
 //! sim check my-scenario.toml
@@ -27,6 +28,9 @@ use std::time::Instant;
 use clap::{Parser, Subcommand};
 
 use sim::engine::harness::{failure_report_for, replay_command, ReplayAs, RunOptions, Runnable};
+use sim::report::bench::{cpu_seconds_since, process_cpu_seconds};
+use sim::report::merge::{merge, MergeInput};
+use sim::report::summary::{ScenarioRecord, SweepSummaryFile};
 use sim::report::sweep::{sweep, Shard, SweepOptions, SweepTotals};
 use sim::scenario::registry;
 use sim::scenario::seeds::{self, Expect, SeedEntry};
@@ -76,6 +80,11 @@ enum Command {
     /// total and the list of failing seeds with their replay commands.
     /// Exit 1 on any violation or on a required rare event that no seed
     /// reached.
+    ///
+    /// Split over machines: each runs `--shard i/n --summary shard-i.json`
+    /// and `sim merge shard-*.json` judges them together. A shard with
+    /// `--summary` leaves the required rare events to the merge (another
+    /// shard may reach them); it still fails on its own violations.
     Sweep {
         /// Scenario name, path to a scenario file or recorded seed, or
         /// `all` (every built-in scenario).
@@ -89,10 +98,18 @@ enum Command {
         /// Worker threads (default: all cores).
         #[arg(long, default_value_t = 0)]
         jobs: usize,
-        /// Run only part `i` of `n` of the seeds (`--shard 2/4`), so one
-        /// sweep splits over several machines with no overlap.
+        /// Run only part `i` of `n` of the seeds (`--shard 2/4`: seed
+        /// numbers 1, 5, 9, ... of the sweep), so one sweep splits over
+        /// several machines with no overlap. Give each part `--summary` and
+        /// judge them together with `sim merge`.
         #[arg(long)]
         shard: Option<Shard>,
+        /// Also write a machine-readable summary to this file (JSON): the
+        /// seeds run, violations with seeds and replay commands, rare-event
+        /// counts, required events, games, throughput, and the code it ran
+        /// (git commit, Cargo.lock and sources hashes). `sim merge` reads it.
+        #[arg(long, value_name = "PATH")]
+        summary: Option<PathBuf>,
         /// Run every seed twice and require identical traces (the total
         /// says how many matched).
         #[arg(long)]
@@ -103,6 +120,18 @@ enum Command {
         /// `turmoil` or `fast` (see `sim run --help`).
         #[arg(long, default_value = "turmoil")]
         backend: String,
+    },
+    /// Judge the summaries of a sweep split over machines (`sim sweep ...
+    /// --shard i/n --summary shard-i.json`) as one sweep. Exit 1, with the
+    /// reason, on a violation in any shard (listed with its replay command),
+    /// a required rare event no shard reached, a gap or an overlap in the
+    /// seeds (a missing shard, one given twice), or shards from different
+    /// code (git commit, Cargo.lock or sources), scenarios or backends.
+    /// Exit 2 on a file that cannot be read as a summary.
+    Merge {
+        /// The summaries, e.g. `shard-*.json`.
+        #[arg(required = true, value_name = "SUMMARY")]
+        summaries: Vec<PathBuf>,
     },
     /// Reduce a failing scenario and seed to a smaller scenario that still
     /// breaks the same property; print it as a scenario file. The result
@@ -295,6 +324,7 @@ fn main() -> ExitCode {
             check_determinism,
             quiet,
             backend,
+            summary: summary_path,
         } => {
             let selected: Vec<Box<dyn Runnable>> = if scenario == "all" && backend == "turmoil" {
                 registry::everything()
@@ -335,14 +365,59 @@ fn main() -> ExitCode {
             };
             let sweep_started = Instant::now();
             let mut totals = SweepTotals::default();
+            let mut summary_file = SweepSummaryFile::new(&options, &backend);
             for scenario in &selected {
+                let cpu_before = process_cpu_seconds();
                 let started = Instant::now();
-                let summary = sweep(scenario.as_ref(), &options);
-                out(&summary.render(started.elapsed().as_secs_f64()));
+                let mut summary = sweep(scenario.as_ref(), &options);
+                let elapsed_s = started.elapsed().as_secs_f64();
+                let cpu_s = cpu_seconds_since(cpu_before);
+                if shard.is_some() && summary_path.is_some() {
+                    summary.defer_must_reach_to_merge();
+                }
+                out(&summary.render_timed(elapsed_s, cpu_s));
                 totals.add(&summary);
+                summary_file.scenarios.push(ScenarioRecord::new(
+                    scenario.as_ref(),
+                    &summary,
+                    elapsed_s,
+                    cpu_s,
+                ));
             }
-            out(&totals.render(sweep_started.elapsed().as_secs_f64()));
+            summary_file.elapsed_s = sweep_started.elapsed().as_secs_f64();
+            out(&totals.render(summary_file.elapsed_s));
+            if let Some(path) = &summary_path {
+                if let Err(error) = std::fs::write(path, summary_file.to_json()) {
+                    return fail(format!("cannot write {}: {error}", path.display()));
+                }
+                note(&format!(
+                    "sim: wrote the sweep summary to {}\n",
+                    path.display()
+                ));
+            }
             if totals.passed() {
+                ExitCode::SUCCESS
+            } else {
+                ExitCode::FAILURE
+            }
+        }
+        Command::Merge { summaries } => {
+            let mut inputs = Vec::new();
+            for path in &summaries {
+                let summary = std::fs::read_to_string(path)
+                    .map_err(|error| error.to_string())
+                    .and_then(|text| SweepSummaryFile::from_json(&text));
+                match summary {
+                    Ok(summary) => inputs.push(MergeInput {
+                        name: path.display().to_string(),
+                        summary,
+                    }),
+                    Err(message) => return fail(format!("{}: {message}", path.display())),
+                }
+            }
+            let report = merge(&inputs);
+            out(&report.render());
+            if report.passed() {
                 ExitCode::SUCCESS
             } else {
                 ExitCode::FAILURE

@@ -9,8 +9,14 @@
 //! counted in the table.
 //!
 //! This is the one module of the harness that reads the machine's clock
-//! (`std::time::Instant`), and only to report wall time; nothing it
-//! measures feeds back into a run.
+//! (`std::time::Instant`) and the process's CPU time, and only to report
+//! them; nothing it measures feeds back into a run.
+//!
+//! CPU time beside wall time says what limits a parallel row: the cores it
+//! actually got (`cores`, CPU seconds over wall seconds) and the CPU each
+//! game cost (`cpu-ms/game`). On a shared machine `cores` stays below
+//! `jobs` (the scheduler shares the cores between sessions); contention
+//! inside `sim` would show as a higher `cpu-ms/game` with more jobs.
 
 use std::ops::Range;
 use std::time::Instant;
@@ -116,6 +122,9 @@ pub struct BenchRow {
     pub failed_seeds: u64,
     /// Wall-clock seconds for all the seeds.
     pub seconds: f64,
+    /// CPU seconds of the whole process (every thread) meanwhile, where
+    /// the system tells it (Linux).
+    pub cpu_seconds: Option<f64>,
 }
 
 impl BenchRow {
@@ -126,6 +135,43 @@ impl BenchRow {
             0.0
         }
     }
+
+    /// Cores the row kept busy on average: CPU seconds per wall second.
+    pub fn cores_used(&self) -> Option<f64> {
+        self.cpu_seconds
+            .filter(|_| self.seconds > 0.0)
+            .map(|cpu| cpu / self.seconds)
+    }
+
+    /// CPU milliseconds one game cost, over every thread.
+    pub fn cpu_ms_per_game(&self) -> Option<f64> {
+        self.cpu_seconds
+            .filter(|_| self.games > 0)
+            .map(|cpu| cpu * 1000.0 / self.games as f64)
+    }
+}
+
+/// Clock ticks per second in `/proc/self/stat` (Linux's `USER_HZ`, fixed at
+/// 100 for user space on every architecture).
+const CLOCK_TICKS_PER_SECOND: f64 = 100.0;
+
+/// CPU seconds (user and system) this process has used so far, over all
+/// its threads; `None` where `/proc/self/stat` does not exist. Its
+/// resolution is 10 ms, fine for measurements of a second or more.
+pub fn process_cpu_seconds() -> Option<f64> {
+    let stat = std::fs::read_to_string("/proc/self/stat").ok()?;
+    // The command name (field 2) is in parentheses and may hold spaces;
+    // fields 14 and 15 (utime, stime) are the 12th and 13th after it.
+    let after_name = &stat[stat.rfind(')')? + 1..];
+    let fields: Vec<&str> = after_name.split_whitespace().collect();
+    let user_ticks: u64 = fields.get(11)?.parse().ok()?;
+    let system_ticks: u64 = fields.get(12)?.parse().ok()?;
+    Some((user_ticks + system_ticks) as f64 / CLOCK_TICKS_PER_SECOND)
+}
+
+/// CPU seconds used between `before` and now, when both are known.
+pub fn cpu_seconds_since(before: Option<f64>) -> Option<f64> {
+    Some(process_cpu_seconds()? - before?)
 }
 
 /// Runs `seeds` of `spec` on `backend` over `jobs` threads and times it.
@@ -147,19 +193,23 @@ pub fn measure(
         (games + more_games, failed + more_failed)
     };
     let seed_count = seeds.end - seeds.start;
-    let (games, failed_seeds, seconds) = if jobs <= 1 {
+    let (games, failed_seeds, seconds, cpu_seconds) = if jobs <= 1 {
+        let cpu_before = process_cpu_seconds();
         let started = Instant::now();
         let (games, failed) = seeds.map(run).fold((0, 0), add);
-        (games, failed, started.elapsed().as_secs_f64())
+        let seconds = started.elapsed().as_secs_f64();
+        (games, failed, seconds, cpu_seconds_since(cpu_before))
     } else {
         let pool = rayon::ThreadPoolBuilder::new()
             .num_threads(jobs)
             .build()
             .expect("a thread pool can be built");
+        let cpu_before = process_cpu_seconds();
         let started = Instant::now();
         let (games, failed) =
             pool.install(|| seeds.into_par_iter().map(run).reduce(|| (0, 0), add));
-        (games, failed, started.elapsed().as_secs_f64())
+        let seconds = started.elapsed().as_secs_f64();
+        (games, failed, seconds, cpu_seconds_since(cpu_before))
     };
     BenchRow {
         scenario: scenario.to_owned(),
@@ -169,6 +219,7 @@ pub fn measure(
         games,
         failed_seeds,
         seconds,
+        cpu_seconds,
     }
 }
 
@@ -215,11 +266,21 @@ pub fn run_bench(options: &BenchOptions) -> Result<Vec<BenchRow>, String> {
 }
 
 /// The table `sim bench` prints: one row per measurement, with the ratio of
-/// its games/s to turmoil's for the same scenario and thread count.
+/// its games/s to turmoil's for the same scenario and thread count, the
+/// cores it kept busy and the CPU time per game (`-` where unknown).
 pub fn render(rows: &[BenchRow]) -> String {
     let mut out = format!(
-        "{:<30} {:<15} {:>4} {:>7} {:>8} {:>10} {:>8} {:>6}\n",
-        "scenario", "backend", "jobs", "games", "seconds", "games/s", "ratio", "failed"
+        "{:<30} {:<15} {:>4} {:>7} {:>8} {:>10} {:>8} {:>6} {:>6} {:>11}\n",
+        "scenario",
+        "backend",
+        "jobs",
+        "games",
+        "seconds",
+        "games/s",
+        "ratio",
+        "failed",
+        "cores",
+        "cpu-ms/game"
     );
     for row in rows {
         let reference = rows
@@ -235,8 +296,14 @@ pub fn render(rows: &[BenchRow]) -> String {
             Some(reference) => format!("{:.1}x", row.games_per_second() / reference),
             None => "-".to_owned(),
         };
+        let cores = row
+            .cores_used()
+            .map_or("-".to_owned(), |cores| format!("{cores:.2}"));
+        let cpu_per_game = row
+            .cpu_ms_per_game()
+            .map_or("-".to_owned(), |ms| format!("{ms:.3}"));
         out.push_str(&format!(
-            "{:<30} {:<15} {:>4} {:>7} {:>8.3} {:>10.1} {:>8} {:>6}\n",
+            "{:<30} {:<15} {:>4} {:>7} {:>8.3} {:>10.1} {:>8} {:>6} {:>6} {:>11}\n",
             row.scenario,
             row.backend.name(),
             row.jobs,
@@ -244,13 +311,112 @@ pub fn render(rows: &[BenchRow]) -> String {
             row.seconds,
             row.games_per_second(),
             ratio,
-            row.failed_seeds
+            row.failed_seeds,
+            cores,
+            cpu_per_game
         ));
     }
     out
 }
 
-/// Measures and renders in one call: what `sim bench` prints.
+/// A parallel row counts as starved when it kept fewer than this share of
+/// its jobs' cores busy: below it, its games/s measures the machine's
+/// other load more than `sim` (rayon's idle threads at the end of a row
+/// and the start of the pool cost far less than a tenth).
+const STARVED_SHARE: f64 = 0.9;
+
+/// A closing note when parallel rows got fewer cores than they had jobs:
+/// then games/s compares the machine's load, not the code, and CPU per game
+/// is the figure to compare across job counts.
+pub fn starved_note(rows: &[BenchRow]) -> String {
+    let starved: Vec<(usize, f64)> = rows
+        .iter()
+        .filter(|row| row.jobs > 1)
+        .filter_map(|row| Some((row.jobs, row.cores_used()?)))
+        .filter(|&(jobs, cores)| cores < jobs as f64 * STARVED_SHARE)
+        .collect();
+    let Some(fewest) = starved
+        .iter()
+        .map(|&(_, cores)| cores)
+        .min_by(f64::total_cmp)
+    else {
+        return String::new();
+    };
+    let jobs = starved.iter().map(|&(jobs, _)| jobs).max().unwrap_or(2);
+    format!(
+        "note: {} parallel rows kept fewer cores busy than their {jobs} jobs (down to {fewest:.2}): \
+other processes share this machine, so their games/s measure its load; compare cpu-ms/game \
+across job counts for what a game costs\n",
+        starved.len()
+    )
+}
+
+/// Measures and renders in one call: what `sim bench` prints (the table,
+/// and a note when parallel rows were starved of cores).
 pub fn bench(options: &BenchOptions) -> Result<String, String> {
-    Ok(render(&run_bench(options)?))
+    let rows = run_bench(options)?;
+    Ok(format!("{}{}", render(&rows), starved_note(&rows)))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_process_cpu_time_grows_while_a_thread_computes() {
+        let Some(before) = process_cpu_seconds() else {
+            // Not Linux: the tables show `-`, nothing to check.
+            if cfg!(target_os = "linux") {
+                panic!("/proc/self/stat unreadable on Linux");
+            }
+            return;
+        };
+        // Enough work for a few 10 ms ticks, however busy the machine is.
+        let started = Instant::now();
+        let mut sum: u64 = 0;
+        while cpu_seconds_since(Some(before)).unwrap_or(0.0) < 0.03 {
+            for value in 0..100_000u64 {
+                sum = sum.wrapping_add(value * value);
+            }
+            assert!(
+                started.elapsed().as_secs() < 60,
+                "no CPU time counted in a minute of work"
+            );
+        }
+        std::hint::black_box(sum);
+        let spent = cpu_seconds_since(Some(before)).expect("readable");
+        assert!(spent >= 0.03 && spent <= started.elapsed().as_secs_f64() + 0.02);
+    }
+
+    #[test]
+    fn a_row_says_the_cores_it_used_and_the_cpu_per_game() {
+        let row = BenchRow {
+            scenario: "s".to_owned(),
+            backend: Backend::Fast,
+            jobs: 2,
+            seeds: 100,
+            games: 100,
+            failed_seeds: 0,
+            seconds: 2.0,
+            cpu_seconds: Some(3.0),
+        };
+        assert_eq!(row.cores_used(), Some(1.5));
+        assert!(starved_note(std::slice::from_ref(&row)).starts_with("note: 1 parallel rows"));
+        let busy = BenchRow {
+            cpu_seconds: Some(3.9),
+            ..row.clone()
+        };
+        assert_eq!(starved_note(&[busy]), "");
+        assert_eq!(row.cpu_ms_per_game(), Some(30.0));
+        let table = render(std::slice::from_ref(&row));
+        let last_line = table.lines().nth(1).unwrap();
+        assert_eq!(table.lines().count(), 2, "{table}");
+        assert!(last_line.ends_with("  1.50      30.000"), "{table}");
+        // Where the system does not tell the CPU time, the table says `-`.
+        let unknown = BenchRow {
+            cpu_seconds: None,
+            ..row
+        };
+        assert!(render(&[unknown]).trim_end().ends_with("-           -"));
+    }
 }

@@ -107,7 +107,9 @@ impl std::str::FromStr for Shard {
 }
 
 impl Shard {
-    fn contains(&self, position: u64) -> bool {
+    /// Whether seed number `position` of the sweep (counted from its first
+    /// seed) belongs to this part.
+    pub fn contains(&self, position: u64) -> bool {
         position % self.count == self.index - 1
     }
 }
@@ -157,6 +159,12 @@ pub struct SweepSummary {
     pub reached: BTreeMap<String, u64>,
     /// Events the scenario must reach that no seed reached.
     pub unreached: Vec<String>,
+    /// Of a shard whose summary goes to `sim merge`: events this shard did
+    /// not reach, which only the merge of every shard can judge (see
+    /// [`SweepSummary::defer_must_reach_to_merge`]).
+    pub judged_at_merge: Vec<String>,
+    /// The part of the seeds this sweep ran, if not all.
+    pub shard: Option<Shard>,
     pub failures: Vec<Failure>,
 }
 
@@ -165,9 +173,47 @@ impl SweepSummary {
         self.failures.is_empty() && self.unreached.is_empty()
     }
 
+    /// A shard cannot say whether the whole sweep reached an event: another
+    /// shard may have. When its summary goes to `sim merge`, the events it
+    /// did not reach are moved from [`SweepSummary::unreached`] (a failure)
+    /// to [`SweepSummary::judged_at_merge`] (a note), and the merge judges
+    /// `must_reach` over the union of the shards.
+    pub fn defer_must_reach_to_merge(&mut self) {
+        self.judged_at_merge.append(&mut self.unreached);
+    }
+
     /// The summary as printed by `sim sweep`; `elapsed_s` (wall clock) only
     /// feeds the throughput line.
     pub fn render(&self, elapsed_s: f64) -> String {
+        self.render_timed(elapsed_s, None)
+    }
+
+    /// [`SweepSummary::render`] with the process's CPU seconds meanwhile
+    /// (see [`crate::report::bench::process_cpu_seconds`]) in the
+    /// throughput line: the cores the sweep kept busy and the CPU a game
+    /// cost say whether `--jobs` was starved by other load or contended.
+    pub fn render_timed(&self, elapsed_s: f64, cpu_s: Option<f64>) -> String {
+        let rate = if elapsed_s > 0.0 {
+            self.games as f64 / elapsed_s
+        } else {
+            0.0
+        };
+        let cpu = match cpu_s {
+            Some(cpu_s) if elapsed_s > 0.0 && self.games > 0 => format!(
+                ", {cpu_s:.2} s CPU on {:.2} cores, {:.3} cpu-ms/game",
+                cpu_s / elapsed_s,
+                cpu_s * 1000.0 / self.games as f64
+            ),
+            _ => String::new(),
+        };
+        self.render_with_throughput(&format!(
+            "throughput {rate:.1} games/s ({elapsed_s:.2} s wall{cpu})"
+        ))
+    }
+
+    /// The summary with `throughput` as its throughput line (`sim merge`
+    /// says there how the shards' times add up).
+    pub fn render_with_throughput(&self, throughput: &str) -> String {
         let mut out = String::new();
         for failure in self.failures.iter().take(FAILURE_REPORTS_SHOWN_MAX) {
             out.push_str(&failure.report);
@@ -199,8 +245,22 @@ impl SweepSummary {
             ));
         }
         for event in &self.unreached {
+            match self.shard {
+                Some(shard) => out.push_str(&format!(
+                    "NOT REACHED {event}: no seed of shard {}/{} reached it, and a shard alone \
+cannot judge the whole sweep: give every shard `--summary shard-{}.json` and judge them together \
+with `sim merge shard-*.json`\n",
+                    shard.index, shard.count, shard.index
+                )),
+                None => out.push_str(&format!(
+                    "NOT REACHED {event}: the scenario must reach it and no seed did\n"
+                )),
+            }
+        }
+        for event in &self.judged_at_merge {
             out.push_str(&format!(
-                "NOT REACHED {event}: the scenario must reach it and no seed did\n"
+                "not reached on this shard {event}: judged at merge (`sim merge` over every \
+shard's summary)\n"
             ));
         }
         if let Some(identical) = self.identical_traces {
@@ -219,14 +279,8 @@ impl SweepSummary {
                 out.push_str(&format!("  {}\n", failure.line()));
             }
         }
-        let rate = if elapsed_s > 0.0 {
-            self.games as f64 / elapsed_s
-        } else {
-            0.0
-        };
-        out.push_str(&format!(
-            "throughput {rate:.1} games/s ({elapsed_s:.2} s wall)\n"
-        ));
+        out.push_str(throughput);
+        out.push('\n');
         out.push_str(if self.passed() {
             "sweep PASS\n"
         } else {
@@ -298,6 +352,7 @@ pub fn sweep(scenario: &dyn Runnable, options: &SweepOptions) -> SweepSummary {
             seeds_run
         },
         identical_traces: options.check_determinism.then_some(0),
+        shard: options.shard,
         ..Default::default()
     };
     for (seed, outcome, identical) in outcomes {
@@ -352,8 +407,14 @@ pub struct SweepTotals {
     pub failing_seeds: Vec<String>,
     /// `scenario: event` for each required event no seed reached.
     pub unreached: Vec<String>,
+    /// `scenario: event` for each required event this shard did not reach,
+    /// left to `sim merge` (see [`SweepSummary::defer_must_reach_to_merge`]).
+    pub judged_at_merge: Vec<String>,
     /// With the determinism check: seeds whose two runs matched.
     pub identical_traces: Option<u64>,
+    /// What keeps runs from being judged as one sweep: in `sim merge`,
+    /// summaries of other code, a gap or an overlap in their seeds.
+    pub problems: Vec<String>,
 }
 
 impl SweepTotals {
@@ -371,20 +432,36 @@ impl SweepTotals {
             self.unreached
                 .push(format!("{}: {event}", summary.scenario));
         }
+        for event in &summary.judged_at_merge {
+            self.judged_at_merge
+                .push(format!("{}: {event}", summary.scenario));
+        }
         if let Some(identical) = summary.identical_traces {
             *self.identical_traces.get_or_insert(0) += identical;
         }
     }
 
     pub fn passed(&self) -> bool {
-        self.failing_seeds.is_empty() && self.unreached.is_empty()
+        self.failing_seeds.is_empty() && self.unreached.is_empty() && self.problems.is_empty()
     }
 
     /// The closing lines: the list of failing seeds with their replay
     /// commands, the required events not reached, one total line and the
     /// verdict. `elapsed_s` is wall-clock time, shown and never compared.
     pub fn render(&self, elapsed_s: f64) -> String {
+        self.render_as("sim sweep", elapsed_s)
+    }
+
+    /// [`SweepTotals::render`] with the verdict line of `command`
+    /// (`sim merge: PASS`).
+    pub fn render_as(&self, command: &str, elapsed_s: f64) -> String {
         let mut out = String::from("\n");
+        if !self.problems.is_empty() {
+            out.push_str(&format!("problems ({}):\n", self.problems.len()));
+            for line in &self.problems {
+                out.push_str(&format!("  {line}\n"));
+            }
+        }
         if !self.failing_seeds.is_empty() {
             out.push_str(&format!("failing seeds ({}):\n", self.failing_seeds.len()));
             for line in &self.failing_seeds {
@@ -397,6 +474,15 @@ impl SweepTotals {
                 self.unreached.len()
             ));
             for line in &self.unreached {
+                out.push_str(&format!("  {line}\n"));
+            }
+        }
+        if !self.judged_at_merge.is_empty() {
+            out.push_str(&format!(
+                "required events this shard did not reach, judged by `sim merge` ({}):\n",
+                self.judged_at_merge.len()
+            ));
+            for line in &self.judged_at_merge {
                 out.push_str(&format!("  {line}\n"));
             }
         }
@@ -417,11 +503,10 @@ impl SweepTotals {
             self.violations,
             self.unreached.len()
         ));
-        out.push_str(if self.passed() {
-            "sim sweep: PASS\n"
-        } else {
-            "sim sweep: FAIL\n"
-        });
+        out.push_str(&format!(
+            "{command}: {}\n",
+            if self.passed() { "PASS" } else { "FAIL" }
+        ));
         out
     }
 }

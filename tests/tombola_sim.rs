@@ -157,3 +157,25 @@ fn every_planted_lockstep_bug_has_a_recorded_seed_that_must_fail() {
             .unwrap_or_else(|error| panic!("{path}: {error}"));
     }
 }
+
+#[test]
+fn a_registered_player_whose_start_was_lost_gives_up_waiting_instead_of_hanging() {
+    // tombola-swarm seed 937 on the fast backend: c3 registered, then a
+    // partition swallowed its START and the server's close, so its
+    // connection was dead and it waited for START forever (liveness). A
+    // registered client now gives up after the server's registration
+    // timeout plus its silence timeout without a line.
+    let scenario = sim::engine::fast::OnFastBackend::lookup("tombola-swarm")
+        .unwrap_or_else(|error| panic!("{error}"));
+    let outcome = scenario.run(937, &RunOptions::default());
+    assert!(
+        outcome.passed(),
+        "{}",
+        failure_report("tombola-swarm", 937, &outcome)
+    );
+    let text = outcome.trace_text();
+    assert!(
+        text.contains("c3       result dropped (no START within 15000 ms of silence)"),
+        "{text}"
+    );
+}

@@ -232,8 +232,18 @@ impl Observer for () {
 
 /// How long a client in a running game waits for the server's next line
 /// before it gives up on a server that went silent (a dead link that TCP
-/// has not reported yet). Waiting for other players has no limit.
+/// has not reported yet).
 pub const SILENCE_TIMEOUT_MS: u64 = 30_000;
+
+/// How long a registered client waits for `START` after the last line it
+/// heard before it gives up on a dead link: a server starts the game, or
+/// refuses a lone player, within its registration timeout (60 s by
+/// default, `crate::tombola::game::REGISTRATION_TIMEOUT_MS`), so silence
+/// beyond that plus [`SILENCE_TIMEOUT_MS`] means the `START` (or the close)
+/// was lost. A server with a longer registration timeout needs clients
+/// told so ([`ClientSettings::start_timeout_ms`]).
+pub const START_TIMEOUT_MS: u64 =
+    crate::tombola::game::REGISTRATION_TIMEOUT_MS + SILENCE_TIMEOUT_MS;
 
 /// How many times a client tries to get registered (connect, `WELCOME`,
 /// `BOARD-OK`) before it gives up. With the pauses of
@@ -263,6 +273,8 @@ pub struct ClientSettings {
     pub behaviour: Behaviour,
     /// See [`SILENCE_TIMEOUT_MS`].
     pub silence_timeout_ms: u64,
+    /// See [`START_TIMEOUT_MS`].
+    pub start_timeout_ms: u64,
     /// See [`REGISTER_TIMEOUT_MS`].
     pub register_timeout_ms: u64,
     /// See [`CONNECT_ATTEMPTS_MAX`].
@@ -274,6 +286,7 @@ impl Default for ClientSettings {
         ClientSettings {
             behaviour: Behaviour::Honest,
             silence_timeout_ms: SILENCE_TIMEOUT_MS,
+            start_timeout_ms: START_TIMEOUT_MS,
             register_timeout_ms: REGISTER_TIMEOUT_MS,
             connect_attempts_max: CONNECT_ATTEMPTS_MAX,
         }
@@ -337,6 +350,7 @@ async fn play_once<E: Env>(
     let ClientSettings {
         behaviour,
         silence_timeout_ms,
+        start_timeout_ms,
         register_timeout_ms,
         ..
     } = settings;
@@ -389,7 +403,15 @@ async fn play_once<E: Env>(
                 }
             }
         } else {
-            lines.next().await
+            tokio::select! {
+                biased;
+                next = lines.next() => next,
+                _ = env.sleep_ms(start_timeout_ms) => {
+                    env.record(format_args!("silence {start_timeout_ms}"));
+                    report.outcome = Outcome::Dropped { reason: format!("no START within {start_timeout_ms} ms of silence") };
+                    return Ok(report);
+                }
+            }
         };
         // The server's shutdown line ends the session as a close does.
         let next = match next {

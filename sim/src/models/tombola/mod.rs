@@ -64,6 +64,11 @@ pub struct PlayerSpec {
     pub board: Option<Vec<u8>>,
     /// See `games::tombola::client::SILENCE_TIMEOUT_MS`.
     pub silence_timeout_ms: u64,
+    /// See `games::tombola::client::START_TIMEOUT_MS`: the server's
+    /// registration timeout plus the silence timeout, so a client gives up
+    /// waiting for `START` only once the server must have started or
+    /// refused it.
+    pub start_timeout_ms: u64,
 }
 
 /// A whole lock-step run: server settings, players, network, faults.
@@ -208,6 +213,7 @@ pub fn spec_from_file(file: &ScenarioFile) -> Result<TombolaSpec, String> {
                 join_spread_ms: group.join_spread_ms,
                 board: group.board.clone(),
                 silence_timeout_ms,
+                start_timeout_ms: server.registration_timeout_ms + silence_timeout_ms,
             });
         }
     }

@@ -74,6 +74,7 @@ impl Model for TombolaSpec {
                         let settings = ClientSettings {
                             behaviour: session_behaviour(player.behaviour, seed, &player.name),
                             silence_timeout_ms: player.silence_timeout_ms,
+                            start_timeout_ms: player.start_timeout_ms,
                             ..ClientSettings::default()
                         };
                         let addr = format!("server:{SERVER_PORT}");

@@ -54,6 +54,7 @@ pub fn run_spec_shared_host(spec: &TombolaSpec, seed: u64, options: &RunOptions)
         let settings = ClientSettings {
             behaviour: session_behaviour(player.behaviour, seed, &player.name),
             silence_timeout_ms: player.silence_timeout_ms,
+            start_timeout_ms: player.start_timeout_ms,
             ..ClientSettings::default()
         };
         sessions.push((

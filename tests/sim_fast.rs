@@ -518,7 +518,10 @@ fn a_seed_draws_the_same_boards_and_faults_on_both_backends() {
     // (In a swarm run a crash may cut a player before its board reaches
     // the server on one backend and not the other: only the draw is
     // compared there.)
-    for (name, boards) in [("tombola-four-players-latency", true), ("tombola-swarm", false)] {
+    for (name, boards) in [
+        ("tombola-four-players-latency", true),
+        ("tombola-swarm", false),
+    ] {
         let file = builtin(name).expect("a built-in scenario");
         for seed in [1, 2] {
             let on_turmoil = file.run(seed, &RunOptions::default());

@@ -10,7 +10,7 @@
 use std::fmt;
 use std::str::FromStr;
 
-use crate::notes::{number, word, words, write_words, NoteError};
+use crate::notes::{number, word, word_enum, words, write_words, NoteError};
 use crate::tombola::rules::Board;
 
 /// The first words of the lines the server's shell (`server.rs`) writes
@@ -50,34 +50,17 @@ pub enum Note {
     Drop { player: String, reason: DropReason },
 }
 
-/// Why the server dropped a player.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum DropReason {
-    /// The connection closed, reset or broke the framing.
-    Disconnected,
-    /// No answer to a draw within `reply_timeout_ms`.
-    ReplyTimeout,
-    /// It claimed tombola with a board the draws did not cover.
-    FalseClaim,
-    /// The table did not fill within `registration_timeout_ms`.
-    RegistrationTimeout,
-}
-
-/// Every drop reason by its word in the trace.
-const DROP_REASONS: &[(&str, DropReason)] = &[
-    ("disconnected", DropReason::Disconnected),
-    ("reply-timeout", DropReason::ReplyTimeout),
-    ("false-claim", DropReason::FalseClaim),
-    ("registration-timeout", DropReason::RegistrationTimeout),
-];
-
-impl DropReason {
-    pub fn as_str(self) -> &'static str {
-        DROP_REASONS
-            .iter()
-            .find(|(_, reason)| *reason == self)
-            .map(|(name, _)| *name)
-            .expect("every reason is listed")
+word_enum! {
+    /// Why the server dropped a player.
+    pub enum DropReason {
+        /// The connection closed, reset or broke the framing.
+        Disconnected = "disconnected",
+        /// No answer to a draw within `reply_timeout_ms`.
+        ReplyTimeout = "reply-timeout",
+        /// It claimed tombola with a board the draws did not cover.
+        FalseClaim = "false-claim",
+        /// The table did not fill within `registration_timeout_ms`.
+        RegistrationTimeout = "registration-timeout",
     }
 }
 
@@ -103,7 +86,7 @@ impl fmt::Display for Note {
                 write_words(f, winners)
             }
             Note::Abandon { game } => write!(f, "abandon {game}"),
-            Note::Drop { player, reason } => write!(f, "drop {player} {}", reason.as_str()),
+            Note::Drop { player, reason } => write!(f, "drop {player} {reason}"),
         }
     }
 }
@@ -171,11 +154,7 @@ impl FromStr for Note {
                 let (player, reason) = rest.split_once(' ').ok_or_else(bad)?;
                 Note::Drop {
                     player: word(player, line)?,
-                    reason: DROP_REASONS
-                        .iter()
-                        .find(|(name, _)| *name == reason)
-                        .map(|&(_, reason)| reason)
-                        .ok_or_else(bad)?,
+                    reason: DropReason::from_word(reason).ok_or_else(bad)?,
                 }
             }
             _ => return Err(bad()),
@@ -200,15 +179,6 @@ mod tests {
             .prop_map(|numbers| Board::new(&numbers).expect("15 distinct numbers in range"))
     }
 
-    fn reason() -> impl Strategy<Value = DropReason> {
-        proptest::sample::select(
-            DROP_REASONS
-                .iter()
-                .map(|&(_, reason)| reason)
-                .collect::<Vec<_>>(),
-        )
-    }
-
     fn note() -> impl Strategy<Value = Note> {
         prop_oneof![
             player().prop_map(|player| Note::Connect { player }),
@@ -224,7 +194,8 @@ mod tests {
             (any::<u64>(), proptest::collection::vec(player(), 0..4))
                 .prop_map(|(game, winners)| Note::Over { game, winners }),
             any::<u64>().prop_map(|game| Note::Abandon { game }),
-            (player(), reason()).prop_map(|(player, reason)| Note::Drop { player, reason }),
+            (player(), proptest::sample::select(DropReason::ALL))
+                .prop_map(|(player, reason)| Note::Drop { player, reason }),
         ]
     }
 

@@ -1666,6 +1666,16 @@ mod tests {
     }
 
     #[test]
+    fn a_server_line_that_is_not_a_note_is_a_trace_format_violation() {
+        let mut trace = clean();
+        trace[0] = line("server", "join 1.0.0.1");
+        assert!(
+            properties(trace).contains(&"trace-format".to_owned()),
+            "a join without a port is no note"
+        );
+    }
+
+    #[test]
     fn a_clean_trace_passes_and_reaches_send_to_departed() {
         let outcome = judge(clean(), Vec::new());
         assert_eq!(outcome.violations, []);

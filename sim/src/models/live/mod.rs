@@ -1692,6 +1692,25 @@ mod tests {
         );
     }
 
+    #[test]
+    fn a_server_line_that_is_not_a_note_is_a_trace_format_violation() {
+        let mut trace = real_trace().clone();
+        let claim = trace
+            .iter()
+            .position(|line| line.host == "server" && line.text.starts_with("claim "))
+            .expect("the run has a claim");
+        trace[claim].text.push_str(" twice");
+        let outcome = judge(trace, &host_of(), 0, Vec::new());
+        assert!(
+            outcome
+                .violations
+                .iter()
+                .any(|violation| violation.property == "trace-format"),
+            "{:?}",
+            outcome.violations
+        );
+    }
+
     /// A mutation of a real trace: drop, duplicate, swap or alter lines.
     #[derive(Debug, Clone)]
     enum Mutation {

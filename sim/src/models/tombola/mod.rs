@@ -702,4 +702,23 @@ mod tests {
         let outcome = judge(&spec(), real_trace().clone(), Vec::new());
         assert!(outcome.violations.is_empty(), "{:?}", outcome.violations);
     }
+
+    #[test]
+    fn a_server_line_that_is_not_a_note_is_a_trace_format_violation() {
+        let mut trace = real_trace().clone();
+        let draw = trace
+            .iter()
+            .position(|line| line.host == "server" && line.text.starts_with("draw "))
+            .expect("the run draws");
+        trace[draw].text = "draw 1 x".to_owned();
+        let outcome = judge(&spec(), trace, Vec::new());
+        assert!(
+            outcome
+                .violations
+                .iter()
+                .any(|violation| violation.property == "trace-format"),
+            "{:?}",
+            outcome.violations
+        );
+    }
 }

@@ -120,8 +120,10 @@ enum Command {
         #[arg(long, default_value = "turmoil")]
         backend: String,
     },
-    /// Judge the summaries of a sweep split over machines (`sim sweep ...
-    /// --shard i/n --summary shard-i.json`) as one sweep. Exit 1, with the
+    /// Judge the summaries of a sweep split over machines as one sweep.
+    ///
+    /// Each machine runs `sim sweep ... --shard i/n --summary
+    /// shard-i.json`; `sim merge shard-*.json` then judges them. Exit 1, with the
     /// reason, on a violation in any shard (listed with its replay command),
     /// a required rare event no shard reached, a gap or an overlap in the
     /// seeds (a missing shard, one given twice), or shards from different

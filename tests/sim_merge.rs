@@ -347,6 +347,20 @@ fn shards_of_other_code_or_other_scenarios_are_refused() {
         assert!(out.ends_with("sim merge: FAIL\n"), "{out}");
     }
 
+    // The same path holding another scenario on another machine.
+    std::fs::write(dir.join("buggy.toml"), BUGGY_SCENARIO).unwrap();
+    sweep_with_summary(&dir, &["buggy.toml"], 2, &["--shard", "1/2"], "file-1.json");
+    let edited = BUGGY_SCENARIO.replace("players = 2", "players = 3");
+    std::fs::write(dir.join("buggy.toml"), edited).unwrap();
+    sweep_with_summary(&dir, &["buggy.toml"], 2, &["--shard", "2/2"], "file-2.json");
+    let merged = merge(&dir, &["file-1.json", "file-2.json"]);
+    let out = text(&merged.stdout);
+    assert_eq!(merged.status.code(), Some(1), "{out}");
+    assert!(
+        out.contains("different scenario files: buggy.toml in file-2.json has hash "),
+        "{out}"
+    );
+
     sweep_with_summary(
         &dir,
         &["tombola-simultaneous-claims", "--backend", "fast"],

@@ -30,7 +30,7 @@ use clap::{Parser, Subcommand};
 use sim::engine::harness::{failure_report_for, replay_command, ReplayAs, RunOptions, Runnable};
 use sim::report::bench::{cpu_seconds_since, process_cpu_seconds};
 use sim::report::merge::{merge, MergeInput};
-use sim::report::summary::{ScenarioRecord, SweepSummaryFile};
+use sim::report::summary::{content_hash, ScenarioRecord, SweepSummaryFile};
 use sim::report::sweep::{sweep, Shard, SweepOptions, SweepTotals};
 use sim::scenario::registry;
 use sim::scenario::seeds::{self, Expect, SeedEntry};
@@ -121,8 +121,10 @@ enum Command {
         #[arg(long, default_value = "turmoil")]
         backend: String,
     },
-    /// Judge the summaries of a sweep split over machines (`sim sweep ...
-    /// --shard i/n --summary shard-i.json`) as one sweep. Exit 1, with the
+    /// Judge the summaries of a sweep split over machines as one sweep.
+    ///
+    /// Each machine runs `sim sweep ... --shard i/n --summary
+    /// shard-i.json`; `sim merge shard-*.json` then judges them. Exit 1, with the
     /// reason, on a violation in any shard (listed with its replay command),
     /// a required rare event no shard reached, a gap or an overlap in the
     /// seeds (a missing shard, one given twice), or shards from different
@@ -366,6 +368,11 @@ fn main() -> ExitCode {
             let sweep_started = Instant::now();
             let mut totals = SweepTotals::default();
             let mut summary_file = SweepSummaryFile::new(&options, &backend);
+            // A scenario file can differ between machines at the same path.
+            let scenario_file_hash = (scenario != "all" && registry::is_path(&scenario))
+                .then(|| std::fs::read(&scenario).ok())
+                .flatten()
+                .map(|bytes| content_hash(&bytes));
             for scenario in &selected {
                 let cpu_before = process_cpu_seconds();
                 let started = Instant::now();
@@ -377,12 +384,9 @@ fn main() -> ExitCode {
                 }
                 out(&summary.render_timed(elapsed_s, cpu_s));
                 totals.add(&summary);
-                summary_file.scenarios.push(ScenarioRecord::new(
-                    scenario.as_ref(),
-                    &summary,
-                    elapsed_s,
-                    cpu_s,
-                ));
+                let mut record = ScenarioRecord::new(scenario.as_ref(), &summary, elapsed_s, cpu_s);
+                record.file_hash = scenario_file_hash.clone();
+                summary_file.scenarios.push(record);
             }
             summary_file.elapsed_s = sweep_started.elapsed().as_secs_f64();
             out(&totals.render(summary_file.elapsed_s));

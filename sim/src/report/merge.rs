@@ -201,6 +201,18 @@ shard from one commit and sweep again",
                 }
             ));
         }
+        for (theirs, ours) in input.summary.scenarios.iter().zip(&first.summary.scenarios) {
+            if theirs.replay_args == ours.replay_args && theirs.file_hash != ours.file_hash {
+                refusals.push(format!(
+                    "different scenario files: {} in {} has hash {} and in {} {}",
+                    theirs.replay_args,
+                    input.name,
+                    theirs.file_hash.as_deref().unwrap_or("none"),
+                    first.name,
+                    ours.file_hash.as_deref().unwrap_or("none")
+                ));
+            }
+        }
         if scenarios(input) != scenarios(first) {
             refusals.push(format!(
                 "different scenarios: {} swept [{}] and {} swept [{}]",

@@ -101,6 +101,11 @@ pub struct ScenarioRecord {
     /// What follows `sim run` to reach this scenario (name, path, backend):
     /// summaries merge scenario by scenario on these words.
     pub replay_args: String,
+    /// For a scenario given as a file: the hash of the file (see
+    /// [`content_hash`]), since the same path may hold another scenario on
+    /// another machine. Built-in scenarios are covered by the sources hash.
+    #[serde(default)]
+    pub file_hash: Option<String>,
     /// Seeds this shard ran of this scenario.
     pub seeds_run: u64,
     /// Runs made: one per seed, two with `--check-determinism`.
@@ -137,6 +142,7 @@ impl ScenarioRecord {
         ScenarioRecord {
             scenario: summary.scenario.clone(),
             replay_args: scenario.replay_args(),
+            file_hash: None,
             seeds_run: summary.seeds,
             runs: summary.runs,
             identical_traces: summary.identical_traces,
@@ -169,6 +175,17 @@ impl ScenarioRecord {
             },
         }
     }
+}
+
+/// FNV-1a hash of `bytes` as 16 hex digits, as `sim/build.rs` hashes the
+/// sources: enough to tell an edited file from the original.
+pub fn content_hash(bytes: &[u8]) -> String {
+    let mut hash: u64 = 0xcbf2_9ce4_8422_2325;
+    for &byte in bytes {
+        hash ^= u64::from(byte);
+        hash = hash.wrapping_mul(0x0100_0000_01b3);
+    }
+    format!("{hash:016x}")
 }
 
 /// The whole file `sim sweep --summary` writes.

@@ -24,7 +24,7 @@ use futures::StreamExt;
 use std::sync::Arc;
 use tokio::io::{AsyncRead, AsyncWrite};
 
-use tokio::sync::{mpsc, oneshot, Semaphore};
+use tokio::sync::{mpsc, oneshot, Notify, Semaphore};
 use tokio_util::codec::FramedRead;
 use tokio_util::sync::{CancellationToken, DropGuard};
 
@@ -74,7 +74,9 @@ pub fn pump<E: Env, G: GameCore>(
                     }
                 }
                 Delivery::Close(conn) => {
-                    conns.remove(&conn);
+                    if conns.remove(&conn).is_some() {
+                        count_close(CloseReason::ByGame);
+                    }
                 }
             }
         }
@@ -83,6 +85,7 @@ pub fn pump<E: Env, G: GameCore>(
         }
         for conn in not_reading {
             if conns.remove(&conn).is_some() {
+                count_close(CloseReason::NotReading);
                 game.not_reading(env.now_ms(), conn);
             }
         }
@@ -92,6 +95,69 @@ pub fn pump<E: Env, G: GameCore>(
 /// Identifies one connection for the lifetime of a server; never reused, so
 /// a late event from a closed connection can never be taken for a new one.
 pub type ConnId = u64;
+
+/// Why the server side ended connections, counted over the whole process.
+/// A debugging aid, never part of a trace (so simulated runs replay the
+/// same): a test that sees a connection end can print [`close_counts`] and
+/// tell which of the paths below ended it.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct CloseCounts {
+    /// The game sent a connection more lines than its outbox holds
+    /// ([`GameCore::not_reading`]).
+    pub not_reading: u64,
+    /// The game closed the connection ([`Delivery::Close`]).
+    pub by_game: u64,
+    /// An over-long line ended the connection.
+    pub line_too_long: u64,
+    /// The peer closed its end (the reader saw end of stream).
+    pub peer_closed: u64,
+    /// Reading failed (a reset, say).
+    pub read_failed: u64,
+    /// Writing failed (a reset, say).
+    pub write_failed: u64,
+    /// The server was full and refused the connection.
+    pub server_full: u64,
+    /// The server shut down.
+    pub shutdown: u64,
+}
+
+/// The counters behind [`close_counts`], one per field of [`CloseCounts`].
+#[derive(Debug)]
+pub(crate) enum CloseReason {
+    NotReading,
+    ByGame,
+    LineTooLong,
+    PeerClosed,
+    ReadFailed,
+    WriteFailed,
+    ServerFull,
+    Shutdown,
+}
+
+static CLOSE_COUNTERS: [std::sync::atomic::AtomicU64; 8] =
+    [const { std::sync::atomic::AtomicU64::new(0) }; 8];
+
+/// Counts one server-side close (see [`CloseCounts`]).
+pub(crate) fn count_close(reason: CloseReason) {
+    CLOSE_COUNTERS[reason as usize].fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+}
+
+/// How many connections each path has ended so far in this process.
+pub fn close_counts() -> CloseCounts {
+    let count = |reason: CloseReason| {
+        CLOSE_COUNTERS[reason as usize].load(std::sync::atomic::Ordering::Relaxed)
+    };
+    CloseCounts {
+        not_reading: count(CloseReason::NotReading),
+        by_game: count(CloseReason::ByGame),
+        line_too_long: count(CloseReason::LineTooLong),
+        peer_closed: count(CloseReason::PeerClosed),
+        read_failed: count(CloseReason::ReadFailed),
+        write_failed: count(CloseReason::WriteFailed),
+        server_full: count(CloseReason::ServerFull),
+        shutdown: count(CloseReason::Shutdown),
+    }
+}
 
 /// How long a closed connection may take to flush its last lines and see
 /// the peer's end of stream before its tasks are dropped.
@@ -155,6 +221,7 @@ pub fn take_event(
         }
         ConnEvent::LineTooLong(conn) => {
             let handle = conns.remove(&conn)?;
+            count_close(CloseReason::LineTooLong);
             let _ = handle.try_send(line_too_long_refusal());
             handle.close();
             Some(Input::Closed(conn))
@@ -246,6 +313,7 @@ impl ConnHandle {
     /// Queues [`SHUTDOWN_LINE`] if there is room, then closes the
     /// connection; the result resolves once its writer has ended.
     pub fn shut_down(self) -> WriterEnded {
+        count_close(CloseReason::Shutdown);
         let _ = self.try_send(SHUTDOWN_LINE.to_owned());
         self.writer_ended
     }
@@ -267,6 +335,7 @@ pub fn spawn_connection<E: Env>(
     let (outbox, outbox_rx) = mpsc::channel(outbox_lines_max);
     let closing = CancellationToken::new();
     let in_flight = Arc::new(Semaphore::new(LINES_IN_FLIGHT_MAX));
+    let drained = Arc::new(Notify::new());
     assert!(
         outbox_lines_max >= LINES_IN_FLIGHT_MAX * REPLIES_PER_LINE_MAX,
         "an outbox holds the replies to every line in flight"
@@ -278,6 +347,7 @@ pub fn spawn_connection<E: Env>(
         events,
         outbox.downgrade(),
         in_flight.clone(),
+        drained.clone(),
         closing.clone(),
     );
     let grace = grace_after(env.clone(), closing.clone());
@@ -289,7 +359,7 @@ pub fn spawn_connection<E: Env>(
         }
     });
 
-    let writer = write_loop(write_half, outbox_rx);
+    let writer = write_loop(write_half, outbox_rx, move || drained.notify_one());
     let grace = grace_after(env.clone(), closing.clone());
     let (ended, writer_ended) = oneshot::channel();
     env.spawn(async move {
@@ -321,6 +391,7 @@ async fn read_loop<R: AsyncRead + Send + Unpin>(
     events: mpsc::Sender<ConnEvent>,
     outbox: mpsc::WeakSender<String>,
     in_flight: Arc<Semaphore>,
+    drained: Arc<Notify>,
     closing: CancellationToken,
 ) {
     let mut frames =
@@ -333,7 +404,7 @@ async fn read_loop<R: AsyncRead + Send + Unpin>(
         tokio::select! {
             biased;
             _ = closing.cancelled() => {}
-            room = wait_for_room(&outbox, &in_flight) => {
+            room = wait_for_room(&outbox, &in_flight, &drained) => {
                 if !room {
                     break;
                 }
@@ -356,7 +427,14 @@ async fn read_loop<R: AsyncRead + Send + Unpin>(
                 let _ = events.send(ConnEvent::LineTooLong(conn)).await;
                 return;
             }
-            Some(Err(FrameError::Io(_))) | None => break,
+            Some(Err(FrameError::Io(_))) => {
+                count_close(CloseReason::ReadFailed);
+                break;
+            }
+            None => {
+                count_close(CloseReason::PeerClosed);
+                break;
+            }
         }
     }
     let _ = events.send(ConnEvent::Closed(conn)).await;
@@ -365,19 +443,39 @@ async fn read_loop<R: AsyncRead + Send + Unpin>(
 /// Waits for a free in-flight place (taken for the next line) and for room
 /// in the outbox for the replies of every line in flight. False once the
 /// outbox is gone.
-async fn wait_for_room(outbox: &mpsc::WeakSender<String>, in_flight: &Semaphore) -> bool {
+///
+/// The room is looked at, never taken: a reservation that has to wait
+/// holds the slots it has got so far, and those are the very slots the game
+/// needs for the replies to the lines already in flight. (Reserving 16
+/// slots when 15 were free took all 15; the reply to the line before then
+/// found the outbox full and a client that pipelined, on a loaded machine,
+/// was closed as not reading.) So the reader checks the outbox's free
+/// slots and, while they are too few, sleeps until the writer has taken
+/// lines out (`drained`).
+async fn wait_for_room(
+    outbox: &mpsc::WeakSender<String>,
+    in_flight: &Semaphore,
+    drained: &Notify,
+) -> bool {
     match in_flight.acquire().await {
         Ok(permit) => permit.forget(),
         Err(_) => return false,
     }
-    let Some(outbox) = outbox.upgrade() else {
-        return false;
-    };
-    let room = outbox
-        .reserve_many(LINES_IN_FLIGHT_MAX * REPLIES_PER_LINE_MAX)
-        .await
-        .is_ok();
-    room
+    loop {
+        let Some(outbox) = outbox.upgrade() else {
+            return false;
+        };
+        if outbox.is_closed() {
+            return false;
+        }
+        if outbox.capacity() >= LINES_IN_FLIGHT_MAX * REPLIES_PER_LINE_MAX {
+            return true;
+        }
+        drop(outbox);
+        // `notify_one` keeps a wake-up given before this wait starts, so a
+        // drain between the check above and here is not missed.
+        drained.notified().await;
+    }
 }
 
 /// Bytes a connection's read buffer starts with. An idle connection holds
@@ -388,12 +486,22 @@ pub const READ_BUFFER_START_BYTES: usize = 256;
 /// Drains a connection's outbox onto the socket, every line already queued
 /// in one write. The batch buffer lives only while writing, so an idle
 /// connection holds no write buffer. Shared by every game's connections
-/// (chat's `link.rs` too).
+/// (chat's `link.rs` too). `drained` is called whenever lines have left
+/// the outbox (room for more) and when the writer ends.
 pub(crate) async fn write_loop<W: AsyncWrite + Send + Unpin>(
     mut write_half: W,
     mut outbox: mpsc::Receiver<String>,
+    drained: impl Fn(),
 ) {
     use tokio::io::AsyncWriteExt;
+    // Called on every way out, so a reader waiting for room sees the end.
+    struct OnDrop<F: Fn()>(F);
+    impl<F: Fn()> Drop for OnDrop<F> {
+        fn drop(&mut self) {
+            (self.0)()
+        }
+    }
+    let drained = OnDrop(drained);
     while let Some(line) = outbox.recv().await {
         let mut batch = Vec::with_capacity(line.len() + 1);
         let mut push = |line: String| {
@@ -405,9 +513,155 @@ pub(crate) async fn write_loop<W: AsyncWrite + Send + Unpin>(
         while let Ok(line) = outbox.try_recv() {
             push(line);
         }
+        (drained.0)();
         if write_half.write_all(&batch).await.is_err() || write_half.flush().await.is_err() {
+            count_close(CloseReason::WriteFailed);
             return;
         }
     }
     let _ = write_half.shutdown().await;
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::collections::BTreeMap;
+    use std::future::Future;
+    use std::io;
+    use std::net::SocketAddr;
+    use tokio::io::{AsyncBufReadExt, AsyncWriteExt, DuplexStream};
+
+    /// Tokio's clock and tasks around in-memory pipes, so a test can give a
+    /// connection socket buffers as small as it likes.
+    #[derive(Clone)]
+    struct PipeEnv;
+
+    struct NoListener;
+
+    impl crate::env::Listener for NoListener {
+        type Stream = DuplexStream;
+        async fn accept(&self) -> io::Result<(DuplexStream, SocketAddr)> {
+            std::future::pending().await
+        }
+        fn local_addr(&self) -> io::Result<SocketAddr> {
+            Err(io::ErrorKind::Unsupported.into())
+        }
+    }
+
+    impl Env for PipeEnv {
+        type Stream = DuplexStream;
+        type Listener = NoListener;
+        fn now_ms(&self) -> u64 {
+            0
+        }
+        async fn sleep_until_ms(&self, deadline_ms: u64) {
+            tokio::time::sleep(std::time::Duration::from_millis(deadline_ms)).await
+        }
+        async fn bind(&self, _addr: &str) -> io::Result<NoListener> {
+            Err(io::ErrorKind::Unsupported.into())
+        }
+        async fn connect(&self, _addr: &str) -> io::Result<DuplexStream> {
+            Err(io::ErrorKind::Unsupported.into())
+        }
+        fn spawn<F>(&self, task: F)
+        where
+            F: Future<Output = ()> + Send + 'static,
+        {
+            tokio::spawn(task);
+        }
+        fn record(&self, _event: std::fmt::Arguments<'_>) {}
+    }
+
+    /// Answers every line with one reply and remembers who it was told
+    /// was not reading.
+    #[derive(Default)]
+    struct EchoGame {
+        replies: std::collections::VecDeque<Delivery<String>>,
+        not_reading: Vec<ConnId>,
+    }
+
+    impl GameCore for EchoGame {
+        type Message = String;
+        fn poll_delivery(&mut self) -> Option<Delivery<String>> {
+            self.replies.pop_front()
+        }
+        fn poll_note(&mut self) -> Option<String> {
+            None
+        }
+        fn not_reading(&mut self, _now_ms: u64, conn: ConnId) {
+            self.not_reading.push(conn);
+        }
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn a_client_that_pipelines_into_full_socket_buffers_gets_every_reply_and_stays_open() {
+        // Socket buffers of a few bytes: the outbox fills at once, as it
+        // does on real TCP once a slow client lets the kernel's buffers
+        // fill. Replies to lines already read must still fit.
+        let (server_side, client_side) = tokio::io::duplex(64);
+        let (events_tx, mut events_rx) = mpsc::channel(16);
+        let mut conns = BTreeMap::new();
+        conns.insert(
+            1,
+            spawn_connection(&PipeEnv, server_side, 1, events_tx, 256),
+        );
+        let lines = 20_000;
+        let (client_read, mut client_write) = tokio::io::split(client_side);
+        let flood = tokio::spawn(async move {
+            // A server that closes early shows in the replies below.
+            let _ = client_write
+                .write_all("LINE\n".repeat(lines).as_bytes())
+                .await;
+            client_write
+        });
+        let game = tokio::spawn(async move {
+            let mut game = EchoGame::default();
+            let mut answered = 0;
+            while answered < lines {
+                let Some(event) = events_rx.recv().await else {
+                    break;
+                };
+                // A loaded machine preempts the game task while its reader
+                // runs on: lag behind the reader just when the outbox is
+                // nearly full, so it reads ahead then.
+                if conns.get(&1).is_some_and(|handle| handle.room() < 24) {
+                    tokio::time::sleep(std::time::Duration::from_micros(300)).await;
+                }
+                match take_event(&mut conns, event) {
+                    Some(Input::Line(conn, line)) => {
+                        game.replies
+                            .push_back(Delivery::Send(conn, format!("{line} {answered}")));
+                        pump(&PipeEnv, &mut game, &mut conns);
+                        answered += 1;
+                        if let Some(handle) = conns.get(&conn) {
+                            handle.line_handled();
+                        }
+                    }
+                    Some(Input::Closed(_)) | None => break,
+                }
+            }
+            (game.not_reading, conns)
+        });
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+        let mut reader = tokio::io::BufReader::new(client_read);
+        let mut line = String::new();
+        for index in 0..lines {
+            line.clear();
+            // Read slowly now and then, so the outbox fills again and again.
+            if index % 1000 == 0 {
+                tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+            }
+            let read = reader.read_line(&mut line).await.unwrap();
+            assert!(
+                read > 0,
+                "connection closed after {index} replies; server-side closes: {:?}",
+                close_counts()
+            );
+            assert_eq!(line, format!("LINE {index}\n"));
+        }
+        let (not_reading, conns) = game.await.unwrap();
+        assert_eq!(not_reading, Vec::<ConnId>::new(), "told not reading");
+        assert!(conns.contains_key(&1), "the connection is still open");
+        drop(flood.await.unwrap());
+    }
 }

@@ -27,8 +27,8 @@ use tokio_util::codec::FramedRead;
 use tokio_util::sync::{CancellationToken, DropGuard};
 
 use crate::conn::{
-    write_loop, ConnId, QueueError, WriterEnded, CLOSE_GRACE_MS, READ_BUFFER_START_BYTES,
-    SHUTDOWN_LINE,
+    count_close, write_loop, CloseReason, ConnId, QueueError, WriterEnded, CLOSE_GRACE_MS,
+    READ_BUFFER_START_BYTES, SHUTDOWN_LINE,
 };
 use crate::env::Env;
 use crate::framing::{Frame, FrameError, LineCodec, LINE_BYTES_MAX};
@@ -90,6 +90,7 @@ impl LinkHandle {
     /// Queues [`SHUTDOWN_LINE`] if there is room, then closes the
     /// connection; the result resolves once its writer has ended.
     pub fn shut_down(self) -> WriterEnded {
+        count_close(CloseReason::Shutdown);
         let _ = self.try_send(SHUTDOWN_LINE.to_owned());
         self.writer_ended
     }
@@ -151,7 +152,8 @@ impl PendingLink {
             }
         });
 
-        let writer = write_loop(write_half, self.outbox_rx);
+        // The reader reserves its slots itself: nothing waits on drains.
+        let writer = write_loop(write_half, self.outbox_rx, || {});
         let grace = grace_after(env.clone(), self.closing);
         let ending = self.writer_ending;
         env.spawn(async move {
@@ -201,7 +203,14 @@ async fn read_loop<R: AsyncRead + Send + Unpin>(
             Some(Ok(Frame::Line(line))) => (Received::Line(line), false),
             Some(Ok(Frame::InvalidUtf8)) => (Received::InvalidUtf8, false),
             Some(Err(FrameError::LineTooLong)) => (Received::LineTooLong, true),
-            Some(Err(FrameError::Io(_))) | None => break,
+            Some(Err(FrameError::Io(_))) => {
+                count_close(CloseReason::ReadFailed);
+                break;
+            }
+            None => {
+                count_close(CloseReason::PeerClosed);
+                break;
+            }
         };
         if events
             .send(LinkEvent::Received(conn, received, slot))

@@ -124,6 +124,7 @@ pub async fn run_room<E: Env>(
                     let (handle, pending) = link::open(config.outbox_lines_max);
                     if links.0.len() >= config.connections_max {
                         env.record(format_args!("full {peer}"));
+                        crate::conn::count_close(crate::conn::CloseReason::ServerFull);
                         let _ = handle.try_send("ERR server-full try again later".to_owned());
                         pending.start(&env, stream, conn, events_tx.clone());
                         continue;
@@ -193,7 +194,9 @@ fn pump<E: Env>(
                 }
             },
             Output::Close(conn) => {
-                links.0.remove(&conn);
+                if links.0.remove(&conn).is_some() {
+                    conn::count_close(conn::CloseReason::ByGame);
+                }
             }
         }
     }

@@ -120,6 +120,7 @@ where
                     OUTBOX_LINES_MAX,
                 );
                 if conns.len() >= connections_max {
+                    crate::conn::count_close(crate::conn::CloseReason::ServerFull);
                     let _ = handle.try_send("ERR server-full try again later".to_owned());
                 } else {
                     conns.insert(conns_opened, handle);

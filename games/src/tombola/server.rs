@@ -98,6 +98,7 @@ where
                     conns_opened += 1;
                     let handle = spawn_connection(&env, stream, conns_opened, events_tx.clone(), OUTBOX_LINES_MAX);
                     if conns.len() >= connections_max {
+                        crate::conn::count_close(crate::conn::CloseReason::ServerFull);
                         let _ = handle.try_send("ERR server-full try again later".to_owned());
                     } else {
                         conns.insert(conns_opened, handle);

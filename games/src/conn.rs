@@ -524,6 +524,131 @@ pub(crate) async fn write_loop<W: AsyncWrite + Send + Unpin>(
     let _ = write_half.shutdown().await;
 }
 
+/// What the shared server loop ([`serve`]) needs of a game besides
+/// [`GameCore`]: the sans-IO calls every game state machine has.
+pub trait ServedGame: GameCore {
+    /// Which listener a connection came in on (one port: `()`).
+    type Port: Copy + std::fmt::Debug;
+    fn connect(&mut self, now_ms: u64, conn: ConnId, port: Self::Port);
+    fn receive(&mut self, now_ms: u64, conn: ConnId, line: &str);
+    fn disconnect(&mut self, now_ms: u64, conn: ConnId);
+    /// When [`ServedGame::handle_timeout`] next has something to do.
+    fn poll_timeout(&self) -> Option<u64>;
+    fn handle_timeout(&mut self, now_ms: u64);
+}
+
+/// The refusal a full server sends a new connection before closing it.
+pub const SERVER_FULL_REFUSAL: &str = "ERR server-full try again later";
+
+/// Connection events waiting for the game task; readers wait when it is
+/// full (so a flood of input slows the flooders' readers, not memory).
+pub const EVENTS_QUEUE_MAX: usize = 1024;
+
+/// Pause after a failed `accept` (out of descriptors, say) before retrying.
+pub const ACCEPT_RETRY_MS: u64 = 100;
+
+/// The one server loop of the line games (lock-step and live tombola):
+/// accepts on `first` and, if given, `second`, queues at most
+/// `outbox_lines_max` lines per connection, holds at most
+/// `connections_max` connections (more get [`SERVER_FULL_REFUSAL`] and are
+/// closed), hands the game every line in the order each connection sent
+/// it (framing refusals answered in turn, see [`take_event`]), lets a
+/// reader read on only once its line's replies are queued, fires the
+/// game's deadlines, and on `shutdown` stops accepting and shuts every
+/// connection down ([`shut_down_all`]). The loop waits with `biased`
+/// priority (shutdown, connection events, the deadline, `first`,
+/// `second`) so a seed replays exactly.
+pub async fn serve<E, G>(
+    env: &E,
+    game: &mut G,
+    first: (E::Listener, G::Port),
+    second: Option<(E::Listener, G::Port)>,
+    outbox_lines_max: usize,
+    connections_max: usize,
+    shutdown: impl std::future::Future<Output = ()>,
+) where
+    E: Env,
+    G: ServedGame,
+{
+    use crate::env::Listener;
+    let (events_tx, mut events_rx) = mpsc::channel(EVENTS_QUEUE_MAX);
+    let mut conns: std::collections::BTreeMap<ConnId, ConnHandle> = Default::default();
+    let mut conns_opened: ConnId = 0;
+    tokio::pin!(shutdown);
+    let (first, first_port) = first;
+    loop {
+        let deadline = game.poll_timeout();
+        let mut answered = None;
+        let second_accept = async {
+            match &second {
+                Some((listener, port)) => (listener.accept().await, *port),
+                None => std::future::pending().await,
+            }
+        };
+        let accepted = tokio::select! {
+            biased;
+            _ = &mut shutdown => break,
+            Some(event) = events_rx.recv() => {
+                let now_ms = env.now_ms();
+                match take_event(&mut conns, event) {
+                    Some(Input::Line(conn, line)) => {
+                        game.receive(now_ms, conn, &line);
+                        answered = Some(conn);
+                    }
+                    Some(Input::Closed(conn)) => game.disconnect(now_ms, conn),
+                    None => {}
+                }
+                None
+            }
+            _ = env.sleep_until_ms(deadline.unwrap_or(0)), if deadline.is_some() => {
+                game.handle_timeout(env.now_ms());
+                None
+            }
+            accepted = first.accept() => Some((accepted, first_port)),
+            accepted = second_accept => Some(accepted),
+        };
+        match accepted {
+            None => {}
+            Some((Ok((stream, _peer)), port)) => {
+                conns_opened += 1;
+                let handle = spawn_connection(
+                    env,
+                    stream,
+                    conns_opened,
+                    events_tx.clone(),
+                    outbox_lines_max,
+                );
+                if conns.len() >= connections_max {
+                    count_close(CloseReason::ServerFull);
+                    let _ = handle.try_send(SERVER_FULL_REFUSAL.to_owned());
+                } else {
+                    conns.insert(conns_opened, handle);
+                    game.connect(env.now_ms(), conns_opened, port);
+                }
+            }
+            Some((Err(error), port)) => {
+                if second.is_some() {
+                    env.record(format_args!("accept-error {port:?} {error}"));
+                } else {
+                    env.record(format_args!("accept-error {error}"));
+                }
+                env.sleep_ms(ACCEPT_RETRY_MS).await;
+            }
+        }
+        pump(env, game, &mut conns);
+        // Only now are the line's replies in its outbox: its reader may
+        // read one more line.
+        if let Some(handle) = answered.take().and_then(|conn| conns.get(&conn)) {
+            handle.line_handled();
+        }
+    }
+    // Stop accepting first, then tell everyone and let them flush.
+    drop(first);
+    drop(second);
+    env.record(format_args!("shutdown {} connections", conns.len()));
+    shut_down_all(env, std::mem::take(&mut conns).into_values()).await;
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

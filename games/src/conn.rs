@@ -266,18 +266,19 @@ pub const LINES_IN_FLIGHT_MAX: usize = 4;
 /// `WAITING`; a false claim: two refusals; ...).
 pub const REPLIES_PER_LINE_MAX: usize = 4;
 
-/// One line queued for a peer, without its terminator. A boxed `str` is 16
-/// bytes where a `String` is 24, and an outbox allocates room for a block of
-/// 32 of them as soon as it exists: 512 bytes instead of 768 for every
-/// connection, idle or not.
-pub type OutLine = Box<str>;
+/// One line queued for a peer, without its terminator. An outbox allocates
+/// a block of 32 slots as soon as it exists, so every connection, idle or
+/// not, pays for 32 of these: a pointer (8 bytes; the line's `String` lives
+/// on the heap only while queued) makes that 256 bytes, where a `String`
+/// (24 bytes) made it 768.
+pub type OutLine = Box<String>;
 
 /// The game's handle on one connection. Dropping it closes the connection.
 #[derive(Debug)]
 pub struct ConnHandle {
     outbox: mpsc::Sender<OutLine>,
     /// Lines the reader may still read before the game acknowledges one.
-    in_flight: Arc<Semaphore>,
+    pacing: Arc<Pacing>,
     writer_ended: WriterEnded,
     _closing: DropGuard,
 }
@@ -295,7 +296,7 @@ impl ConnHandle {
     /// Queues one line without waiting.
     pub fn try_send(&self, line: String) -> Result<(), QueueError> {
         self.outbox
-            .try_send(line.into_boxed_str())
+            .try_send(Box::new(line))
             .map_err(|error| match error {
                 mpsc::error::TrySendError::Full(_) => QueueError::Full,
                 mpsc::error::TrySendError::Closed(_) => QueueError::Closed,
@@ -310,7 +311,7 @@ impl ConnHandle {
     /// The game has handled one line of this connection and queued its
     /// replies: the reader may read one more.
     pub fn line_handled(&self) {
-        self.in_flight.add_permits(1);
+        self.pacing.in_flight.add_permits(1);
     }
 
     /// Flushes what is queued, then closes the connection.
@@ -323,6 +324,15 @@ impl ConnHandle {
         let _ = self.try_send(SHUTDOWN_LINE.to_owned());
         self.writer_ended
     }
+}
+
+/// What a connection's reader waits on before reading a line, in one
+/// allocation: lines it may still read before the game acknowledges one,
+/// and the writer's signal that lines left the outbox.
+#[derive(Debug)]
+struct Pacing {
+    in_flight: Semaphore,
+    drained: Notify,
 }
 
 /// Starts the reader and writer tasks of one accepted connection.
@@ -340,8 +350,10 @@ pub fn spawn_connection<E: Env>(
     let (read_half, write_half) = tokio::io::split(stream);
     let (outbox, outbox_rx) = mpsc::channel(outbox_lines_max);
     let closing = CancellationToken::new();
-    let in_flight = Arc::new(Semaphore::new(LINES_IN_FLIGHT_MAX));
-    let drained = Arc::new(Notify::new());
+    let pacing = Arc::new(Pacing {
+        in_flight: Semaphore::new(LINES_IN_FLIGHT_MAX),
+        drained: Notify::new(),
+    });
     assert!(
         outbox_lines_max >= LINES_IN_FLIGHT_MAX * REPLIES_PER_LINE_MAX,
         "an outbox holds the replies to every line in flight"
@@ -352,8 +364,7 @@ pub fn spawn_connection<E: Env>(
         conn,
         events,
         outbox.downgrade(),
-        in_flight.clone(),
-        drained.clone(),
+        pacing.clone(),
         closing.clone(),
     );
     let grace = grace_after(env.clone(), closing.clone());
@@ -365,7 +376,8 @@ pub fn spawn_connection<E: Env>(
         }
     });
 
-    let writer = write_loop(write_half, outbox_rx, move || drained.notify_one());
+    let drained = pacing.clone();
+    let writer = write_loop(write_half, outbox_rx, move || drained.drained.notify_one());
     let grace = grace_after(env.clone(), closing.clone());
     let (ended, writer_ended) = oneshot::channel();
     env.spawn(async move {
@@ -380,7 +392,7 @@ pub fn spawn_connection<E: Env>(
 
     ConnHandle {
         outbox,
-        in_flight,
+        pacing,
         writer_ended,
         _closing: closing.drop_guard(),
     }
@@ -398,8 +410,7 @@ async fn read_loop<R: AsyncRead + Send + Unpin>(
     conn: ConnId,
     events: mpsc::Sender<ConnEvent>,
     outbox: mpsc::WeakSender<OutLine>,
-    in_flight: Arc<Semaphore>,
-    drained: Arc<Notify>,
+    pacing: Arc<Pacing>,
     closing: CancellationToken,
 ) {
     let mut frames = LineReader::new(read_half, LineCodec::new());
@@ -411,7 +422,7 @@ async fn read_loop<R: AsyncRead + Send + Unpin>(
         tokio::select! {
             biased;
             _ = closing.cancelled() => {}
-            room = wait_for_room(&outbox, &in_flight, &drained) => {
+            room = wait_for_room(&outbox, &pacing.in_flight, &pacing.drained) => {
                 if !room {
                     break;
                 }

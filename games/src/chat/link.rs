@@ -75,13 +75,13 @@ impl LinkHandle {
     /// client) if the outbox has room beyond the reply headroom.
     pub fn offer(&self, line: String) -> bool {
         self.outbox.capacity() > REPLY_HEADROOM_LINES
-            && self.outbox.try_send(line.into_boxed_str()).is_ok()
+            && self.outbox.try_send(Box::new(line)).is_ok()
     }
 
     /// Queues a line without waiting.
     pub fn try_send(&self, line: String) -> Result<(), QueueError> {
         self.outbox
-            .try_send(line.into_boxed_str())
+            .try_send(Box::new(line))
             .map_err(|error| match error {
                 mpsc::error::TrySendError::Full(_) => QueueError::Full,
                 mpsc::error::TrySendError::Closed(_) => QueueError::Closed,

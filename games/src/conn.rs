@@ -710,27 +710,6 @@ mod tests {
         fn record(&self, _event: std::fmt::Arguments<'_>) {}
     }
 
-    /// Answers every line with one reply and remembers who it was told
-    /// was not reading.
-    #[derive(Default)]
-    struct EchoGame {
-        replies: std::collections::VecDeque<Delivery<String>>,
-        not_reading: Vec<ConnId>,
-    }
-
-    impl GameCore for EchoGame {
-        type Message = String;
-        fn poll_delivery(&mut self) -> Option<Delivery<String>> {
-            self.replies.pop_front()
-        }
-        fn poll_note(&mut self) -> Option<String> {
-            None
-        }
-        fn not_reading(&mut self, _now_ms: u64, conn: ConnId) {
-            self.not_reading.push(conn);
-        }
-    }
-
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
     async fn a_client_that_pipelines_into_full_socket_buffers_gets_every_reply_and_stays_open() {
         // Socket buffers of a few bytes: the outbox fills at once, as it
@@ -752,9 +731,12 @@ mod tests {
                 .await;
             client_write
         });
+        // The game's side as `pump` does it: one reply per line, queued
+        // without waiting; a full outbox is what `pump` treats as a client
+        // not reading, and closes.
         let game = tokio::spawn(async move {
-            let mut game = EchoGame::default();
             let mut answered = 0;
+            let mut found_full = Vec::new();
             while answered < lines {
                 let Some(event) = events_rx.recv().await else {
                     break;
@@ -762,23 +744,27 @@ mod tests {
                 // A loaded machine preempts the game task while its reader
                 // runs on: lag behind the reader just when the outbox is
                 // nearly full, so it reads ahead then.
-                if conns.get(&1).is_some_and(|handle| handle.room() < 24) {
+                if conns
+                    .get(&1)
+                    .is_some_and(|handle: &ConnHandle| handle.room() < 24)
+                {
                     tokio::time::sleep(std::time::Duration::from_micros(300)).await;
                 }
                 match take_event(&mut conns, event) {
                     Some(Input::Line(conn, line)) => {
-                        game.replies
-                            .push_back(Delivery::Send(conn, format!("{line} {answered}")));
-                        pump(&PipeEnv, &mut game, &mut conns);
-                        answered += 1;
-                        if let Some(handle) = conns.get(&conn) {
-                            handle.line_handled();
+                        let reply = format!("{line} {answered}");
+                        if conns[&conn].try_send(reply) == Err(QueueError::Full) {
+                            found_full.push(answered);
+                            conns.remove(&conn);
+                            break;
                         }
+                        answered += 1;
+                        conns[&conn].line_handled();
                     }
                     Some(Input::Closed(_)) | None => break,
                 }
             }
-            (game.not_reading, conns)
+            (found_full, conns)
         });
         tokio::time::sleep(std::time::Duration::from_millis(100)).await;
         let mut reader = tokio::io::BufReader::new(client_read);
@@ -797,8 +783,12 @@ mod tests {
             );
             assert_eq!(line, format!("LINE {index}\n"));
         }
-        let (not_reading, conns) = game.await.unwrap();
-        assert_eq!(not_reading, Vec::<ConnId>::new(), "told not reading");
+        let (found_full, conns) = game.await.unwrap();
+        assert_eq!(
+            found_full,
+            Vec::<usize>::new(),
+            "replies that found the outbox full"
+        );
         assert!(conns.contains_key(&1), "the connection is still open");
         drop(flood.await.unwrap());
     }

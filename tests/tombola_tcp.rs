@@ -251,7 +251,8 @@ async fn a_client_that_pipelines_many_lines_before_reading_gets_every_reply() {
         );
         assert!(
             read.await.expect("replies keep coming").unwrap() > 0,
-            "connection closed after {index} replies"
+            "connection closed after {index} replies; server-side closes in this process: {:?}",
+            games::conn::close_counts()
         );
         assert!(
             line.starts_with("ERR not-playing"),

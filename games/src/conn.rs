@@ -20,16 +20,14 @@
 //! [`SHUTDOWN_LINE`], closes it, and waits at most [`SHUTDOWN_FLUSH_MS`]
 //! for the writers to flush.
 
-use futures::StreamExt;
 use std::sync::Arc;
 use tokio::io::{AsyncRead, AsyncWrite};
 
-use tokio::sync::{mpsc, oneshot, Semaphore};
-use tokio_util::codec::FramedRead;
+use tokio::sync::{mpsc, oneshot, Notify, Semaphore};
 use tokio_util::sync::{CancellationToken, DropGuard};
 
 use crate::env::Env;
-use crate::framing::{Frame, FrameError, LineCodec};
+use crate::framing::{Frame, FrameError, LineCodec, LineReader};
 
 /// What a game state machine asks its shell to do with a connection.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -76,7 +74,9 @@ pub fn pump<E: Env, G: GameCore>(
                     }
                 }
                 Delivery::Close(conn) => {
-                    conns.remove(&conn);
+                    if conns.remove(&conn).is_some() {
+                        count_close(CloseReason::ByGame);
+                    }
                 }
             }
         }
@@ -85,6 +85,7 @@ pub fn pump<E: Env, G: GameCore>(
         }
         for conn in not_reading {
             if conns.remove(&conn).is_some() {
+                count_close(CloseReason::NotReading);
                 game.not_reading(env.now_ms(), conn);
             }
         }
@@ -94,6 +95,69 @@ pub fn pump<E: Env, G: GameCore>(
 /// Identifies one connection for the lifetime of a server; never reused, so
 /// a late event from a closed connection can never be taken for a new one.
 pub type ConnId = u64;
+
+/// Why the server side ended connections, counted over the whole process.
+/// A debugging aid, never part of a trace (so simulated runs replay the
+/// same): a test that sees a connection end can print [`close_counts`] and
+/// tell which of the paths below ended it.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct CloseCounts {
+    /// The game sent a connection more lines than its outbox holds
+    /// ([`GameCore::not_reading`]).
+    pub not_reading: u64,
+    /// The game closed the connection ([`Delivery::Close`]).
+    pub by_game: u64,
+    /// An over-long line ended the connection.
+    pub line_too_long: u64,
+    /// The peer closed its end (the reader saw end of stream).
+    pub peer_closed: u64,
+    /// Reading failed (a reset, say).
+    pub read_failed: u64,
+    /// Writing failed (a reset, say).
+    pub write_failed: u64,
+    /// The server was full and refused the connection.
+    pub server_full: u64,
+    /// The server shut down.
+    pub shutdown: u64,
+}
+
+/// The counters behind [`close_counts`], one per field of [`CloseCounts`].
+#[derive(Debug)]
+pub(crate) enum CloseReason {
+    NotReading,
+    ByGame,
+    LineTooLong,
+    PeerClosed,
+    ReadFailed,
+    WriteFailed,
+    ServerFull,
+    Shutdown,
+}
+
+static CLOSE_COUNTERS: [std::sync::atomic::AtomicU64; 8] =
+    [const { std::sync::atomic::AtomicU64::new(0) }; 8];
+
+/// Counts one server-side close (see [`CloseCounts`]).
+pub(crate) fn count_close(reason: CloseReason) {
+    CLOSE_COUNTERS[reason as usize].fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+}
+
+/// How many connections each path has ended so far in this process.
+pub fn close_counts() -> CloseCounts {
+    let count = |reason: CloseReason| {
+        CLOSE_COUNTERS[reason as usize].load(std::sync::atomic::Ordering::Relaxed)
+    };
+    CloseCounts {
+        not_reading: count(CloseReason::NotReading),
+        by_game: count(CloseReason::ByGame),
+        line_too_long: count(CloseReason::LineTooLong),
+        peer_closed: count(CloseReason::PeerClosed),
+        read_failed: count(CloseReason::ReadFailed),
+        write_failed: count(CloseReason::WriteFailed),
+        server_full: count(CloseReason::ServerFull),
+        shutdown: count(CloseReason::Shutdown),
+    }
+}
 
 /// How long a closed connection may take to flush its last lines and see
 /// the peer's end of stream before its tasks are dropped.
@@ -157,6 +221,7 @@ pub fn take_event(
         }
         ConnEvent::LineTooLong(conn) => {
             let handle = conns.remove(&conn)?;
+            count_close(CloseReason::LineTooLong);
             let _ = handle.try_send(line_too_long_refusal());
             handle.close();
             Some(Input::Closed(conn))
@@ -203,12 +268,19 @@ pub const LINES_IN_FLIGHT_MAX: usize = 4;
 /// `WAITING`; a false claim: two refusals; ...).
 pub const REPLIES_PER_LINE_MAX: usize = 4;
 
+/// One line queued for a peer, without its terminator. An outbox allocates
+/// a block of 32 slots as soon as it exists, so every connection, idle or
+/// not, pays for 32 of these: a pointer (8 bytes; the line's `String` lives
+/// on the heap only while queued) makes that 256 bytes, where a `String`
+/// (24 bytes) made it 768.
+pub type OutLine = Box<String>;
+
 /// The game's handle on one connection. Dropping it closes the connection.
 #[derive(Debug)]
 pub struct ConnHandle {
-    outbox: mpsc::Sender<String>,
+    outbox: mpsc::Sender<OutLine>,
     /// Lines the reader may still read before the game acknowledges one.
-    in_flight: Arc<Semaphore>,
+    pacing: Arc<Pacing>,
     writer_ended: WriterEnded,
     _closing: DropGuard,
 }
@@ -225,10 +297,12 @@ pub enum QueueError {
 impl ConnHandle {
     /// Queues one line without waiting.
     pub fn try_send(&self, line: String) -> Result<(), QueueError> {
-        self.outbox.try_send(line).map_err(|error| match error {
-            mpsc::error::TrySendError::Full(_) => QueueError::Full,
-            mpsc::error::TrySendError::Closed(_) => QueueError::Closed,
-        })
+        self.outbox
+            .try_send(Box::new(line))
+            .map_err(|error| match error {
+                mpsc::error::TrySendError::Full(_) => QueueError::Full,
+                mpsc::error::TrySendError::Closed(_) => QueueError::Closed,
+            })
     }
 
     /// Lines that can still be queued before the outbox is full.
@@ -239,7 +313,7 @@ impl ConnHandle {
     /// The game has handled one line of this connection and queued its
     /// replies: the reader may read one more.
     pub fn line_handled(&self) {
-        self.in_flight.add_permits(1);
+        self.pacing.in_flight.add_permits(1);
     }
 
     /// Flushes what is queued, then closes the connection.
@@ -248,9 +322,19 @@ impl ConnHandle {
     /// Queues [`SHUTDOWN_LINE`] if there is room, then closes the
     /// connection; the result resolves once its writer has ended.
     pub fn shut_down(self) -> WriterEnded {
+        count_close(CloseReason::Shutdown);
         let _ = self.try_send(SHUTDOWN_LINE.to_owned());
         self.writer_ended
     }
+}
+
+/// What a connection's reader waits on before reading a line, in one
+/// allocation: lines it may still read before the game acknowledges one,
+/// and the writer's signal that lines left the outbox.
+#[derive(Debug)]
+struct Pacing {
+    in_flight: Semaphore,
+    drained: Notify,
 }
 
 /// Starts the reader and writer tasks of one accepted connection.
@@ -268,7 +352,10 @@ pub fn spawn_connection<E: Env>(
     let (read_half, write_half) = tokio::io::split(stream);
     let (outbox, outbox_rx) = mpsc::channel(outbox_lines_max);
     let closing = CancellationToken::new();
-    let in_flight = Arc::new(Semaphore::new(LINES_IN_FLIGHT_MAX));
+    let pacing = Arc::new(Pacing {
+        in_flight: Semaphore::new(LINES_IN_FLIGHT_MAX),
+        drained: Notify::new(),
+    });
     assert!(
         outbox_lines_max >= LINES_IN_FLIGHT_MAX * REPLIES_PER_LINE_MAX,
         "an outbox holds the replies to every line in flight"
@@ -279,7 +366,7 @@ pub fn spawn_connection<E: Env>(
         conn,
         events,
         outbox.downgrade(),
-        in_flight.clone(),
+        pacing.clone(),
         closing.clone(),
     );
     let grace = grace_after(env.clone(), closing.clone());
@@ -291,7 +378,8 @@ pub fn spawn_connection<E: Env>(
         }
     });
 
-    let writer = write_loop(write_half, outbox_rx);
+    let drained = pacing.clone();
+    let writer = write_loop(write_half, outbox_rx, move || drained.drained.notify_one());
     let grace = grace_after(env.clone(), closing.clone());
     let (ended, writer_ended) = oneshot::channel();
     env.spawn(async move {
@@ -306,7 +394,7 @@ pub fn spawn_connection<E: Env>(
 
     ConnHandle {
         outbox,
-        in_flight,
+        pacing,
         writer_ended,
         _closing: closing.drop_guard(),
     }
@@ -314,19 +402,20 @@ pub fn spawn_connection<E: Env>(
 
 async fn grace_after<E: Env>(env: E, closing: CancellationToken) {
     closing.cancelled().await;
-    env.sleep_ms(CLOSE_GRACE_MS).await;
+    // Boxed, so the timer exists only once the connection is closing and
+    // an open connection's two tasks do not carry its space.
+    Box::pin(env.sleep_ms(CLOSE_GRACE_MS)).await;
 }
 
 async fn read_loop<R: AsyncRead + Send + Unpin>(
     read_half: R,
     conn: ConnId,
     events: mpsc::Sender<ConnEvent>,
-    outbox: mpsc::WeakSender<String>,
-    in_flight: Arc<Semaphore>,
+    outbox: mpsc::WeakSender<OutLine>,
+    pacing: Arc<Pacing>,
     closing: CancellationToken,
 ) {
-    let mut frames =
-        FramedRead::with_capacity(read_half, LineCodec::new(), READ_BUFFER_START_BYTES);
+    let mut frames = LineReader::new(read_half, LineCodec::new());
     loop {
         // Read on only when the replies to every line in flight would fit:
         // replies are never dropped, so a peer that does not read them is
@@ -335,7 +424,7 @@ async fn read_loop<R: AsyncRead + Send + Unpin>(
         tokio::select! {
             biased;
             _ = closing.cancelled() => {}
-            room = wait_for_room(&outbox, &in_flight) => {
+            room = wait_for_room(&outbox, &pacing.in_flight, &pacing.drained) => {
                 if !room {
                     break;
                 }
@@ -358,7 +447,14 @@ async fn read_loop<R: AsyncRead + Send + Unpin>(
                 let _ = events.send(ConnEvent::LineTooLong(conn)).await;
                 return;
             }
-            Some(Err(FrameError::Io(_))) | None => break,
+            Some(Err(FrameError::Io(_))) => {
+                count_close(CloseReason::ReadFailed);
+                break;
+            }
+            None => {
+                count_close(CloseReason::PeerClosed);
+                break;
+            }
         }
     }
     let _ = events.send(ConnEvent::Closed(conn)).await;
@@ -367,38 +463,63 @@ async fn read_loop<R: AsyncRead + Send + Unpin>(
 /// Waits for a free in-flight place (taken for the next line) and for room
 /// in the outbox for the replies of every line in flight. False once the
 /// outbox is gone.
-async fn wait_for_room(outbox: &mpsc::WeakSender<String>, in_flight: &Semaphore) -> bool {
+///
+/// The room is looked at, never taken: a reservation that has to wait
+/// holds the slots it has got so far, and those are the very slots the game
+/// needs for the replies to the lines already in flight. (Reserving 16
+/// slots when 15 were free took all 15; the reply to the line before then
+/// found the outbox full and a client that pipelined, on a loaded machine,
+/// was closed as not reading.) So the reader checks the outbox's free
+/// slots and, while they are too few, sleeps until the writer has taken
+/// lines out (`drained`).
+async fn wait_for_room(
+    outbox: &mpsc::WeakSender<OutLine>,
+    in_flight: &Semaphore,
+    drained: &Notify,
+) -> bool {
     match in_flight.acquire().await {
         Ok(permit) => permit.forget(),
         Err(_) => return false,
     }
-    let Some(outbox) = outbox.upgrade() else {
-        return false;
-    };
-    let room = outbox
-        .reserve_many(LINES_IN_FLIGHT_MAX * REPLIES_PER_LINE_MAX)
-        .await
-        .is_ok();
-    room
+    loop {
+        let Some(outbox) = outbox.upgrade() else {
+            return false;
+        };
+        if outbox.is_closed() {
+            return false;
+        }
+        if outbox.capacity() >= LINES_IN_FLIGHT_MAX * REPLIES_PER_LINE_MAX {
+            return true;
+        }
+        drop(outbox);
+        // `notify_one` keeps a wake-up given before this wait starts, so a
+        // drain between the check above and here is not missed.
+        drained.notified().await;
+    }
 }
-
-/// Bytes a connection's read buffer starts with. An idle connection holds
-/// it, so it is small; it grows for a longer line (up to `LINE_BYTES_MAX`
-/// and what has arrived after it) and for a client that pipelines.
-pub const READ_BUFFER_START_BYTES: usize = 256;
 
 /// Drains a connection's outbox onto the socket, every line already queued
 /// in one write. The batch buffer lives only while writing, so an idle
 /// connection holds no write buffer. Shared by every game's connections
-/// (chat's `link.rs` too).
+/// (chat's `link.rs` too). `drained` is called whenever lines have left
+/// the outbox (room for more) and when the writer ends.
 pub(crate) async fn write_loop<W: AsyncWrite + Send + Unpin>(
     mut write_half: W,
-    mut outbox: mpsc::Receiver<String>,
+    mut outbox: mpsc::Receiver<OutLine>,
+    drained: impl Fn(),
 ) {
     use tokio::io::AsyncWriteExt;
+    // Called on every way out, so a reader waiting for room sees the end.
+    struct OnDrop<F: Fn()>(F);
+    impl<F: Fn()> Drop for OnDrop<F> {
+        fn drop(&mut self) {
+            (self.0)()
+        }
+    }
+    let drained = OnDrop(drained);
     while let Some(line) = outbox.recv().await {
         let mut batch = Vec::with_capacity(line.len() + 1);
-        let mut push = |line: String| {
+        let mut push = |line: OutLine| {
             debug_assert!(!line.contains('\n'), "a line never contains its terminator");
             batch.extend_from_slice(line.as_bytes());
             batch.push(b'\n');
@@ -407,9 +528,270 @@ pub(crate) async fn write_loop<W: AsyncWrite + Send + Unpin>(
         while let Ok(line) = outbox.try_recv() {
             push(line);
         }
+        (drained.0)();
         if write_half.write_all(&batch).await.is_err() || write_half.flush().await.is_err() {
+            count_close(CloseReason::WriteFailed);
             return;
         }
     }
     let _ = write_half.shutdown().await;
+}
+
+/// What the shared server loop ([`serve`]) needs of a game besides
+/// [`GameCore`]: the sans-IO calls every game state machine has.
+pub trait ServedGame: GameCore {
+    /// Which listener a connection came in on (one port: `()`).
+    type Port: Copy + std::fmt::Debug;
+    fn connect(&mut self, now_ms: u64, conn: ConnId, port: Self::Port);
+    fn receive(&mut self, now_ms: u64, conn: ConnId, line: &str);
+    fn disconnect(&mut self, now_ms: u64, conn: ConnId);
+    /// When [`ServedGame::handle_timeout`] next has something to do.
+    fn poll_timeout(&self) -> Option<u64>;
+    fn handle_timeout(&mut self, now_ms: u64);
+}
+
+/// The refusal a full server sends a new connection before closing it.
+pub const SERVER_FULL_REFUSAL: &str = "ERR server-full try again later";
+
+/// Connection events waiting for the game task; readers wait when it is
+/// full (so a flood of input slows the flooders' readers, not memory).
+pub const EVENTS_QUEUE_MAX: usize = 1024;
+
+/// Pause after a failed `accept` (out of descriptors, say) before retrying.
+pub const ACCEPT_RETRY_MS: u64 = 100;
+
+/// The one server loop of the line games (lock-step and live tombola):
+/// accepts on `first` and, if given, `second`, queues at most
+/// `outbox_lines_max` lines per connection, holds at most
+/// `connections_max` connections (more get [`SERVER_FULL_REFUSAL`] and are
+/// closed), hands the game every line in the order each connection sent
+/// it (framing refusals answered in turn, see [`take_event`]), lets a
+/// reader read on only once its line's replies are queued, fires the
+/// game's deadlines, and on `shutdown` stops accepting and shuts every
+/// connection down ([`shut_down_all`]). The loop waits with `biased`
+/// priority (shutdown, connection events, the deadline, `first`,
+/// `second`) so a seed replays exactly.
+pub async fn serve<E, G>(
+    env: &E,
+    game: &mut G,
+    first: (E::Listener, G::Port),
+    second: Option<(E::Listener, G::Port)>,
+    outbox_lines_max: usize,
+    connections_max: usize,
+    shutdown: impl std::future::Future<Output = ()>,
+) where
+    E: Env,
+    G: ServedGame,
+{
+    use crate::env::Listener;
+    let (events_tx, mut events_rx) = mpsc::channel(EVENTS_QUEUE_MAX);
+    let mut conns: std::collections::BTreeMap<ConnId, ConnHandle> = Default::default();
+    let mut conns_opened: ConnId = 0;
+    tokio::pin!(shutdown);
+    let (first, first_port) = first;
+    loop {
+        let deadline = game.poll_timeout();
+        let mut answered = None;
+        let second_accept = async {
+            match &second {
+                Some((listener, port)) => (listener.accept().await, *port),
+                None => std::future::pending().await,
+            }
+        };
+        let accepted = tokio::select! {
+            biased;
+            _ = &mut shutdown => break,
+            Some(event) = events_rx.recv() => {
+                let now_ms = env.now_ms();
+                match take_event(&mut conns, event) {
+                    Some(Input::Line(conn, line)) => {
+                        game.receive(now_ms, conn, &line);
+                        answered = Some(conn);
+                    }
+                    Some(Input::Closed(conn)) => game.disconnect(now_ms, conn),
+                    None => {}
+                }
+                None
+            }
+            _ = env.sleep_until_ms(deadline.unwrap_or(0)), if deadline.is_some() => {
+                game.handle_timeout(env.now_ms());
+                None
+            }
+            accepted = first.accept() => Some((accepted, first_port)),
+            accepted = second_accept => Some(accepted),
+        };
+        match accepted {
+            None => {}
+            Some((Ok((stream, _peer)), port)) => {
+                conns_opened += 1;
+                let handle = spawn_connection(
+                    env,
+                    stream,
+                    conns_opened,
+                    events_tx.clone(),
+                    outbox_lines_max,
+                );
+                if conns.len() >= connections_max {
+                    count_close(CloseReason::ServerFull);
+                    let _ = handle.try_send(SERVER_FULL_REFUSAL.to_owned());
+                } else {
+                    conns.insert(conns_opened, handle);
+                    game.connect(env.now_ms(), conns_opened, port);
+                }
+            }
+            Some((Err(error), port)) => {
+                if second.is_some() {
+                    env.record(format_args!("accept-error {port:?} {error}"));
+                } else {
+                    env.record(format_args!("accept-error {error}"));
+                }
+                env.sleep_ms(ACCEPT_RETRY_MS).await;
+            }
+        }
+        pump(env, game, &mut conns);
+        // Only now are the line's replies in its outbox: its reader may
+        // read one more line.
+        if let Some(handle) = answered.take().and_then(|conn| conns.get(&conn)) {
+            handle.line_handled();
+        }
+    }
+    // Stop accepting first, then tell everyone and let them flush.
+    drop(first);
+    drop(second);
+    env.record(format_args!("shutdown {} connections", conns.len()));
+    shut_down_all(env, std::mem::take(&mut conns).into_values()).await;
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::collections::BTreeMap;
+    use std::future::Future;
+    use std::io;
+    use std::net::SocketAddr;
+    use tokio::io::{AsyncBufReadExt, AsyncWriteExt, DuplexStream};
+
+    /// Tokio's clock and tasks around in-memory pipes, so a test can give a
+    /// connection socket buffers as small as it likes.
+    #[derive(Clone)]
+    struct PipeEnv;
+
+    struct NoListener;
+
+    impl crate::env::Listener for NoListener {
+        type Stream = DuplexStream;
+        async fn accept(&self) -> io::Result<(DuplexStream, SocketAddr)> {
+            std::future::pending().await
+        }
+        fn local_addr(&self) -> io::Result<SocketAddr> {
+            Err(io::ErrorKind::Unsupported.into())
+        }
+    }
+
+    impl Env for PipeEnv {
+        type Stream = DuplexStream;
+        type Listener = NoListener;
+        fn now_ms(&self) -> u64 {
+            0
+        }
+        async fn sleep_until_ms(&self, deadline_ms: u64) {
+            tokio::time::sleep(std::time::Duration::from_millis(deadline_ms)).await
+        }
+        async fn bind(&self, _addr: &str) -> io::Result<NoListener> {
+            Err(io::ErrorKind::Unsupported.into())
+        }
+        async fn connect(&self, _addr: &str) -> io::Result<DuplexStream> {
+            Err(io::ErrorKind::Unsupported.into())
+        }
+        fn spawn<F>(&self, task: F)
+        where
+            F: Future<Output = ()> + Send + 'static,
+        {
+            tokio::spawn(task);
+        }
+        fn record(&self, _event: std::fmt::Arguments<'_>) {}
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn a_client_that_pipelines_into_full_socket_buffers_gets_every_reply_and_stays_open() {
+        // Socket buffers of a few bytes: the outbox fills at once, as it
+        // does on real TCP once a slow client lets the kernel's buffers
+        // fill. Replies to lines already read must still fit.
+        let (server_side, client_side) = tokio::io::duplex(64);
+        let (events_tx, mut events_rx) = mpsc::channel(16);
+        let mut conns = BTreeMap::new();
+        conns.insert(
+            1,
+            spawn_connection(&PipeEnv, server_side, 1, events_tx, 256),
+        );
+        let lines = 20_000;
+        let (client_read, mut client_write) = tokio::io::split(client_side);
+        let flood = tokio::spawn(async move {
+            // A server that closes early shows in the replies below.
+            let _ = client_write
+                .write_all("LINE\n".repeat(lines).as_bytes())
+                .await;
+            client_write
+        });
+        // The game's side as `pump` does it: one reply per line, queued
+        // without waiting; a full outbox is what `pump` treats as a client
+        // not reading, and closes.
+        let game = tokio::spawn(async move {
+            let mut answered = 0;
+            let mut found_full = Vec::new();
+            while answered < lines {
+                let Some(event) = events_rx.recv().await else {
+                    break;
+                };
+                // A loaded machine preempts the game task while its reader
+                // runs on: lag behind the reader just when the outbox is
+                // nearly full, so it reads ahead then.
+                if conns
+                    .get(&1)
+                    .is_some_and(|handle: &ConnHandle| handle.room() < 24)
+                {
+                    tokio::time::sleep(std::time::Duration::from_micros(300)).await;
+                }
+                match take_event(&mut conns, event) {
+                    Some(Input::Line(conn, line)) => {
+                        let reply = format!("{line} {answered}");
+                        if conns[&conn].try_send(reply) == Err(QueueError::Full) {
+                            found_full.push(answered);
+                            conns.remove(&conn);
+                            break;
+                        }
+                        answered += 1;
+                        conns[&conn].line_handled();
+                    }
+                    Some(Input::Closed(_)) | None => break,
+                }
+            }
+            (found_full, conns)
+        });
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+        let mut reader = tokio::io::BufReader::new(client_read);
+        let mut line = String::new();
+        for index in 0..lines {
+            line.clear();
+            // Read slowly now and then, so the outbox fills again and again.
+            if index % 1000 == 0 {
+                tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+            }
+            let read = reader.read_line(&mut line).await.unwrap();
+            assert!(
+                read > 0,
+                "connection closed after {index} replies; server-side closes: {:?}",
+                close_counts()
+            );
+            assert_eq!(line, format!("LINE {index}\n"));
+        }
+        let (found_full, conns) = game.await.unwrap();
+        assert_eq!(
+            found_full,
+            Vec::<usize>::new(),
+            "replies that found the outbox full"
+        );
+        assert!(conns.contains_key(&1), "the connection is still open");
+        drop(flood.await.unwrap());
+    }
 }

@@ -8,6 +8,9 @@
 //! protocol's rules on top of it.
 
 use bytes::{Bytes, BytesMut};
+use std::pin::Pin;
+use std::task::Poll;
+use tokio::io::{AsyncRead, ReadBuf};
 use tokio_util::codec::{AnyDelimiterCodec, AnyDelimiterCodecError, Decoder, Encoder};
 
 /// The longest line, in bytes before the terminator, that any peer may send.
@@ -151,6 +154,76 @@ impl Encoder<String> for LineCodec {
     }
 }
 
+/// Bytes one read may take from the socket: a buffer on the stack of the
+/// task while it reads, never kept in the connection. Big enough for a few
+/// lines at a time, so a pipelining client costs few reads.
+pub const READ_CHUNK_BYTES: usize = 4096;
+
+/// Reads [`Frame`]s from a byte stream, like tokio-util's `FramedRead`, but
+/// holds no buffer while idle: bytes are read into a buffer on the stack and
+/// kept on the heap only while they hold an unfinished line (or lines not
+/// yet taken); once everything read is taken, that memory is released. An
+/// idle server connection thus costs no read buffer.
+#[derive(Debug)]
+pub struct LineReader<R> {
+    read: R,
+    codec: LineCodec,
+    pending: BytesMut,
+    ended: bool,
+}
+
+impl<R: AsyncRead + Unpin> LineReader<R> {
+    pub fn new(read: R, codec: LineCodec) -> Self {
+        Self {
+            read,
+            codec,
+            pending: BytesMut::new(),
+            ended: false,
+        }
+    }
+
+    /// The next frame; `None` once the stream has ended (an unterminated
+    /// tail is dropped, as [`LineCodec::decode_eof`] says). After an error
+    /// the caller stops reading.
+    pub async fn next(&mut self) -> Option<Result<Frame, FrameError>> {
+        loop {
+            if self.ended {
+                return self.codec.decode_eof(&mut self.pending).transpose();
+            }
+            if let Some(frame) = self.codec.decode(&mut self.pending).transpose() {
+                return Some(frame);
+            }
+            if self.pending.is_empty() && self.pending.capacity() > 0 {
+                self.pending = BytesMut::new();
+            }
+            let Self { read, pending, .. } = self;
+            let read = std::future::poll_fn(|cx| {
+                let mut chunk = [0u8; READ_CHUNK_BYTES];
+                let mut buf = ReadBuf::new(&mut chunk);
+                match Pin::new(&mut *read).poll_read(cx, &mut buf) {
+                    Poll::Ready(Ok(())) => {
+                        pending.extend_from_slice(buf.filled());
+                        Poll::Ready(Ok(buf.filled().len()))
+                    }
+                    Poll::Ready(Err(error)) => Poll::Ready(Err(error)),
+                    Poll::Pending => Poll::Pending,
+                }
+            })
+            .await;
+            match read {
+                Ok(0) => self.ended = true,
+                Ok(_) => {}
+                Err(error) => return Some(Err(FrameError::Io(error))),
+            }
+        }
+    }
+
+    /// The stream, for draining what is left.
+    pub fn into_inner(self) -> R {
+        self.read
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -201,6 +274,57 @@ mod tests {
         assert!(matches!(decode_all(&over)[..], [Err(_)]));
         let endless = vec![b'a'; LINE_BYTES_MAX * 3];
         assert!(matches!(decode_all(&endless)[..], [Err(_)]));
+    }
+
+    #[tokio::test]
+    async fn a_line_reader_reads_lines_split_anywhere_and_releases_its_buffer_between_them() {
+        let (mut client, server) = tokio::io::duplex(7);
+        let writer = tokio::spawn(async move {
+            use tokio::io::AsyncWriteExt;
+            client
+                .write_all(b"L\r\n\nQ hello\n\xff\nhalf")
+                .await
+                .unwrap();
+        });
+        let mut reader = LineReader::new(server, LineCodec::new());
+        assert_eq!(
+            reader.next().await.unwrap().unwrap(),
+            Frame::Line("L".into())
+        );
+        assert_eq!(
+            reader.next().await.unwrap().unwrap(),
+            Frame::Line("Q hello".into())
+        );
+        assert_eq!(reader.next().await.unwrap().unwrap(), Frame::InvalidUtf8);
+        writer.await.unwrap();
+        assert!(reader.next().await.is_none(), "the tail is not a line");
+        let (mut client, server) = tokio::io::duplex(64);
+        let mut reader = LineReader::new(server, LineCodec::new());
+        tokio::io::AsyncWriteExt::write_all(&mut client, b"L\n")
+            .await
+            .unwrap();
+        assert_eq!(
+            reader.next().await.unwrap().unwrap(),
+            Frame::Line("L".into())
+        );
+        let idle = tokio::time::timeout(std::time::Duration::from_millis(10), reader.next());
+        assert!(idle.await.is_err(), "nothing more has come");
+        assert_eq!(
+            reader.pending.capacity(),
+            0,
+            "an idle reader holds no buffer"
+        );
+        let mut endless = vec![b'a'; LINE_BYTES_MAX * 3];
+        endless.push(b'\n');
+        let (mut client, server) = tokio::io::duplex(64);
+        tokio::spawn(async move {
+            let _ = tokio::io::AsyncWriteExt::write_all(&mut client, &endless).await;
+        });
+        let mut reader = LineReader::new(server, LineCodec::new());
+        assert!(matches!(
+            reader.next().await,
+            Some(Err(FrameError::LineTooLong))
+        ));
     }
 
     #[test]

@@ -20,18 +20,16 @@
 //! not lost to a TCP reset; both are stopped [`CLOSE_GRACE_MS`] after the
 //! handle is dropped at the latest.
 
-use futures::StreamExt;
 use tokio::io::{AsyncRead, AsyncReadExt};
 use tokio::sync::{mpsc, oneshot};
-use tokio_util::codec::FramedRead;
 use tokio_util::sync::{CancellationToken, DropGuard};
 
 use crate::conn::{
-    write_loop, ConnId, QueueError, WriterEnded, CLOSE_GRACE_MS, READ_BUFFER_START_BYTES,
+    count_close, write_loop, CloseReason, ConnId, OutLine, QueueError, WriterEnded, CLOSE_GRACE_MS,
     SHUTDOWN_LINE,
 };
 use crate::env::Env;
-use crate::framing::{Frame, FrameError, LineCodec, LINE_BYTES_MAX};
+use crate::framing::{Frame, FrameError, LineCodec, LineReader, LINE_BYTES_MAX};
 
 /// Outbox lines kept free of other clients' messages, so that a client
 /// whose outbox is full of incoming messages can still send a few commands
@@ -39,7 +37,7 @@ use crate::framing::{Frame, FrameError, LineCodec, LINE_BYTES_MAX};
 pub const REPLY_HEADROOM_LINES: usize = 4;
 
 /// A reserved place in one connection's outbox for exactly one line.
-pub type ReplySlot = mpsc::OwnedPermit<String>;
+pub type ReplySlot = mpsc::OwnedPermit<OutLine>;
 
 /// What the reader got from the peer.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -67,7 +65,7 @@ pub enum LinkEvent {
 /// The room's handle on one connection. Dropping it closes the connection.
 #[derive(Debug)]
 pub struct LinkHandle {
-    outbox: mpsc::Sender<String>,
+    outbox: mpsc::Sender<OutLine>,
     writer_ended: WriterEnded,
     _closing: DropGuard,
 }
@@ -76,20 +74,24 @@ impl LinkHandle {
     /// Queues a line the connection did not ask for (a message from another
     /// client) if the outbox has room beyond the reply headroom.
     pub fn offer(&self, line: String) -> bool {
-        self.outbox.capacity() > REPLY_HEADROOM_LINES && self.outbox.try_send(line).is_ok()
+        self.outbox.capacity() > REPLY_HEADROOM_LINES
+            && self.outbox.try_send(Box::new(line)).is_ok()
     }
 
     /// Queues a line without waiting.
     pub fn try_send(&self, line: String) -> Result<(), QueueError> {
-        self.outbox.try_send(line).map_err(|error| match error {
-            mpsc::error::TrySendError::Full(_) => QueueError::Full,
-            mpsc::error::TrySendError::Closed(_) => QueueError::Closed,
-        })
+        self.outbox
+            .try_send(Box::new(line))
+            .map_err(|error| match error {
+                mpsc::error::TrySendError::Full(_) => QueueError::Full,
+                mpsc::error::TrySendError::Closed(_) => QueueError::Closed,
+            })
     }
 
     /// Queues [`SHUTDOWN_LINE`] if there is room, then closes the
     /// connection; the result resolves once its writer has ended.
     pub fn shut_down(self) -> WriterEnded {
+        count_close(CloseReason::Shutdown);
         let _ = self.try_send(SHUTDOWN_LINE.to_owned());
         self.writer_ended
     }
@@ -100,8 +102,8 @@ impl LinkHandle {
 /// first.
 #[derive(Debug)]
 pub struct PendingLink {
-    outbox: mpsc::WeakSender<String>,
-    outbox_rx: mpsc::Receiver<String>,
+    outbox: mpsc::WeakSender<OutLine>,
+    outbox_rx: mpsc::Receiver<OutLine>,
     closing: CancellationToken,
     /// Dropped when the writer task ends (or never starts).
     writer_ending: oneshot::Sender<()>,
@@ -151,7 +153,8 @@ impl PendingLink {
             }
         });
 
-        let writer = write_loop(write_half, self.outbox_rx);
+        // The reader reserves its slots itself: nothing waits on drains.
+        let writer = write_loop(write_half, self.outbox_rx, || {});
         let grace = grace_after(env.clone(), self.closing);
         let ending = self.writer_ending;
         env.spawn(async move {
@@ -167,18 +170,18 @@ impl PendingLink {
 
 async fn grace_after<E: Env>(env: E, closing: CancellationToken) {
     closing.cancelled().await;
-    env.sleep_ms(CLOSE_GRACE_MS).await;
+    // Boxed, as in `conn.rs`: only a closing connection carries a timer.
+    Box::pin(env.sleep_ms(CLOSE_GRACE_MS)).await;
 }
 
 async fn read_loop<R: AsyncRead + Send + Unpin>(
     read_half: R,
     conn: ConnId,
     events: mpsc::Sender<LinkEvent>,
-    outbox: mpsc::WeakSender<String>,
+    outbox: mpsc::WeakSender<OutLine>,
     closing: CancellationToken,
 ) {
-    let mut frames =
-        FramedRead::with_capacity(read_half, LineCodec::new(), READ_BUFFER_START_BYTES);
+    let mut frames = LineReader::new(read_half, LineCodec::new());
     loop {
         // Reserve the reply's place before reading the line it answers.
         let Some(sender) = outbox.upgrade() else {
@@ -201,7 +204,14 @@ async fn read_loop<R: AsyncRead + Send + Unpin>(
             Some(Ok(Frame::Line(line))) => (Received::Line(line), false),
             Some(Ok(Frame::InvalidUtf8)) => (Received::InvalidUtf8, false),
             Some(Err(FrameError::LineTooLong)) => (Received::LineTooLong, true),
-            Some(Err(FrameError::Io(_))) | None => break,
+            Some(Err(FrameError::Io(_))) => {
+                count_close(CloseReason::ReadFailed);
+                break;
+            }
+            None => {
+                count_close(CloseReason::PeerClosed);
+                break;
+            }
         };
         if events
             .send(LinkEvent::Received(conn, received, slot))

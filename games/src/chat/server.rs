@@ -124,6 +124,7 @@ pub async fn run_room<E: Env>(
                     let (handle, pending) = link::open(config.outbox_lines_max);
                     if links.0.len() >= config.connections_max {
                         env.record(format_args!("full {peer}"));
+                        crate::conn::count_close(crate::conn::CloseReason::ServerFull);
                         let _ = handle.try_send("ERR server-full try again later".to_owned());
                         pending.start(&env, stream, conn, events_tx.clone());
                         continue;
@@ -181,7 +182,7 @@ fn pump<E: Env>(
             Output::Reply(conn, message) => match slot.take() {
                 Some((slot_conn, slot)) => {
                     assert_eq!(slot_conn, conn, "a reply goes to the line's sender");
-                    slot.send(message.to_string());
+                    slot.send(Box::new(message.to_string()));
                 }
                 None => {
                     // Only greetings come without a line, and they go into
@@ -193,7 +194,9 @@ fn pump<E: Env>(
                 }
             },
             Output::Close(conn) => {
-                links.0.remove(&conn);
+                if links.0.remove(&conn).is_some() {
+                    conn::count_close(conn::CloseReason::ByGame);
+                }
             }
         }
     }

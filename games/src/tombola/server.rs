@@ -2,21 +2,19 @@
 //! in `game.rs`.
 //!
 //! One task owns the game; every connection has a reader and a writer task
-//! (see `conn.rs`) that talk to it through channels. The loop waits, with
-//! `biased` priority so a seed replays exactly, on: shutdown, connection
-//! events, the game's next deadline, and new connections.
+//! that talk to it through channels. The loop itself, with its limits,
+//! backpressure, reply order and shutdown, is `conn::serve`, shared with the
+//! live server.
 //!
 //! Try it: `tombola-server --addr 127.0.0.1:8000`, then in two other
 //! terminals `nc 127.0.0.1 8000` and type `BOARD 1 2 3 4 5 6 7 8 9 10 11 12 13 14 15`.
 
-use std::collections::BTreeMap;
 use std::future::Future;
 use std::io;
 
 use rand::Rng;
-use tokio::sync::mpsc;
 
-use crate::conn::{pump, shut_down_all, spawn_connection, take_event, ConnHandle, ConnId, Input};
+use crate::conn::{serve, ConnId, ServedGame};
 use crate::env::{Env, Listener};
 use crate::tombola::game::{LockstepServer, ServerConfig};
 
@@ -27,11 +25,6 @@ pub const OUTBOX_LINES_MAX: usize = 256;
 /// are told `ERR server-full` and closed. The binaries use [`run_holding`]
 /// with as many as the process may open (`cli::connections_allowed`).
 pub const CONNECTIONS_MAX: usize = 1024;
-/// Connection events waiting for the game task; readers wait when it is full.
-pub const EVENTS_QUEUE_MAX: usize = 1024;
-/// Pause after a failed `accept` (out of descriptors, say) before retrying.
-pub const ACCEPT_RETRY_MS: u64 = 100;
-
 /// Runs the server on `listener` until `shutdown` completes, then stops
 /// accepting, sends every connection `conn::SHUTDOWN_LINE` and returns once
 /// they have flushed (at most `conn::SHUTDOWN_FLUSH_MS`). It never stops on
@@ -65,61 +58,37 @@ where
     R: Rng,
 {
     let mut game = LockstepServer::new(config, rng);
-    let (events_tx, mut events_rx) = mpsc::channel(EVENTS_QUEUE_MAX);
-    let mut conns: BTreeMap<ConnId, ConnHandle> = BTreeMap::new();
-    let mut conns_opened: ConnId = 0;
-    tokio::pin!(shutdown);
     if let Ok(addr) = listener.local_addr() {
         env.record(format_args!("listen {addr}"));
     }
-
-    loop {
-        let deadline = game.poll_timeout();
-        let mut answered = None;
-        tokio::select! {
-            biased;
-            _ = &mut shutdown => break,
-            Some(event) = events_rx.recv() => {
-                let now_ms = env.now_ms();
-                match take_event(&mut conns, event) {
-                    Some(Input::Line(conn, line)) => {
-                        game.receive(now_ms, conn, &line);
-                        answered = Some(conn);
-                    }
-                    Some(Input::Closed(conn)) => game.disconnect(now_ms, conn),
-                    None => {}
-                }
-            }
-            _ = env.sleep_until_ms(deadline.unwrap_or(0)), if deadline.is_some() => {
-                game.handle_timeout(env.now_ms());
-            }
-            accepted = listener.accept() => match accepted {
-                Ok((stream, _peer)) => {
-                    conns_opened += 1;
-                    let handle = spawn_connection(&env, stream, conns_opened, events_tx.clone(), OUTBOX_LINES_MAX);
-                    if conns.len() >= connections_max {
-                        let _ = handle.try_send("ERR server-full try again later".to_owned());
-                    } else {
-                        conns.insert(conns_opened, handle);
-                        game.connect(env.now_ms(), conns_opened);
-                    }
-                }
-                Err(error) => {
-                    env.record(format_args!("accept-error {error}"));
-                    env.sleep_ms(ACCEPT_RETRY_MS).await;
-                }
-            },
-        }
-        pump(&env, &mut game, &mut conns);
-        // Only now are the line's replies in its outbox: its reader may
-        // read one more line.
-        if let Some(handle) = answered.take().and_then(|conn| conns.get(&conn)) {
-            handle.line_handled();
-        }
-    }
-    // Stop accepting first, then tell everyone and let them flush.
-    drop(listener);
-    env.record(format_args!("shutdown {} connections", conns.len()));
-    shut_down_all(&env, std::mem::take(&mut conns).into_values()).await;
+    serve(
+        &env,
+        &mut game,
+        (listener, ()),
+        None,
+        OUTBOX_LINES_MAX,
+        connections_max,
+        shutdown,
+    )
+    .await;
     Ok(())
+}
+
+impl<R: Rng> ServedGame for LockstepServer<R> {
+    type Port = ();
+    fn connect(&mut self, now_ms: u64, conn: ConnId, _port: ()) {
+        LockstepServer::connect(self, now_ms, conn)
+    }
+    fn receive(&mut self, now_ms: u64, conn: ConnId, line: &str) {
+        LockstepServer::receive(self, now_ms, conn, line)
+    }
+    fn disconnect(&mut self, now_ms: u64, conn: ConnId) {
+        LockstepServer::disconnect(self, now_ms, conn)
+    }
+    fn poll_timeout(&self) -> Option<u64> {
+        LockstepServer::poll_timeout(self)
+    }
+    fn handle_timeout(&mut self, now_ms: u64) {
+        LockstepServer::handle_timeout(self, now_ms)
+    }
 }

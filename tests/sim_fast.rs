@@ -122,6 +122,11 @@ fn a_player_that_never_joins_ends_in_a_liveness_violation_not_a_hang() {
     // (ERR not-enough-players); past the duration, the wait is a hang the
     // fast backend must report.
     spec.server.registration_timeout_ms = 60_000;
+    // The client waits for START as long as the harness derives from the
+    // server's registration timeout (see `PlayerSpec::start_timeout_ms`).
+    for player in &mut spec.players {
+        player.start_timeout_ms = spec.server.registration_timeout_ms + player.silence_timeout_ms;
+    }
     let outcome = run_spec_fast(&spec, 1, &RunOptions::default());
     let liveness: Vec<_> = outcome
         .violations

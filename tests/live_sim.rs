@@ -277,3 +277,22 @@ fn shrink_reduces_a_failing_live_file() {
     assert!(shrunk.file.faults.is_empty(), "{:?}", shrunk.steps);
     assert!(!shrunk.file.run(3, &RunOptions::default()).passed());
 }
+
+#[test]
+fn a_welcome_held_across_a_server_restart_is_from_the_gone_server_and_its_token_is_refused() {
+    // live-swarm seed 6559 on the fast backend: c1's WELCOME p5 was held
+    // in the network while the server crashed and restarted, arrived after
+    // the restart, and the new server refused its token (`bad-token`). The
+    // oracles took the WELCOME for one of the new server's and the refusal
+    // for a client error; both are right behaviour of the servers.
+    let scenario = sim::engine::fast::OnFastBackend::lookup("live-swarm")
+        .unwrap_or_else(|error| panic!("{error}"));
+    let outcome = scenario.run(6559, &sim::engine::harness::RunOptions::default());
+    assert!(
+        outcome.passed(),
+        "{}",
+        sim::engine::harness::failure_report("live-swarm", 6559, &outcome)
+    );
+    let text = outcome.trace_text();
+    assert!(text.contains("c1       recv ERR bad-token"), "{text}");
+}

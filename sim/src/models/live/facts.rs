@@ -89,6 +89,10 @@ pub(super) struct ClientFacts {
     pub(super) cut_off: bool,
     /// A crash or a partition touched it (or the server) before its end.
     pub(super) faulted: bool,
+    /// Its `WELCOME` came from a server incarnation that had crashed
+    /// before the line arrived (it was held in the network), so `server`
+    /// names that incarnation and the token is unknown to the new one.
+    pub(super) welcomed_by_gone_server: bool,
     /// Its `send`, `recv`, `recv#`, `leave` and `result` lines with their
     /// trace index, for the line-by-line oracle.
     pub(super) lines: Vec<(usize, String)>,
@@ -341,7 +345,27 @@ pub(super) fn parse_facts(
         }
         let server = client.server;
         match words[..] {
-            ["recv#", "WELCOME", id, _token] => client.welcome_id = Some(id.to_owned()),
+            ["recv#", "WELCOME", id, _token] => {
+                client.welcome_id = Some(id.to_owned());
+                // A WELCOME held in the network across a server restart
+                // arrives from a server that is gone: the client talked to
+                // the incarnation that connected it, and its token means
+                // nothing to the new one.
+                let connected_in = |incarnation: u32| {
+                    facts
+                        .connects
+                        .get(&incarnation)
+                        .is_some_and(|players| players.iter().any(|player| player == id))
+                };
+                if !connected_in(server) {
+                    if let Some(earlier) = (1..server).rev().find(|&earlier| connected_in(earlier))
+                    {
+                        client.server = earlier;
+                        client.welcomed_by_gone_server = true;
+                        client.faulted = true;
+                    }
+                }
+            }
             ["recv", "HELLO", id] => client.hello_id = Some(id.to_owned()),
             ["recv#", "GAME", game, "HISTORY", ..] => {
                 let history = words[4..].iter().map(|word| number(word)).collect();

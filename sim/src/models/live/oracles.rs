@@ -159,7 +159,9 @@ pub(super) fn check_game_ends(
 ///
 /// A client ends in an error only where a fault explains it: a connection
 /// that failed or closed after a crash or partition touched the client or
-/// the server. A broken protocol or a refusal is always a violation.
+/// the server, or a `bad-token` refusal of a token whose server crashed
+/// while its `WELCOME` was held in the network. A broken protocol or any
+/// other refusal is always a violation.
 pub(super) fn check_pairing(facts: &Facts, violations: &mut Vec<Violation>) {
     for client in &facts.clients {
         let name = &client.name;
@@ -175,6 +177,11 @@ pub(super) fn check_pairing(facts: &Facts, violations: &mut Vec<Violation>) {
             let connection = error.starts_with("error connection failed")
                 || error.starts_with("error server closed the connection");
             if connection && client.faulted {
+                continue;
+            }
+            // The restarted server rightly refuses a token of the server
+            // that welcomed the client and then crashed.
+            if client.welcomed_by_gone_server && error.contains("ERR bad-token") {
                 continue;
             }
             violations.push(Violation::new("client-error", format!("{name}: {error}")));

@@ -541,3 +541,31 @@ fn a_seed_draws_the_same_boards_and_faults_on_both_backends() {
         }
     }
 }
+
+#[test]
+fn the_bench_measures_live_and_chat_and_fault_scenarios_on_both_backends() {
+    let options = BenchOptions {
+        seeds: 2,
+        turmoil_seeds: 1,
+        jobs: 1,
+        scenarios: vec!["live-faults".to_owned(), "chat-small-room".to_owned()],
+        backends: Vec::new(),
+    };
+    let rows = run_bench(&options).expect("built-in scenarios");
+    let measured: Vec<(&str, Backend)> = rows
+        .iter()
+        .map(|row| (row.scenario.as_str(), row.backend))
+        .collect();
+    // The shared-host runner takes lock-step tombola only: no row for it.
+    assert_eq!(
+        measured,
+        vec![
+            ("live-faults", Backend::Turmoil),
+            ("live-faults", Backend::Fast),
+            ("chat-small-room", Backend::Turmoil),
+            ("chat-small-room", Backend::Fast),
+        ]
+    );
+    assert!(rows.iter().all(|row| row.failed_seeds == 0), "{rows:?}");
+    assert!(rows.iter().all(|row| row.games > 0), "{rows:?}");
+}

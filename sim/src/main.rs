@@ -155,9 +155,10 @@ enum Command {
         #[arg(long, value_name = "PATH")]
         save: Option<PathBuf>,
     },
-    /// Measure games per second of the standard lock-step scenarios on
-    /// turmoil (a host per session, and all players on one host) and on the
-    /// fast backend, on one core and on `--jobs` cores.
+    /// Measure games per second of the standard scenarios of all three
+    /// games (fault-free and with faults) on turmoil (a host per session;
+    /// for lock-step tombola without faults also all players on one host)
+    /// and on the fast backend, on one core and on `--jobs` cores.
     Bench {
         /// Seeds per measurement on the fast backend.
         #[arg(long, default_value_t = 1000)]
@@ -168,7 +169,9 @@ enum Command {
         /// Worker threads of the parallel rows (default: all cores).
         #[arg(long, default_value_t = 0)]
         jobs: usize,
-        /// Only this scenario (repeatable); default: the three standard ones.
+        /// Only this scenario (repeatable; any built-in); default: the
+        /// standard ones (two tombola, live and chat scenarios each without
+        /// faults, and each game's fault scenario; see `sim list`).
         #[arg(long = "scenario")]
         scenarios: Vec<String>,
         /// Only this backend (repeatable): turmoil, turmoil-shared, fast.

@@ -1,9 +1,11 @@
-//! `sim bench`: how many games a second the standard lock-step scenarios
-//! run at, on each backend, on one core and on all of them.
+//! `sim bench`: how many games a second the standard scenarios of all three
+//! games (fault-free and with faults) run at, on each backend, on one core
+//! and on all of them.
 //!
 //! Backends: `turmoil` (the reference: a host per session, stepped at the
 //! scenario's tick), `turmoil-shared` (turmoil with every player session on
-//! one host, since turmoil's cost per step grows with its host count) and
+//! one host, since turmoil's cost per step grows with its host count; for
+//! lock-step tombola without faults) and
 //! `fast` (the event-driven backend of [`crate::engine::fast`]). Every run is still
 //! judged: a bench whose runs fail measures nothing, so failing seeds are
 //! counted in the table.
@@ -23,16 +25,26 @@ use std::time::Instant;
 
 use rayon::prelude::*;
 
+use crate::engine::fast_hosts::Fast;
 use crate::engine::harness::{RunOptions, RunOutcome};
-use crate::models::tombola::{
-    builtin_spec, run_spec, run_spec_fast, run_spec_shared_host, TombolaSpec,
-};
+use crate::engine::turmoil_backend::Turmoil;
+use crate::models::tombola::run_spec_shared_host;
+use crate::scenario::file::{GameKind, ScenarioFile};
 
-/// The scenarios `sim bench` measures, by built-in scenario name.
-pub const STANDARD_SCENARIOS: [&str; 3] = [
+/// The scenarios `sim bench` measures, by built-in scenario name: the
+/// fault-free ones of each game that its other tests lean on, and each
+/// game's fault scenario.
+pub const STANDARD_SCENARIOS: [&str; 10] = [
     "tombola-two-players",
     "tombola-four-players-latency",
     "tombola-simultaneous-claims",
+    "tombola-faults",
+    "live-late-joiners",
+    "live-simultaneous-claims",
+    "live-faults",
+    "chat-small-room",
+    "chat-random-talk",
+    "chat-faults",
 ];
 
 /// Where a run is simulated.
@@ -40,7 +52,8 @@ pub const STANDARD_SCENARIOS: [&str; 3] = [
 pub enum Backend {
     /// turmoil, one host per session, stepped at the scenario's tick.
     Turmoil,
-    /// turmoil with every player session on one shared host.
+    /// turmoil with every player session on one shared host (lock-step
+    /// tombola without faults only).
     TurmoilShared,
     /// In-memory pipes on a paused tokio clock.
     Fast,
@@ -57,12 +70,26 @@ impl Backend {
         }
     }
 
-    /// Runs one seed of `spec` here.
-    pub fn run(self, spec: &TombolaSpec, seed: u64, options: &RunOptions) -> RunOutcome {
+    /// Whether this backend runs `file` at all: the shared-host runner
+    /// takes lock-step tombola without faults only.
+    pub fn runs(self, file: &ScenarioFile) -> bool {
         match self {
-            Backend::Turmoil => run_spec(spec, seed, options),
-            Backend::TurmoilShared => run_spec_shared_host(spec, seed, options),
-            Backend::Fast => run_spec_fast(spec, seed, options),
+            Backend::Turmoil | Backend::Fast => true,
+            Backend::TurmoilShared => {
+                file.game == GameKind::Tombola && file.faults.is_empty() && !file.swarm
+            }
+        }
+    }
+
+    /// Runs one seed of `file` here (see [`Backend::runs`]).
+    pub fn run(self, file: &ScenarioFile, seed: u64, options: &RunOptions) -> RunOutcome {
+        match self {
+            Backend::Turmoil => file.run_on(&Turmoil, seed, options),
+            Backend::Fast => file.run_on(&Fast, seed, options),
+            Backend::TurmoilShared => match crate::models::tombola::spec_from_file(file) {
+                Ok(spec) => run_spec_shared_host(&spec, seed, options),
+                Err(error) => panic!("{}: {error}", file.name()),
+            },
         }
     }
 }
@@ -174,10 +201,10 @@ pub fn cpu_seconds_since(before: Option<f64>) -> Option<f64> {
     Some(process_cpu_seconds()? - before?)
 }
 
-/// Runs `seeds` of `spec` on `backend` over `jobs` threads and times it.
+/// Runs `seeds` of `file` on `backend` over `jobs` threads and times it.
 pub fn measure(
     scenario: &str,
-    spec: &TombolaSpec,
+    file: &ScenarioFile,
     backend: Backend,
     seeds: Range<u64>,
     jobs: usize,
@@ -186,7 +213,7 @@ pub fn measure(
     // Only what the table needs leaves the worker: traces are dropped where
     // they were made.
     let run = |seed: u64| {
-        let outcome = backend.run(spec, seed, &options);
+        let outcome = backend.run(file, seed, &options);
         (outcome.games, u64::from(!outcome.passed()))
     };
     let add = |(games, failed): (u64, u64), (more_games, more_failed): (u64, u64)| {
@@ -250,15 +277,15 @@ pub fn run_bench(options: &BenchOptions) -> Result<Vec<BenchRow>, String> {
     };
     let mut rows = Vec::new();
     for scenario in &scenarios {
-        let spec = builtin_spec(scenario)
-            .ok_or_else(|| format!("{scenario:?} is not a built-in lock-step scenario"))?;
-        for &backend in &backends {
+        let file = crate::scenario::file::builtin(scenario)
+            .ok_or_else(|| format!("{scenario:?} is not a built-in scenario"))?;
+        for &backend in backends.iter().filter(|backend| backend.runs(&file)) {
             let seeds = match backend {
                 Backend::Fast => options.seeds,
                 Backend::Turmoil | Backend::TurmoilShared => options.turmoil_seeds,
             };
             for &jobs in &job_counts {
-                rows.push(measure(scenario, &spec, backend, 0..seeds, jobs));
+                rows.push(measure(scenario, &file, backend, 0..seeds, jobs));
             }
         }
     }

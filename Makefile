@@ -2,6 +2,9 @@
 # works on a fresh clone with only the Rust toolchain installed.
 
 SEEDS ?= 200
+# Where `make sim` runs: turmoil (simulated TCP stepped per tick) or fast
+# (the event-driven backend, tens of times faster): `make sim BACKEND=fast`.
+BACKEND ?= turmoil
 CARGO ?= cargo
 # Sizes of the load runs in `make bench` (larger: BENCH_PLAYERS=2000 ...)
 # and how many times real and reference alternate (the ratio is of medians).
@@ -21,10 +24,11 @@ CHAT_ADDR ?= 127.0.0.1:2006
 
 .PHONY: sim test build lint bench bench-load fuzz play-tombola play-live play-chat clean
 
-## sim: sweep every built-in scenario over $(SEEDS) seeds (release build);
-## ends with the total and the failing seeds with their replay commands
+## sim: sweep every built-in scenario over $(SEEDS) seeds on $(BACKEND)
+## (release build); ends with the total and the failing seeds with their
+## replay commands
 sim:
-	$(CARGO) run --release -p sim -- sweep all --seeds $(SEEDS)
+	$(CARGO) run --release -p sim -- sweep all --seeds $(SEEDS) --backend $(BACKEND)
 
 ## test: build everything (the binary tests run the built binaries), then
 ## run every test (what CI runs). One build of all targets, so dependency

@@ -273,3 +273,28 @@ fn a_sweep_that_never_reaches_a_required_event_fails() {
         .render(0.0)
         .contains("NOT REACHED simultaneous-claim"));
 }
+
+#[test]
+fn a_recorded_seed_found_on_the_fast_backend_says_so_and_replays_there() {
+    let root = concat!(env!("CARGO_MANIFEST_DIR"), "/fixtures/seeds/");
+    let fast = SeedEntry::load(&std::path::PathBuf::from(format!(
+        "{root}tombola-swarm-937-fast.toml"
+    )))
+    .unwrap_or_else(|error| panic!("{error}"));
+    assert_eq!(fast.backend, seeds::RecordedBackend::Fast);
+    assert!(fast.to_text().contains("backend = \"fast\""));
+    let outcome = fast.replay().unwrap_or_else(|error| panic!("{error}"));
+    assert!(
+        outcome
+            .trace_text()
+            .contains("c3       result dropped (no START within 15000 ms of silence)"),
+        "the seed replays the fast run that found the gap"
+    );
+    // A seed without the key replays on turmoil, and is written without it.
+    let turmoil = SeedEntry::load(&std::path::PathBuf::from(format!(
+        "{root}tombola-swarm-947.toml"
+    )))
+    .unwrap_or_else(|error| panic!("{error}"));
+    assert_eq!(turmoil.backend, seeds::RecordedBackend::Turmoil);
+    assert!(!turmoil.to_text().contains("backend"));
+}

@@ -72,9 +72,10 @@ enum Command {
         json: bool,
         /// `turmoil` (simulated TCP stepped tick by tick) or `fast`
         /// (event-driven in-memory pipes, idle time skipped); both run
-        /// every scenario, faults included.
-        #[arg(long, default_value = "turmoil")]
-        backend: String,
+        /// every scenario, faults included. Default: turmoil, or the
+        /// backend a recorded seed was found on.
+        #[arg(long)]
+        backend: Option<String>,
     },
     /// Run many seeds of a scenario (or `all`) and summarize; end with a
     /// total and the list of failing seeds with their replay commands.
@@ -231,9 +232,15 @@ fn note(text: &str) {
 
 /// A scenario on the chosen backend, replayed by the words it was typed
 /// with, and a recorded seed's own seed.
-fn lookup(scenario: &str, backend: &str) -> Result<(Box<dyn Runnable>, Option<u64>), String> {
+fn lookup(
+    scenario: &str,
+    backend: Option<&str>,
+) -> Result<(Box<dyn Runnable>, Option<u64>), String> {
     let resolved = registry::resolve(scenario)?;
     let recorded_seed = resolved.recorded_seed;
+    let backend = backend
+        .or(resolved.recorded_backend.map(|backend| backend.word()))
+        .unwrap_or("turmoil");
     let runnable = match backend {
         "turmoil" => resolved.runnable(),
         "fast" => Box::new(ReplayAs {
@@ -286,7 +293,7 @@ fn main() -> ExitCode {
             json,
             backend,
         } => {
-            let (scenario, recorded_seed) = match lookup(&scenario, &backend) {
+            let (scenario, recorded_seed) = match lookup(&scenario, backend.as_deref()) {
                 Ok(found) => found,
                 Err(message) => return fail(message),
             };
@@ -336,14 +343,14 @@ fn main() -> ExitCode {
             } else if scenario == "all" {
                 let mut selected = Vec::new();
                 for runnable in registry::everything() {
-                    match lookup(runnable.name(), &backend) {
+                    match lookup(runnable.name(), Some(&backend)) {
                         Ok((scenario, _)) => selected.push(scenario),
                         Err(message) => return fail(message),
                     }
                 }
                 selected
             } else {
-                match lookup(&scenario, &backend) {
+                match lookup(&scenario, Some(&backend)) {
                     Ok((scenario, _)) => vec![scenario],
                     Err(message) => return fail(message),
                 }
@@ -472,6 +479,8 @@ fn main() -> ExitCode {
                 seed,
                 expect: Expect::Fail,
                 property: Some(shrunk.property.clone()),
+                // Shrinking runs on turmoil, so the seed replays there.
+                backend: sim::scenario::seeds::RecordedBackend::Turmoil,
                 scenario: shrunk.file,
             };
             out(&toml::to_string(&entry.scenario).expect("a scenario serializes"));

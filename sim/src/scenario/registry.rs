@@ -8,7 +8,7 @@ use std::path::Path;
 
 use crate::engine::harness::{shell_quote, ReplayAs, Runnable};
 use crate::scenario::file::{ScenarioFile, BUILTIN_FILES};
-use crate::scenario::seeds::SeedEntry;
+use crate::scenario::seeds::{RecordedBackend, SeedEntry};
 
 /// Every built-in scenario, in the order of `BUILTIN_FILES`.
 pub fn everything() -> Vec<Box<dyn Runnable>> {
@@ -29,6 +29,8 @@ pub struct Resolved {
     pub recorded_seed: Option<u64>,
     /// The property a recorded seed expects to break.
     pub recorded_property: Option<String>,
+    /// The backend a recorded seed replays on (turmoil unless it says).
+    pub recorded_backend: Option<RecordedBackend>,
     /// Shell-quoted words that reach this scenario again after `sim run`:
     /// the path as typed for files, the name for built-ins.
     pub replay_args: String,
@@ -65,17 +67,23 @@ pub fn resolve(name_or_path: &str) -> Result<Resolved, String> {
             file,
             recorded_seed: None,
             recorded_property: None,
+            recorded_backend: None,
             replay_args: shell_quote(name_or_path),
         });
     }
     let path = Path::new(name_or_path);
     let text =
         std::fs::read_to_string(path).map_err(|error| format!("{}: {error}", path.display()))?;
-    let (file, recorded_seed, recorded_property) = if is_recorded_seed(&text) {
+    let (file, recorded_seed, recorded_property, recorded_backend) = if is_recorded_seed(&text) {
         let entry = SeedEntry::load(path)?;
-        (entry.scenario, Some(entry.seed), entry.property)
+        (
+            entry.scenario,
+            Some(entry.seed),
+            entry.property,
+            Some(entry.backend),
+        )
     } else {
-        (ScenarioFile::load(path)?, None, None)
+        (ScenarioFile::load(path)?, None, None, None)
     };
     file.check()
         .map_err(|error| format!("{}: {error}", path.display()))?;
@@ -83,6 +91,7 @@ pub fn resolve(name_or_path: &str) -> Result<Resolved, String> {
         file,
         recorded_seed,
         recorded_property,
+        recorded_backend,
         replay_args: shell_quote(name_or_path),
     })
 }

@@ -29,6 +29,30 @@ impl Expect {
     }
 }
 
+/// The backend a recorded seed replays on: the one it was found on, since
+/// a seed's timing (and so its run) is each backend's own.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum RecordedBackend {
+    #[default]
+    Turmoil,
+    Fast,
+}
+
+impl RecordedBackend {
+    /// The word a file and `--backend` say: `turmoil` or `fast`.
+    pub fn word(self) -> &'static str {
+        match self {
+            RecordedBackend::Turmoil => "turmoil",
+            RecordedBackend::Fast => "fast",
+        }
+    }
+
+    fn is_turmoil(&self) -> bool {
+        *self == RecordedBackend::Turmoil
+    }
+}
+
 /// One recorded seed.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -41,6 +65,9 @@ pub struct SeedEntry {
     /// With `expect = "fail"`: the property that must break.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub property: Option<String>,
+    /// Where it replays; `turmoil` unless the file says `backend = "fast"`.
+    #[serde(default, skip_serializing_if = "RecordedBackend::is_turmoil")]
+    pub backend: RecordedBackend,
     pub scenario: ScenarioFile,
 }
 
@@ -75,7 +102,14 @@ impl SeedEntry {
 
     /// Replays the seed; `Err` says how it did not do what was expected.
     pub fn replay(&self) -> Result<RunOutcome, String> {
-        let outcome = self.scenario.run(self.seed, &RunOptions::default());
+        let options = RunOptions::default();
+        let outcome = match self.backend {
+            RecordedBackend::Turmoil => self.scenario.run(self.seed, &options),
+            RecordedBackend::Fast => {
+                self.scenario
+                    .run_on(&crate::engine::fast_hosts::Fast, self.seed, &options)
+            }
+        };
         let broken: Vec<&str> = outcome
             .violations
             .iter()

@@ -150,3 +150,30 @@ pub fn snapshot_events(prefix: &str, host: &str) -> Vec<String> {
     }
     events
 }
+
+/// Checks that every server line of the snapshots named `prefix*` that is
+/// not a shell line parses as a `Note` and is written back byte for byte,
+/// and that there are more than `notes_min` of them (so the check cannot
+/// pass on an empty sample).
+#[cfg(test)]
+pub fn assert_snapshot_notes_round_trip<Note>(
+    prefix: &str,
+    is_shell_line: fn(&str) -> bool,
+    notes_min: usize,
+) where
+    Note: std::str::FromStr + std::fmt::Display,
+    Note::Err: std::fmt::Display,
+{
+    let events = snapshot_events(prefix, "server");
+    let notes: Vec<&String> = events
+        .iter()
+        .filter(|event| !is_shell_line(event))
+        .collect();
+    assert!(notes.len() > notes_min, "the snapshots hold notes");
+    for event in notes {
+        let note: Note = event
+            .parse()
+            .unwrap_or_else(|error| panic!("{event:?}: {error}"));
+        assert_eq!(&note.to_string(), event);
+    }
+}

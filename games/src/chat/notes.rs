@@ -212,16 +212,7 @@ mod tests {
 
     #[test]
     fn every_server_line_of_the_chat_snapshots_is_a_note_written_back_unchanged() {
-        let events = crate::notes::snapshot_events("chat_", "server");
-        let notes: Vec<&String> = events
-            .iter()
-            .filter(|event| !is_shell_line(event))
-            .collect();
-        assert!(notes.len() > 10, "the snapshots hold notes");
-        for event in notes {
-            let note: Note = event.parse().unwrap_or_else(|error| panic!("{error}"));
-            assert_eq!(&note.to_string(), event);
-        }
+        crate::notes::assert_snapshot_notes_round_trip::<Note>("chat_", is_shell_line, 10);
     }
 
     #[test]

@@ -20,14 +20,13 @@
 //! [`SHUTDOWN_LINE`], closes it, and waits at most [`SHUTDOWN_FLUSH_MS`]
 //! for the writers to flush.
 
-use std::sync::Arc;
 use tokio::io::{AsyncRead, AsyncWrite};
-
-use tokio::sync::{mpsc, oneshot, Notify, Semaphore};
-use tokio_util::sync::{CancellationToken, DropGuard};
+use tokio::sync::mpsc;
 
 use crate::env::Env;
 use crate::framing::{Frame, FrameError, LineCodec, LineReader};
+use crate::outbox::{Outbox, ReadPermit, Side, WriterGuard};
+pub use crate::outbox::{QueueError, WriterEnded};
 
 /// What a game state machine asks its shell to do with a connection.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -258,62 +257,40 @@ pub async fn wait_flushed<E: Env>(env: &E, flushed: Vec<WriterEnded>) {
     }
 }
 
-/// Resolves once a connection's writer task has ended (flushed and closed
-/// its side, failed, or been dropped).
-pub type WriterEnded = oneshot::Receiver<()>;
-
 /// Lines one connection may have read and not yet seen handled.
 pub const LINES_IN_FLIGHT_MAX: usize = 4;
 /// Most replies a game sends to one line (a board: `BOARD-OK` and
 /// `WAITING`; a false claim: two refusals; ...).
 pub const REPLIES_PER_LINE_MAX: usize = 4;
 
-/// One line queued for a peer, without its terminator. An outbox allocates
-/// a block of 32 slots as soon as it exists, so every connection, idle or
-/// not, pays for 32 of these: a pointer (8 bytes; the line's `String` lives
-/// on the heap only while queued) makes that 256 bytes, where a `String`
-/// (24 bytes) made it 768.
-pub type OutLine = Box<String>;
-
-/// The game's handle on one connection. Dropping it closes the connection.
+/// The game's handle on one connection. Dropping it closes the connection:
+/// the writer flushes what is queued and ends, the reader only drains.
 #[derive(Debug)]
 pub struct ConnHandle {
-    outbox: mpsc::Sender<OutLine>,
-    /// Lines the reader may still read before the game acknowledges one.
-    pacing: Arc<Pacing>,
-    writer_ended: WriterEnded,
-    _closing: DropGuard,
+    outbox: Outbox,
 }
 
-/// Why a line could not be queued.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum QueueError {
-    /// The outbox already holds its maximum number of lines.
-    Full,
-    /// The connection's writer has ended.
-    Closed,
+impl Drop for ConnHandle {
+    fn drop(&mut self) {
+        self.outbox.close();
+    }
 }
 
 impl ConnHandle {
     /// Queues one line without waiting.
     pub fn try_send(&self, line: String) -> Result<(), QueueError> {
-        self.outbox
-            .try_send(Box::new(line))
-            .map_err(|error| match error {
-                mpsc::error::TrySendError::Full(_) => QueueError::Full,
-                mpsc::error::TrySendError::Closed(_) => QueueError::Closed,
-            })
+        self.outbox.try_send(line)
     }
 
     /// Lines that can still be queued before the outbox is full.
     pub fn room(&self) -> usize {
-        self.outbox.capacity()
+        self.outbox.room()
     }
 
     /// The game has handled one line of this connection and queued its
     /// replies: the reader may read one more.
     pub fn line_handled(&self) {
-        self.pacing.in_flight.add_permits(1);
+        self.outbox.line_handled();
     }
 
     /// Flushes what is queued, then closes the connection.
@@ -324,17 +301,8 @@ impl ConnHandle {
     pub fn shut_down(self) -> WriterEnded {
         count_close(CloseReason::Shutdown);
         let _ = self.try_send(SHUTDOWN_LINE.to_owned());
-        self.writer_ended
+        self.outbox.writer_ended()
     }
-}
-
-/// What a connection's reader waits on before reading a line, in one
-/// allocation: lines it may still read before the game acknowledges one,
-/// and the writer's signal that lines left the outbox.
-#[derive(Debug)]
-struct Pacing {
-    in_flight: Semaphore,
-    drained: Notify,
 }
 
 /// Starts the reader and writer tasks of one accepted connection.
@@ -349,27 +317,15 @@ pub fn spawn_connection<E: Env>(
     events: mpsc::Sender<ConnEvent>,
     outbox_lines_max: usize,
 ) -> ConnHandle {
-    let (read_half, write_half) = tokio::io::split(stream);
-    let (outbox, outbox_rx) = mpsc::channel(outbox_lines_max);
-    let closing = CancellationToken::new();
-    let pacing = Arc::new(Pacing {
-        in_flight: Semaphore::new(LINES_IN_FLIGHT_MAX),
-        drained: Notify::new(),
-    });
     assert!(
         outbox_lines_max >= LINES_IN_FLIGHT_MAX * REPLIES_PER_LINE_MAX,
         "an outbox holds the replies to every line in flight"
     );
+    let (read_half, write_half) = tokio::io::split(stream);
+    let outbox = Outbox::new(outbox_lines_max);
 
-    let reader = read_loop(
-        read_half,
-        conn,
-        events,
-        outbox.downgrade(),
-        pacing.clone(),
-        closing.clone(),
-    );
-    let grace = grace_after(env.clone(), closing.clone());
+    let reader = read_loop(read_half, conn, events, outbox.clone());
+    let grace = grace_after(env.clone(), outbox.clone(), Side::Reader);
     env.spawn(async move {
         tokio::select! {
             biased;
@@ -377,31 +333,34 @@ pub fn spawn_connection<E: Env>(
             _ = reader => {}
         }
     });
+    spawn_writer(env, write_half, WriterGuard(outbox.clone()));
+    ConnHandle { outbox }
+}
 
-    let drained = pacing.clone();
-    let writer = write_loop(write_half, outbox_rx, move || drained.drained.notify_one());
-    let grace = grace_after(env.clone(), closing.clone());
-    let (ended, writer_ended) = oneshot::channel();
+/// Starts a connection's writer task: it drains the outbox onto the socket
+/// until the connection is closed and flushed, or [`CLOSE_GRACE_MS`] after
+/// the close at the latest. `guard` marks the writer ended however the
+/// task ends.
+pub(crate) fn spawn_writer<E: Env, W: AsyncWrite + Send + Unpin + 'static>(
+    env: &E,
+    write_half: W,
+    guard: WriterGuard,
+) {
+    let grace = grace_after(env.clone(), guard.0.clone(), Side::Writer);
     env.spawn(async move {
-        // Dropped when the task ends or is dropped: either way it has ended.
-        let _ended = ended;
+        let writer = write_loop(write_half, &guard.0);
         tokio::select! {
             biased;
             _ = grace => {}
             _ = writer => {}
         }
+        drop(guard);
     });
-
-    ConnHandle {
-        outbox,
-        pacing,
-        writer_ended,
-        _closing: closing.drop_guard(),
-    }
 }
 
-async fn grace_after<E: Env>(env: E, closing: CancellationToken) {
-    closing.cancelled().await;
+/// Resolves [`CLOSE_GRACE_MS`] after the connection started closing.
+pub(crate) async fn grace_after<E: Env>(env: E, outbox: Outbox, side: Side) {
+    outbox.closing(side).await;
     // Boxed, so the timer exists only once the connection is closing and
     // an open connection's two tasks do not carry its space.
     Box::pin(env.sleep_ms(CLOSE_GRACE_MS)).await;
@@ -411,24 +370,25 @@ async fn read_loop<R: AsyncRead + Send + Unpin>(
     read_half: R,
     conn: ConnId,
     events: mpsc::Sender<ConnEvent>,
-    outbox: mpsc::WeakSender<OutLine>,
-    pacing: Arc<Pacing>,
-    closing: CancellationToken,
+    outbox: Outbox,
 ) {
     let mut frames = LineReader::new(read_half, LineCodec::new());
     loop {
         // Read on only when the replies to every line in flight would fit:
         // replies are never dropped, so a peer that does not read them is
-        // not read from either. Once the connection is closing, input is
-        // only drained, so that its last lines are not lost to a reset.
-        tokio::select! {
-            biased;
-            _ = closing.cancelled() => {}
-            room = wait_for_room(&outbox, &pacing.in_flight, &pacing.drained) => {
-                if !room {
-                    break;
-                }
-            }
+        // not read from either. The room is looked at, never taken: places
+        // taken while waiting would be the very places the game needs for
+        // the replies to the lines already in flight. Once the connection
+        // is closing, input is only drained, so that its last lines are not
+        // lost to a reset.
+        let permit = outbox
+            .read_permit(
+                LINES_IN_FLIGHT_MAX,
+                LINES_IN_FLIGHT_MAX * REPLIES_PER_LINE_MAX,
+            )
+            .await;
+        if permit == ReadPermit::End {
+            break;
         }
         match frames.next().await {
             Some(Ok(Frame::Line(line))) => {
@@ -460,75 +420,21 @@ async fn read_loop<R: AsyncRead + Send + Unpin>(
     let _ = events.send(ConnEvent::Closed(conn)).await;
 }
 
-/// Waits for a free in-flight place (taken for the next line) and for room
-/// in the outbox for the replies of every line in flight. False once the
-/// outbox is gone.
-///
-/// The room is looked at, never taken: a reservation that has to wait
-/// holds the slots it has got so far, and those are the very slots the game
-/// needs for the replies to the lines already in flight. (Reserving 16
-/// slots when 15 were free took all 15; the reply to the line before then
-/// found the outbox full and a client that pipelined, on a loaded machine,
-/// was closed as not reading.) So the reader checks the outbox's free
-/// slots and, while they are too few, sleeps until the writer has taken
-/// lines out (`drained`).
-async fn wait_for_room(
-    outbox: &mpsc::WeakSender<OutLine>,
-    in_flight: &Semaphore,
-    drained: &Notify,
-) -> bool {
-    match in_flight.acquire().await {
-        Ok(permit) => permit.forget(),
-        Err(_) => return false,
-    }
-    loop {
-        let Some(outbox) = outbox.upgrade() else {
-            return false;
-        };
-        if outbox.is_closed() {
-            return false;
-        }
-        if outbox.capacity() >= LINES_IN_FLIGHT_MAX * REPLIES_PER_LINE_MAX {
-            return true;
-        }
-        drop(outbox);
-        // `notify_one` keeps a wake-up given before this wait starts, so a
-        // drain between the check above and here is not missed.
-        drained.notified().await;
-    }
-}
-
 /// Drains a connection's outbox onto the socket, every line already queued
-/// in one write. The batch buffer lives only while writing, so an idle
-/// connection holds no write buffer. Shared by every game's connections
-/// (chat's `link.rs` too). `drained` is called whenever lines have left
-/// the outbox (room for more) and when the writer ends.
-pub(crate) async fn write_loop<W: AsyncWrite + Send + Unpin>(
-    mut write_half: W,
-    mut outbox: mpsc::Receiver<OutLine>,
-    drained: impl Fn(),
-) {
+/// in one write, until the connection is closed and nothing is left. The
+/// batch buffer lives only while writing, so an idle connection holds no
+/// write buffer. Shared by every game's connections (chat's `link.rs`
+/// too).
+async fn write_loop<W: AsyncWrite + Send + Unpin>(mut write_half: W, outbox: &Outbox) {
     use tokio::io::AsyncWriteExt;
-    // Called on every way out, so a reader waiting for room sees the end.
-    struct OnDrop<F: Fn()>(F);
-    impl<F: Fn()> Drop for OnDrop<F> {
-        fn drop(&mut self) {
-            (self.0)()
-        }
-    }
-    let drained = OnDrop(drained);
-    while let Some(line) = outbox.recv().await {
-        let mut batch = Vec::with_capacity(line.len() + 1);
-        let mut push = |line: OutLine| {
+    while let Some(lines) = outbox.next_batch().await {
+        let bytes = lines.iter().map(|line| line.len() + 1).sum();
+        let mut batch = Vec::with_capacity(bytes);
+        for line in lines {
             debug_assert!(!line.contains('\n'), "a line never contains its terminator");
             batch.extend_from_slice(line.as_bytes());
             batch.push(b'\n');
-        };
-        push(line);
-        while let Ok(line) = outbox.try_recv() {
-            push(line);
         }
-        (drained.0)();
         if write_half.write_all(&batch).await.is_err() || write_half.flush().await.is_err() {
             count_close(CloseReason::WriteFailed);
             return;

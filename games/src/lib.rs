@@ -20,6 +20,7 @@ pub mod framing;
 pub mod live;
 pub mod mischief;
 pub mod notes;
+pub(crate) mod outbox;
 pub mod tombola;
 pub mod tui;
 pub mod wire;

@@ -21,23 +21,21 @@
 //! handle is dropped at the latest.
 
 use tokio::io::{AsyncRead, AsyncReadExt};
-use tokio::sync::{mpsc, oneshot};
-use tokio_util::sync::{CancellationToken, DropGuard};
+use tokio::sync::mpsc;
 
 use crate::conn::{
-    count_close, write_loop, CloseReason, ConnId, OutLine, QueueError, WriterEnded, CLOSE_GRACE_MS,
+    count_close, grace_after, spawn_writer, CloseReason, ConnId, QueueError, WriterEnded,
     SHUTDOWN_LINE,
 };
 use crate::env::Env;
 use crate::framing::{Frame, FrameError, LineCodec, LineReader, LINE_BYTES_MAX};
+pub use crate::outbox::ReplySlot;
+use crate::outbox::{Outbox, Side, WriterGuard};
 
 /// Outbox lines kept free of other clients' messages, so that a client
 /// whose outbox is full of incoming messages can still send a few commands
 /// and get their replies without first reading everything.
 pub const REPLY_HEADROOM_LINES: usize = 4;
-
-/// A reserved place in one connection's outbox for exactly one line.
-pub type ReplySlot = mpsc::OwnedPermit<OutLine>;
 
 /// What the reader got from the peer.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -65,27 +63,25 @@ pub enum LinkEvent {
 /// The room's handle on one connection. Dropping it closes the connection.
 #[derive(Debug)]
 pub struct LinkHandle {
-    outbox: mpsc::Sender<OutLine>,
-    writer_ended: WriterEnded,
-    _closing: DropGuard,
+    outbox: Outbox,
+}
+
+impl Drop for LinkHandle {
+    fn drop(&mut self) {
+        self.outbox.close();
+    }
 }
 
 impl LinkHandle {
     /// Queues a line the connection did not ask for (a message from another
     /// client) if the outbox has room beyond the reply headroom.
     pub fn offer(&self, line: String) -> bool {
-        self.outbox.capacity() > REPLY_HEADROOM_LINES
-            && self.outbox.try_send(Box::new(line)).is_ok()
+        self.outbox.room() > REPLY_HEADROOM_LINES && self.outbox.try_send(line).is_ok()
     }
 
     /// Queues a line without waiting.
     pub fn try_send(&self, line: String) -> Result<(), QueueError> {
-        self.outbox
-            .try_send(Box::new(line))
-            .map_err(|error| match error {
-                mpsc::error::TrySendError::Full(_) => QueueError::Full,
-                mpsc::error::TrySendError::Closed(_) => QueueError::Closed,
-            })
+        self.outbox.try_send(line)
     }
 
     /// Queues [`SHUTDOWN_LINE`] if there is room, then closes the
@@ -93,7 +89,7 @@ impl LinkHandle {
     pub fn shut_down(self) -> WriterEnded {
         count_close(CloseReason::Shutdown);
         let _ = self.try_send(SHUTDOWN_LINE.to_owned());
-        self.writer_ended
+        self.outbox.writer_ended()
     }
 }
 
@@ -102,11 +98,8 @@ impl LinkHandle {
 /// first.
 #[derive(Debug)]
 pub struct PendingLink {
-    outbox: mpsc::WeakSender<OutLine>,
-    outbox_rx: mpsc::Receiver<OutLine>,
-    closing: CancellationToken,
-    /// Dropped when the writer task ends (or never starts).
-    writer_ending: oneshot::Sender<()>,
+    /// Marks the writer ended when the writer task ends (or never starts).
+    writer: WriterGuard,
 }
 
 /// Creates the outbox of a new connection: `outbox_lines_max` lines at most.
@@ -115,21 +108,11 @@ pub fn open(outbox_lines_max: usize) -> (LinkHandle, PendingLink) {
         outbox_lines_max > REPLY_HEADROOM_LINES,
         "an outbox must have room for messages beyond the reply headroom"
     );
-    let (outbox, outbox_rx) = mpsc::channel(outbox_lines_max);
-    let closing = CancellationToken::new();
-    let (writer_ending, writer_ended) = oneshot::channel();
+    let outbox = Outbox::new(outbox_lines_max);
     let pending = PendingLink {
-        outbox: outbox.downgrade(),
-        outbox_rx,
-        closing: closing.clone(),
-        writer_ending,
+        writer: WriterGuard(outbox.clone()),
     };
-    let handle = LinkHandle {
-        outbox,
-        writer_ended,
-        _closing: closing.drop_guard(),
-    };
-    (handle, pending)
+    (LinkHandle { outbox }, pending)
 }
 
 impl PendingLink {
@@ -142,9 +125,9 @@ impl PendingLink {
         events: mpsc::Sender<LinkEvent>,
     ) {
         let (read_half, write_half) = tokio::io::split(stream);
-
-        let reader = read_loop(read_half, conn, events, self.outbox, self.closing.clone());
-        let grace = grace_after(env.clone(), self.closing.clone());
+        let outbox = self.writer.0.clone();
+        let reader = read_loop(read_half, conn, events, outbox.clone());
+        let grace = grace_after(env.clone(), outbox, Side::Reader);
         env.spawn(async move {
             tokio::select! {
                 biased;
@@ -152,52 +135,26 @@ impl PendingLink {
                 _ = reader => {}
             }
         });
-
-        // The reader reserves its slots itself: nothing waits on drains.
-        let writer = write_loop(write_half, self.outbox_rx, || {});
-        let grace = grace_after(env.clone(), self.closing);
-        let ending = self.writer_ending;
-        env.spawn(async move {
-            let _ending = ending;
-            tokio::select! {
-                biased;
-                _ = grace => {}
-                _ = writer => {}
-            }
-        });
+        spawn_writer(env, write_half, self.writer);
     }
-}
-
-async fn grace_after<E: Env>(env: E, closing: CancellationToken) {
-    closing.cancelled().await;
-    // Boxed, as in `conn.rs`: only a closing connection carries a timer.
-    Box::pin(env.sleep_ms(CLOSE_GRACE_MS)).await;
 }
 
 async fn read_loop<R: AsyncRead + Send + Unpin>(
     read_half: R,
     conn: ConnId,
     events: mpsc::Sender<LinkEvent>,
-    outbox: mpsc::WeakSender<OutLine>,
-    closing: CancellationToken,
+    outbox: Outbox,
 ) {
     let mut frames = LineReader::new(read_half, LineCodec::new());
     loop {
-        // Reserve the reply's place before reading the line it answers.
-        let Some(sender) = outbox.upgrade() else {
+        // Reserve the reply's place before reading the line it answers
+        // (none once the connection is closing or its writer has ended).
+        let Some(slot) = outbox.reserve().await else {
             break;
-        };
-        let slot = tokio::select! {
-            biased;
-            _ = closing.cancelled() => break,
-            slot = sender.reserve_owned() => match slot {
-                Ok(slot) => slot,
-                Err(_) => break,
-            },
         };
         let frame = tokio::select! {
             biased;
-            _ = closing.cancelled() => break,
+            _ = outbox.closing(Side::Reader) => break,
             frame = frames.next() => frame,
         };
         let (received, last) = match frame {

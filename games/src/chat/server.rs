@@ -182,7 +182,7 @@ fn pump<E: Env>(
             Output::Reply(conn, message) => match slot.take() {
                 Some((slot_conn, slot)) => {
                     assert_eq!(slot_conn, conn, "a reply goes to the line's sender");
-                    slot.send(Box::new(message.to_string()));
+                    slot.send(message.to_string());
                 }
                 None => {
                     // Only greetings come without a line, and they go into

@@ -2,10 +2,12 @@
 //! into [`ConnEvent`]s for the game, and a writer that drains the
 //! connection's bounded outbox onto the socket.
 //!
-//! Framing errors are answered by the shell through [`take_event`], the same
-//! way for every game and in turn with the replies to the lines before them:
-//! `ERR invalid-utf8` keeps the connection, `ERR line-too-long` ends it.
-//! Game logic only ever sees whole UTF-8 lines and a final `Closed`.
+//! [`serve`] is the one server loop of all three games: accept, hand lines
+//! to the game's state machine, carry its deliveries, shut down. Framing
+//! errors are answered in turn with the replies to the lines before them,
+//! by the shell (the same text for every game) or by a game that notes
+//! them itself (chat): `ERR invalid-utf8` keeps the connection,
+//! `ERR line-too-long` ends it.
 //!
 //! Backpressure: the reader reads the next line only when the outbox has
 //! room for the replies to every line it has read and the game has not yet
@@ -20,6 +22,7 @@
 //! [`SHUTDOWN_LINE`], closes it, and waits at most [`SHUTDOWN_FLUSH_MS`]
 //! for the writers to flush.
 
+use std::net::SocketAddr;
 use tokio::io::{AsyncRead, AsyncWrite};
 use tokio::sync::mpsc;
 
@@ -52,12 +55,17 @@ pub trait GameCore {
 }
 
 /// Carries a game's deliveries to its connections and its notes to the
-/// environment's record, until nothing is left.
+/// environment's record, until nothing is left. The first line sent to
+/// `reply_to` (the connection whose line the game just handled) goes into
+/// the place its reader reserved for it, if it reserved one; the result
+/// says whether such a line was sent.
 pub fn pump<E: Env, G: GameCore>(
     env: &E,
     game: &mut G,
     conns: &mut std::collections::BTreeMap<ConnId, ConnHandle>,
-) {
+    mut reply_to: Option<ConnId>,
+) -> bool {
+    let mut replied = false;
     loop {
         while let Some(note) = game.poll_note() {
             env.record(format_args!("{note}"));
@@ -67,7 +75,14 @@ pub fn pump<E: Env, G: GameCore>(
             match delivery {
                 Delivery::Send(conn, message) => {
                     if let Some(handle) = conns.get(&conn) {
-                        if let Err(QueueError::Full) = handle.try_send(message.to_string()) {
+                        let sent = if reply_to == Some(conn) {
+                            reply_to = None;
+                            replied = true;
+                            handle.outbox.send_reserved(message.to_string())
+                        } else {
+                            handle.try_send(message.to_string())
+                        };
+                        if let Err(QueueError::Full) = sent {
                             not_reading.push(conn);
                         }
                     }
@@ -80,7 +95,7 @@ pub fn pump<E: Env, G: GameCore>(
             }
         }
         if not_reading.is_empty() {
-            return;
+            return replied;
         }
         for conn in not_reading {
             if conns.remove(&conn).is_some() {
@@ -167,11 +182,11 @@ pub const CLOSE_GRACE_MS: u64 = 2_000;
 pub enum ConnEvent {
     /// A complete, non-empty UTF-8 line.
     Line(ConnId, String),
-    /// A complete line that was not UTF-8: answered by [`take_event`], in
-    /// turn with the replies to the lines before it; the connection goes on.
+    /// A complete line that was not UTF-8: answered in turn with the
+    /// replies to the lines before it; the connection goes on.
     InvalidUtf8(ConnId),
-    /// More than `LINE_BYTES_MAX` bytes without a terminator: answered by
-    /// [`take_event`], which then closes the connection.
+    /// More than `LINE_BYTES_MAX` bytes without a terminator: answered in
+    /// turn, then the connection closes.
     LineTooLong(ConnId),
     /// The peer closed, reset, or broke the framing; no more events follow.
     Closed(ConnId),
@@ -186,47 +201,6 @@ pub fn line_too_long_refusal() -> String {
         "ERR line-too-long over {} bytes, closing",
         crate::framing::LINE_BYTES_MAX
     )
-}
-
-/// A connection event the game must see.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum Input {
-    /// Hand the line to the game, [`pump`], then call
-    /// [`ConnHandle::line_handled`] (in that order, so the reader reads on
-    /// only once the replies are queued).
-    Line(ConnId, String),
-    /// The connection is gone (its handle already dropped): tell the game.
-    Closed(ConnId),
-}
-
-/// Turns one connection event into what the game must see, answering
-/// framing errors itself. Events of connections the shell no longer holds
-/// are dropped. Because every event of a connection comes through here in
-/// the order the reader produced it, every line's reply, framing refusals
-/// included, goes out in the order the lines came in.
-pub fn take_event(
-    conns: &mut std::collections::BTreeMap<ConnId, ConnHandle>,
-    event: ConnEvent,
-) -> Option<Input> {
-    match event {
-        ConnEvent::Line(conn, line) => conns.contains_key(&conn).then_some(Input::Line(conn, line)),
-        ConnEvent::InvalidUtf8(conn) => {
-            let handle = conns.get(&conn)?;
-            // The reader counted this line as in flight, so its reply has
-            // room; `Full` cannot happen and `Closed` means it is gone.
-            let _ = handle.try_send(INVALID_UTF8_REFUSAL.to_owned());
-            handle.line_handled();
-            None
-        }
-        ConnEvent::LineTooLong(conn) => {
-            let handle = conns.remove(&conn)?;
-            count_close(CloseReason::LineTooLong);
-            let _ = handle.try_send(line_too_long_refusal());
-            handle.close();
-            Some(Input::Closed(conn))
-        }
-        ConnEvent::Closed(conn) => conns.remove(&conn).map(|_| Input::Closed(conn)),
-    }
 }
 
 /// The one line every connected client gets when the server shuts down
@@ -268,6 +242,25 @@ pub const REPLIES_PER_LINE_MAX: usize = 4;
 #[derive(Debug)]
 pub struct ConnHandle {
     outbox: Outbox,
+    pacing: ReadPacing,
+}
+
+/// How a connection's reader paces itself against its outbox, so that the
+/// replies to the lines it has read always fit.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ReadPacing {
+    /// Read a line only while fewer than [`LINES_IN_FLIGHT_MAX`] are
+    /// unanswered and the outbox has room for [`REPLIES_PER_LINE_MAX`]
+    /// replies to each (the tombola games, whose lines get up to four
+    /// replies and whose other lines go to everyone).
+    InFlight,
+    /// Reserve the place of a line's one reply before reading the line; the
+    /// reservation travels with the line (chat: every line gets exactly
+    /// one reply, and messages from other clients leave
+    /// [`ServedGame::OFFER_HEADROOM_LINES`] free, so a client buried in
+    /// incoming messages can still be read). After the connection ends,
+    /// the reader drains input for the grace period.
+    ReplySlot,
 }
 
 impl Drop for ConnHandle {
@@ -288,9 +281,14 @@ impl ConnHandle {
     }
 
     /// The game has handled one line of this connection and queued its
-    /// replies: the reader may read one more.
-    pub fn line_handled(&self) {
-        self.outbox.line_handled();
+    /// replies (`replied`: one of them went into the line's reserved
+    /// place): the reader may read one more.
+    pub fn line_handled(&self, replied: bool) {
+        match self.pacing {
+            ReadPacing::InFlight => self.outbox.line_handled(),
+            ReadPacing::ReplySlot if !replied => self.outbox.release_place(),
+            ReadPacing::ReplySlot => {}
+        }
     }
 
     /// Flushes what is queued, then closes the connection.
@@ -316,25 +314,95 @@ pub fn spawn_connection<E: Env>(
     conn: ConnId,
     events: mpsc::Sender<ConnEvent>,
     outbox_lines_max: usize,
+    pacing: ReadPacing,
 ) -> ConnHandle {
     assert!(
-        outbox_lines_max >= LINES_IN_FLIGHT_MAX * REPLIES_PER_LINE_MAX,
+        pacing == ReadPacing::ReplySlot
+            || outbox_lines_max >= LINES_IN_FLIGHT_MAX * REPLIES_PER_LINE_MAX,
         "an outbox holds the replies to every line in flight"
     );
     let (read_half, write_half) = tokio::io::split(stream);
     let outbox = Outbox::new(outbox_lines_max);
-
-    let reader = read_loop(read_half, conn, events, outbox.clone());
     let grace = grace_after(env.clone(), outbox.clone(), Side::Reader);
+    let reading = outbox.clone();
     env.spawn(async move {
-        tokio::select! {
-            biased;
-            _ = grace => {}
-            _ = reader => {}
+        match pacing {
+            ReadPacing::InFlight => {
+                let reader = read_loop(read_half, conn, events, reading);
+                tokio::select! {
+                    biased;
+                    _ = grace => {}
+                    _ = reader => {}
+                }
+            }
+            ReadPacing::ReplySlot => {
+                let reader = read_with_reply_slots(read_half, conn, events, reading);
+                tokio::select! {
+                    biased;
+                    _ = grace => {}
+                    _ = reader => {}
+                }
+            }
         }
     });
     spawn_writer(env, write_half, WriterGuard(outbox.clone()));
-    ConnHandle { outbox }
+    ConnHandle { outbox, pacing }
+}
+
+/// The reader of [`ReadPacing::ReplySlot`]: reserves the reply's place
+/// before reading each line; once the connection ends (the peer closed, the
+/// framing broke, or the game let it go), drains and ignores input until
+/// the peer closes, bounded by the grace period: closing a socket with
+/// unread input resets the connection, and a reset can destroy the last
+/// lines before the peer reads them.
+async fn read_with_reply_slots<R: AsyncRead + Send + Unpin>(
+    read_half: R,
+    conn: ConnId,
+    events: mpsc::Sender<ConnEvent>,
+    outbox: Outbox,
+) {
+    use tokio::io::AsyncReadExt;
+    let mut frames = LineReader::new(read_half, LineCodec::new());
+    loop {
+        if !outbox.reserve_place(Side::Reader).await {
+            break;
+        }
+        let frame = tokio::select! {
+            biased;
+            _ = outbox.closing(Side::Reader) => None,
+            frame = frames.next() => Some(frame),
+        };
+        let let_go = frame.is_none();
+        let event = match frame.flatten() {
+            Some(Ok(Frame::Line(line))) => ConnEvent::Line(conn, line),
+            Some(Ok(Frame::InvalidUtf8)) => ConnEvent::InvalidUtf8(conn),
+            Some(Err(FrameError::LineTooLong)) => ConnEvent::LineTooLong(conn),
+            other => {
+                match other {
+                    Some(Err(FrameError::Io(_))) => count_close(CloseReason::ReadFailed),
+                    None if !let_go => count_close(CloseReason::PeerClosed),
+                    _ => {}
+                }
+                outbox.release_place();
+                break;
+            }
+        };
+        let last = matches!(event, ConnEvent::LineTooLong(_));
+        if events.send(event).await.is_err() {
+            return;
+        }
+        if last {
+            break;
+        }
+    }
+    let _ = events.send(ConnEvent::Closed(conn)).await;
+    let mut read_half = frames.into_inner();
+    let mut scratch = vec![0u8; crate::framing::LINE_BYTES_MAX];
+    while let Ok(read) = read_half.read(&mut scratch).await {
+        if read == 0 {
+            break;
+        }
+    }
 }
 
 /// Starts a connection's writer task: it drains the outbox onto the socket
@@ -423,8 +491,7 @@ async fn read_loop<R: AsyncRead + Send + Unpin>(
 /// Drains a connection's outbox onto the socket, every line already queued
 /// in one write, until the connection is closed and nothing is left. The
 /// batch buffer lives only while writing, so an idle connection holds no
-/// write buffer. Shared by every game's connections (chat's `link.rs`
-/// too).
+/// write buffer. Shared by every game's connections.
 async fn write_loop<W: AsyncWrite + Send + Unpin>(mut write_half: W, outbox: &Outbox) {
     use tokio::io::AsyncWriteExt;
     while let Some(lines) = outbox.next_batch().await {
@@ -448,12 +515,51 @@ async fn write_loop<W: AsyncWrite + Send + Unpin>(mut write_half: W, outbox: &Ou
 pub trait ServedGame: GameCore {
     /// Which listener a connection came in on (one port: `()`).
     type Port: Copy + std::fmt::Debug;
-    fn connect(&mut self, now_ms: u64, conn: ConnId, port: Self::Port);
-    fn receive(&mut self, now_ms: u64, conn: ConnId, line: &str);
+    /// How the game's connections read (see [`ReadPacing`]).
+    const READ_PACING: ReadPacing = ReadPacing::InFlight;
+    /// Places [`Offers::offer`] keeps free in every outbox.
+    const OFFER_HEADROOM_LINES: usize = 0;
+    fn connect(&mut self, now_ms: u64, conn: ConnId, port: Self::Port, peer: SocketAddr);
+    /// One line from a connection; lines for other connections that nobody
+    /// asked for at this moment can be offered to their outboxes.
+    fn receive(&mut self, now_ms: u64, conn: ConnId, line: &str, offers: &mut Offers<'_>);
     fn disconnect(&mut self, now_ms: u64, conn: ConnId);
     /// When [`ServedGame::handle_timeout`] next has something to do.
     fn poll_timeout(&self) -> Option<u64>;
     fn handle_timeout(&mut self, now_ms: u64);
+    /// A line that was not UTF-8. By default the shell answers it with
+    /// [`INVALID_UTF8_REFUSAL`]; a game that answers (and notes) it itself
+    /// queues its reply and returns true.
+    fn receive_invalid_utf8(&mut self, _now_ms: u64, _conn: ConnId) -> bool {
+        false
+    }
+    /// A line longer than the limit, after which the connection closes. By
+    /// default the shell refuses it ([`line_too_long_refusal`]), closes the
+    /// connection and calls [`ServedGame::disconnect`]; a game that
+    /// answers it itself queues its refusal, closes the connection
+    /// ([`Delivery::Close`]) and returns true.
+    fn receive_line_too_long(&mut self, _now_ms: u64, _conn: ConnId) -> bool {
+        false
+    }
+}
+
+/// Where a game queues a line that a connection did not ask for at this
+/// moment (chat: a message from another client), knowing at once whether
+/// it fits: the decision and the queueing are one step.
+#[derive(Debug)]
+pub struct Offers<'a> {
+    conns: &'a std::collections::BTreeMap<ConnId, ConnHandle>,
+    headroom_lines: usize,
+}
+
+impl Offers<'_> {
+    /// Queues `line` for `conn` if its outbox has more than the headroom
+    /// free, and says whether it did. Never waits.
+    pub fn offer(&mut self, conn: ConnId, line: String) -> bool {
+        self.conns.get(&conn).is_some_and(|handle| {
+            handle.room() > self.headroom_lines && handle.try_send(line).is_ok()
+        })
+    }
 }
 
 /// The refusal a full server sends a new connection before closing it.
@@ -466,13 +572,13 @@ pub const EVENTS_QUEUE_MAX: usize = 1024;
 /// Pause after a failed `accept` (out of descriptors, say) before retrying.
 pub const ACCEPT_RETRY_MS: u64 = 100;
 
-/// The one server loop of the line games (lock-step and live tombola):
+/// The one server loop of every game (lock-step and live tombola, chat):
 /// accepts on `first` and, if given, `second`, queues at most
 /// `outbox_lines_max` lines per connection, holds at most
 /// `connections_max` connections (more get [`SERVER_FULL_REFUSAL`] and are
 /// closed), hands the game every line in the order each connection sent
-/// it (framing refusals answered in turn, see [`take_event`]), lets a
-/// reader read on only once its line's replies are queued, fires the
+/// it (framing refusals answered in turn), lets a reader read on only
+/// once its line's replies are queued (see [`ReadPacing`]), fires the
 /// game's deadlines, and on `shutdown` stops accepting and shuts every
 /// connection down ([`shut_down_all`]). The loop waits with `biased`
 /// priority (shutdown, connection events, the deadline, `first`,
@@ -498,24 +604,73 @@ pub async fn serve<E, G>(
     loop {
         let deadline = game.poll_timeout();
         let mut answered = None;
-        let second_accept = async {
-            match &second {
-                Some((listener, port)) => (listener.accept().await, *port),
-                None => std::future::pending().await,
+        // A connection whose reader has stopped (an over-long line) and that
+        // a game answering it itself must have closed.
+        let mut ended = None;
+        // Built from the listener's own `Send` future, so the loop asks no
+        // `Sync` of a listener (an async block holding `&second` would).
+        let second_accept = match &second {
+            Some((listener, port)) => {
+                let port = *port;
+                futures::future::Either::Left(futures::FutureExt::map(
+                    listener.accept(),
+                    move |accepted| (accepted, port),
+                ))
             }
+            None => futures::future::Either::Right(std::future::pending()),
         };
         let accepted = tokio::select! {
             biased;
             _ = &mut shutdown => break,
             Some(event) = events_rx.recv() => {
+                // Every event of a connection comes through here in the
+                // order its reader produced it, so every line's reply,
+                // framing refusals included, goes out in the order the
+                // lines came in. Events of connections already let go are
+                // dropped.
                 let now_ms = env.now_ms();
-                match take_event(&mut conns, event) {
-                    Some(Input::Line(conn, line)) => {
-                        game.receive(now_ms, conn, &line);
-                        answered = Some(conn);
+                match event {
+                    ConnEvent::Line(conn, line) => {
+                        if conns.contains_key(&conn) {
+                            let mut offers = Offers {
+                                conns: &conns,
+                                headroom_lines: G::OFFER_HEADROOM_LINES,
+                            };
+                            game.receive(now_ms, conn, &line, &mut offers);
+                            answered = Some(conn);
+                        }
                     }
-                    Some(Input::Closed(conn)) => game.disconnect(now_ms, conn),
-                    None => {}
+                    ConnEvent::InvalidUtf8(conn) => {
+                        if conns.contains_key(&conn) {
+                            if game.receive_invalid_utf8(now_ms, conn) {
+                                answered = Some(conn);
+                            } else if let Some(handle) = conns.get(&conn) {
+                                // The reader made room for this line's
+                                // reply: `Full` cannot happen, and `Closed`
+                                // means it is gone.
+                                let _ = handle.outbox.send_reserved(INVALID_UTF8_REFUSAL.to_owned());
+                                handle.line_handled(true);
+                            }
+                        }
+                    }
+                    ConnEvent::LineTooLong(conn) => {
+                        if conns.contains_key(&conn) {
+                            count_close(CloseReason::LineTooLong);
+                            if game.receive_line_too_long(now_ms, conn) {
+                                answered = Some(conn);
+                                ended = Some(conn);
+                            } else if let Some(handle) = conns.remove(&conn) {
+                                let _ = handle.outbox.send_reserved(line_too_long_refusal());
+                                drop(handle);
+                                game.disconnect(now_ms, conn);
+                            }
+                        }
+                    }
+                    ConnEvent::Closed(conn) => {
+                        if conns.remove(&conn).is_some() {
+                            game.disconnect(now_ms, conn);
+                        }
+                    }
                 }
                 None
             }
@@ -528,7 +683,7 @@ pub async fn serve<E, G>(
         };
         match accepted {
             None => {}
-            Some((Ok((stream, _peer)), port)) => {
+            Some((Ok((stream, peer)), port)) => {
                 conns_opened += 1;
                 let handle = spawn_connection(
                     env,
@@ -536,13 +691,17 @@ pub async fn serve<E, G>(
                     conns_opened,
                     events_tx.clone(),
                     outbox_lines_max,
+                    G::READ_PACING,
                 );
                 if conns.len() >= connections_max {
+                    env.record(format_args!("full {peer}"));
                     count_close(CloseReason::ServerFull);
                     let _ = handle.try_send(SERVER_FULL_REFUSAL.to_owned());
                 } else {
                     conns.insert(conns_opened, handle);
-                    game.connect(env.now_ms(), conns_opened, port);
+                    // The game's greeting is queued below, before the new
+                    // connection's reader has run, so it always comes first.
+                    game.connect(env.now_ms(), conns_opened, port, peer);
                 }
             }
             Some((Err(error), port)) => {
@@ -554,11 +713,17 @@ pub async fn serve<E, G>(
                 env.sleep_ms(ACCEPT_RETRY_MS).await;
             }
         }
-        pump(env, game, &mut conns);
+        let replied = pump(env, game, &mut conns, answered);
         // Only now are the line's replies in its outbox: its reader may
         // read one more line.
         if let Some(handle) = answered.take().and_then(|conn| conns.get(&conn)) {
-            handle.line_handled();
+            handle.line_handled(replied);
+        }
+        if let Some(conn) = ended.take() {
+            if conns.remove(&conn).is_some() {
+                game.disconnect(env.now_ms(), conn);
+                pump(env, game, &mut conns, None);
+            }
         }
     }
     // Stop accepting first, then tell everyone and let them flush.
@@ -628,7 +793,14 @@ mod tests {
         let mut conns = BTreeMap::new();
         conns.insert(
             1,
-            spawn_connection(&PipeEnv, server_side, 1, events_tx, 256),
+            spawn_connection(
+                &PipeEnv,
+                server_side,
+                1,
+                events_tx,
+                256,
+                ReadPacing::InFlight,
+            ),
         );
         let lines = 20_000;
         let (client_read, mut client_write) = tokio::io::split(client_side);
@@ -658,8 +830,8 @@ mod tests {
                 {
                     tokio::time::sleep(std::time::Duration::from_micros(300)).await;
                 }
-                match take_event(&mut conns, event) {
-                    Some(Input::Line(conn, line)) => {
+                match event {
+                    ConnEvent::Line(conn, line) if conns.contains_key(&conn) => {
                         let reply = format!("{line} {answered}");
                         if conns[&conn].try_send(reply) == Err(QueueError::Full) {
                             found_full.push(answered);
@@ -667,9 +839,9 @@ mod tests {
                             break;
                         }
                         answered += 1;
-                        conns[&conn].line_handled();
+                        conns[&conn].line_handled(true);
                     }
-                    Some(Input::Closed(_)) | None => break,
+                    _ => break,
                 }
             }
             (found_full, conns)

@@ -13,7 +13,8 @@
 //!
 //! What it keeps count of, under one lock:
 //! - the queued lines, at most `lines_max` together with the reserved
-//!   places (chat reserves the place of a line's reply before reading it);
+//!   places (a chat reader reserves the place of a line's reply before
+//!   reading the line);
 //! - the lines the reader has read and the game has not yet handled
 //!   (`conn.rs` reads on only while the replies to all of them would fit);
 //! - whether the game has let the connection go (closing: the writer
@@ -196,26 +197,51 @@ impl Outbox {
     }
 
     /// For the reader: waits for a free place and reserves it for one line
-    /// (the reply to the line about to be read). `None` once the
-    /// connection is closing or its writer has ended.
-    pub(crate) fn reserve(&self) -> impl Future<Output = Option<ReplySlot>> + '_ {
+    /// (the reply to the line about to be read). False once the connection
+    /// is closing or its writer has ended.
+    pub(crate) fn reserve_place(&self, side: Side) -> impl Future<Output = bool> + '_ {
         poll_fn(move |cx| {
             let mut state = self.state();
             if state.writer_ended || state.closing {
-                return Poll::Ready(None);
+                return Poll::Ready(false);
             }
             if state.free() > 0 {
                 state.reserved += 1;
-                return Poll::Ready(Some(ReplySlot(Some(self.clone()))));
+                return Poll::Ready(true);
             }
-            register(&mut state.reader, cx);
+            register(state.waker(side), cx);
             Poll::Pending
         })
     }
 
+    /// Gives back one reserved place that no line will use.
+    pub(crate) fn release_place(&self) {
+        let mut state = self.state();
+        state.reserved = state.reserved.saturating_sub(1);
+        wake(&mut state.reader);
+    }
+
+    /// Queues a line in a reserved place, or in a free one if none is
+    /// reserved.
+    pub(crate) fn send_reserved(&self, line: String) -> Result<(), QueueError> {
+        let mut state = self.state();
+        if state.writer_ended {
+            return Err(QueueError::Closed);
+        }
+        if state.reserved > 0 {
+            state.reserved -= 1;
+        } else if state.free() == 0 {
+            return Err(QueueError::Full);
+        }
+        state.lines.push_back(line);
+        wake(&mut state.writer);
+        Ok(())
+    }
+
     /// For the writer: every line queued so far, taken out at once (waking
     /// a reader that waits for room), once there is at least one. `None`
-    /// once the connection is closing and nothing is queued or promised.
+    /// once the connection is closing and nothing is queued: places still
+    /// reserved then belong to lines nobody will answer.
     pub(crate) fn next_batch(&self) -> impl Future<Output = Option<VecDeque<String>>> + '_ {
         poll_fn(move |cx| {
             let mut state = self.state();
@@ -224,7 +250,7 @@ impl Outbox {
                 wake(&mut state.reader);
                 return Poll::Ready(Some(batch));
             }
-            if state.closing && state.reserved == 0 {
+            if state.closing {
                 return Poll::Ready(None);
             }
             register(&mut state.writer, cx);
@@ -270,38 +296,6 @@ impl Future for WriterEnded {
     }
 }
 
-/// A reserved place in one connection's outbox for exactly one line.
-/// Dropped unused, the place is given back.
-#[derive(Debug)]
-pub struct ReplySlot(Option<Outbox>);
-
-impl ReplySlot {
-    /// Queues the line in the reserved place (dropped if the writer has
-    /// ended meanwhile: nobody can read it).
-    pub fn send(mut self, line: String) {
-        if let Some(outbox) = self.0.take() {
-            let mut state = outbox.state();
-            state.reserved -= 1;
-            if !state.writer_ended {
-                state.lines.push_back(line);
-            }
-            wake(&mut state.writer);
-        }
-    }
-}
-
-impl Drop for ReplySlot {
-    fn drop(&mut self) {
-        if let Some(outbox) = self.0.take() {
-            let mut state = outbox.state();
-            state.reserved -= 1;
-            // A closing writer may have been waiting for this very place.
-            wake(&mut state.writer);
-            wake(&mut state.reader);
-        }
-    }
-}
-
 /// Marks the writer ended when dropped: held by the writer task (or by a
 /// connection whose writer never starts), so every way out counts.
 #[derive(Debug)]
@@ -329,32 +323,38 @@ mod tests {
     }
 
     #[test]
-    fn reserved_places_count_against_the_bound_and_come_back_when_dropped() {
+    fn reserved_places_count_against_the_bound_and_come_back_when_released() {
         let outbox = Outbox::new(2);
-        let slot = futures::executor::block_on(outbox.reserve()).unwrap();
+        assert!(futures::executor::block_on(
+            outbox.reserve_place(Side::Reader)
+        ));
         outbox.try_send("a".into()).unwrap();
         assert_eq!(outbox.try_send("b".into()), Err(QueueError::Full));
-        drop(slot);
+        outbox.release_place();
         assert_eq!(outbox.room(), 1);
-        let slot = futures::executor::block_on(outbox.reserve()).unwrap();
-        slot.send("reply".into());
+        assert!(futures::executor::block_on(
+            outbox.reserve_place(Side::Reader)
+        ));
+        assert_eq!(outbox.try_send("b".into()), Err(QueueError::Full));
+        outbox.send_reserved("reply".into()).unwrap();
         assert_eq!(outbox.room(), 0);
+        assert_eq!(outbox.send_reserved("more".into()), Err(QueueError::Full));
     }
 
     #[test]
-    fn a_closing_writer_flushes_and_ends_only_once_no_place_is_promised() {
+    fn a_closing_writer_flushes_what_is_queued_and_ends_though_places_are_reserved() {
         let outbox = Outbox::new(2);
-        let slot = futures::executor::block_on(outbox.reserve()).unwrap();
+        assert!(futures::executor::block_on(
+            outbox.reserve_place(Side::Reader)
+        ));
+        outbox.send_reserved("last".into()).unwrap();
+        assert!(futures::executor::block_on(
+            outbox.reserve_place(Side::Reader)
+        ));
         outbox.close();
-        let waker = futures::task::noop_waker();
-        let mut cx = Context::from_waker(&waker);
-        let mut batch = Box::pin(outbox.next_batch());
-        assert!(
-            batch.as_mut().poll(&mut cx).is_pending(),
-            "a reply is promised"
-        );
-        drop(batch);
-        slot.send("last".into());
+        assert!(!futures::executor::block_on(
+            outbox.reserve_place(Side::Reader)
+        ));
         let batch = futures::executor::block_on(outbox.next_batch()).unwrap();
         assert_eq!(Vec::from(batch), vec!["last".to_owned()]);
         assert!(futures::executor::block_on(outbox.next_batch()).is_none());

@@ -42,7 +42,7 @@ async fn main() -> std::io::Result<()> {
     // Read (and raise) the descriptor limit before anything is opened.
     let allowed = connections_allowed(CONNECTIONS_MAX).min(ROOM_CLIENTS_MAX);
     let connections_max = args.connections_max.map_or(allowed, |max| max as usize);
-    let headroom = games::chat::link::REPLY_HEADROOM_LINES;
+    let headroom = games::chat::server::REPLY_HEADROOM_LINES;
     if args.outbox_lines <= headroom {
         eprintln!("chat-server: --outbox-lines must be more than {headroom}");
         std::process::exit(2);

@@ -3,12 +3,12 @@
 //! the address it sees and never lets a client that does not read stall
 //! the others.
 //!
-//! `protocol` (lines) -> `room` (state machine, no I/O) -> `link` (the
-//! connection tasks, with a reserved reply slot per line) -> `server` /
-//! `client` (async sessions over an [`Env`](crate::env::Env)).
+//! `protocol` (lines) -> `room` (state machine, no I/O) -> `server` (the
+//! room in the shared server loop, `conn::serve`, with a reserved reply
+//! place per line) / `client` (async sessions over an
+//! [`Env`](crate::env::Env)).
 
 pub mod client;
-pub mod link;
 pub mod notes;
 pub mod protocol;
 pub mod room;

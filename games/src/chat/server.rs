@@ -1,27 +1,33 @@
-//! The chat server session: sockets around the room in `room.rs`.
+//! The chat server session: the room in `room.rs` served by the shared
+//! server loop (`conn::serve`), like the tombola games.
 //!
-//! One task owns the room; every connection has a reader and a writer task
-//! (see `link.rs`) that talk to it through channels. The loop waits, with
-//! `biased` priority so a seed replays exactly, on: shutdown, connection
-//! events, and new connections. It never awaits a client: replies go into
-//! slots reserved before their line was read, and messages for other
-//! clients are offered to their outboxes without waiting, so a client that
-//! never reads only ever costs its senders an `ERR recipient-busy`.
+//! What chat asks of the shell: every line gets exactly one reply, whose
+//! place in the sender's outbox is reserved before the line is read
+//! (`ReadPacing::ReplySlot`), so replies are never dropped and a client
+//! that does not read its replies simply stops being read; messages for
+//! other clients are offered to their outboxes without waiting and keep
+//! [`REPLY_HEADROOM_LINES`] free, so a client that never reads only ever
+//! costs its senders an `ERR recipient-busy`, and a client buried in
+//! incoming messages can still send a few commands. The room notes and
+//! answers framing errors itself (`refuse ... invalid-utf8`).
 //!
 //! Try it: `chat-server --addr 127.0.0.1:2004`, then in two other terminals
 //! `nc 127.0.0.1 2004`, type `L`, and send `<ip:port> hello` to the other.
 
-use std::collections::BTreeMap;
 use std::future::Future;
 use std::io;
+use std::net::SocketAddr;
 
-use tokio::sync::mpsc;
-
-use crate::chat::link::{self, LinkEvent, LinkHandle, Received, ReplySlot, REPLY_HEADROOM_LINES};
-use crate::chat::protocol::ROOM_CLIENTS_MAX;
+use crate::chat::notes::Note;
+use crate::chat::protocol::{ServerMessage, ROOM_CLIENTS_MAX};
 use crate::chat::room::{ChatRoom, Mailboxes, Output};
-use crate::conn::{self, ConnId};
+use crate::conn::{self, ConnId, Delivery, GameCore, Offers, ReadPacing, ServedGame};
 use crate::env::{Env, Listener};
+
+/// Outbox lines kept free of other clients' messages, so that a client
+/// whose outbox is full of incoming messages can still send a few commands
+/// and get their replies without first reading everything.
+pub const REPLY_HEADROOM_LINES: usize = 4;
 
 /// Lines queued for one client before messages to it are refused with
 /// `ERR recipient-busy`. The socket's own buffers come on top of this.
@@ -31,11 +37,6 @@ pub const OUTBOX_LINES_MAX: usize = 256;
 /// process may open, up to [`ROOM_CLIENTS_MAX`] (so a `CLIENTS` line stays
 /// bounded).
 pub const CONNECTIONS_MAX: usize = 1024;
-/// Connection events waiting for the room task; readers wait when it is full.
-pub const EVENTS_QUEUE_MAX: usize = 1024;
-/// Pause after a failed `accept` (out of descriptors, say) before retrying.
-pub const ACCEPT_RETRY_MS: u64 = 100;
-
 /// Server settings; the defaults are the protocol's.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ServerConfig {
@@ -74,7 +75,7 @@ pub async fn run_room<E: Env>(
     env: E,
     listener: E::Listener,
     config: ServerConfig,
-    mut room: ChatRoom,
+    room: ChatRoom,
     shutdown: impl Future<Output = ()>,
 ) -> io::Result<()> {
     assert!(
@@ -85,120 +86,85 @@ pub async fn run_room<E: Env>(
         (1..=ROOM_CLIENTS_MAX).contains(&config.connections_max),
         "connections_max must be in 1..={ROOM_CLIENTS_MAX}"
     );
-    let (events_tx, mut events_rx) = mpsc::channel(EVENTS_QUEUE_MAX);
-    let mut links = Links::default();
-    let mut conns_opened: ConnId = 0;
-    tokio::pin!(shutdown);
     if let Ok(addr) = listener.local_addr() {
         env.record(format_args!("listen {addr}"));
     }
-
-    loop {
-        tokio::select! {
-            biased;
-            _ = &mut shutdown => break,
-            Some(event) = events_rx.recv() => match event {
-                LinkEvent::Received(conn, received, slot) => {
-                    // A line from a connection the room closed is dropped
-                    // with its slot.
-                    if links.0.contains_key(&conn) {
-                        match received {
-                            Received::Line(line) => room.receive(conn, &line, &mut links),
-                            Received::InvalidUtf8 => room.receive_invalid_utf8(conn),
-                            Received::LineTooLong => room.receive_line_too_long(conn),
-                        }
-                        pump(&env, &mut room, &mut links, Some((conn, slot)));
-                    }
-                }
-                LinkEvent::Closed(conn) => {
-                    if links.0.remove(&conn).is_some() {
-                        room.disconnect(conn);
-                        pump(&env, &mut room, &mut links, None);
-                    }
-                }
-            },
-            accepted = listener.accept() => match accepted {
-                Ok((stream, peer)) => {
-                    conns_opened += 1;
-                    let conn = conns_opened;
-                    let (handle, pending) = link::open(config.outbox_lines_max);
-                    if links.0.len() >= config.connections_max {
-                        env.record(format_args!("full {peer}"));
-                        crate::conn::count_close(crate::conn::CloseReason::ServerFull);
-                        let _ = handle.try_send("ERR server-full try again later".to_owned());
-                        pending.start(&env, stream, conn, events_tx.clone());
-                        continue;
-                    }
-                    links.0.insert(conn, handle);
-                    room.connect(conn, peer);
-                    // The greeting goes into the empty outbox before the
-                    // reader starts, so it is always the first line.
-                    pump(&env, &mut room, &mut links, None);
-                    if links.0.contains_key(&conn) {
-                        pending.start(&env, stream, conn, events_tx.clone());
-                    }
-                }
-                Err(error) => {
-                    env.record(format_args!("accept-error {error}"));
-                    env.sleep_ms(ACCEPT_RETRY_MS).await;
-                }
-            },
-        }
-    }
-    // Stop accepting first, then tell everyone and let them flush.
-    drop(listener);
-    env.record(format_args!("shutdown {} connections", links.0.len()));
-    let flushed = std::mem::take(&mut links.0)
-        .into_values()
-        .map(LinkHandle::shut_down)
-        .collect();
-    conn::wait_flushed(&env, flushed).await;
+    let mut game = ServedRoom(room);
+    conn::serve(
+        &env,
+        &mut game,
+        (listener, ()),
+        None,
+        config.outbox_lines_max,
+        config.connections_max,
+        shutdown,
+    )
+    .await;
     Ok(())
 }
 
-/// The open connections, by connection id.
-#[derive(Debug, Default)]
-struct Links(BTreeMap<ConnId, LinkHandle>);
+/// The room as the shared server loop sees it.
+struct ServedRoom(ChatRoom);
 
-impl Mailboxes for Links {
+impl Mailboxes for Offers<'_> {
     fn offer(&mut self, conn: ConnId, line: String) -> bool {
-        self.0.get(&conn).is_some_and(|handle| handle.offer(line))
+        Offers::offer(self, conn, line)
     }
 }
 
-/// Carries the room's outputs to the connections, and its notes to the
-/// environment's record. `slot` is the reply slot of the line just handled.
-fn pump<E: Env>(
-    env: &E,
-    room: &mut ChatRoom,
-    links: &mut Links,
-    mut slot: Option<(ConnId, ReplySlot)>,
-) {
-    while let Some(note) = room.poll_note() {
-        env.record(format_args!("{note}"));
+impl GameCore for ServedRoom {
+    type Message = ServerMessage;
+    type Note = Note;
+
+    fn poll_delivery(&mut self) -> Option<Delivery<ServerMessage>> {
+        self.0.poll_output().map(|output| match output {
+            Output::Reply(conn, message) => Delivery::Send(conn, message),
+            Output::Close(conn) => Delivery::Close(conn),
+        })
     }
-    while let Some(output) = room.poll_output() {
-        match output {
-            Output::Reply(conn, message) => match slot.take() {
-                Some((slot_conn, slot)) => {
-                    assert_eq!(slot_conn, conn, "a reply goes to the line's sender");
-                    slot.send(message.to_string());
-                }
-                None => {
-                    // Only greetings come without a line, and they go into
-                    // a fresh outbox that nobody else can fill yet.
-                    let handle = links.0.get(&conn).expect("greeted connections are open");
-                    handle
-                        .try_send(message.to_string())
-                        .expect("a fresh outbox has room for its greeting");
-                }
-            },
-            Output::Close(conn) => {
-                if links.0.remove(&conn).is_some() {
-                    conn::count_close(conn::CloseReason::ByGame);
-                }
-            }
-        }
+
+    fn poll_note(&mut self) -> Option<Note> {
+        self.0.poll_note()
     }
-    assert!(slot.is_none(), "every line gets exactly one reply");
+
+    fn not_reading(&mut self, _now_ms: u64, conn: ConnId) {
+        // Replies have reserved places and greetings go into fresh
+        // outboxes, so this does not happen; if it ever did, the client is
+        // gone like any other that closed.
+        self.0.disconnect(conn);
+    }
+}
+
+impl ServedGame for ServedRoom {
+    type Port = ();
+    const READ_PACING: ReadPacing = ReadPacing::ReplySlot;
+    const OFFER_HEADROOM_LINES: usize = REPLY_HEADROOM_LINES;
+
+    fn connect(&mut self, _now_ms: u64, conn: ConnId, _port: (), peer: SocketAddr) {
+        self.0.connect(conn, peer);
+    }
+
+    fn receive(&mut self, _now_ms: u64, conn: ConnId, line: &str, offers: &mut Offers<'_>) {
+        self.0.receive(conn, line, offers);
+    }
+
+    fn disconnect(&mut self, _now_ms: u64, conn: ConnId) {
+        self.0.disconnect(conn);
+    }
+
+    fn poll_timeout(&self) -> Option<u64> {
+        None
+    }
+
+    fn handle_timeout(&mut self, _now_ms: u64) {}
+
+    fn receive_invalid_utf8(&mut self, _now_ms: u64, conn: ConnId) -> bool {
+        self.0.receive_invalid_utf8(conn);
+        true
+    }
+
+    fn receive_line_too_long(&mut self, _now_ms: u64, conn: ConnId) -> bool {
+        self.0.receive_line_too_long(conn);
+        true
+    }
 }

@@ -15,10 +15,11 @@
 
 use std::future::Future;
 use std::io;
+use std::net::SocketAddr;
 
 use rand::Rng;
 
-use crate::conn::{serve, ConnId, ServedGame};
+use crate::conn::{serve, ConnId, Offers, ServedGame};
 use crate::env::{Env, Listener};
 use crate::live::game::{LiveServer, Port, ServerConfig};
 
@@ -86,10 +87,10 @@ where
 
 impl<R: Rng> ServedGame for LiveServer<R> {
     type Port = Port;
-    fn connect(&mut self, now_ms: u64, conn: ConnId, port: Port) {
+    fn connect(&mut self, now_ms: u64, conn: ConnId, port: Port, _peer: SocketAddr) {
         LiveServer::connect(self, now_ms, conn, port)
     }
-    fn receive(&mut self, now_ms: u64, conn: ConnId, line: &str) {
+    fn receive(&mut self, now_ms: u64, conn: ConnId, line: &str, _offers: &mut Offers<'_>) {
         LiveServer::receive(self, now_ms, conn, line)
     }
     fn disconnect(&mut self, now_ms: u64, conn: ConnId) {

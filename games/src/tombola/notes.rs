@@ -4,7 +4,7 @@
 //! The text of a note (its `Display`) is the trace line the simulation
 //! snapshots and replays hold, so it never changes silently; `FromStr`
 //! reads it back for the simulation's oracles. The shell's own lines
-//! (`listen`, `accept-error`, `shutdown`, in `server.rs`) are not notes of
+//! (`listen`, `full`, `accept-error`, `shutdown`, in `conn.rs` and `server.rs`) are not notes of
 //! the game and stay plain text.
 
 use std::fmt;
@@ -15,7 +15,7 @@ use crate::tombola::rules::Board;
 
 /// The first words of the lines the server's shell (`server.rs`) writes
 /// itself: every other line a tombola server records is a [`Note`].
-pub const SHELL_KEYWORDS: &[&str] = &["listen", "accept-error", "shutdown"];
+pub const SHELL_KEYWORDS: &[&str] = &["listen", "full", "accept-error", "shutdown"];
 
 /// Whether `line` is one of the shell's own lines, not a note.
 pub fn is_shell_line(line: &str) -> bool {

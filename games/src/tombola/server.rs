@@ -11,10 +11,11 @@
 
 use std::future::Future;
 use std::io;
+use std::net::SocketAddr;
 
 use rand::Rng;
 
-use crate::conn::{serve, ConnId, ServedGame};
+use crate::conn::{serve, ConnId, Offers, ServedGame};
 use crate::env::{Env, Listener};
 use crate::tombola::game::{LockstepServer, ServerConfig};
 
@@ -76,10 +77,10 @@ where
 
 impl<R: Rng> ServedGame for LockstepServer<R> {
     type Port = ();
-    fn connect(&mut self, now_ms: u64, conn: ConnId, _port: ()) {
+    fn connect(&mut self, now_ms: u64, conn: ConnId, _port: (), _peer: SocketAddr) {
         LockstepServer::connect(self, now_ms, conn)
     }
-    fn receive(&mut self, now_ms: u64, conn: ConnId, line: &str) {
+    fn receive(&mut self, now_ms: u64, conn: ConnId, line: &str, _offers: &mut Offers<'_>) {
         LockstepServer::receive(self, now_ms, conn, line)
     }
     fn disconnect(&mut self, now_ms: u64, conn: ConnId) {

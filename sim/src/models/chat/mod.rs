@@ -362,11 +362,11 @@ fn valid_host_name(name: &str) -> bool {
 /// plans and join times from it), naming the field of any problem.
 pub fn spec_from_file(file: &ScenarioFile, seed: u64) -> Result<ChatSpec, String> {
     let section: ServerSection = file.server_settings()?;
-    if section.outbox_lines <= games::chat::link::REPLY_HEADROOM_LINES {
+    if section.outbox_lines <= games::chat::server::REPLY_HEADROOM_LINES {
         return Err(format!(
             "server.outbox_lines: {} must be more than {} (the lines kept for replies)",
             section.outbox_lines,
-            games::chat::link::REPLY_HEADROOM_LINES
+            games::chat::server::REPLY_HEADROOM_LINES
         ));
     }
     let rooms_max = games::chat::protocol::ROOM_CLIENTS_MAX;

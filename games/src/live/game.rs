@@ -9,7 +9,7 @@
 //! `GAME <game> HISTORY ...` and its later `DRAW`s are queued in one step:
 //! no draw can fall between them, whatever the timing.
 
-use std::collections::{BTreeMap, VecDeque};
+use std::collections::{BTreeMap, BTreeSet, VecDeque};
 
 use rand::Rng;
 
@@ -165,6 +165,14 @@ enum Role {
     },
 }
 
+/// What waits to be paired. Players sort before claims connections, so
+/// deadlines due at the same moment are handled in that order.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+enum Unpaired {
+    Player(PlayerKey),
+    Claims(ConnId),
+}
+
 #[derive(Debug)]
 struct Game {
     number: u64,
@@ -197,6 +205,12 @@ pub struct LiveServer<R> {
     conns: BTreeMap<ConnId, Role>,
     /// Tokens of unpaired players; a token is forgotten once used.
     tokens: BTreeMap<String, PlayerKey>,
+    /// When each unpaired player and unpaired claims connection times out,
+    /// earliest first, so that the next deadline is found without looking
+    /// at every connection (with thousands of players, a scan on every
+    /// event made registering quadratic). Entries leave when their owner
+    /// pairs or goes; one left behind is skipped (see [`Self::still_unpaired`]).
+    pairing_deadlines: BTreeSet<(u64, Unpaired)>,
     phase: Phase,
     /// The last game that ended (or was abandoned) and its winner's id, so
     /// that late claims for it can be answered.
@@ -216,6 +230,7 @@ impl<R: Rng> LiveServer<R> {
             players: BTreeMap::new(),
             conns: BTreeMap::new(),
             tokens: BTreeMap::new(),
+            pairing_deadlines: BTreeSet::new(),
             phase: Phase::Idle,
             last_result: None,
             games_started: 0,
@@ -250,6 +265,8 @@ impl<R: Rng> LiveServer<R> {
                     },
                 );
                 self.tokens.insert(token.clone(), key);
+                self.pairing_deadlines
+                    .insert((expires_at_ms, Unpaired::Player(key)));
                 self.conns.insert(conn, Role::Numbers(key));
                 self.players.insert(
                     key,
@@ -266,6 +283,8 @@ impl<R: Rng> LiveServer<R> {
                 );
             }
             Port::Claims => {
+                self.pairing_deadlines
+                    .insert((expires_at_ms, Unpaired::Claims(conn)));
                 self.conns.insert(
                     conn,
                     Role::Claims {
@@ -358,7 +377,7 @@ impl<R: Rng> LiveServer<R> {
             Phase::Running(game) => Some(game.closes_at_ms.unwrap_or(game.next_draw_at_ms)),
             Phase::Paused { ends_at_ms, .. } => Some(*ends_at_ms),
         };
-        let pairing = self.pairing_expiries().map(|(at_ms, _)| at_ms).min();
+        let pairing = self.next_pairing_deadline();
         match (phase, pairing) {
             (Some(a), Some(b)) => Some(a.min(b)),
             (a, b) => a.or(b),
@@ -431,11 +450,22 @@ impl<R: Rng> LiveServer<R> {
         };
         let player = self.players.get_mut(&key).expect("tokens name players");
         debug_assert!(matches!(player.stage, Stage::Unpaired { .. }));
+        if let Stage::Unpaired { expires_at_ms, .. } = player.stage {
+            self.pairing_deadlines
+                .remove(&(expires_at_ms, Unpaired::Player(key)));
+        }
         player.claims = Some(conn);
         player.stage = Stage::Paired;
         let id = player.id.clone();
-        if let Some(Role::Claims { player, .. }) = self.conns.get_mut(&conn) {
+        if let Some(Role::Claims {
+            player,
+            expires_at_ms,
+            ..
+        }) = self.conns.get_mut(&conn)
+        {
             *player = Some(key);
+            self.pairing_deadlines
+                .remove(&(*expires_at_ms, Unpaired::Claims(conn)));
         }
         self.note(Note::Pair { player: id.clone() });
         self.send(conn, ServerMessage::Hello(id));
@@ -454,7 +484,10 @@ impl<R: Rng> LiveServer<R> {
     }
 
     fn close_unpaired_claims(&mut self, conn: ConnId, reason: ClaimsDropReason) {
-        self.conns.remove(&conn);
+        if let Some(Role::Claims { expires_at_ms, .. }) = self.conns.remove(&conn) {
+            self.pairing_deadlines
+                .remove(&(expires_at_ms, Unpaired::Claims(conn)));
+        }
         self.note(Note::DropClaims { conn, reason });
         self.outputs.push_back(Output::Close(conn));
     }
@@ -819,30 +852,48 @@ impl<R: Rng> LiveServer<R> {
         }
     }
 
-    fn pairing_expiries(&self) -> impl Iterator<Item = (u64, ConnId)> + '_ {
-        let players = self
-            .players
-            .values()
-            .filter_map(|player| match &player.stage {
-                Stage::Unpaired { expires_at_ms, .. } => Some((*expires_at_ms, player.numbers)),
-                _ => None,
-            });
-        let claims = self.conns.iter().filter_map(|(&conn, role)| match role {
-            Role::Claims {
-                player: None,
-                expires_at_ms,
-                ..
-            } => Some((*expires_at_ms, conn)),
-            _ => None,
-        });
-        players.chain(claims)
+    /// Whether a pairing deadline still stands: its player or claims
+    /// connection is still unpaired, with this very deadline.
+    fn still_unpaired(&self, at_ms: u64, unpaired: Unpaired) -> bool {
+        match unpaired {
+            Unpaired::Player(key) => self.players.get(&key).is_some_and(|player| {
+                matches!(player.stage, Stage::Unpaired { expires_at_ms, .. } if expires_at_ms == at_ms)
+            }),
+            Unpaired::Claims(conn) => matches!(
+                self.conns.get(&conn),
+                Some(Role::Claims { player: None, expires_at_ms, .. }) if *expires_at_ms == at_ms
+            ),
+        }
+    }
+
+    /// The earliest pairing deadline that still stands.
+    fn next_pairing_deadline(&self) -> Option<u64> {
+        self.pairing_deadlines
+            .iter()
+            .find(|(at_ms, unpaired)| self.still_unpaired(*at_ms, *unpaired))
+            .map(|(at_ms, _)| *at_ms)
     }
 
     fn expire_unpaired(&mut self, now_ms: u64) {
-        let expired: Vec<ConnId> = self
-            .pairing_expiries()
-            .filter(|(at_ms, _)| *at_ms <= now_ms)
-            .map(|(_, conn)| conn)
+        // Everything due, players first (by key), then claims connections
+        // (by connection id).
+        let mut due = Vec::new();
+        while let Some(&(at_ms, unpaired)) = self.pairing_deadlines.first() {
+            if at_ms > now_ms {
+                break;
+            }
+            self.pairing_deadlines.pop_first();
+            if self.still_unpaired(at_ms, unpaired) {
+                due.push(unpaired);
+            }
+        }
+        due.sort_unstable();
+        let expired: Vec<ConnId> = due
+            .into_iter()
+            .map(|unpaired| match unpaired {
+                Unpaired::Player(key) => self.players[&key].numbers,
+                Unpaired::Claims(conn) => conn,
+            })
             .collect();
         for conn in expired {
             self.refuse(
@@ -871,8 +922,14 @@ impl<R: Rng> LiveServer<R> {
         if self.bug(InjectedBug::IdReusedAfterLeave) && key == self.ids_given {
             self.ids_given -= 1;
         }
-        if let Stage::Unpaired { token, .. } = &player.stage {
+        if let Stage::Unpaired {
+            token,
+            expires_at_ms,
+        } = &player.stage
+        {
             self.tokens.remove(token);
+            self.pairing_deadlines
+                .remove(&(*expires_at_ms, Unpaired::Player(key)));
         }
         for conn in [Some(player.numbers), player.claims].into_iter().flatten() {
             self.conns.remove(&conn);

@@ -1098,6 +1098,46 @@ mod tests {
     }
 
     #[test]
+    fn only_connections_still_unpaired_keep_a_pairing_deadline_and_they_expire_in_order() {
+        let mut bench = Bench::new(config(vec![]));
+        // Paired in time: its deadline (1,000) is gone with the pairing.
+        bench.connect(0, 1, Port::Numbers);
+        bench.connect(0, 2, Port::Claims);
+        let token = bench.token(1);
+        bench.say(0, 2, &format!("HELLO {token}"));
+        assert_eq!(
+            bench.server.poll_timeout(),
+            None,
+            "nothing left to time out"
+        );
+        // Two players and a claims connection that never pair, and one that
+        // hangs up first: the deadline is the earliest left, and those due
+        // together go players first, then claims connections.
+        bench.connect(5, 7, Port::Claims);
+        bench.connect(5, 3, Port::Numbers);
+        bench.connect(5, 5, Port::Numbers);
+        bench.connect(9, 9, Port::Numbers);
+        assert_eq!(bench.server.poll_timeout(), Some(1_005));
+        bench.server.disconnect(10, 3);
+        bench.pump();
+        assert_eq!(bench.server.poll_timeout(), Some(1_005));
+        bench.at(1_005);
+        let dropped: Vec<&str> = bench
+            .notes
+            .iter()
+            .map(String::as_str)
+            .filter(|note| note.contains("pairing-timeout"))
+            .collect();
+        assert_eq!(
+            dropped,
+            ["drop p3 pairing-timeout", "drop-claims 7 pairing-timeout"]
+        );
+        assert_eq!(bench.server.poll_timeout(), Some(1_009));
+        bench.at(1_009);
+        assert_eq!(bench.server.poll_timeout(), None);
+    }
+
+    #[test]
     fn a_late_joiner_gets_the_history_then_every_later_draw() {
         let mut bench = Bench::new(config(vec![]));
         bench.player(0, 1, HIGH);

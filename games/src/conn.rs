@@ -75,12 +75,13 @@ pub fn pump<E: Env, G: GameCore>(
             match delivery {
                 Delivery::Send(conn, message) => {
                     if let Some(handle) = conns.get(&conn) {
+                        let line = render(&message);
                         let sent = if reply_to == Some(conn) {
                             reply_to = None;
                             replied = true;
-                            handle.outbox.send_reserved(message.to_string())
+                            handle.outbox.send_reserved(line)
                         } else {
-                            handle.try_send(message.to_string())
+                            handle.try_send(line)
                         };
                         if let Err(QueueError::Full) = sent {
                             not_reading.push(conn);
@@ -104,6 +105,18 @@ pub fn pump<E: Env, G: GameCore>(
             }
         }
     }
+}
+
+/// Room a rendered line starts with: most server lines fit, so writing one
+/// takes one allocation instead of several as the string grows.
+pub const RENDERED_LINE_CAPACITY_BYTES: usize = 64;
+
+/// A message as the line that goes on the wire.
+fn render(message: &impl std::fmt::Display) -> String {
+    use std::fmt::Write;
+    let mut line = String::with_capacity(RENDERED_LINE_CAPACITY_BYTES);
+    let _ = write!(line, "{message}");
+    line
 }
 
 /// Identifies one connection for the lifetime of a server; never reused, so
@@ -556,9 +569,9 @@ impl Offers<'_> {
     /// Queues `line` for `conn` if its outbox has more than the headroom
     /// free, and says whether it did. Never waits.
     pub fn offer(&mut self, conn: ConnId, line: String) -> bool {
-        self.conns.get(&conn).is_some_and(|handle| {
-            handle.room() > self.headroom_lines && handle.try_send(line).is_ok()
-        })
+        self.conns
+            .get(&conn)
+            .is_some_and(|handle| handle.outbox.offer(line, self.headroom_lines))
     }
 }
 

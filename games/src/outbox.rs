@@ -128,6 +128,18 @@ impl Outbox {
         Ok(())
     }
 
+    /// Queues one line nobody asked for if more than `headroom` places
+    /// are free, in one step; says whether it did.
+    pub(crate) fn offer(&self, line: String, headroom: usize) -> bool {
+        let mut state = self.state();
+        if state.writer_ended || state.free() <= headroom {
+            return false;
+        }
+        state.lines.push_back(line);
+        wake(&mut state.writer);
+        true
+    }
+
     /// Lines that can still be queued before the outbox is full.
     pub(crate) fn room(&self) -> usize {
         self.state().free()

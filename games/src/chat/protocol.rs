@@ -37,13 +37,25 @@ pub type ClientId = SocketAddr;
 /// what the server sends in `WELCOME` and `CLIENTS`) is an id.
 pub fn parse_id(token: &str) -> Option<ClientId> {
     let id: ClientId = token.parse().ok()?;
-    (id.to_string() == token).then_some(id)
+    let canonical = match id {
+        SocketAddr::V4(addr) => {
+            let mut text = [0u8; V4_ID_BYTES_MAX];
+            let len = write_v4(addr, &mut text);
+            text[..len] == *token.as_bytes()
+        }
+        SocketAddr::V6(_) => id.to_string() == token,
+    };
+    canonical.then_some(id)
 }
 
 /// The longest message text `from` may send: its `FROM` line must still fit
 /// in [`LINE_BYTES_MAX`], the limit every line on the wire keeps.
 pub fn text_bytes_max(from: ClientId) -> usize {
-    LINE_BYTES_MAX.saturating_sub("FROM ".len() + from.to_string().len() + 1)
+    let id_bytes = match from {
+        SocketAddr::V4(addr) => write_v4(addr, &mut [0u8; V4_ID_BYTES_MAX]),
+        SocketAddr::V6(_) => from.to_string().len(),
+    };
+    LINE_BYTES_MAX.saturating_sub("FROM ".len() + id_bytes + 1)
 }
 
 /// What a client may send.
@@ -160,19 +172,84 @@ impl ServerMessage {
     }
 }
 
+/// A client id written as `SocketAddr` writes it, but an IPv4 one without
+/// the formatting machinery: the server writes, parses and measures ids for
+/// every message it routes, and the standard way was the largest part of
+/// the room's own work.
+struct IdText(ClientId);
+
+impl fmt::Display for IdText {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let SocketAddr::V4(addr) = self.0 else {
+            return write!(f, "{}", self.0);
+        };
+        let mut text = [0u8; V4_ID_BYTES_MAX];
+        let len = write_v4(addr, &mut text);
+        f.write_str(std::str::from_utf8(&text[..len]).map_err(|_| fmt::Error)?)
+    }
+}
+
+impl ServerMessage {
+    /// The line of `ServerMessage::From { from, text }`, written straight
+    /// from its parts into a string of the right size (the room writes one
+    /// for every message it routes, and keeps `text` for its note).
+    pub fn from_line(from: ClientId, text: &str) -> String {
+        use fmt::Write;
+        let mut line = String::with_capacity("FROM ".len() + 21 + 1 + text.len());
+        let _ = write!(line, "FROM {} {text}", IdText(from));
+        line
+    }
+}
+
+/// The longest IPv4 id: `255.255.255.255:65535`.
+const V4_ID_BYTES_MAX: usize = 21;
+
+/// Writes an IPv4 id as `SocketAddr` writes it; returns its length.
+fn write_v4(addr: std::net::SocketAddrV4, text: &mut [u8; V4_ID_BYTES_MAX]) -> usize {
+    let mut len = 0;
+    for (index, octet) in addr.ip().octets().into_iter().enumerate() {
+        if index > 0 {
+            text[len] = b'.';
+            len += 1;
+        }
+        len = push_decimal(u16::from(octet), text, len);
+    }
+    text[len] = b':';
+    push_decimal(addr.port(), text, len + 1)
+}
+
+/// Writes `value` in decimal at `at`; returns where it ended.
+fn push_decimal(value: u16, text: &mut [u8; V4_ID_BYTES_MAX], at: usize) -> usize {
+    let mut digits = [0u8; 5];
+    let mut count = 0;
+    let mut rest = value;
+    loop {
+        digits[count] = b'0' + (rest % 10) as u8;
+        count += 1;
+        rest /= 10;
+        if rest == 0 {
+            break;
+        }
+    }
+    for (offset, digit) in digits[..count].iter().rev().enumerate() {
+        text[at + offset] = *digit;
+    }
+    at + count
+}
+
 impl fmt::Display for ServerMessage {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
-            ServerMessage::Welcome(id) => write!(f, "WELCOME {id}"),
+            ServerMessage::Welcome(id) => write!(f, "WELCOME {}", IdText(*id)),
             ServerMessage::Clients(ids) => {
                 write!(f, "CLIENTS")?;
                 for id in ids {
-                    write!(f, " {id}")?;
+                    write!(f, " {}", IdText(*id))?;
                 }
                 Ok(())
             }
-            ServerMessage::From { from, text } => write!(f, "FROM {from} {text}"),
-            ServerMessage::Sent(to) => write!(f, "SENT {to}"),
+            ServerMessage::From { from, text } => write!(f, "FROM {} {text}", IdText(*from)),
+            ServerMessage::Sent(to) => write!(f, "SENT {}", IdText(*to)),
             ServerMessage::Bye => write!(f, "BYE"),
             ServerMessage::Err(refusal) => write!(f, "{refusal}"),
         }
@@ -261,6 +338,28 @@ mod tests {
     use super::*;
     use proptest::prelude::*;
     use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
+
+    proptest! {
+        #[test]
+        fn an_id_is_written_exactly_as_its_socket_address_writes(
+            ip in any::<[u8; 4]>(),
+            port in any::<u16>(),
+            v6 in any::<[u16; 8]>(),
+        ) {
+            let v4 = SocketAddr::from((ip, port));
+            prop_assert_eq!(IdText(v4).to_string(), v4.to_string());
+            let from = ServerMessage::From { from: v4, text: "hi there".to_owned() };
+            prop_assert_eq!(ServerMessage::from_line(v4, "hi there"), from.to_string());
+            let v6 = SocketAddr::from((std::net::Ipv6Addr::from(v6), port));
+            prop_assert_eq!(IdText(v6).to_string(), v6.to_string());
+            prop_assert_eq!(parse_id(&v4.to_string()), Some(v4));
+            prop_assert_eq!(parse_id(&v6.to_string()), Some(v6));
+            prop_assert_eq!(
+                text_bytes_max(v4),
+                LINE_BYTES_MAX - "FROM ".len() - v4.to_string().len() - 1
+            );
+        }
+    }
 
     fn id() -> impl Strategy<Value = ClientId> {
         prop_oneof![

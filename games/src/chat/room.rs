@@ -294,11 +294,7 @@ impl ChatRoom {
         } else {
             from
         };
-        let line = ServerMessage::From {
-            from: named,
-            text: text.clone(),
-        }
-        .to_string();
+        let line = ServerMessage::from_line(named, &text);
         if self.bug == Some(InjectedBug::DuplicateDelivery) {
             mailboxes.offer(target, line.clone());
         }

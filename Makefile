@@ -11,6 +11,8 @@ CARGO ?= cargo
 BENCH_PLAYERS ?= 500
 BENCH_CLIENTS ?= 1000
 BENCH_ROUNDS ?= 1
+# Idle connections per server in `make bench-load` (memory per connection).
+BENCH_IDLE ?= 5000
 # Seconds per fuzz target in `make fuzz`.
 FUZZ_SECONDS ?= 10
 # Where cargo puts the binaries `make bench` runs.
@@ -70,13 +72,19 @@ bench:
 
 ## bench-load: the real servers over TCP with loadgen, each beside the
 ## least-possible-work reference in the same run, and the ratios: live
-## fan-out at $(BENCH_PLAYERS) players, chat routing at $(BENCH_CLIENTS) clients
+## fan-out at $(BENCH_PLAYERS) players, chat routing at $(BENCH_CLIENTS)
+## clients; then each server's memory per idle connection over
+## $(BENCH_IDLE) connections
 bench-load:
 	$(CARGO) build --release -p games -p stress --bins
 	$(TARGET_DIR)/release/loadgen live --compare --rounds $(BENCH_ROUNDS) \
 		--server-bin $(TARGET_DIR)/release/tombola-live-server --players $(BENCH_PLAYERS)
 	$(TARGET_DIR)/release/loadgen chat --compare --rounds $(BENCH_ROUNDS) \
 		--server-bin $(TARGET_DIR)/release/chat-server --clients $(BENCH_CLIENTS)
+	for server in chat-server tombola-server tombola-live-server; do \
+		$(TARGET_DIR)/release/loadgen idle --server-bin $(TARGET_DIR)/release/$$server \
+			--connections $(BENCH_IDLE) || exit 1; \
+	done
 
 ## fuzz: every fuzz target for $(FUZZ_SECONDS) s each, with inputs run per
 ## target (a short run of them is part of `make test`)

@@ -4,7 +4,7 @@
 
 use std::time::Duration;
 
-use stress::loadgen::{chat, live, reference};
+use stress::loadgen::{chat, idle, live, reference};
 use tokio::net::TcpListener;
 
 async fn listener() -> TcpListener {
@@ -54,4 +54,22 @@ async fn chat_clients_route_messages_to_each_other_and_count_them() {
     assert!(outcome.delivered_per_second > 0.0, "{outcome:?}");
     assert!(outcome.sent_per_second > 0.0, "{outcome:?}");
     assert_eq!((outcome.busy, outcome.other_refusals), (0, 0));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn idle_connections_are_counted_as_held_and_the_memory_before_and_after_is_read() {
+    let listener = listener().await;
+    let workload = idle::Workload {
+        addr: listener.local_addr().unwrap(),
+        pid: std::process::id(),
+        warmup: 2,
+        connections: 8,
+    };
+    tokio::spawn(reference::serve_chat_on(listener));
+    let outcome = idle::run(&workload).await.unwrap();
+    assert_eq!((outcome.held, outcome.refused), (8, 0), "{outcome:?}");
+    assert!(
+        outcome.rss_before_kib > 0 && outcome.rss_after_kib > 0,
+        "{outcome:?}"
+    );
 }

@@ -1,13 +1,14 @@
 //! `loadgen`: bots over real TCP against a live tombola or chat server on
 //! this machine, with the least-possible-work reference servers to compare
-//! with. See `loadgen --help` and `loadgen live --help`.
+//! with, and idle connections for the memory each costs. See
+//! `loadgen --help` and `loadgen live --help`.
 
 use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::time::Duration;
 
 use clap::{Args, Parser, Subcommand};
-use stress::loadgen::{self, chat, format_rss, live, reference, Server};
+use stress::loadgen::{self, chat, format_rss, idle, live, reference, Server};
 
 /// Load generator for the game servers, over real TCP on 127.0.0.1.
 ///
@@ -18,7 +19,8 @@ use stress::loadgen::{self, chat, format_rss, live, reference, Server};
 /// --in-flight private messages to random peers unanswered, and measures
 /// messages routed per second. Both report refusals and the server's
 /// resident memory (from /proc/<pid>/status, with --server-pid or when
-/// loadgen starts the server itself).
+/// loadgen starts the server itself). `idle` opens N connections that say
+/// nothing and reports the server's memory per connection.
 ///
 /// The target is one of: a running server (--addr / --numbers-addr and
 /// --claims-addr, optionally --server-pid), a server binary loadgen starts
@@ -40,6 +42,9 @@ enum Command {
     Live(LiveArgs),
     /// Chat routing: N clients sending private messages to random peers.
     Chat(ChatArgs),
+    /// Idle connections: the growth of a server's resident memory per
+    /// connection that is greeted and then says nothing.
+    Idle(IdleArgs),
     /// Run the least-possible-work live tombola server (what --reference
     /// starts): one task writes each draw to every socket.
     ReferenceLive {
@@ -135,6 +140,32 @@ struct ChatArgs {
     target: TargetArgs,
 }
 
+#[derive(Debug, Args)]
+struct IdleArgs {
+    /// Start this server binary on a free port and measure it. Without
+    /// --server-arg, chat-server, tombola-server and tombola-live-server
+    /// are started on port 0 (tombola-server with --players 1000).
+    #[arg(long, required_unless_present = "server_pid")]
+    server_bin: Option<PathBuf>,
+    /// The arguments for --server-bin (repeat for more), instead of the
+    /// defaults above; the server must print `listening on <addr>`.
+    #[arg(long, allow_hyphen_values = true)]
+    server_arg: Vec<String>,
+    /// A running server instead: its address...
+    #[arg(long, default_value = "127.0.0.1:2004")]
+    addr: SocketAddr,
+    /// ...and its process id.
+    #[arg(long, conflicts_with = "server_bin")]
+    server_pid: Option<u32>,
+    /// Connections measured.
+    #[arg(long, default_value_t = 5000, value_parser = clap::value_parser!(u64).range(1..=19_000))]
+    connections: u64,
+    /// Connections opened before measuring, so that one-time allocations
+    /// are not counted.
+    #[arg(long, default_value_t = 50)]
+    warmup: u64,
+}
+
 /// A server to measure: one loadgen started, or one already running.
 enum Subject {
     Started(Server),
@@ -209,6 +240,10 @@ async fn main() {
             raise_limit();
             run_chat(args).await
         }
+        Command::Idle(args) => {
+            raise_limit();
+            run_idle(args).await
+        }
     };
     if let Err(error) = result {
         eprintln!("loadgen: {error}");
@@ -232,6 +267,81 @@ fn raise_limit() {
         Ok(limit) => eprintln!("loadgen: open files limit {limit}"),
         Err(error) => eprintln!("loadgen: cannot raise the open files limit: {error}"),
     }
+}
+
+/// How the idle workload starts the server binaries it knows.
+fn idle_server_args(name: &str) -> Option<Vec<String>> {
+    let args: &[&str] = match name {
+        "chat-server" => &["--addr", "127.0.0.1:0"],
+        "tombola-server" => &["--addr", "127.0.0.1:0", "--players", "1000"],
+        "tombola-live-server" => &[
+            "--numbers-addr",
+            "127.0.0.1:0",
+            "--claims-addr",
+            "127.0.0.1:0",
+        ],
+        _ => return None,
+    };
+    Some(args.iter().map(|arg| arg.to_string()).collect())
+}
+
+async fn run_idle(args: IdleArgs) -> Result<(), String> {
+    let (started, addr, pid, name) = match &args.server_bin {
+        Some(program) => {
+            let name = program
+                .file_name()
+                .map(|name| name.to_string_lossy().into_owned())
+                .unwrap_or_default();
+            let server_args = if args.server_arg.is_empty() {
+                idle_server_args(&name).ok_or_else(|| {
+                    format!("{name}: say how to start it on port 0 with --server-arg")
+                })?
+            } else {
+                args.server_arg.clone()
+            };
+            let server = Server::start(&name, program, &server_args, 1).await?;
+            let (addr, pid) = (server.addrs[0], server.pid);
+            (Some(server), addr, pid, name)
+        }
+        None => {
+            let pid = args.server_pid.expect("clap requires --server-pid here");
+            (
+                None,
+                check(args.addr)?,
+                pid,
+                format!("server at {}", args.addr),
+            )
+        }
+    };
+    let workload = idle::Workload {
+        addr,
+        pid,
+        warmup: args.warmup as usize,
+        connections: args.connections as usize,
+    };
+    let outcome = idle::run(&workload).await?;
+    println!(
+        "idle connections: {name} (pid {pid}), {} connections after {} warm-up",
+        args.connections, args.warmup
+    );
+    println!(
+        "  held          {}; refused {}{}",
+        outcome.held,
+        outcome.refused,
+        outcome
+            .first_refusal
+            .as_ref()
+            .map(|refusal| format!(" (first: {refusal})"))
+            .unwrap_or_default()
+    );
+    println!(
+        "  server RSS    {} KiB -> {} KiB: {:.2} KiB per connection",
+        outcome.rss_before_kib,
+        outcome.rss_after_kib,
+        outcome.kib_per_connection()
+    );
+    drop(started);
+    Ok(())
 }
 
 /// What a run measures, in order: with --compare, real and reference

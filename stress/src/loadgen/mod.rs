@@ -10,6 +10,7 @@
 //! run stops by itself.
 
 pub mod chat;
+pub mod idle;
 pub mod live;
 pub mod reference;
 

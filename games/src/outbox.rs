@@ -193,11 +193,15 @@ impl Outbox {
     ) -> impl Future<Output = ReadPermit> + '_ {
         poll_fn(move |cx| {
             let mut state = self.state();
-            if state.writer_ended {
-                return Poll::Ready(ReadPermit::End);
-            }
+            // Closing first: a connection let go drains its input until the
+            // peer closes even once its writer has flushed and ended, since
+            // a socket closed with unread input is reset, and a reset can
+            // destroy the last lines before the peer reads them.
             if state.closing {
                 return Poll::Ready(ReadPermit::Drain);
+            }
+            if state.writer_ended {
+                return Poll::Ready(ReadPermit::End);
             }
             if state.in_flight < in_flight_max && state.free() >= room_needed {
                 state.in_flight += 1;
@@ -395,11 +399,19 @@ mod tests {
                 .is_pending(),
             "3 free places are fewer than 4"
         );
+        // A writer that ended by itself (a failed write) stops the reader...
+        let failed = Outbox::new(8);
+        drop(WriterGuard(failed.clone()));
+        assert_eq!(
+            futures::executor::block_on(failed.read_permit(2, 4)),
+            ReadPermit::End
+        );
+        assert_eq!(failed.try_send("late".into()), Err(QueueError::Closed));
+        futures::executor::block_on(failed.writer_ended());
+        // ...but a connection let go drains, its writer ended or not.
         outbox.close();
         assert_eq!(permit(), ReadPermit::Drain);
         drop(WriterGuard(outbox.clone()));
-        assert_eq!(permit(), ReadPermit::End);
-        assert_eq!(outbox.try_send("late".into()), Err(QueueError::Closed));
-        futures::executor::block_on(outbox.writer_ended());
+        assert_eq!(permit(), ReadPermit::Drain);
     }
 }

@@ -15,9 +15,17 @@
 //! sim bench
 //! ```
 //!
+//! A binary of one's own that is the `sim` command:
+//!
+//! ```no_run
+//! fn main() -> std::process::ExitCode {
+//!     sim::cli::main()
+//! }
+//! ```
+//!
 //! Every failure it prints ends with a replay command that reaches the
 //! scenario the way it was typed (a path stays a path). Output goes through
-//! [`out`], so a reader that stops early (`sim sweep all | head`) ends the
+//! `out`, so a reader that stops early (`sim sweep all | head`) ends the
 //! program quietly instead of a panic.
 
 use std::io::Write;
@@ -27,13 +35,13 @@ use std::time::Instant;
 
 use clap::{Parser, Subcommand};
 
-use sim::engine::harness::{failure_report_for, replay_command, ReplayAs, RunOptions, Runnable};
-use sim::report::bench::{cpu_seconds_since, process_cpu_seconds};
-use sim::report::merge::{merge, MergeInput};
-use sim::report::summary::{content_hash, ScenarioRecord, SweepSummaryFile};
-use sim::report::sweep::{sweep, Shard, SweepOptions, SweepTotals};
-use sim::scenario::registry;
-use sim::scenario::seeds::{self, Expect, SeedEntry};
+use crate::engine::harness::{failure_report_for, replay_command, ReplayAs, RunOptions, Runnable};
+use crate::report::bench::{cpu_seconds_since, process_cpu_seconds};
+use crate::report::merge::{merge, MergeInput};
+use crate::report::summary::{content_hash, ScenarioRecord, SweepSummaryFile};
+use crate::report::sweep::{sweep, Shard, SweepOptions, SweepTotals};
+use crate::scenario::registry;
+use crate::scenario::seeds::{self, Expect, SeedEntry};
 
 #[derive(Parser)]
 #[command(
@@ -177,7 +185,7 @@ enum Command {
         scenarios: Vec<String>,
         /// Only this backend (repeatable): turmoil, turmoil-shared, fast.
         #[arg(long = "backend")]
-        backends: Vec<sim::report::bench::Backend>,
+        backends: Vec<crate::report::bench::Backend>,
     },
     /// Check a scenario without running it: parse it and check its server
     /// settings, behaviours and faults.
@@ -245,7 +253,7 @@ fn lookup(
         "turmoil" => resolved.runnable(),
         "fast" => Box::new(ReplayAs {
             replay_args: format!("{} --backend fast", resolved.replay_args),
-            scenario: Box::new(sim::engine::fast::OnFastBackend::new(resolved.file)?),
+            scenario: Box::new(crate::engine::fast::OnFastBackend::new(resolved.file)?),
         }),
         other => {
             return Err(format!(
@@ -275,7 +283,10 @@ fn fail(message: impl std::fmt::Display) -> ExitCode {
     ExitCode::from(2)
 }
 
-fn main() -> ExitCode {
+/// Parses the process's command line and runs the command, printing what
+/// it found; the exit code is 0 on success, 1 on a broken property, 2 on
+/// bad input. The `sim` binary is this.
+pub fn main() -> ExitCode {
     let cli = Cli::parse();
     match cli.command {
         Command::List => {
@@ -304,14 +315,14 @@ fn main() -> ExitCode {
             };
             let outcome = scenario.run(seed, &options);
             if json {
-                out(&sim::report::picture::json(&outcome));
+                out(&crate::report::picture::json(&outcome));
             } else {
                 out(&outcome.report());
             }
             if let Some(path) = &svg {
                 let title = format!("{} seed {seed}", scenario.name());
                 if let Err(error) =
-                    std::fs::write(path, sim::report::picture::svg(&outcome, &title))
+                    std::fs::write(path, crate::report::picture::svg(&outcome, &title))
                 {
                     return fail(format!("cannot write {}: {error}", path.display()));
                 }
@@ -454,7 +465,7 @@ fn main() -> ExitCode {
             };
             let property = property.or(resolved.recorded_property);
             let file = resolved.file;
-            let shrunk = match sim::scenario::shrink::shrink_toward(
+            let shrunk = match crate::scenario::shrink::shrink_toward(
                 &file,
                 seed,
                 property.as_deref(),
@@ -480,7 +491,7 @@ fn main() -> ExitCode {
                 expect: Expect::Fail,
                 property: Some(shrunk.property.clone()),
                 // Shrinking runs on turmoil, so the seed replays there.
-                backend: sim::scenario::seeds::RecordedBackend::Turmoil,
+                backend: crate::scenario::seeds::RecordedBackend::Turmoil,
                 scenario: shrunk.file,
             };
             out(&toml::to_string(&entry.scenario).expect("a scenario serializes"));
@@ -514,14 +525,14 @@ fn main() -> ExitCode {
             scenarios,
             backends,
         } => {
-            let options = sim::report::bench::BenchOptions {
+            let options = crate::report::bench::BenchOptions {
                 seeds,
                 turmoil_seeds,
                 jobs,
                 scenarios,
                 backends,
             };
-            match sim::report::bench::bench(&options) {
+            match crate::report::bench::bench(&options) {
                 Ok(table) => {
                     out(&table);
                     ExitCode::SUCCESS

@@ -121,9 +121,6 @@ impl<E> HostContext<E> {
 pub trait Backend {
     type Env: Env;
 
-    /// Short name, as `--backend` takes it.
-    fn name(&self) -> &'static str;
-
     /// Runs `hosts` (started in order at time 0) until every waited-for
     /// host is done or `net.duration_ms` has passed, applying `faults` on
     /// schedule and writing each into the trace as host `sim`. Returns the

@@ -85,10 +85,6 @@ fn start(host: &mut Host, net: &FastNet, book: &SessionBook, reports: &Rc<Report
 impl Backend for Fast {
     type Env = FastEnv;
 
-    fn name(&self) -> &'static str {
-        "fast"
-    }
-
     fn run_hosts(
         &self,
         seed: u64,
@@ -191,6 +187,7 @@ impl OnFastBackend {
     }
 
     /// A built-in scenario file by name, or a scenario file by path.
+    #[cfg(test)]
     pub fn lookup(name_or_path: &str) -> Result<OnFastBackend, String> {
         let path = std::path::Path::new(name_or_path);
         let file = if name_or_path.ends_with(".toml") || path.exists() {

@@ -98,6 +98,7 @@ impl RunOptions {
 pub struct Violation {
     /// Short kebab name of the property, stable across versions.
     pub property: String,
+    /// What the oracle saw, in words.
     pub detail: String,
 }
 
@@ -212,6 +213,7 @@ fn replay_command_with(replay_args: &str, seed: u64) -> String {
 
 /// A failure as a person needs it: seed, broken properties, the last trace
 /// lines and the replay command; `scenario` is a built-in name or a path.
+#[cfg(test)]
 pub fn failure_report(scenario: &str, seed: u64, outcome: &RunOutcome) -> String {
     failure_report_with(scenario, &replay_command(scenario, seed), seed, outcome)
 }
@@ -303,14 +305,4 @@ pub fn host_rng(seed: u64, name: &str) -> ChaCha8Rng {
     key[..8].copy_from_slice(&seed.to_le_bytes());
     key[8..16].copy_from_slice(&hash.to_le_bytes());
     ChaCha8Rng::from_seed(key)
-}
-
-/// Turns turmoil's result into a liveness violation when it did not finish.
-pub fn liveness(result: turmoil::Result, violations: &mut Vec<Violation>) {
-    if let Err(error) = result {
-        violations.push(Violation::new(
-            "liveness",
-            format!("the run did not finish: {error}"),
-        ));
-    }
 }

@@ -99,6 +99,7 @@ impl Trace {
     }
 
     /// A copy of every line so far.
+    #[cfg(test)]
     pub fn lines(&self) -> Vec<TraceLine> {
         self.0.lock().expect("trace lock").lines.clone()
     }

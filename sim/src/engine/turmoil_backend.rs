@@ -18,10 +18,6 @@ pub struct Turmoil;
 impl Backend for Turmoil {
     type Env = SimEnv;
 
-    fn name(&self) -> &'static str {
-        "turmoil"
-    }
-
     fn run_hosts(
         &self,
         seed: u64,

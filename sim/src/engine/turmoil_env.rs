@@ -32,10 +32,6 @@ impl SimEnv {
             trace: trace.clone(),
         }
     }
-
-    pub fn name(&self) -> &str {
-        &self.name
-    }
 }
 
 /// A simulated connection, tapped so a picture of the run can be drawn.

@@ -47,6 +47,7 @@ impl SweepOptions {
     /// is (`SIM_SEED` runs exactly one seed, `SIM_SEEDS` and `SIM_START`
     /// size and move the range; a malformed value panics, naming it), two
     /// jobs, no progress bar.
+    #[cfg(test)]
     pub fn from_env(default_seeds: u64, default_start: u64) -> SweepOptions {
         let range = default_start..default_start.saturating_add(default_seeds);
         let seeds = crate::check::planned_seeds(&range, |name| std::env::var(name).ok())
@@ -65,6 +66,7 @@ impl SweepOptions {
 /// Sweeps every built-in scenario whose name starts with `prefix`; returns
 /// the reports of those that failed (each failing seed with its replay
 /// command), empty when all passed.
+#[cfg(test)]
 pub fn sweep_builtins(prefix: &str, options: &SweepOptions) -> String {
     let mut failures = String::new();
     for scenario in crate::scenario::registry::everything() {
@@ -118,6 +120,8 @@ impl Shard {
 #[derive(Debug, Clone)]
 pub struct Failure {
     pub seed: u64,
+    /// The standard failure report: seed, broken properties, the last
+    /// trace lines and the replay command.
     pub report: String,
     /// The command that replays this seed.
     pub replay: String,
@@ -142,16 +146,19 @@ impl Failure {
     }
 }
 
-/// What a sweep found.
+/// What a sweep (or a [`crate::Check`]) found.
 #[derive(Debug, Clone, Default)]
 pub struct SweepSummary {
+    /// The scenario's name (a file's `name`).
     pub scenario: String,
+    /// Seeds run.
     pub seeds: u64,
     /// Runs made: one per seed, two with the determinism check.
     pub runs: u64,
     /// With the determinism check: seeds whose two runs gave identical
     /// traces.
     pub identical_traces: Option<u64>,
+    /// Games played over all seeds (for chat: client connections).
     pub games: u64,
     /// Number of winners -> games that had that many.
     pub winners_histogram: BTreeMap<usize, u64>,
@@ -165,10 +172,12 @@ pub struct SweepSummary {
     pub judged_at_merge: Vec<String>,
     /// The part of the seeds this sweep ran, if not all.
     pub shard: Option<Shard>,
+    /// The failing seeds, in seed order.
     pub failures: Vec<Failure>,
 }
 
 impl SweepSummary {
+    /// No seed broke a property, and every required rare event was reached.
     pub fn passed(&self) -> bool {
         self.failures.is_empty() && self.unreached.is_empty()
     }

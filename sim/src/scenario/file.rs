@@ -28,6 +28,7 @@ impl GameKind {
     /// test holds them to it, so `sim list` groups by game). Files of one's
     /// own may be named anything: the name only labels reports, and a rule
     /// on it would hide the errors that matter.
+    #[cfg(test)]
     pub fn prefix(self) -> &'static str {
         match self {
             GameKind::Tombola => "tombola-",

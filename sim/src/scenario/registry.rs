@@ -106,6 +106,7 @@ fn is_recorded_seed(text: &str) -> bool {
 
 /// A built-in scenario by name, a scenario file by path or the scenario of
 /// a recorded seed by path, on turmoil.
+#[cfg(test)]
 pub fn lookup(name_or_path: &str) -> Result<Box<dyn Runnable>, String> {
     resolve(name_or_path).map(Resolved::runnable)
 }

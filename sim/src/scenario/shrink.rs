@@ -28,8 +28,8 @@ pub const SHRINK_DURATION_MIN_MS: u64 = 1_000;
 /// What a shrink found.
 #[derive(Debug, Clone)]
 pub struct Shrunk {
+    /// The reduced scenario; it breaks `property` at the seed shrunk at.
     pub file: ScenarioFile,
-    pub seed: u64,
     /// The property the original run broke, which the result still breaks.
     pub property: String,
     pub runs: usize,
@@ -39,6 +39,7 @@ pub struct Shrunk {
 
 /// Shrinks `file` at `seed` toward the first property its run breaks;
 /// `progress` hears about every reduction kept.
+#[cfg(test)]
 pub fn shrink(
     file: &ScenarioFile,
     seed: u64,
@@ -114,7 +115,6 @@ pub fn shrink_toward(
     }
     Ok(Shrunk {
         file: current,
-        seed,
         property,
         runs,
         steps,

@@ -4,10 +4,10 @@
 //! seed matches its snapshot, and a bad chat file is refused with an error
 //! that names the field.
 
-use sim::engine::harness::{failure_report, RunOptions, Runnable};
-use sim::report::sweep::{sweep_builtins, SweepOptions};
-use sim::scenario::file::ScenarioFile;
-use sim::scenario::registry;
+use crate::engine::harness::{failure_report, RunOptions, Runnable};
+use crate::report::sweep::{sweep_builtins, SweepOptions};
+use crate::scenario::file::ScenarioFile;
+use crate::scenario::registry;
 
 fn scenario(name: &str) -> Box<dyn Runnable> {
     registry::lookup(name).unwrap_or_else(|error| panic!("scenario {name}: {error}"))
@@ -21,7 +21,7 @@ fn chat_scenarios() -> Vec<Box<dyn Runnable>> {
 }
 
 fn snapshot(name: &str, text: String) {
-    insta::with_settings!({snapshot_path => "../fixtures/snapshots", prepend_module_to_snapshot => false}, {
+    insta::with_settings!({snapshot_path => "../../../fixtures/snapshots", prepend_module_to_snapshot => false}, {
         insta::assert_snapshot!(name, text);
     });
 }
@@ -80,7 +80,7 @@ fn every_chat_scenario_passes_its_oracles_on_the_first_seeds() {
     }
 }
 
-/// `SIM_SEEDS=500 cargo test --test chat_sim sweep` for a longer sweep.
+/// `SIM_SEEDS=500 cargo test -p sim chat_sim::a_short_sweep` for a longer sweep.
 #[test]
 fn a_short_sweep_of_every_chat_scenario_reaches_its_rare_events_without_violations() {
     let failures = sweep_builtins("chat-", &SweepOptions::from_env(16, 1000));
@@ -239,13 +239,13 @@ fn a_bad_chat_file_given_by_path_is_refused_naming_the_field() {
 #[test]
 fn a_failing_chat_file_shrinks_to_one_client_and_no_faults() {
     // chat-faults cut to 2 s of simulated time cannot finish: liveness.
-    let text = sim::scenario::file::BUILTIN_FILES
+    let text = crate::scenario::file::BUILTIN_FILES
         .iter()
         .find(|(stem, _)| *stem == "chat-faults")
         .map(|(_, text)| text.replace("duration_ms = 30000", "duration_ms = 2000"))
         .expect("chat-faults is built in");
     let file = ScenarioFile::parse(&text, "chat-short").unwrap();
-    let shrunk = sim::scenario::shrink::shrink(&file, 1, |_| {}).expect("seed 1 fails");
+    let shrunk = crate::scenario::shrink::shrink(&file, 1, |_| {}).expect("seed 1 fails");
     assert_eq!(shrunk.property, "liveness");
     assert!(shrunk.file.faults.is_empty(), "{:?}", shrunk.file.faults);
     assert_eq!(shrunk.file.client_names(), ["c1"]);

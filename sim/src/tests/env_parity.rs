@@ -1,8 +1,8 @@
 //! Compile-time parity: the real and the simulated environments meet the
 //! same bounds, so every session that runs on one runs on the other.
 
+use crate::engine::turmoil_env::SimEnv;
 use games::env::{Env, Listener, Stream, TokioEnv};
-use sim::engine::turmoil_env::SimEnv;
 
 fn is_env<E: Env>() {}
 fn is_listener<L: Listener>() {}

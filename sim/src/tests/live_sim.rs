@@ -8,10 +8,10 @@
 
 use std::collections::BTreeSet;
 
-use sim::engine::harness::{failure_report, RunOptions, RunOutcome, Runnable};
-use sim::report::sweep::{sweep_builtins, SweepOptions};
-use sim::scenario::file::ScenarioFile;
-use sim::scenario::registry;
+use crate::engine::harness::{failure_report, RunOptions, RunOutcome, Runnable};
+use crate::report::sweep::{sweep_builtins, SweepOptions};
+use crate::scenario::file::ScenarioFile;
+use crate::scenario::registry;
 
 fn scenario(name: &str) -> Box<dyn Runnable> {
     registry::lookup(name).unwrap_or_else(|error| panic!("{error}"))
@@ -29,7 +29,7 @@ fn run(scenario: &dyn Runnable, seed: u64) -> RunOutcome {
 }
 
 fn snapshot(name: &str, text: String) {
-    insta::with_settings!({snapshot_path => "../fixtures/snapshots", prepend_module_to_snapshot => false}, {
+    insta::with_settings!({snapshot_path => "../../../fixtures/snapshots", prepend_module_to_snapshot => false}, {
         insta::assert_snapshot!(name, text);
     });
 }
@@ -53,7 +53,7 @@ fn the_live_scenarios_are_built_in_files_listed_once() {
         .collect();
     assert_eq!(names, LIVE_SCENARIOS);
     for name in LIVE_SCENARIOS {
-        let file = sim::scenario::file::builtin(name)
+        let file = crate::scenario::file::builtin(name)
             .unwrap_or_else(|| panic!("{name} is a built-in file"));
         file.check()
             .unwrap_or_else(|error| panic!("{name}: {error}"));
@@ -169,8 +169,8 @@ fn the_faults_scenario_restarts_clients_and_the_server() {
 }
 
 /// A sweep fails on any violation and on any race of a scenario's
-/// `must_reach` that no seed reached. `SIM_SEEDS=500 cargo test --test
-/// live_sim sweep` for a longer one.
+/// `must_reach` that no seed reached. `SIM_SEEDS=500 cargo test -p sim
+/// live_sim::a_seed_sweep` for a longer one.
 #[test]
 fn a_seed_sweep_of_every_live_scenario_finds_no_violation_and_reaches_every_race() {
     for scenario in live_scenarios() {
@@ -271,7 +271,7 @@ fn shrink_reduces_a_failing_live_file() {
     let text = "game = \"live\"\n\n[net]\nduration_ms = 3000\n\n[[clients]]\nname = \"c\"\ncount = 4\nparams = { games = 3 }\n\n\
                 [[faults]]\nkind = \"hold\"\nbetween = [\"c1\", \"server\"]\nat_ms = 1000\nrelease_at_ms = 1300\n";
     let file = ScenarioFile::parse(text, "live-stuck").unwrap();
-    let shrunk = sim::scenario::shrink::shrink(&file, 3, |_| {}).unwrap();
+    let shrunk = crate::scenario::shrink::shrink(&file, 3, |_| {}).unwrap();
     assert_eq!(shrunk.property, "liveness");
     assert!(shrunk.file.client_names().len() < 4, "{:?}", shrunk.steps);
     assert!(shrunk.file.faults.is_empty(), "{:?}", shrunk.steps);
@@ -285,13 +285,13 @@ fn a_welcome_held_across_a_server_restart_is_from_the_gone_server_and_its_token_
     // the restart, and the new server refused its token (`bad-token`). The
     // oracles took the WELCOME for one of the new server's and the refusal
     // for a client error; both are right behaviour of the servers.
-    let scenario = sim::engine::fast::OnFastBackend::lookup("live-swarm")
+    let scenario = crate::engine::fast::OnFastBackend::lookup("live-swarm")
         .unwrap_or_else(|error| panic!("{error}"));
-    let outcome = scenario.run(6559, &sim::engine::harness::RunOptions::default());
+    let outcome = scenario.run(6559, &crate::engine::harness::RunOptions::default());
     assert!(
         outcome.passed(),
         "{}",
-        sim::engine::harness::failure_report("live-swarm", 6559, &outcome)
+        crate::engine::harness::failure_report("live-swarm", 6559, &outcome)
     );
     let text = outcome.trace_text();
     assert!(text.contains("c1       recv ERR bad-token"), "{text}");

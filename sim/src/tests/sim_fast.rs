@@ -1,19 +1,19 @@
-//! The event-driven backend (`sim::engine::fast`): the lock-step oracles pass on it
+//! The event-driven backend (`crate::engine::fast`): the lock-step oracles pass on it
 //! over a range of seeds, runs replay exactly from a seed, and what cannot
 //! happen (a missing player, a missing listener) ends cleanly instead of
 //! hanging.
 
 use std::io;
 
+use crate::engine::fast::{simulate, OnFastBackend};
+use crate::engine::harness::{failure_report, NetConfig, RunOptions, RunOutcome, Runnable};
+use crate::engine::trace::Trace;
+use crate::models::tombola::TombolaSpec;
+use crate::models::tombola::{builtin_spec, run_spec_fast};
+use crate::report::bench::{render, run_bench, Backend, BenchOptions};
 use games::env::{Env, Listener};
 use games::tombola::client::{self, Behaviour, ClientError};
 use games::tombola::rules::Board;
-use sim::engine::fast::{simulate, OnFastBackend};
-use sim::engine::harness::{failure_report, NetConfig, RunOptions, RunOutcome, Runnable};
-use sim::engine::trace::Trace;
-use sim::models::tombola::TombolaSpec;
-use sim::models::tombola::{builtin_spec, run_spec_fast};
-use sim::report::bench::{render, run_bench, Backend, BenchOptions};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
 const STANDARD_SCENARIOS: [&str; 3] = [
@@ -303,7 +303,7 @@ fn a_writer_waits_while_its_peer_does_not_read_and_fails_once_the_peer_is_gone()
         let chunk = vec![b'x'; 1024];
         // The pipe holds PIPE_BYTES_MAX bytes; past that, a write waits.
         let mut written = 0;
-        while written < sim::engine::fast::PIPE_BYTES_MAX {
+        while written < crate::engine::fast::PIPE_BYTES_MAX {
             written += stream.write(&chunk).await.expect("room in the pipe");
         }
         let blocked =
@@ -397,7 +397,7 @@ fn wire_events_are_kept_on_the_fast_backend_when_asked() {
         assert!(
             outcome.wire.iter().any(|event| event.session == "c1"
                 && event.line == received
-                && event.direction == sim::engine::trace::Direction::Received),
+                && event.direction == crate::engine::trace::Direction::Received),
             "c1 received {received:?} with no wire event"
         );
     }
@@ -417,13 +417,13 @@ fn a_partition_kills_a_connection_that_loses_a_segment_and_a_hold_delivers_at_th
         let (mut peer, _) = listener.accept().await.expect("one connection");
 
         // Held: nothing arrives during the hold, everything at the release.
-        net.set_link("c1", "server", sim::engine::fast::LinkState::Held);
+        net.set_link("c1", "server", crate::engine::fast::LinkState::Held);
         stream.write_all(b"one\ntwo\n").await.expect("write");
         let mut buffer = [0u8; 64];
         let early =
             tokio::time::timeout(std::time::Duration::from_secs(5), peer.read(&mut buffer)).await;
         assert!(early.is_err(), "a held segment arrived");
-        net.set_link("c1", "server", sim::engine::fast::LinkState::Healthy);
+        net.set_link("c1", "server", crate::engine::fast::LinkState::Healthy);
         let mut received = Vec::new();
         while received.len() < 8 {
             let count = peer.read(&mut buffer).await.expect("read");
@@ -433,7 +433,7 @@ fn a_partition_kills_a_connection_that_loses_a_segment_and_a_hold_delivers_at_th
 
         // Partitioned: a segment sent now is lost, and so is everything
         // after it on that connection, even once the link heals.
-        net.set_link("c1", "server", sim::engine::fast::LinkState::Partitioned);
+        net.set_link("c1", "server", crate::engine::fast::LinkState::Partitioned);
         stream
             .write_all(b"lost\n")
             .await
@@ -443,7 +443,7 @@ fn a_partition_kills_a_connection_that_loses_a_segment_and_a_hold_delivers_at_th
             refused.map_err(|error| error.kind()),
             Err(io::ErrorKind::ConnectionRefused)
         );
-        net.set_link("c1", "server", sim::engine::fast::LinkState::Healthy);
+        net.set_link("c1", "server", crate::engine::fast::LinkState::Healthy);
         stream.write_all(b"after\n").await.expect("write");
         let dead =
             tokio::time::timeout(std::time::Duration::from_secs(60), peer.read(&mut buffer)).await;
@@ -498,7 +498,7 @@ fn a_crash_aborts_the_hosts_tasks_and_its_peers_read_the_end_of_stream() {
 
 #[test]
 fn a_seed_draws_the_same_boards_and_faults_on_both_backends() {
-    use sim::scenario::file::builtin;
+    use crate::scenario::file::builtin;
     // The RNG streams are named per host and session, not per backend: the
     // boards the server records and the faults a swarm draws are the
     // seed's, whatever carries the messages.

@@ -5,14 +5,14 @@
 
 use std::path::Path;
 
-use sim::engine::harness::RunOptions;
-use sim::report::sweep::{sweep, Shard, SweepOptions};
-use sim::scenario::file::{ScenarioFile, BUILTIN_FILES};
-use sim::scenario::seeds::{self, SeedEntry};
+use crate::engine::harness::RunOptions;
+use crate::report::sweep::{sweep, Shard, SweepOptions};
+use crate::scenario::file::{ScenarioFile, BUILTIN_FILES};
+use crate::scenario::seeds::{self, SeedEntry};
 
 #[test]
 fn every_file_under_fixtures_scenarios_is_valid_and_built_in() {
-    let paths = seeds::entries(Path::new("fixtures/scenarios")).unwrap();
+    let paths = seeds::entries(Path::new("../fixtures/scenarios")).unwrap();
     assert!(!paths.is_empty());
     for path in &paths {
         let file = ScenarioFile::load(path).unwrap_or_else(|error| panic!("{error}"));
@@ -21,7 +21,7 @@ fn every_file_under_fixtures_scenarios_is_valid_and_built_in() {
         let stem = path.file_stem().unwrap().to_str().unwrap();
         assert!(
             BUILTIN_FILES.iter().any(|(name, _)| *name == stem),
-            "{stem} is not in sim::scenario::file::BUILTIN_FILES, so `sim list` would miss it"
+            "{stem} is not in crate::scenario::file::BUILTIN_FILES, so `sim list` would miss it"
         );
         assert_eq!(file.name(), stem, "a built-in is run by its file name");
         assert!(
@@ -93,9 +93,9 @@ fn a_file_of_ones_own_may_have_any_name_and_its_real_error_is_reported() {
 
 #[test]
 fn a_file_runs_the_same_as_its_built_in_name() {
-    let from_name = sim::scenario::registry::lookup("tombola-simultaneous-claims").unwrap();
+    let from_name = crate::scenario::registry::lookup("tombola-simultaneous-claims").unwrap();
     let from_path =
-        sim::scenario::registry::lookup("fixtures/scenarios/tombola-simultaneous-claims.toml")
+        crate::scenario::registry::lookup("../fixtures/scenarios/tombola-simultaneous-claims.toml")
             .unwrap();
     let options = RunOptions::default();
     assert_eq!(
@@ -147,7 +147,7 @@ release_at_ms = 60
         "{}",
         before.report()
     );
-    let shrunk = sim::scenario::shrink::shrink(&file, 1, |_| {}).unwrap();
+    let shrunk = crate::scenario::shrink::shrink(&file, 1, |_| {}).unwrap();
     assert_eq!(shrunk.property, "winners-exact");
     assert!(
         shrunk.file.faults.is_empty(),
@@ -174,14 +174,14 @@ release_at_ms = 60
 
 #[test]
 fn a_passing_seed_has_nothing_to_shrink() {
-    let file = sim::scenario::file::builtin("tombola-two-players").unwrap();
-    let error = sim::scenario::shrink::shrink(&file, 1, |_| {}).unwrap_err();
+    let file = crate::scenario::file::builtin("tombola-two-players").unwrap();
+    let error = crate::scenario::shrink::shrink(&file, 1, |_| {}).unwrap_err();
     assert!(error.contains("nothing to shrink"), "{error}");
 }
 
 #[test]
 fn every_recorded_seed_replays_as_it_says() {
-    let paths = seeds::entries(Path::new("fixtures/seeds")).unwrap();
+    let paths = seeds::entries(Path::new("../fixtures/seeds")).unwrap();
     assert!(!paths.is_empty(), "fixtures/seeds holds no recorded seed");
     for path in paths {
         let entry = SeedEntry::load(&path).unwrap_or_else(|error| panic!("{error}"));
@@ -200,7 +200,7 @@ fn every_recorded_seed_replays_as_it_says() {
 
 #[test]
 fn shards_split_a_sweep_without_overlap_or_gaps() {
-    let scenario = sim::scenario::registry::lookup("tombola-simultaneous-claims").unwrap();
+    let scenario = crate::scenario::registry::lookup("tombola-simultaneous-claims").unwrap();
     let run = |shard: Option<Shard>| {
         let options = SweepOptions {
             start: 10,
@@ -233,7 +233,7 @@ fn shards_split_a_sweep_without_overlap_or_gaps() {
 
 #[test]
 fn the_determinism_self_check_passes_on_a_fault_scenario() {
-    let scenario = sim::scenario::registry::lookup("tombola-faults").unwrap();
+    let scenario = crate::scenario::registry::lookup("tombola-faults").unwrap();
     let options = SweepOptions {
         start: 0,
         seeds: 2,
@@ -276,7 +276,7 @@ fn a_sweep_that_never_reaches_a_required_event_fails() {
 
 #[test]
 fn a_recorded_seed_found_on_the_fast_backend_says_so_and_replays_there() {
-    let root = concat!(env!("CARGO_MANIFEST_DIR"), "/fixtures/seeds/");
+    let root = concat!(env!("CARGO_MANIFEST_DIR"), "/../fixtures/seeds/");
     let fast = SeedEntry::load(&std::path::PathBuf::from(format!(
         "{root}tombola-swarm-937-fast.toml"
     )))
@@ -297,4 +297,27 @@ fn a_recorded_seed_found_on_the_fast_backend_says_so_and_replays_there() {
     .unwrap_or_else(|error| panic!("{error}"));
     assert_eq!(turmoil.backend, seeds::RecordedBackend::Turmoil);
     assert!(!turmoil.to_text().contains("backend"));
+}
+
+#[test]
+fn paths_are_quoted_for_the_shell_only_when_they_need_it() {
+    use crate::engine::harness::shell_quote;
+    assert_eq!(
+        shell_quote("fixtures/seeds/a-b_1.toml"),
+        "fixtures/seeds/a-b_1.toml"
+    );
+    assert_eq!(shell_quote("my scenario.toml"), "'my scenario.toml'");
+    assert_eq!(shell_quote("it's.toml"), "'it'\\''s.toml'");
+    assert_eq!(shell_quote("$HOME.toml"), "'$HOME.toml'");
+    assert_eq!(shell_quote(""), "''");
+}
+
+#[test]
+fn the_replay_command_of_a_built_in_names_it() {
+    assert_eq!(
+        crate::engine::harness::replay_command("tombola-faults", 3),
+        "cargo run --release -p sim -- run tombola-faults --seed 3"
+    );
+    let runnable = crate::scenario::registry::lookup("tombola-faults").unwrap();
+    assert_eq!(runnable.replay_args(), "tombola-faults");
 }

@@ -1,4 +1,4 @@
-//! Pictures of a run (`sim::report::picture`): the SVG is well-formed XML with one
+//! Pictures of a run (`crate::report::picture`): the SVG is well-formed XML with one
 //! lifeline per session and every line that crossed the wire either drawn
 //! as an arrow or listed in a folded row; lost lines, harness events,
 //! violations (in place) and awkward text are drawn; every built-in
@@ -9,10 +9,10 @@
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::Path;
 
-use sim::engine::harness::{RunOptions, RunOutcome, Violation};
-use sim::engine::trace::{Direction, TraceLine, WireEvent};
-use sim::report::picture::{self, JsonValue};
-use sim::scenario::seeds::SeedEntry;
+use crate::engine::harness::{RunOptions, RunOutcome, Violation};
+use crate::engine::trace::{Direction, TraceLine, WireEvent};
+use crate::report::picture::{self, JsonValue};
+use crate::scenario::seeds::SeedEntry;
 
 /// The smallest built-in run with wire events: two sessions on two ports
 /// each, 38 lines.
@@ -21,12 +21,13 @@ const SMALL_SCENARIO: &str = "live-late-joiner-wins-from-history";
 const LONG_SCENARIO: &str = "live-mixed-players";
 
 fn run_with_wire(name: &str, seed: u64) -> RunOutcome {
-    let scenario = sim::scenario::registry::lookup(name).unwrap_or_else(|error| panic!("{error}"));
+    let scenario =
+        crate::scenario::registry::lookup(name).unwrap_or_else(|error| panic!("{error}"));
     scenario.run(seed, &RunOptions { keep_wire: true })
 }
 
 fn snapshot(name: &str, text: String) {
-    insta::with_settings!({snapshot_path => "../fixtures/snapshots", prepend_module_to_snapshot => false}, {
+    insta::with_settings!({snapshot_path => "../../../fixtures/snapshots", prepend_module_to_snapshot => false}, {
         insta::assert_snapshot!(name, text);
     });
 }
@@ -589,7 +590,7 @@ fn label_boxes(svg: &str) -> Vec<(i64, i64, i64, i64)> {
 
 #[test]
 fn every_built_in_scenario_draws_a_picture_short_enough_to_browse_with_no_overlapping_labels() {
-    for scenario in sim::scenario::registry::everything() {
+    for scenario in crate::scenario::registry::everything() {
         let name = scenario.name().to_owned();
         let outcome = scenario.run(1, &RunOptions { keep_wire: true });
         let svg = picture::svg(&outcome, &format!("{name} seed 1"));
@@ -654,7 +655,7 @@ fn lifelines_say_which_player_or_address_each_session_was_given() {
 #[test]
 fn a_violation_is_marked_where_it_happens_and_named_in_the_header() {
     let path = Path::new(env!("CARGO_MANIFEST_DIR"))
-        .join("fixtures/seeds/tombola-first-claim-only-bug.toml");
+        .join("../fixtures/seeds/tombola-first-claim-only-bug.toml");
     let entry = SeedEntry::load(&path).expect("the recorded seed loads");
     let outcome = entry
         .scenario

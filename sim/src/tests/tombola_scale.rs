@@ -2,10 +2,10 @@
 //! the simulator's fast backend starts, plays and ends, though its `START`
 //! line is far longer than a client's own line limit.
 
+use crate::engine::harness::RunOptions;
+use crate::models::tombola::{builtin_spec, run_spec_fast};
 use games::framing::LINE_BYTES_MAX;
 use games::tombola::game::PLAYERS_MAX;
-use sim::engine::harness::RunOptions;
-use sim::models::tombola::{builtin_spec, run_spec_fast};
 
 #[test]
 fn a_game_of_the_most_players_the_server_accepts_starts_and_ends() {

@@ -3,9 +3,9 @@
 //! their snapshots, and a sweep whose size comes from `SIM_SEEDS` reports
 //! any failing seed with its replay command.
 
-use sim::engine::harness::{failure_report, RunOptions, Runnable};
-use sim::report::sweep::{sweep_builtins, SweepOptions};
-use sim::scenario::registry;
+use crate::engine::harness::{failure_report, RunOptions, Runnable};
+use crate::report::sweep::{sweep_builtins, SweepOptions};
+use crate::scenario::registry;
 
 fn scenario(name: &str) -> Box<dyn Runnable> {
     registry::lookup(name).unwrap_or_else(|error| panic!("{error}"))
@@ -19,7 +19,7 @@ fn lockstep_scenarios() -> Vec<Box<dyn Runnable>> {
 }
 
 fn snapshot(name: &str, text: String) {
-    insta::with_settings!({snapshot_path => "../fixtures/snapshots", prepend_module_to_snapshot => false}, {
+    insta::with_settings!({snapshot_path => "../../../fixtures/snapshots", prepend_module_to_snapshot => false}, {
         insta::assert_snapshot!(name, text);
     });
 }
@@ -116,7 +116,7 @@ fn pinned_seed_of_the_two_player_scenario_matches_its_snapshot() {
     );
 }
 
-/// `SIM_SEEDS=500 cargo test --test tombola_sim sweep` for a longer sweep.
+/// `SIM_SEEDS=500 cargo test -p sim tombola_sim::a_seed_sweep` for a longer sweep.
 #[test]
 fn a_seed_sweep_of_every_lockstep_scenario_finds_no_violation() {
     let failures = sweep_builtins("tombola-", &SweepOptions::from_env(16, 1000));
@@ -148,10 +148,10 @@ fn the_mischief_scenario_gives_the_identical_trace_twice_from_one_seed() {
 #[test]
 fn every_planted_lockstep_bug_has_a_recorded_seed_that_must_fail() {
     for (name, _) in games::tombola::game::INJECTED_BUGS {
-        let path = format!("fixtures/seeds/tombola-{name}-bug.toml");
-        let entry = sim::scenario::seeds::SeedEntry::load(std::path::Path::new(&path))
+        let path = format!("../fixtures/seeds/tombola-{name}-bug.toml");
+        let entry = crate::scenario::seeds::SeedEntry::load(std::path::Path::new(&path))
             .unwrap_or_else(|error| panic!("planted bug {name} has no recorded seed: {error}"));
-        assert_eq!(entry.expect, sim::scenario::seeds::Expect::Fail, "{path}");
+        assert_eq!(entry.expect, crate::scenario::seeds::Expect::Fail, "{path}");
         entry
             .replay()
             .unwrap_or_else(|error| panic!("{path}: {error}"));
@@ -165,7 +165,7 @@ fn a_registered_player_whose_start_was_lost_gives_up_waiting_instead_of_hanging(
     // connection was dead and it waited for START forever (liveness). A
     // registered client now gives up after the server's registration
     // timeout plus its silence timeout without a line.
-    let scenario = sim::engine::fast::OnFastBackend::lookup("tombola-swarm")
+    let scenario = crate::engine::fast::OnFastBackend::lookup("tombola-swarm")
         .unwrap_or_else(|error| panic!("{error}"));
     let outcome = scenario.run(937, &RunOptions::default());
     assert!(

@@ -42,8 +42,10 @@ use crate::engine::trace::Trace;
 
 mod pipe;
 
+#[cfg(test)]
+pub use pipe::PIPE_BYTES_MAX;
 use pipe::{lock, Clock, LatencyRange, Pipe};
-pub use pipe::{FastStream, LinkState, PIPE_BYTES_MAX};
+pub use pipe::{FastStream, LinkState};
 
 /// Room reserved for one trace event's text (a BOARD line is about 60).
 const EVENT_BYTES_TYPICAL: usize = 64;
@@ -267,6 +269,7 @@ impl FastNet {
     }
 
     /// A session named `name` on the host of the same name.
+    #[cfg(test)]
     pub fn env(&self, name: &str) -> FastEnv {
         self.session(name, name)
     }
@@ -395,10 +398,6 @@ impl std::fmt::Debug for FastEnv {
 }
 
 impl FastEnv {
-    pub fn name(&self) -> &str {
-        &self.name
-    }
-
     fn sleep_for(&self, duration_ms: u64) -> Sleep {
         tokio::time::sleep_until(self.net.clock.instant_at(self.now_ms() + duration_ms))
     }

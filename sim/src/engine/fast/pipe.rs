@@ -308,16 +308,6 @@ pub struct FastStream {
     pub(super) tap: Option<LineTap>,
 }
 
-impl FastStream {
-    pub fn local_addr(&self) -> SocketAddr {
-        self.local
-    }
-
-    pub fn peer_addr(&self) -> SocketAddr {
-        self.peer
-    }
-}
-
 impl std::fmt::Debug for FastStream {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("FastStream")

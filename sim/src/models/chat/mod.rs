@@ -27,7 +27,9 @@ mod run;
 mod tests;
 
 pub use facts::Topology;
-pub use oracles::{judge, judge_with};
+#[cfg(test)]
+pub use oracles::judge;
+pub use oracles::judge_with;
 
 use std::collections::{BTreeMap, BTreeSet};
 
@@ -41,9 +43,8 @@ use games::wire::Refusal;
 use rand::Rng;
 use serde::Deserialize;
 
-use crate::engine::harness::{host_rng, NetConfig, RunOptions, RunOutcome, Violation};
+use crate::engine::harness::{host_rng, NetConfig, RunOutcome, Violation};
 use crate::engine::trace::TraceLine;
-use crate::engine::turmoil_backend::Turmoil;
 use crate::scenario::faults::Fault;
 use crate::scenario::file::ScenarioFile;
 
@@ -574,16 +575,6 @@ pub fn check_file(file: &ScenarioFile) -> Result<(), String> {
     spec_from_file(file, 0).map(|_| ())
 }
 
-/// Runs one seed of a `game = "chat"` scenario file.
-pub fn run_file(
-    file: &ScenarioFile,
-    seed: u64,
-    options: &RunOptions,
-) -> Result<RunOutcome, String> {
-    let spec = spec_from_file(file, seed)?;
-    Ok(run_spec(&spec, seed, options))
-}
-
 /// The trace name of a session's `attempt`-th connection in its host's
 /// `incarnation`.
 pub(crate) fn connection_name(name: &str, incarnation: u32, attempt: u32) -> String {
@@ -598,9 +589,4 @@ pub(crate) fn connection_name(name: &str, incarnation: u32, attempt: u32) -> Str
 /// The session a connection's trace name belongs to.
 fn session_of(connection: &str) -> &str {
     connection.split(['#', '.']).next().unwrap_or(connection)
-}
-
-/// Runs one seed of `spec` on turmoil and judges it.
-pub fn run_spec(spec: &ChatSpec, seed: u64, options: &RunOptions) -> RunOutcome {
-    crate::engine::backend::run(spec, &Turmoil, seed, options)
 }

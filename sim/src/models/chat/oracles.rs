@@ -5,6 +5,7 @@ use super::*;
 
 /// The oracles, applied to a finished run's trace. Public so that a run on
 /// real TCP, traced the same way, is judged by the very same code.
+#[cfg(test)]
 pub fn judge(trace: Vec<TraceLine>, violations: Vec<Violation>) -> RunOutcome {
     judge_with(trace, violations, &Topology::default())
 }

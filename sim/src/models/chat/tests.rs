@@ -1,6 +1,7 @@
 //! Tests of the chat model: spec files, facts and oracles.
 
 use super::*;
+use crate::engine::harness::RunOptions;
 use proptest::prelude::*;
 
 fn line(host: &str, text: &str) -> TraceLine {

@@ -30,9 +30,8 @@ use games::live::notes::{is_shell_line, ClaimVerdict, DropReason, Note};
 use games::tombola::rules::{Board, NumberSet, NUMBER_MAX};
 use serde::Deserialize;
 
-use crate::engine::harness::{NetConfig, RunOptions, RunOutcome, Violation};
+use crate::engine::harness::{NetConfig, RunOutcome, Violation};
 use crate::engine::trace::TraceLine;
-use crate::engine::turmoil_backend::Turmoil;
 use crate::scenario::faults::Fault;
 use crate::scenario::file::ScenarioFile;
 
@@ -358,15 +357,26 @@ pub fn check_file(file: &ScenarioFile) -> Result<(), String> {
 }
 
 /// Runs one seed of a `game = "live"` scenario file.
+#[cfg(test)]
 pub fn run_file(
     file: &ScenarioFile,
     seed: u64,
-    options: &RunOptions,
+    options: &crate::engine::harness::RunOptions,
 ) -> Result<RunOutcome, String> {
     Ok(run_spec(&spec_from_file(file)?, seed, options))
 }
 
 /// Runs one seed of `spec` on turmoil and judges it.
-pub fn run_spec(spec: &LiveSpec, seed: u64, options: &RunOptions) -> RunOutcome {
-    crate::engine::backend::run(spec, &Turmoil, seed, options)
+#[cfg(test)]
+pub fn run_spec(
+    spec: &LiveSpec,
+    seed: u64,
+    options: &crate::engine::harness::RunOptions,
+) -> RunOutcome {
+    crate::engine::backend::run(
+        spec,
+        &crate::engine::turmoil_backend::Turmoil,
+        seed,
+        options,
+    )
 }

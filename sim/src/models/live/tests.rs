@@ -1,6 +1,7 @@
 //! Tests of the live model: spec files, facts and oracles.
 
 use super::*;
+use crate::engine::harness::RunOptions;
 use proptest::prelude::*;
 use std::sync::OnceLock;
 

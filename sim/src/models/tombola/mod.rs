@@ -13,6 +13,7 @@ pub mod lines;
 mod run;
 mod shared_host;
 
+#[cfg(test)]
 pub use run::{builtin_spec, run_spec_fast};
 pub use shared_host::run_spec_shared_host;
 
@@ -26,9 +27,8 @@ use games::tombola::rules::{Board, NUMBER_MAX};
 use rand::Rng;
 use serde::Deserialize;
 
-use crate::engine::harness::{host_rng, NetConfig, RunOptions, RunOutcome, Violation};
+use crate::engine::harness::{host_rng, NetConfig, RunOutcome, Violation};
 use crate::engine::trace::TraceLine;
-use crate::engine::turmoil_backend::Turmoil;
 use crate::scenario::faults::Fault;
 use crate::scenario::file::ScenarioFile;
 
@@ -227,8 +227,18 @@ pub fn spec_from_file(file: &ScenarioFile) -> Result<TombolaSpec, String> {
 }
 
 /// Runs one seed of `spec` on turmoil and judges it.
-pub fn run_spec(spec: &TombolaSpec, seed: u64, options: &RunOptions) -> RunOutcome {
-    crate::engine::backend::run(spec, &Turmoil, seed, options)
+#[cfg(test)]
+pub fn run_spec(
+    spec: &TombolaSpec,
+    seed: u64,
+    options: &crate::engine::harness::RunOptions,
+) -> RunOutcome {
+    crate::engine::backend::run(
+        spec,
+        &crate::engine::turmoil_backend::Turmoil,
+        seed,
+        options,
+    )
 }
 
 /// One game as the server's notes tell it.
@@ -597,7 +607,7 @@ mod tests {
         TRACE.get_or_init(|| {
             let file = crate::scenario::file::builtin("tombola-mischief").expect("built in");
             let spec = spec_from_file(&file).expect("a valid scenario");
-            run_spec(&spec, 3, &RunOptions::default()).trace
+            run_spec(&spec, 3, &crate::engine::harness::RunOptions::default()).trace
         })
     }
 

@@ -12,8 +12,7 @@ use games::tombola::server;
 use rand::Rng;
 
 use crate::engine::backend::{HostSpec, Model};
-use crate::engine::fast_hosts::Fast;
-use crate::engine::harness::{host_rng, NetConfig, RunOptions, RunOutcome, Violation};
+use crate::engine::harness::{host_rng, NetConfig, RunOutcome, Violation};
 use crate::engine::trace::Trace;
 use crate::models::tombola::{judge, session_behaviour, TombolaSpec, REJOIN_WAIT_MS, SERVER_PORT};
 use crate::scenario::faults::Fault;
@@ -111,11 +110,17 @@ impl Model for TombolaSpec {
 
 /// Runs one seed of a lock-step spec on the fast backend and judges it
 /// with the same oracles as on turmoil.
-pub fn run_spec_fast(spec: &TombolaSpec, seed: u64, options: &RunOptions) -> RunOutcome {
-    crate::engine::backend::run(spec, &Fast, seed, options)
+#[cfg(test)]
+pub fn run_spec_fast(
+    spec: &TombolaSpec,
+    seed: u64,
+    options: &crate::engine::harness::RunOptions,
+) -> RunOutcome {
+    crate::engine::backend::run(spec, &crate::engine::fast_hosts::Fast, seed, options)
 }
 
 /// The lock-step spec of a built-in tombola scenario file, by name.
+#[cfg(test)]
 pub fn builtin_spec(name: &str) -> Option<TombolaSpec> {
     let file = crate::scenario::file::builtin(name)?;
     crate::models::tombola::spec_from_file(&file).ok()

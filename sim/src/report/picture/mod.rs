@@ -38,6 +38,7 @@ use words::{escape, escape_lines, in_words, shorten};
 /// serde_json's value type, so that readers of [`json`] (such as the
 /// workspace's integration tests, which do not depend on serde_json) parse
 /// it with the library that wrote it.
+#[cfg(test)]
 pub use serde_json::Value as JsonValue;
 
 /// The trace host the harness records its own events (faults) under.

@@ -1,0 +1,6 @@
+//! `sim`: the command line of the simulation harness; all of it lives in
+//! [`sim::cli`], so the library keeps its internals to itself.
+
+fn main() -> std::process::ExitCode {
+    sim::cli::main()
+}

@@ -14,29 +14,9 @@ use serde::{Deserialize, Serialize};
 use crate::engine::harness::{NetConfig, RunOptions, RunOutcome};
 use crate::scenario::faults::Fault;
 
-/// Which game a scenario plays.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "lowercase")]
-pub enum GameKind {
-    Tombola,
-    Live,
-    Chat,
-}
-
-impl GameKind {
-    /// The prefix every built-in scenario name of this game starts with (a
-    /// test holds them to it, so `sim list` groups by game). Files of one's
-    /// own may be named anything: the name only labels reports, and a rule
-    /// on it would hide the errors that matter.
-    #[cfg(test)]
-    pub fn prefix(self) -> &'static str {
-        match self {
-            GameKind::Tombola => "tombola-",
-            GameKind::Live => "live-",
-            GameKind::Chat => "chat-",
-        }
-    }
-}
+/// Which game a scenario plays: the games are declared once, in the
+/// registry of `crate::models`.
+pub use crate::models::GameKind;
 
 /// A scenario file.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -234,26 +214,15 @@ impl ScenarioFile {
         seed: u64,
         options: &RunOptions,
     ) -> RunOutcome {
-        use crate::engine::backend::run;
-        let outcome = match self.game {
-            GameKind::Tombola => crate::models::tombola::spec_from_file(self)
-                .map(|spec| run(&spec, backend, seed, options)),
-            GameKind::Live => crate::models::live::spec_from_file(self)
-                .map(|spec| run(&spec, backend, seed, options)),
-            GameKind::Chat => crate::models::chat::spec_from_file(self, seed)
-                .map(|spec| run(&spec, backend, seed, options)),
-        };
-        outcome.unwrap_or_else(|error| invalid(self, &error))
+        self.game
+            .run_on(self, backend, seed, options)
+            .unwrap_or_else(|error| invalid(self, &error))
     }
 
     /// Checks the game-specific parts (server table, behaviours) without
     /// running anything.
     pub fn check(&self) -> Result<(), String> {
-        match self.game {
-            GameKind::Tombola => crate::models::tombola::spec_from_file(self).map(|_| ()),
-            GameKind::Live => crate::models::live::check_file(self),
-            GameKind::Chat => crate::models::chat::check_file(self),
-        }
+        self.game.check(self)
     }
 }
 

@@ -359,6 +359,11 @@ fn valid_host_name(name: &str) -> bool {
         && name.as_bytes()[0].is_ascii_lowercase()
 }
 
+/// The registry's entry point (see `crate::models`).
+pub(crate) fn scenario_spec(file: &ScenarioFile, seed: u64) -> Result<ChatSpec, String> {
+    spec_from_file(file, seed)
+}
+
 /// Builds a spec from a scenario file for one seed (members draw their
 /// plans and join times from it), naming the field of any problem.
 pub fn spec_from_file(file: &ScenarioFile, seed: u64) -> Result<ChatSpec, String> {

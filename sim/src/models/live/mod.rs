@@ -126,6 +126,12 @@ const PARAMS: &[&str] = &["games", "at_draw", "acts", "silence_timeout_ms", "hos
 /// Parameters every behaviour takes.
 const COMMON_PARAMS: &[&str] = &["silence_timeout_ms", "host"];
 
+/// The registry's entry point (see `crate::models`): live specs do not
+/// depend on the seed.
+pub(crate) fn scenario_spec(file: &ScenarioFile, _seed: u64) -> Result<LiveSpec, String> {
+    spec_from_file(file)
+}
+
 /// Builds a spec from a scenario file, naming the field of any problem.
 pub fn spec_from_file(file: &ScenarioFile) -> Result<LiveSpec, String> {
     let section: ServerSection = file.server_settings()?;

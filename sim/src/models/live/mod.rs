@@ -361,28 +361,3 @@ impl LiveSpec {
 pub fn check_file(file: &ScenarioFile) -> Result<(), String> {
     spec_from_file(file).map(|_| ())
 }
-
-/// Runs one seed of a `game = "live"` scenario file.
-#[cfg(test)]
-pub fn run_file(
-    file: &ScenarioFile,
-    seed: u64,
-    options: &crate::engine::harness::RunOptions,
-) -> Result<RunOutcome, String> {
-    Ok(run_spec(&spec_from_file(file)?, seed, options))
-}
-
-/// Runs one seed of `spec` on turmoil and judges it.
-#[cfg(test)]
-pub fn run_spec(
-    spec: &LiveSpec,
-    seed: u64,
-    options: &crate::engine::harness::RunOptions,
-) -> RunOutcome {
-    crate::engine::backend::run(
-        spec,
-        &crate::engine::turmoil_backend::Turmoil,
-        seed,
-        options,
-    )
-}

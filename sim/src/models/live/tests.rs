@@ -11,9 +11,7 @@ fn real_trace() -> &'static Vec<TraceLine> {
     static TRACE: OnceLock<Vec<TraceLine>> = OnceLock::new();
     TRACE.get_or_init(|| {
         let file = crate::scenario::file::builtin("live-mischief").expect("a built-in scenario");
-        run_file(&file, 1, &RunOptions::default())
-            .expect("the scenario is valid")
-            .trace
+        file.run(1, &RunOptions::default()).trace
     })
 }
 

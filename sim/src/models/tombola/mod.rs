@@ -237,21 +237,6 @@ pub fn spec_from_file(file: &ScenarioFile) -> Result<TombolaSpec, String> {
     })
 }
 
-/// Runs one seed of `spec` on turmoil and judges it.
-#[cfg(test)]
-pub fn run_spec(
-    spec: &TombolaSpec,
-    seed: u64,
-    options: &crate::engine::harness::RunOptions,
-) -> RunOutcome {
-    crate::engine::backend::run(
-        spec,
-        &crate::engine::turmoil_backend::Turmoil,
-        seed,
-        options,
-    )
-}
-
 /// One game as the server's notes tell it.
 #[derive(Debug, Default, Clone)]
 struct GameRecord {

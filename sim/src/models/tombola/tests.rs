@@ -11,8 +11,8 @@ fn real_trace() -> &'static Vec<TraceLine> {
     static TRACE: OnceLock<Vec<TraceLine>> = OnceLock::new();
     TRACE.get_or_init(|| {
         let file = crate::scenario::file::builtin("tombola-mischief").expect("built in");
-        let spec = spec_from_file(&file).expect("a valid scenario");
-        run_spec(&spec, 3, &crate::engine::harness::RunOptions::default()).trace
+        file.run(3, &crate::engine::harness::RunOptions::default())
+            .trace
     })
 }
 

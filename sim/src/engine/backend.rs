@@ -48,6 +48,10 @@ pub type HostResult = Result<(), Box<dyn std::error::Error>>;
 /// A future that runs on one host's thread (it need not be `Send`).
 pub type LocalFuture<T> = Pin<Box<dyn Future<Output = T>>>;
 
+/// The end of a task started with [`HostContext::spawn`]: an error when it
+/// panicked or a crash stopped it.
+pub type TaskJoin = LocalFuture<HostResult>;
+
 /// A host's software: called at each (re)start with its incarnation (1 for
 /// the first start) and the host's context.
 pub type Software<E> = Rc<dyn Fn(u32, HostContext<E>) -> LocalFuture<HostResult>>;
@@ -82,7 +86,7 @@ impl<E> HostSpec<E> {
 /// (a crash stops them with the rest of the host).
 pub struct HostContext<E> {
     make_env: Rc<dyn Fn(&str) -> E>,
-    spawner: Rc<dyn Fn(LocalFuture<()>) -> tokio::task::JoinHandle<()>>,
+    spawner: Rc<dyn Fn(LocalFuture<()>) -> TaskJoin>,
 }
 
 impl<E> Clone for HostContext<E> {
@@ -97,7 +101,7 @@ impl<E> Clone for HostContext<E> {
 impl<E> HostContext<E> {
     pub fn new(
         make_env: impl Fn(&str) -> E + 'static,
-        spawner: impl Fn(LocalFuture<()>) -> tokio::task::JoinHandle<()> + 'static,
+        spawner: impl Fn(LocalFuture<()>) -> TaskJoin + 'static,
     ) -> HostContext<E> {
         HostContext {
             make_env: Rc::new(make_env),
@@ -111,8 +115,9 @@ impl<E> HostContext<E> {
         (self.make_env)(session)
     }
 
-    /// Starts a task of this host.
-    pub fn spawn(&self, task: impl Future<Output = ()> + 'static) -> tokio::task::JoinHandle<()> {
+    /// Starts a task of this host; awaiting what it returns waits for the
+    /// task's end.
+    pub fn spawn(&self, task: impl Future<Output = ()> + 'static) -> TaskJoin {
         (self.spawner)(Box::pin(task))
     }
 }

@@ -15,6 +15,7 @@ use std::cell::RefCell;
 use std::rc::Rc;
 
 use crate::engine::backend::{unfinished, Backend, HostContext, HostSpec, Software};
+use crate::engine::fast::executor::{self, TaskEnd};
 use crate::engine::fast::{simulate, FastEnv, FastNet, LinkState};
 use crate::engine::harness::{NetConfig, RunOptions, RunOutcome, Runnable, Violation};
 use crate::engine::trace::Trace;
@@ -51,9 +52,15 @@ fn start(host: &mut Host, net: &FastNet, book: &SessionBook, reports: &Rc<Report
     let context = HostContext::new(
         move |session: &str| make_net.session(&make_host, session),
         move |task| {
-            let handle = tokio::task::spawn_local(task);
-            spawn_net.track(&spawn_host, handle.abort_handle());
-            handle
+            let task = executor::spawn(task);
+            spawn_net.track(&spawn_host, task.key());
+            Box::pin(async move {
+                match task.await {
+                    TaskEnd::Finished => Ok(()),
+                    TaskEnd::Aborted => Err("the task was stopped by a crash of its host".into()),
+                    TaskEnd::Panicked(message) => Err(format!("a task panicked: {message}").into()),
+                }
+            })
         },
     );
     let running = (host.software)(host.incarnation, context);
@@ -63,7 +70,7 @@ fn start(host: &mut Host, net: &FastNet, book: &SessionBook, reports: &Rc<Report
         host.name.clone(),
         host.waited,
     );
-    let main = tokio::task::spawn_local(async move {
+    let main = executor::spawn_detached(async move {
         match running.await {
             Ok(()) => {
                 if waited {
@@ -79,7 +86,7 @@ fn start(host: &mut Host, net: &FastNet, book: &SessionBook, reports: &Rc<Report
         }
         reports.changed.notify_one();
     });
-    net.track(&host.name, main.abort_handle());
+    net.track(&host.name, main);
 }
 
 impl Backend for Fast {
@@ -164,7 +171,7 @@ impl Backend for Fast {
                 tokio::select! {
                     biased;
                     () = reports.changed.notified() => {}
-                    () = tokio::time::sleep_until(network.instant_at(wake_ms)) => {}
+                    () = executor::sleep_until(wake_ms) => {}
                 }
             }
         })

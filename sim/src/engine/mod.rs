@@ -4,8 +4,8 @@
 //!   derived from the seed, the outcome of a run and its failure report.
 //! - [`turmoil_env`]: the `games::env::Env` over turmoil's simulated TCP;
 //!   [`tap`] logs the lines crossing each of its connections.
-//! - [`fast`]: the event-driven backend (in-memory pipes, paused tokio
-//!   clock).
+//! - [`fast`]: the event-driven backend (in-memory pipes on its own
+//!   scheduler and simulated clock).
 //! - [`trace`]: the one-line-per-event record of a run.
 //! - [`backend`]: the seam: a game's [`backend::Model`], a
 //!   [`backend::Backend`] ([`turmoil_backend::Turmoil`] or

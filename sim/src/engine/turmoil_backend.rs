@@ -48,7 +48,10 @@ impl Backend for Turmoil {
                 let session_trace = trace.clone();
                 let context = HostContext::new(
                     move |session: &str| SimEnv::new(session, &session_trace),
-                    tokio::task::spawn_local,
+                    |task| {
+                        let task = tokio::task::spawn_local(task);
+                        Box::pin(async move { task.await.map_err(Into::into) })
+                    },
                 );
                 let running = software(incarnation, context);
                 let (book, host_name) = (book.clone(), host_name.clone());

@@ -55,7 +55,7 @@ pub enum Backend {
     /// turmoil with every player session on one shared host (lock-step
     /// tombola without faults only).
     TurmoilShared,
-    /// In-memory pipes on a paused tokio clock.
+    /// In-memory pipes on the fast backend's own scheduler.
     Fast,
 }
 

@@ -5,7 +5,7 @@
 
 use std::io;
 
-use crate::engine::fast::{simulate, OnFastBackend};
+use crate::engine::fast::{executor, simulate, OnFastBackend};
 use crate::engine::harness::{failure_report, NetConfig, RunOptions, RunOutcome, Runnable};
 use crate::engine::trace::Trace;
 use crate::models::tombola::TombolaSpec;
@@ -191,7 +191,7 @@ fn bytes_arrive_in_order_and_a_dropped_end_gives_the_other_end_eof() {
             .await
             .expect("port 9000 is free");
         let client = net.env("c1");
-        let writer = tokio::spawn(async move {
+        let writer = executor::spawn(async move {
             let mut stream = client
                 .connect("server:9000")
                 .await
@@ -213,7 +213,11 @@ fn bytes_arrive_in_order_and_a_dropped_end_gives_the_other_end_eof() {
             .read_to_string(&mut received)
             .await
             .expect("read to the end");
-        writer.await.expect("the writer finished");
+        assert_eq!(
+            writer.await,
+            executor::TaskEnd::Finished,
+            "the writer finished"
+        );
         received
     });
     let expected: String = (0..200).map(|index| format!("{index},")).collect();
@@ -306,9 +310,8 @@ fn a_writer_waits_while_its_peer_does_not_read_and_fails_once_the_peer_is_gone()
         while written < crate::engine::fast::PIPE_BYTES_MAX {
             written += stream.write(&chunk).await.expect("room in the pipe");
         }
-        let blocked =
-            tokio::time::timeout(std::time::Duration::from_secs(60), stream.write(&chunk)).await;
-        assert!(blocked.is_err(), "a write into a full pipe went through");
+        let blocked = executor::timeout_ms(60_000, stream.write(&chunk)).await;
+        assert!(blocked.is_none(), "a write into a full pipe went through");
         let mut some = vec![0; 4096];
         let read = peer.read(&mut some).await.expect("bytes in flight");
         assert!(read > 0);
@@ -420,9 +423,8 @@ fn a_partition_kills_a_connection_that_loses_a_segment_and_a_hold_delivers_at_th
         net.set_link("c1", "server", crate::engine::fast::LinkState::Held);
         stream.write_all(b"one\ntwo\n").await.expect("write");
         let mut buffer = [0u8; 64];
-        let early =
-            tokio::time::timeout(std::time::Duration::from_secs(5), peer.read(&mut buffer)).await;
-        assert!(early.is_err(), "a held segment arrived");
+        let early = executor::timeout_ms(5_000, peer.read(&mut buffer)).await;
+        assert!(early.is_none(), "a held segment arrived");
         net.set_link("c1", "server", crate::engine::fast::LinkState::Healthy);
         let mut received = Vec::new();
         while received.len() < 8 {
@@ -445,9 +447,8 @@ fn a_partition_kills_a_connection_that_loses_a_segment_and_a_hold_delivers_at_th
         );
         net.set_link("c1", "server", crate::engine::fast::LinkState::Healthy);
         stream.write_all(b"after\n").await.expect("write");
-        let dead =
-            tokio::time::timeout(std::time::Duration::from_secs(60), peer.read(&mut buffer)).await;
-        assert!(dead.is_err(), "a dead connection delivered bytes");
+        let dead = executor::timeout_ms(60_000, peer.read(&mut buffer)).await;
+        assert!(dead.is_none(), "a dead connection delivered bytes");
         // New connections work after the heal.
         let mut fresh = client.connect("server:9000").await.expect("healed");
         let (mut fresh_peer, _) = listener.accept().await.expect("accepted");
@@ -478,11 +479,10 @@ fn a_crash_aborts_the_hosts_tasks_and_its_peers_read_the_end_of_stream() {
         assert!(accepted.load(std::sync::atomic::Ordering::Relaxed));
         net.crash("server");
         let mut buffer = [0u8; 16];
-        let count =
-            tokio::time::timeout(std::time::Duration::from_secs(1), stream.read(&mut buffer))
-                .await
-                .expect("the end of stream arrives")
-                .expect("a clean end");
+        let count = executor::timeout_ms(1_000, stream.read(&mut buffer))
+            .await
+            .expect("the end of stream arrives")
+            .expect("a clean end");
         assert_eq!(count, 0);
         let refused = client.connect("server:9000").await.map(|_| ());
         assert_eq!(

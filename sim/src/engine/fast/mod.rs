@@ -1,14 +1,14 @@
 //! The event-driven backend: the same session code as the turmoil backend,
-//! over in-memory byte pipes on a tokio runtime whose clock is paused, so
-//! that simulated time jumps straight to the next event instead of being
+//! over in-memory byte pipes on a scheduler of its own ([`executor`]) whose
+//! simulated time jumps straight to the next event instead of being
 //! stepped tick by tick.
 //!
 //! This module owns [`FastEnv`] (the `games::env::Env` of this backend), the
 //! in-memory network behind it ([`FastNet`]: listeners keyed by host and
 //! port, pipes with a per-chunk latency in whole milliseconds drawn from the
 //! seed, TCP order kept, links that faults partition and hold, tasks kept
-//! per host so a crash aborts them) and [`simulate`] (one seeded run on a
-//! paused current-thread runtime and one local task set). Hosts, faults and
+//! per host so a crash aborts them) and [`simulate`] (one seeded run on the
+//! scheduler). Hosts, faults and
 //! the run's end are [`crate::engine::fast_hosts`]'s.
 //!
 //! Faults mean for TCP what they mean on turmoil: a segment sent into a
@@ -17,9 +17,10 @@
 //! held segment waits and arrives at the release, in order; a SYN into a
 //! partition is refused, a held one waits for the release.
 //!
-//! Determinism: one thread, tokio's clock paused (idle time is skipped by
-//! tokio's auto-advance, never read from the machine), tokio's own RNG
-//! seeded from the run's seed (`select!` without `biased;`), every latency
+//! Determinism: one thread, one scheduler that polls ready tasks first in,
+//! first out and moves time only to the next timer (never reading the
+//! machine's clock), tokio's RNG seeded from the run's seed (`select!`
+//! without `biased;`), every latency
 //! drawn from ChaCha8 generators derived from the seed, and only ordered
 //! maps. Wire events (`RunOptions::keep_wire`) are logged by each stream's
 //! [`LineTap`]. What this backend does not model: random packet loss.
@@ -34,17 +35,18 @@ use std::task::{Poll, Waker};
 use games::env::{Env, Listener};
 use rand::Rng;
 use rand_chacha::ChaCha8Rng;
-use tokio::time::{Instant, Sleep};
 
 use crate::engine::harness::{host_rng, NetConfig};
 use crate::engine::tap::LineTap;
 use crate::engine::trace::Trace;
 
+pub(crate) mod executor;
 mod pipe;
 
+use executor::TaskKey;
 #[cfg(test)]
 pub use pipe::PIPE_BYTES_MAX;
-use pipe::{lock, Clock, LatencyRange, Pipe};
+use pipe::{lock, LatencyRange, Pipe};
 pub use pipe::{FastStream, LinkState};
 
 /// Room reserved for one trace event's text (a BOARD line is about 60).
@@ -140,7 +142,7 @@ struct NetState {
     /// faults to reach.
     pipes: Vec<(usize, usize, std::sync::Weak<Mutex<Pipe>>)>,
     /// Per host, the tasks its sessions started: a crash aborts them all.
-    host_tasks: Vec<Vec<tokio::task::AbortHandle>>,
+    host_tasks: Vec<Vec<TaskKey>>,
 }
 
 impl NetState {
@@ -174,10 +176,10 @@ impl NetState {
     }
 
     /// Keeps a task's handle so a crash of `host` can abort it.
-    fn track(&mut self, host: usize, task: tokio::task::AbortHandle) {
+    fn track(&mut self, host: usize, task: TaskKey) {
         let tasks = &mut self.host_tasks[host];
         if tasks.len() >= HOST_TASKS_SWEEP_AT && tasks.len().is_power_of_two() {
-            tasks.retain(|task| !task.is_finished());
+            tasks.retain(|&task| executor::is_alive(task));
         }
         tasks.push(task);
     }
@@ -232,19 +234,17 @@ fn split_addr(addr: &str) -> io::Result<(&str, u16)> {
     Ok((host, port.parse().map_err(|_| invalid())?))
 }
 
-/// The in-memory network of one run, with its clock and trace. Cloning
+/// The in-memory network of one run, with its trace. Cloning
 /// shares it.
 #[derive(Clone)]
 pub struct FastNet {
     shared: Arc<Mutex<NetState>>,
     /// Wakes connects whose SYN waits on a held link.
     links_changed: Arc<tokio::sync::Notify>,
-    clock: Clock,
     trace: Trace,
 }
 
 impl FastNet {
-    /// Must be called inside the run's runtime, whose clock it reads.
     fn new(seed: u64, net: &NetConfig, trace: &Trace) -> FastNet {
         FastNet {
             shared: Arc::new(Mutex::new(NetState {
@@ -261,9 +261,6 @@ impl FastNet {
                 host_tasks: Vec::new(),
             })),
             links_changed: Arc::new(tokio::sync::Notify::new()),
-            clock: Clock {
-                origin: Instant::now(),
-            },
             trace: trace.clone(),
         }
     }
@@ -287,12 +284,7 @@ impl FastNet {
 
     /// Simulated milliseconds since the run started.
     pub fn now_ms(&self) -> u64 {
-        self.clock.now_ms()
-    }
-
-    /// The tokio instant of a simulated time, for `timeout_at` and friends.
-    pub fn instant_at(&self, time_ms: u64) -> Instant {
-        self.clock.instant_at(time_ms)
+        executor::now_ms()
     }
 
     fn link(&self, a: usize, b: usize) -> LinkState {
@@ -363,7 +355,7 @@ impl FastNet {
             (std::mem::take(&mut state.host_tasks[index]), backlogs)
         };
         for task in tasks {
-            task.abort();
+            executor::abort(task);
         }
         for backlog in backlogs {
             let queued = std::mem::take(&mut lock(&backlog).queue);
@@ -372,7 +364,7 @@ impl FastNet {
     }
 
     /// Keeps a task's handle so a crash of `host` (by name) aborts it.
-    pub fn track(&self, host: &str, task: tokio::task::AbortHandle) {
+    pub fn track(&self, host: &str, task: TaskKey) {
         let mut state = lock(&self.shared);
         let index = state.host_index(host);
         state.track(index, task);
@@ -398,8 +390,8 @@ impl std::fmt::Debug for FastEnv {
 }
 
 impl FastEnv {
-    fn sleep_for(&self, duration_ms: u64) -> Sleep {
-        tokio::time::sleep_until(self.net.clock.instant_at(self.now_ms() + duration_ms))
+    fn sleep_for(&self, duration_ms: u64) -> executor::Sleep {
+        executor::sleep_until(self.now_ms() + duration_ms)
     }
 }
 
@@ -408,13 +400,11 @@ impl Env for FastEnv {
     type Listener = FastListener;
 
     fn now_ms(&self) -> u64 {
-        self.net.clock.now_ms()
+        executor::now_ms()
     }
 
     async fn sleep_until_ms(&self, deadline_ms: u64) {
-        if deadline_ms > self.now_ms() {
-            tokio::time::sleep_until(self.net.clock.instant_at(deadline_ms)).await;
-        }
+        executor::sleep_until(deadline_ms).await;
     }
 
     async fn bind(&self, addr: &str) -> io::Result<FastListener> {
@@ -511,7 +501,6 @@ impl Env for FastEnv {
                     let server_end = FastStream {
                         inbound: to_server.clone(),
                         outbound: to_client.clone(),
-                        clock: self.net.clock,
                         delivery_timer: None,
                         local: server_addr,
                         peer: client_addr,
@@ -521,7 +510,6 @@ impl Env for FastEnv {
                     let client_end = FastStream {
                         inbound: to_client,
                         outbound: to_server,
-                        clock: self.net.clock,
                         delivery_timer: None,
                         local: client_addr,
                         peer: server_addr,
@@ -559,10 +547,9 @@ impl Env for FastEnv {
     where
         F: std::future::Future<Output = ()> + Send + 'static,
     {
-        // On the run's local task set, which polls and drops tasks in the
-        // order they were started; kept per host so a crash aborts it.
-        let task = tokio::task::spawn_local(task);
-        lock(&self.net.shared).track(self.host, task.abort_handle());
+        // Kept per host so a crash aborts it.
+        let task = executor::spawn_detached(task);
+        lock(&self.net.shared).track(self.host, task);
     }
 
     fn record(&self, event: std::fmt::Arguments<'_>) {
@@ -580,32 +567,33 @@ impl Env for FastEnv {
     }
 }
 
-/// Runs `body` on a fresh single-threaded tokio runtime whose clock starts
-/// paused at the run's origin and whose RNG is seeded from `seed`, with an
-/// in-memory network configured from `net`. Idle time is skipped: the
-/// clock jumps to the next timer whenever every task waits.
+/// Runs `body` on a fresh scheduler whose clock starts at 0 ms, with an
+/// in-memory network configured from `net` and tokio's RNG seeded from
+/// `seed`. Idle time is skipped: the clock jumps to the next timer
+/// whenever every task waits.
 ///
 /// A body that waits on nothing but pipes with no timer pending would wait
-/// forever; put a deadline on it (as [`crate::engine::fast_hosts::Fast`]
-/// does).
+/// forever; the scheduler panics then. Put a deadline on it (as
+/// [`crate::engine::fast_hosts::Fast`] does).
 pub fn simulate<T, F, Body>(seed: u64, net: &NetConfig, trace: &Trace, body: Body) -> T
 where
     Body: FnOnce(FastNet) -> F,
     F: Future<Output = T>,
 {
+    // The runtime only lends its seeded RNG (for `select!`) and its
+    // context (for `tokio::sync`); it has no timer driver, so a stray
+    // `tokio::time` call fails loudly. The scheduler runs inside one poll
+    // of it, unconstrained by tokio's cooperative budget, which would
+    // otherwise run out after 128 operations and never be refilled.
     let runtime = tokio::runtime::Builder::new_current_thread()
-        .enable_time()
-        .start_paused(true)
         .rng_seed(tokio::runtime::RngSeed::from_bytes(&seed.to_le_bytes()))
         .build()
         .expect("a current-thread runtime can be built");
-    // Every task runs on one local task set: tasks need not be `Send`
-    // (host software is written once for both backends), and they are
-    // polled in a deterministic order.
-    let tasks = tokio::task::LocalSet::new();
-    runtime.block_on(tasks.run_until(async {
-        let network = FastNet::new(seed, net, trace);
-        body(network).await
+    runtime.block_on(tokio::task::unconstrained(async {
+        executor::block_on(async {
+            let network = FastNet::new(seed, net, trace);
+            body(network).await
+        })
     }))
 }
 

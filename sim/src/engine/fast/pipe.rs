@@ -1,6 +1,6 @@
 //! One direction of an in-memory connection ([`Pipe`]: bytes in flight
 //! with their delivery times, the link's fault state) and one end of a
-//! connection ([`FastStream`]), with the clock both read.
+//! connection ([`FastStream`]).
 
 use std::collections::VecDeque;
 use std::future::Future;
@@ -9,13 +9,12 @@ use std::net::SocketAddr;
 use std::pin::Pin;
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::task::{Context, Poll, Waker};
-use std::time::Duration;
 
 use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
 use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
-use tokio::time::{Instant, Sleep};
 
+use super::executor::{self, Sleep};
 use crate::engine::tap::LineTap;
 use crate::engine::trace::Direction;
 
@@ -33,24 +32,6 @@ pub(super) fn lock<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
     mutex
         .lock()
         .unwrap_or_else(|poisoned| poisoned.into_inner())
-}
-
-/// The run's clock: tokio's (paused) time, counted from the run's start.
-#[derive(Debug, Clone, Copy)]
-pub(super) struct Clock {
-    pub(super) origin: Instant,
-}
-
-impl Clock {
-    pub(super) fn now_ms(&self) -> u64 {
-        Instant::now()
-            .saturating_duration_since(self.origin)
-            .as_millis() as u64
-    }
-
-    pub(super) fn instant_at(&self, time_ms: u64) -> Instant {
-        self.origin + Duration::from_millis(time_ms)
-    }
 }
 
 /// Whole-millisecond latencies, inclusive at both ends.
@@ -298,10 +279,9 @@ impl Pipe {
 pub struct FastStream {
     pub(super) inbound: Arc<Mutex<Pipe>>,
     pub(super) outbound: Arc<Mutex<Pipe>>,
-    pub(super) clock: Clock,
     /// Wakes this reader when the next bytes in flight arrive; made on the
-    /// first wait and reset after, so waiting allocates once.
-    pub(super) delivery_timer: Option<Pin<Box<Sleep>>>,
+    /// first wait and reset after.
+    pub(super) delivery_timer: Option<Sleep>,
     pub(super) local: SocketAddr,
     pub(super) peer: SocketAddr,
     /// Logs the lines crossing this end when the trace keeps the wire.
@@ -334,19 +314,12 @@ impl AsyncRead for FastStream {
         loop {
             let wake_at_ms = {
                 let mut pipe = lock(&this.inbound);
-                // Reading tokio's clock costs more than the rest of a poll
-                // that finds nothing in flight, which is most polls.
-                let now_ms = if pipe.runs.is_empty() && pipe.end_ms.is_none() {
-                    0
-                } else {
-                    this.clock.now_ms()
-                };
+                let now_ms = executor::now_ms();
                 let before = buf.filled().len();
                 match pipe.read_due(now_ms, buf) {
                     ReadState::Read => {
                         if let Some(tap) = &mut this.tap {
-                            let time_ms = this.clock.now_ms();
-                            tap.log(time_ms, Direction::Received, &buf.filled()[before..]);
+                            tap.log(now_ms, Direction::Received, &buf.filled()[before..]);
                         }
                         return Poll::Ready(Ok(()));
                     }
@@ -362,14 +335,11 @@ impl AsyncRead for FastStream {
                     }
                 }
             };
-            let deadline = this.clock.instant_at(wake_at_ms);
             let timer = this
                 .delivery_timer
-                .get_or_insert_with(|| Box::pin(tokio::time::sleep_until(deadline)));
-            if timer.deadline() != deadline {
-                timer.as_mut().reset(deadline);
-            }
-            if timer.as_mut().poll(cx).is_pending() {
+                .get_or_insert_with(|| executor::sleep_until(wake_at_ms));
+            timer.reset(wake_at_ms);
+            if Pin::new(timer).poll(cx).is_pending() {
                 return Poll::Pending;
             }
         }
@@ -385,7 +355,7 @@ impl AsyncWrite for FastStream {
         if data.is_empty() {
             return Poll::Ready(Ok(0));
         }
-        let now_ms = self.clock.now_ms();
+        let now_ms = executor::now_ms();
         let reader = {
             let mut pipe = lock(&self.outbound);
             if pipe.reader_gone {
@@ -418,7 +388,7 @@ impl AsyncWrite for FastStream {
     }
 
     fn poll_shutdown(self: Pin<&mut Self>, _cx: &mut Context<'_>) -> Poll<io::Result<()>> {
-        let now_ms = self.clock.now_ms();
+        let now_ms = executor::now_ms();
         let reader = lock(&self.outbound).close_write(now_ms);
         if let Some(reader) = reader {
             reader.wake();
@@ -431,7 +401,7 @@ impl Drop for FastStream {
     fn drop(&mut self) {
         // Dropping an end closes both directions: the peer reads the end of
         // stream after the usual latency, and its writes fail from now on.
-        let now_ms = self.clock.now_ms();
+        let now_ms = executor::now_ms();
         let reader = lock(&self.outbound).close_write(now_ms);
         let writer = {
             let mut pipe = lock(&self.inbound);

@@ -101,7 +101,7 @@ async fn run_session<E: Env>(
     incarnation: u32,
 ) {
     if incarnation == 1 && session.join_at_ms > 0 {
-        tokio::time::sleep(std::time::Duration::from_millis(session.join_at_ms)).await;
+        host.env(&session.name).sleep_ms(session.join_at_ms).await;
     }
     let addr = format!("{SERVER_NAME}:{SERVER_PORT}");
     for attempt in 1..=session.reconnects + 1 {

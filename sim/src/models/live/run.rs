@@ -5,7 +5,6 @@
 
 use std::cell::Cell;
 use std::rc::Rc;
-use std::time::Duration;
 
 use games::env::Env;
 use games::live::client::{self, Behaviour, ClientConfig, Ending, Observer, View};
@@ -138,12 +137,15 @@ impl Model for LiveSpec {
     }
 }
 
-/// Notes when the client last heard from the server.
-struct Heard(Rc<Cell<tokio::time::Instant>>);
+/// Notes when the client last heard from the server, on its clock.
+struct Heard<E> {
+    env: E,
+    last_ms: Rc<Cell<u64>>,
+}
 
-impl Observer for Heard {
+impl<E: Env> Observer for Heard<E> {
     fn seen(&mut self, _: Port, _: &ServerMessage, _: &View<'_>) {
-        self.0.set(tokio::time::Instant::now());
+        self.last_ms.set(self.env.now_ms());
     }
 }
 
@@ -160,16 +162,18 @@ async fn run_player<E: Env>(env: E, player: PlayerSpec, board: Board, join_at_ms
         board,
         behaviour: player.behaviour,
     };
-    let last = Rc::new(Cell::new(tokio::time::Instant::now()));
-    let mut heard = Heard(last.clone());
-    let silence = Duration::from_millis(player.silence_timeout_ms);
+    let last_ms = Rc::new(Cell::new(env.now_ms()));
+    let mut heard = Heard {
+        env: env.clone(),
+        last_ms: last_ms.clone(),
+    };
     let watchdog = async {
         loop {
-            let deadline = last.get() + silence;
-            if tokio::time::Instant::now() >= deadline {
+            let deadline_ms = last_ms.get() + player.silence_timeout_ms;
+            if env.now_ms() >= deadline_ms {
                 break;
             }
-            tokio::time::sleep_until(deadline).await;
+            env.sleep_until_ms(deadline_ms).await;
         }
     };
     let result = tokio::select! {

@@ -3,7 +3,6 @@
 //! host per player (waited for), each running the same session code as the
 //! real binaries.
 
-use std::time::Duration;
 
 use games::env::Env;
 use games::tombola::client::{self, ClientSettings};
@@ -82,9 +81,14 @@ impl Model for TombolaSpec {
                         let result = if incarnation == 1 {
                             Some(play.await)
                         } else {
-                            tokio::time::timeout(Duration::from_millis(REJOIN_WAIT_MS), play)
-                                .await
-                                .ok()
+                            // As `tokio::time::timeout` would, but on the
+                            // backend's clock.
+                            let give_up = env.sleep_ms(REJOIN_WAIT_MS);
+                            tokio::select! {
+                                biased;
+                                result = play => Some(result),
+                                () = give_up => None,
+                            }
                         };
                         match result {
                             Some(Ok(report)) => {

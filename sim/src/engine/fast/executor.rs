@@ -1,0 +1,691 @@
+//! The fast backend's scheduler: the run's tasks, the queue of tasks ready
+//! to be polled, and simulated time with its timers, all on one thread.
+//!
+//! tokio's paused clock did this job before, at a price: every read of the
+//! time asked the machine's clock (tokio adds its pause offset to a real
+//! `Instant`), every timer went through tokio's wheel, and every wake
+//! through atomic task states. Those were a third of a lock-step game's
+//! cost. Here time is a number that only [`block_on`]'s loop moves: when
+//! no task is ready, it jumps to the earliest timer and wakes every timer
+//! due then, in the order they were set. Ready tasks are polled first in,
+//! first out. Nothing here reads the machine's clock or a random source,
+//! so a run is decided by what its tasks do.
+//!
+//! The loop runs inside one poll of a tokio current-thread runtime built
+//! with the run's seed, so `tokio::sync` and an unbiased `tokio::select!`
+//! (which draws from the runtime's seeded generator) work as before. That
+//! runtime has no timer driver: a `tokio::time` call on this backend
+//! panics at once instead of waiting on a clock that never moves.
+//!
+//! Wakers carry the task's slot, the slot's generation and the run's
+//! number, so a waker that outlives its task, or its run, wakes nothing.
+
+use std::any::Any;
+use std::cell::{Cell, RefCell};
+use std::collections::{BTreeMap, VecDeque};
+use std::future::Future;
+use std::panic::AssertUnwindSafe;
+use std::pin::Pin;
+use std::rc::Rc;
+use std::task::{Context, Poll, RawWaker, RawWakerVTable, Waker};
+
+type TaskFuture = Pin<Box<dyn Future<Output = ()>>>;
+
+/// Bits of a waker's key that hold the task's slot.
+const SLOT_BITS: u32 = 24;
+/// Bits that hold the slot's generation (bumped each time it is reused).
+const GENERATION_BITS: u32 = 24;
+/// The slot number that stands for the run's root future.
+const ROOT_SLOT: u32 = (1 << SLOT_BITS) - 1;
+/// Tasks alive at once; far above a 1,000-player room's few thousand.
+const TASKS_MAX: usize = ROOT_SLOT as usize;
+
+/// A task's address: its slot, the slot's generation and the run.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct TaskKey {
+    slot: u32,
+    generation: u32,
+    run: u16,
+}
+
+impl TaskKey {
+    fn pack(self) -> u64 {
+        (u64::from(self.run) << (SLOT_BITS + GENERATION_BITS))
+            | (u64::from(self.generation) << SLOT_BITS)
+            | u64::from(self.slot)
+    }
+
+    fn unpack(bits: u64) -> TaskKey {
+        TaskKey {
+            slot: (bits & ((1 << SLOT_BITS) - 1)) as u32,
+            generation: ((bits >> SLOT_BITS) & ((1 << GENERATION_BITS) - 1)) as u32,
+            run: (bits >> (SLOT_BITS + GENERATION_BITS)) as u16,
+        }
+    }
+}
+
+/// How a task ended, for whoever awaits its [`JoinHandle`].
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum TaskEnd {
+    Finished,
+    /// A crash of its host stopped it.
+    Aborted,
+    /// It panicked; the message.
+    Panicked(String),
+}
+
+#[derive(Default)]
+struct JoinState {
+    end: Option<TaskEnd>,
+    waiter: Option<Waker>,
+}
+
+struct Slot {
+    generation: u32,
+    /// `None` while the task is being polled, or once it ended.
+    future: Option<TaskFuture>,
+    alive: bool,
+    queued: bool,
+    /// A crash stopped it while it was being polled: drop it after.
+    aborted: bool,
+    join: Option<Rc<RefCell<JoinState>>>,
+}
+
+struct Scheduler {
+    run: u16,
+    now_ms: Cell<u64>,
+    ready: RefCell<VecDeque<TaskKey>>,
+    root_queued: Cell<bool>,
+    slots: RefCell<Vec<Slot>>,
+    free_slots: RefCell<Vec<u32>>,
+    /// Pending timers by (deadline, order set), each with what it wakes.
+    timers: RefCell<BTreeMap<(u64, u64), Waker>>,
+    timers_set: Cell<u64>,
+}
+
+thread_local! {
+    static CURRENT: RefCell<Option<Rc<Scheduler>>> = const { RefCell::new(None) };
+    static RUNS: Cell<u16> = const { Cell::new(0) };
+}
+
+fn with_current<T>(body: impl FnOnce(&Scheduler) -> T) -> T {
+    CURRENT.with(|current| {
+        let current = current.borrow();
+        let scheduler = current
+            .as_ref()
+            .expect("the fast backend's scheduler is used inside its run (engine::fast::simulate)");
+        body(scheduler)
+    })
+}
+
+fn try_with_current(body: impl FnOnce(&Scheduler)) {
+    CURRENT.with(|current| {
+        if let Ok(current) = current.try_borrow() {
+            if let Some(scheduler) = current.as_ref() {
+                body(scheduler);
+            }
+        }
+    });
+}
+
+static VTABLE: RawWakerVTable = RawWakerVTable::new(clone_raw, wake_raw, wake_raw, drop_raw);
+
+fn raw_waker(key: TaskKey) -> RawWaker {
+    RawWaker::new(key.pack() as usize as *const (), &VTABLE)
+}
+
+unsafe fn clone_raw(data: *const ()) -> RawWaker {
+    RawWaker::new(data, &VTABLE)
+}
+
+unsafe fn wake_raw(data: *const ()) {
+    let key = TaskKey::unpack(data as usize as u64);
+    try_with_current(|scheduler| scheduler.wake(key));
+}
+
+unsafe fn drop_raw(_: *const ()) {}
+
+fn waker(key: TaskKey) -> Waker {
+    // SAFETY: the data is a plain number, never dereferenced; the vtable's
+    // functions only read it, so every contract of `RawWaker` holds.
+    unsafe { Waker::from_raw(raw_waker(key)) }
+}
+
+impl Scheduler {
+    fn wake(&self, key: TaskKey) {
+        if key.run != self.run {
+            return;
+        }
+        if key.slot == ROOT_SLOT {
+            if !self.root_queued.replace(true) {
+                self.ready.borrow_mut().push_back(key);
+            }
+            return;
+        }
+        let mut slots = self.slots.borrow_mut();
+        let Some(slot) = slots.get_mut(key.slot as usize) else {
+            return;
+        };
+        if slot.generation == key.generation && slot.alive && !slot.queued {
+            slot.queued = true;
+            self.ready.borrow_mut().push_back(key);
+        }
+    }
+
+    fn spawn(&self, future: TaskFuture, join: Option<Rc<RefCell<JoinState>>>) -> TaskKey {
+        let mut slots = self.slots.borrow_mut();
+        let index = match self.free_slots.borrow_mut().pop() {
+            Some(index) => index,
+            None => {
+                assert!(slots.len() < TASKS_MAX, "more than {TASKS_MAX} tasks alive");
+                slots.push(Slot {
+                    generation: 0,
+                    future: None,
+                    alive: false,
+                    queued: false,
+                    aborted: false,
+                    join: None,
+                });
+                (slots.len() - 1) as u32
+            }
+        };
+        let slot = &mut slots[index as usize];
+        slot.future = Some(future);
+        slot.alive = true;
+        slot.queued = true;
+        slot.aborted = false;
+        slot.join = join;
+        let key = TaskKey {
+            slot: index,
+            generation: slot.generation,
+            run: self.run,
+        };
+        self.ready.borrow_mut().push_back(key);
+        key
+    }
+
+    /// Frees a task's slot and tells its awaiter; returns its future (to be
+    /// dropped by the caller, outside every borrow).
+    fn end(&self, key: TaskKey, end: TaskEnd) -> Option<TaskFuture> {
+        let (future, join) = {
+            let mut slots = self.slots.borrow_mut();
+            let slot = &mut slots[key.slot as usize];
+            if slot.generation != key.generation || !slot.alive {
+                return None;
+            }
+            slot.alive = false;
+            slot.queued = false;
+            slot.generation = (slot.generation + 1) & ((1 << GENERATION_BITS) - 1);
+            (slot.future.take(), slot.join.take())
+        };
+        self.free_slots.borrow_mut().push(key.slot);
+        if let Some(join) = join {
+            let waiter = {
+                let mut join = join.borrow_mut();
+                join.end = Some(end);
+                join.waiter.take()
+            };
+            if let Some(waiter) = waiter {
+                waiter.wake();
+            }
+        }
+        future
+    }
+
+    fn is_alive(&self, key: TaskKey) -> bool {
+        let slots = self.slots.borrow();
+        slots
+            .get(key.slot as usize)
+            .is_some_and(|slot| slot.generation == key.generation && slot.alive)
+    }
+
+    /// Polls one ready task.
+    fn poll_task(&self, key: TaskKey) {
+        let future = {
+            let mut slots = self.slots.borrow_mut();
+            let slot = &mut slots[key.slot as usize];
+            if slot.generation != key.generation || !slot.alive {
+                return;
+            }
+            slot.queued = false;
+            slot.future.take()
+        };
+        let Some(mut future) = future else {
+            return;
+        };
+        let waker = waker(key);
+        let mut context = Context::from_waker(&waker);
+        let polled =
+            std::panic::catch_unwind(AssertUnwindSafe(|| future.as_mut().poll(&mut context)));
+        let end = match polled {
+            Ok(Poll::Ready(())) => Some(TaskEnd::Finished),
+            Ok(Poll::Pending) => None,
+            Err(panic) => Some(TaskEnd::Panicked(panic_message(&*panic))),
+        };
+        let aborted = {
+            let mut slots = self.slots.borrow_mut();
+            let slot = &mut slots[key.slot as usize];
+            match end {
+                None if !slot.aborted => {
+                    slot.future = Some(future);
+                    return;
+                }
+                _ => slot.aborted,
+            }
+        };
+        let end = if aborted {
+            TaskEnd::Aborted
+        } else {
+            end.unwrap_or(TaskEnd::Finished)
+        };
+        self.end(key, end);
+        drop(future);
+    }
+
+    /// Moves time to the earliest timer and wakes every timer due then.
+    /// Returns false when no timer is pending.
+    fn advance(&self) -> bool {
+        let due = {
+            let mut timers = self.timers.borrow_mut();
+            let Some(((deadline_ms, _), _)) = timers.first_key_value() else {
+                return false;
+            };
+            let deadline_ms = *deadline_ms;
+            self.now_ms.set(self.now_ms.get().max(deadline_ms));
+            let mut due = Vec::new();
+            while let Some(entry) = timers.first_entry() {
+                if entry.key().0 > deadline_ms {
+                    break;
+                }
+                due.push(entry.remove());
+            }
+            due
+        };
+        for waker in due {
+            waker.wake();
+        }
+        true
+    }
+}
+
+fn panic_message(panic: &(dyn Any + Send)) -> String {
+    if let Some(text) = panic.downcast_ref::<&str>() {
+        (*text).to_owned()
+    } else if let Some(text) = panic.downcast_ref::<String>() {
+        text.clone()
+    } else {
+        "a panic without a message".to_owned()
+    }
+}
+
+/// Keeps the scheduler current for the run. At the end, even on a panic,
+/// it drops the tasks still running, in the order their slots were made,
+/// while the scheduler is still current (a dropped task may wake another
+/// or read the clock), and then clears it.
+struct Entered(Rc<Scheduler>);
+
+impl Drop for Entered {
+    fn drop(&mut self) {
+        let scheduler = &self.0;
+        let mut slot = 0;
+        while slot < scheduler.slots.borrow().len() {
+            let key = TaskKey {
+                slot: slot as u32,
+                generation: scheduler.slots.borrow()[slot].generation,
+                run: scheduler.run,
+            };
+            let future = scheduler.end(key, TaskEnd::Aborted);
+            drop(future);
+            slot += 1;
+        }
+        let current = CURRENT.with(|current| current.borrow_mut().take());
+        drop(current);
+    }
+}
+
+/// Runs `root` and every task it spawns on a fresh scheduler whose clock
+/// starts at 0 ms, until `root` is done; then drops the tasks still
+/// running. Panics if every task waits and
+/// no timer is pending (nothing could ever happen again).
+pub fn block_on<F: Future>(root: F) -> F::Output {
+    let run = RUNS.with(|runs| {
+        let run = runs.get().wrapping_add(1);
+        runs.set(run);
+        run
+    });
+    let scheduler = Rc::new(Scheduler {
+        run,
+        now_ms: Cell::new(0),
+        ready: RefCell::new(VecDeque::new()),
+        root_queued: Cell::new(false),
+        slots: RefCell::new(Vec::new()),
+        free_slots: RefCell::new(Vec::new()),
+        timers: RefCell::new(BTreeMap::new()),
+        timers_set: Cell::new(0),
+    });
+    CURRENT.with(|current| {
+        let mut current = current.borrow_mut();
+        assert!(
+            current.is_none(),
+            "a fast-backend run cannot start inside another"
+        );
+        *current = Some(scheduler.clone());
+    });
+    let entered = Entered(scheduler.clone());
+    let root_key = TaskKey {
+        slot: ROOT_SLOT,
+        generation: 0,
+        run,
+    };
+    let root_waker = waker(root_key);
+    let mut root = std::pin::pin!(root);
+    scheduler.wake(root_key);
+    let output = loop {
+        let next = scheduler.ready.borrow_mut().pop_front();
+        match next {
+            Some(key) if key.slot == ROOT_SLOT => {
+                scheduler.root_queued.set(false);
+                let mut context = Context::from_waker(&root_waker);
+                if let Poll::Ready(output) = root.as_mut().poll(&mut context) {
+                    break output;
+                }
+            }
+            Some(key) => scheduler.poll_task(key),
+            None => assert!(
+                scheduler.advance(),
+                "the simulated run stalled at {} ms: every task waits and no timer is pending",
+                scheduler.now_ms.get()
+            ),
+        }
+    };
+    drop(entered);
+    output
+}
+
+/// Simulated milliseconds since the run started.
+pub fn now_ms() -> u64 {
+    with_current(|scheduler| scheduler.now_ms.get())
+}
+
+/// Starts a task that nobody awaits.
+pub fn spawn_detached(future: impl Future<Output = ()> + 'static) -> TaskKey {
+    with_current(|scheduler| scheduler.spawn(Box::pin(future), None))
+}
+
+/// Starts a task; awaiting the handle waits for its end.
+pub fn spawn(future: impl Future<Output = ()> + 'static) -> JoinHandle {
+    let join = Rc::new(RefCell::new(JoinState::default()));
+    let key = with_current(|scheduler| scheduler.spawn(Box::pin(future), Some(join.clone())));
+    JoinHandle { key, join }
+}
+
+/// Stops a task: its future is dropped now (or, if it is the task being
+/// polled, as soon as its poll returns). A task that already ended is left
+/// alone.
+pub fn abort(key: TaskKey) {
+    let future = with_current(|scheduler| {
+        {
+            let mut slots = scheduler.slots.borrow_mut();
+            let slot = slots.get_mut(key.slot as usize)?;
+            if slot.generation != key.generation || !slot.alive {
+                return None;
+            }
+            if slot.future.is_none() {
+                // Being polled right now.
+                slot.aborted = true;
+                return None;
+            }
+        }
+        scheduler.end(key, TaskEnd::Aborted)
+    });
+    drop(future);
+}
+
+/// Whether a task is still running.
+pub fn is_alive(key: TaskKey) -> bool {
+    with_current(|scheduler| scheduler.is_alive(key))
+}
+
+/// The end of a task started with [`spawn`].
+pub struct JoinHandle {
+    key: TaskKey,
+    join: Rc<RefCell<JoinState>>,
+}
+
+impl JoinHandle {
+    pub fn key(&self) -> TaskKey {
+        self.key
+    }
+}
+
+impl Future for JoinHandle {
+    type Output = TaskEnd;
+
+    fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<TaskEnd> {
+        let mut join = self.join.borrow_mut();
+        match join.end.clone() {
+            Some(end) => Poll::Ready(end),
+            None => {
+                join.waiter = Some(cx.waker().clone());
+                Poll::Pending
+            }
+        }
+    }
+}
+
+/// Completes once simulated time reaches its deadline. Dropping it cancels
+/// its timer.
+#[derive(Debug)]
+pub struct Sleep {
+    deadline_ms: u64,
+    /// The timer set by the last poll: its order number and what it wakes.
+    timer: Option<(u64, Waker)>,
+}
+
+/// Sleeps until simulated time `deadline_ms`.
+pub fn sleep_until(deadline_ms: u64) -> Sleep {
+    Sleep {
+        deadline_ms,
+        timer: None,
+    }
+}
+
+impl Sleep {
+    /// Moves the deadline; the timer is set again at the next poll.
+    pub fn reset(&mut self, deadline_ms: u64) {
+        if deadline_ms != self.deadline_ms {
+            self.cancel();
+            self.deadline_ms = deadline_ms;
+        }
+    }
+
+    fn cancel(&mut self) {
+        if let Some((order, _)) = self.timer.take() {
+            let deadline_ms = self.deadline_ms;
+            try_with_current(|scheduler| {
+                scheduler.timers.borrow_mut().remove(&(deadline_ms, order));
+            });
+        }
+    }
+}
+
+impl Future for Sleep {
+    type Output = ();
+
+    fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<()> {
+        let this = self.get_mut();
+        with_current(|scheduler| {
+            if scheduler.now_ms.get() >= this.deadline_ms {
+                if let Some((order, _)) = this.timer.take() {
+                    scheduler
+                        .timers
+                        .borrow_mut()
+                        .remove(&(this.deadline_ms, order));
+                }
+                return Poll::Ready(());
+            }
+            let mut timers = scheduler.timers.borrow_mut();
+            match &mut this.timer {
+                // Set again even when it is already set: it may have fired
+                // (and a spurious wake brought us here early).
+                Some((order, waker)) => {
+                    if !waker.will_wake(cx.waker()) {
+                        *waker = cx.waker().clone();
+                    }
+                    timers.insert((this.deadline_ms, *order), waker.clone());
+                }
+                None => {
+                    let order = scheduler.timers_set.get();
+                    scheduler.timers_set.set(order + 1);
+                    timers.insert((this.deadline_ms, order), cx.waker().clone());
+                    this.timer = Some((order, cx.waker().clone()));
+                }
+            }
+            Poll::Pending
+        })
+    }
+}
+
+impl Drop for Sleep {
+    fn drop(&mut self) {
+        self.cancel();
+    }
+}
+
+/// Runs `future` for at most `duration_ms` of simulated time; `None` when
+/// the time ran out first.
+#[cfg(test)]
+pub async fn timeout_ms<T>(duration_ms: u64, future: impl Future<Output = T>) -> Option<T> {
+    let deadline = sleep_until(now_ms().saturating_add(duration_ms));
+    let mut future = std::pin::pin!(future);
+    let mut deadline = std::pin::pin!(deadline);
+    std::future::poll_fn(|cx| {
+        if let Poll::Ready(output) = future.as_mut().poll(cx) {
+            return Poll::Ready(Some(output));
+        }
+        deadline.as_mut().poll(cx).map(|()| None)
+    })
+    .await
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn timers_due_at_the_same_time_fire_in_the_order_they_were_set() {
+        let order = Rc::new(RefCell::new(Vec::new()));
+        let seen = order.clone();
+        block_on(async move {
+            let mut tasks = Vec::new();
+            for (name, deadline_ms) in [("a", 20), ("b", 10), ("c", 20), ("d", 10)] {
+                let seen = seen.clone();
+                tasks.push(spawn(async move {
+                    sleep_until(deadline_ms).await;
+                    seen.borrow_mut().push((name, now_ms()));
+                }));
+            }
+            for task in tasks {
+                assert_eq!(task.await, TaskEnd::Finished);
+            }
+        });
+        assert_eq!(
+            *order.borrow(),
+            vec![("b", 10), ("d", 10), ("a", 20), ("c", 20)]
+        );
+    }
+
+    #[test]
+    fn an_aborted_task_is_dropped_at_once_and_its_handle_says_so() {
+        struct Flag(Rc<Cell<bool>>);
+        impl Drop for Flag {
+            fn drop(&mut self) {
+                self.0.set(true);
+            }
+        }
+        let dropped = Rc::new(Cell::new(false));
+        let flag = Flag(dropped.clone());
+        let seen = dropped.clone();
+        block_on(async move {
+            let task = spawn(async move {
+                let _flag = flag;
+                std::future::pending::<()>().await;
+            });
+            sleep_until(5).await;
+            assert!(is_alive(task.key()));
+            abort(task.key());
+            assert!(seen.get(), "dropped by abort itself");
+            assert_eq!(task.await, TaskEnd::Aborted);
+        });
+        assert!(dropped.get());
+    }
+
+    #[test]
+    fn a_panicking_task_ends_with_its_message_and_the_run_goes_on() {
+        let end = block_on(async {
+            let task = spawn(async {
+                sleep_until(3).await;
+                panic!("planted");
+            });
+            let end = task.await;
+            sleep_until(7).await;
+            (end, now_ms())
+        });
+        assert_eq!(end, (TaskEnd::Panicked("planted".to_owned()), 7));
+    }
+
+    #[test]
+    fn a_cancelled_timer_neither_wakes_nor_moves_time() {
+        let now = block_on(async {
+            let early = timeout_ms(1_000, sleep_until(10)).await;
+            assert_eq!(early, Some(()));
+            now_ms()
+        });
+        // The 1,000 ms timeout was dropped when the sleep won: the run
+        // ended at 10 ms, not at 1,000.
+        assert_eq!(now, 10);
+    }
+
+    #[test]
+    fn a_stale_waker_from_an_ended_task_wakes_nothing() {
+        let polls = block_on(async {
+            let stash: Rc<RefCell<Option<Waker>>> = Rc::default();
+            let keep = stash.clone();
+            let first = spawn(async move {
+                std::future::poll_fn(|cx| {
+                    *keep.borrow_mut() = Some(cx.waker().clone());
+                    Poll::Ready(())
+                })
+                .await;
+            });
+            first.await;
+            // The slot is reused by a new task with a new generation.
+            let polls = Rc::new(Cell::new(0));
+            let counted = polls.clone();
+            let second = spawn(std::future::poll_fn(move |_| {
+                counted.set(counted.get() + 1);
+                Poll::<()>::Pending
+            }));
+            assert_eq!(second.key().slot, 0, "the slot was reused");
+            sleep_until(1).await;
+            stash
+                .borrow_mut()
+                .take()
+                .expect("the waker was kept")
+                .wake();
+            sleep_until(2).await;
+            abort(second.key());
+            polls.get()
+        });
+        assert_eq!(
+            polls, 1,
+            "polled once when started, never by the stale waker"
+        );
+    }
+
+    #[test]
+    #[should_panic(expected = "stalled")]
+    fn a_run_where_nothing_can_happen_again_panics_instead_of_hanging() {
+        block_on(std::future::pending::<()>());
+    }
+}

@@ -172,10 +172,10 @@ pub const HARNESS_ERROR: &str = "harness-error";
 /// a sweep reports the seed and its replay command instead of exiting 101.
 pub fn judge_safely(
     trace: Vec<TraceLine>,
-    judge: impl FnOnce(Vec<TraceLine>) -> RunOutcome,
+    judge: impl FnOnce(&[TraceLine]) -> RunOutcome,
 ) -> RunOutcome {
-    let kept = trace.clone();
-    match std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| judge(trace))) {
+    let judged = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| judge(&trace)));
+    let mut outcome = match judged {
         Ok(outcome) => outcome,
         Err(payload) => {
             let message = payload
@@ -184,7 +184,6 @@ pub fn judge_safely(
                 .or_else(|| payload.downcast_ref::<String>().cloned())
                 .unwrap_or_else(|| "a panic with no message".to_owned());
             RunOutcome {
-                trace: kept,
                 violations: vec![Violation::new(
                     HARNESS_ERROR,
                     format!("an oracle panicked: {message}"),
@@ -192,7 +191,9 @@ pub fn judge_safely(
                 ..RunOutcome::default()
             }
         }
-    }
+    };
+    outcome.trace = trace;
+    outcome
 }
 
 /// The command that replays one seed of a scenario given by its built-in

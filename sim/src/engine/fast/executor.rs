@@ -22,7 +22,8 @@
 
 use std::any::Any;
 use std::cell::{Cell, RefCell};
-use std::collections::{BTreeMap, VecDeque};
+use std::cmp::Reverse;
+use std::collections::{BinaryHeap, VecDeque};
 use std::future::Future;
 use std::panic::AssertUnwindSafe;
 use std::pin::Pin;
@@ -98,9 +99,89 @@ struct Scheduler {
     root_queued: Cell<bool>,
     slots: RefCell<Vec<Slot>>,
     free_slots: RefCell<Vec<u32>>,
-    /// Pending timers by (deadline, order set), each with what it wakes.
-    timers: RefCell<BTreeMap<(u64, u64), Waker>>,
-    timers_set: Cell<u64>,
+    timers: RefCell<Timers>,
+}
+
+/// A timer's address: its slot and the order number it was set with.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+struct TimerKey {
+    slot: u32,
+    order: u64,
+}
+
+/// The pending timers: a heap ordered by (deadline, order set), and a slot
+/// per timer with what it wakes. A cancelled timer empties its slot at
+/// once and leaves its heap entry to be skipped when it comes up, so
+/// setting and cancelling allocate nothing once the vectors have grown.
+#[derive(Default)]
+struct Timers {
+    heap: BinaryHeap<Reverse<(u64, u64, u32)>>,
+    /// Per slot: the order number of the timer in it, and its waker while
+    /// it is pending.
+    slots: Vec<(u64, Option<Waker>)>,
+    free_slots: Vec<u32>,
+    next_order: u64,
+}
+
+impl Timers {
+    fn set(&mut self, deadline_ms: u64, waker: Waker) -> TimerKey {
+        let order = self.next_order;
+        self.next_order += 1;
+        let slot = match self.free_slots.pop() {
+            Some(slot) => {
+                self.slots[slot as usize] = (order, Some(waker));
+                slot
+            }
+            None => {
+                self.slots.push((order, Some(waker)));
+                (self.slots.len() - 1) as u32
+            }
+        };
+        self.heap.push(Reverse((deadline_ms, order, slot)));
+        TimerKey { slot, order }
+    }
+
+    /// The timer's waker, if it is still pending.
+    fn pending(&mut self, key: TimerKey) -> Option<&mut Waker> {
+        match self.slots.get_mut(key.slot as usize) {
+            Some((order, Some(waker))) if *order == key.order => Some(waker),
+            _ => None,
+        }
+    }
+
+    fn cancel(&mut self, key: TimerKey) {
+        if self.pending(key).is_some() {
+            self.slots[key.slot as usize].1 = None;
+            self.free_slots.push(key.slot);
+        }
+    }
+
+    /// The deadline of the earliest pending timer.
+    fn next_deadline_ms(&mut self) -> Option<u64> {
+        while let Some(&Reverse((deadline_ms, order, slot))) = self.heap.peek() {
+            if self.pending(TimerKey { slot, order }).is_some() {
+                return Some(deadline_ms);
+            }
+            self.heap.pop();
+        }
+        None
+    }
+
+    /// Removes every pending timer due at or before `now_ms`, in the
+    /// order (deadline, order set), and returns what they wake.
+    fn take_due(&mut self, now_ms: u64, due: &mut Vec<Waker>) {
+        while let Some(&Reverse((deadline_ms, order, slot))) = self.heap.peek() {
+            if deadline_ms > now_ms {
+                break;
+            }
+            self.heap.pop();
+            let key = TimerKey { slot, order };
+            if self.pending(key).is_some() {
+                due.extend(self.slots[slot as usize].1.take());
+                self.free_slots.push(slot);
+            }
+        }
+    }
 }
 
 thread_local! {
@@ -285,22 +366,15 @@ impl Scheduler {
     /// Moves time to the earliest timer and wakes every timer due then.
     /// Returns false when no timer is pending.
     fn advance(&self) -> bool {
-        let due = {
+        let mut due = Vec::new();
+        {
             let mut timers = self.timers.borrow_mut();
-            let Some(((deadline_ms, _), _)) = timers.first_key_value() else {
+            let Some(deadline_ms) = timers.next_deadline_ms() else {
                 return false;
             };
-            let deadline_ms = *deadline_ms;
             self.now_ms.set(self.now_ms.get().max(deadline_ms));
-            let mut due = Vec::new();
-            while let Some(entry) = timers.first_entry() {
-                if entry.key().0 > deadline_ms {
-                    break;
-                }
-                due.push(entry.remove());
-            }
-            due
-        };
+            timers.take_due(self.now_ms.get(), &mut due);
+        }
         for waker in due {
             waker.wake();
         }
@@ -360,8 +434,7 @@ pub fn block_on<F: Future>(root: F) -> F::Output {
         root_queued: Cell::new(false),
         slots: RefCell::new(Vec::new()),
         free_slots: RefCell::new(Vec::new()),
-        timers: RefCell::new(BTreeMap::new()),
-        timers_set: Cell::new(0),
+        timers: RefCell::new(Timers::default()),
     });
     CURRENT.with(|current| {
         let mut current = current.borrow_mut();
@@ -441,6 +514,18 @@ pub fn abort(key: TaskKey) {
     drop(future);
 }
 
+/// Wakes `waker` when simulated time reaches `deadline_ms` (at once if it
+/// has): a timer that nobody cancels.
+pub fn wake_at(deadline_ms: u64, waker: Waker) {
+    with_current(|scheduler| {
+        if deadline_ms <= scheduler.now_ms.get() {
+            waker.wake();
+        } else {
+            scheduler.timers.borrow_mut().set(deadline_ms, waker);
+        }
+    });
+}
+
 /// Whether a task is still running.
 pub fn is_alive(key: TaskKey) -> bool {
     with_current(|scheduler| scheduler.is_alive(key))
@@ -478,8 +563,8 @@ impl Future for JoinHandle {
 #[derive(Debug)]
 pub struct Sleep {
     deadline_ms: u64,
-    /// The timer set by the last poll: its order number and what it wakes.
-    timer: Option<(u64, Waker)>,
+    /// The timer set by the last poll.
+    timer: Option<TimerKey>,
 }
 
 /// Sleeps until simulated time `deadline_ms`.
@@ -500,11 +585,8 @@ impl Sleep {
     }
 
     fn cancel(&mut self) {
-        if let Some((order, _)) = self.timer.take() {
-            let deadline_ms = self.deadline_ms;
-            try_with_current(|scheduler| {
-                scheduler.timers.borrow_mut().remove(&(deadline_ms, order));
-            });
+        if let Some(timer) = self.timer.take() {
+            try_with_current(|scheduler| scheduler.timers.borrow_mut().cancel(timer));
         }
     }
 }
@@ -515,31 +597,23 @@ impl Future for Sleep {
     fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<()> {
         let this = self.get_mut();
         with_current(|scheduler| {
+            let mut timers = scheduler.timers.borrow_mut();
             if scheduler.now_ms.get() >= this.deadline_ms {
-                if let Some((order, _)) = this.timer.take() {
-                    scheduler
-                        .timers
-                        .borrow_mut()
-                        .remove(&(this.deadline_ms, order));
+                if let Some(timer) = this.timer.take() {
+                    timers.cancel(timer);
                 }
                 return Poll::Ready(());
             }
-            let mut timers = scheduler.timers.borrow_mut();
-            match &mut this.timer {
-                // Set again even when it is already set: it may have fired
-                // (and a spurious wake brought us here early).
-                Some((order, waker)) => {
+            let pending = this.timer.and_then(|timer| timers.pending(timer));
+            match pending {
+                Some(waker) => {
                     if !waker.will_wake(cx.waker()) {
                         *waker = cx.waker().clone();
                     }
-                    timers.insert((this.deadline_ms, *order), waker.clone());
                 }
-                None => {
-                    let order = scheduler.timers_set.get();
-                    scheduler.timers_set.set(order + 1);
-                    timers.insert((this.deadline_ms, order), cx.waker().clone());
-                    this.timer = Some((order, cx.waker().clone()));
-                }
+                // Not set yet (a fired timer has moved time to its
+                // deadline, so the branch above took it).
+                None => this.timer = Some(timers.set(this.deadline_ms, cx.waker().clone())),
             }
             Poll::Pending
         })

@@ -266,6 +266,19 @@ impl Pipe {
         Some(count)
     }
 
+    /// The idle reader to wake for what was just written, and when: at its
+    /// delivery, so the reader is not polled before there is something to
+    /// read. `None` when nobody waits or nothing can arrive (held or lost
+    /// bytes: the fault's end wakes the reader).
+    pub(super) fn reader_to_wake(&mut self) -> Option<(Waker, u64)> {
+        match self.runs.front() {
+            Some(&(delivery_ms, _)) if delivery_ms < LOST_MS => {
+                Some((self.reader_waker.take()?, delivery_ms))
+            }
+            _ => None,
+        }
+    }
+
     /// Sends the end of stream (once); returns the reader to wake.
     pub(super) fn close_write(&mut self, now_ms: u64) -> Option<Waker> {
         if self.end_ms.is_none() {
@@ -365,7 +378,7 @@ impl AsyncWrite for FastStream {
                 return Poll::Ready(Err(broken_pipe("write after shutdown")));
             }
             match pipe.write(now_ms, data) {
-                Some(count) => (count, pipe.reader_waker.take()),
+                Some(count) => (count, pipe.reader_to_wake()),
                 None => {
                     pipe.writer_waker = Some(cx.waker().clone());
                     return Poll::Pending;
@@ -373,8 +386,8 @@ impl AsyncWrite for FastStream {
             }
         };
         let (count, reader) = reader;
-        if let Some(reader) = reader {
-            reader.wake();
+        if let Some((reader, delivery_ms)) = reader {
+            executor::wake_at(delivery_ms, reader);
         }
         let this = self.get_mut();
         if let Some(tap) = &mut this.tap {

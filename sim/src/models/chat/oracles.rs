@@ -7,19 +7,22 @@ use super::*;
 /// real TCP, traced the same way, is judged by the very same code.
 #[cfg(test)]
 pub fn judge(trace: Vec<TraceLine>, violations: Vec<Violation>) -> RunOutcome {
-    judge_with(trace, violations, &Topology::default())
+    let mut outcome = judge_with(&trace, violations, &Topology::default());
+    outcome.trace = trace;
+    outcome
 }
 
 /// [`judge`] for a simulated run, which knows the sessions' hosts (to
-/// tell which faults touched which connection).
+/// tell which faults touched which connection). The outcome's trace is
+/// left empty: the caller owns the trace.
 pub fn judge_with(
-    trace: Vec<TraceLine>,
+    trace: &[TraceLine],
     mut violations: Vec<Violation>,
     topology: &Topology,
 ) -> RunOutcome {
-    let facts = parse_facts(&trace, topology, &mut violations);
+    let facts = parse_facts(trace, topology, &mut violations);
     let mut outcome = RunOutcome::default();
-    check_membership(&trace, &facts, &mut violations, &mut outcome);
+    check_membership(trace, &facts, &mut violations, &mut outcome);
     check_replies(&facts, &mut violations);
     check_delivery(&facts, &mut violations, &mut outcome);
     check_faults(&facts, &mut violations, &mut outcome);
@@ -29,7 +32,6 @@ pub fn judge_with(
         .values()
         .filter(|session| session.end.is_some())
         .count() as u64;
-    outcome.trace = trace;
     outcome.violations = violations;
     outcome
 }

@@ -169,12 +169,12 @@ fn giving_up_or_failing_is_a_violation_unless_a_fault_touched_the_connection() {
     trace[4] = at(11, "a", "end timeout");
     trace.insert(5, at(12, "a.2", "error connection failed"));
     assert_eq!(
-        judge_with(trace.clone(), Vec::new(), &topology).violations,
+        judge_with(&trace, Vec::new(), &topology).violations,
         []
     );
     // The same lines with no crash: nothing excuses them.
     trace.retain(|line| line.host != "sim");
-    let found: Vec<String> = judge_with(trace, Vec::new(), &topology)
+    let found: Vec<String> = judge_with(&trace, Vec::new(), &topology)
         .violations
         .into_iter()
         .map(|violation| violation.property)
@@ -226,12 +226,12 @@ fn a_join_cut_before_its_first_line_is_explained_only_by_a_fault_on_that_host() 
         at(10, "server", "leave 1.0.0.1:1 closed"),
     ];
     assert_eq!(
-        judge_with(trace.clone(), Vec::new(), &topology).violations,
+        judge_with(&trace, Vec::new(), &topology).violations,
         []
     );
     let mut untouched = trace;
     untouched.retain(|line| line.host != "sim");
-    let found: Vec<String> = judge_with(untouched, Vec::new(), &topology)
+    let found: Vec<String> = judge_with(&untouched, Vec::new(), &topology)
         .violations
         .into_iter()
         .map(|violation| violation.property)
@@ -350,7 +350,7 @@ proptest! {
         let topology = Topology {
             sessions: [("m1".to_owned(), ("m1".to_owned(), 1000))].into_iter().collect(),
         };
-        let _ = judge_with(trace, Vec::new(), &topology);
+        let _ = judge_with(&trace, Vec::new(), &topology);
     }
 
     #[test]

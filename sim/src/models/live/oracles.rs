@@ -3,14 +3,15 @@
 
 use super::*;
 
-/// The oracles, applied to a finished run, and the races it reached.
+/// The oracles, applied to a finished run, and the races it reached. The
+/// outcome's trace is left empty: the caller owns the trace.
 pub(super) fn judge(
-    trace: Vec<TraceLine>,
+    trace: &[TraceLine],
     host_of: &BTreeMap<String, String>,
     pause_seconds: u64,
     mut violations: Vec<Violation>,
 ) -> RunOutcome {
-    let facts = parse_facts(&trace, host_of, &mut violations);
+    let facts = parse_facts(trace, host_of, &mut violations);
     check_lines_explained(&facts, pause_seconds, &mut violations);
     check_never_seated_after_leaving(&facts, &mut violations);
     let mut outcome = RunOutcome::default();
@@ -31,7 +32,6 @@ pub(super) fn judge(
     check_pairing(&facts, &mut violations);
     check_clients_saw_their_games(&facts, &mut violations);
     outcome.reached = races(&facts);
-    outcome.trace = trace;
     outcome.violations = violations;
     outcome
 }

@@ -32,7 +32,7 @@ fn line(time_ms: u64, host: &str, text: &str) -> TraceLine {
 
 #[test]
 fn the_real_trace_passes_every_oracle() {
-    let outcome = judge(real_trace().clone(), &host_of(), 0, Vec::new());
+    let outcome = judge(real_trace(), &host_of(), 0, Vec::new());
     assert!(outcome.violations.is_empty(), "{:?}", outcome.violations);
 }
 
@@ -48,7 +48,7 @@ fn a_history_note_longer_than_the_draws_is_a_violation_not_a_panic() {
         line(5, "c1", "recv# GAME 1 HISTORY 7 8 9 10 11"),
         line(6, "server", "over 1 winner p1"),
     ];
-    let outcome = judge(trace, &BTreeMap::new(), 0, Vec::new());
+    let outcome = judge(&trace, &BTreeMap::new(), 0, Vec::new());
     let broken: Vec<&str> = outcome
         .violations
         .iter()
@@ -78,7 +78,7 @@ fn a_win_answering_a_false_claim_is_a_violation() {
         *verdict = ClaimVerdict::False;
     }
     trace[false_claim].text = note.to_string();
-    let outcome = judge(trace, &host_of(), 0, Vec::new());
+    let outcome = judge(&trace, &host_of(), 0, Vec::new());
     assert!(
         outcome
             .violations
@@ -97,7 +97,7 @@ fn a_server_line_that_is_not_a_note_is_a_trace_format_violation() {
         .position(|line| line.host == "server" && line.text.starts_with("claim "))
         .expect("the run has a claim");
     trace[claim].text.push_str(" twice");
-    let outcome = judge(trace, &host_of(), 0, Vec::new());
+    let outcome = judge(&trace, &host_of(), 0, Vec::new());
     assert!(
         outcome
             .violations
@@ -184,7 +184,7 @@ proptest! {
         for mutation in &mutations {
             mutate(&mut trace, mutation);
         }
-        let _ = judge(trace, &host_of(), 0, Vec::new());
+        let _ = judge(&trace, &host_of(), 0, Vec::new());
     }
 
     #[test]
@@ -204,7 +204,7 @@ proptest! {
         let trace = lines
             .into_iter()
             .map(|(time_ms, host, text)| TraceLine { time_ms, host: host.to_owned(), text })
-            .collect();
-        let _ = judge(trace, &host_of(), 0, Vec::new());
+            .collect::<Vec<_>>();
+        let _ = judge(&trace, &host_of(), 0, Vec::new());
     }
 }

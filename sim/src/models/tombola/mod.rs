@@ -407,10 +407,10 @@ pub fn judge(spec: &TombolaSpec, trace: Vec<TraceLine>, violations: Vec<Violatio
 
 fn judge_unguarded(
     spec: &TombolaSpec,
-    trace: Vec<TraceLine>,
+    trace: &[TraceLine],
     mut violations: Vec<Violation>,
 ) -> RunOutcome {
-    let facts = parse_facts(&trace, &mut violations);
+    let facts = parse_facts(trace, &mut violations);
     let mut outcome = RunOutcome::default();
     let liveness_failed = violations
         .iter()
@@ -461,13 +461,12 @@ fn judge_unguarded(
     check_players_saw_the_draws(&facts, &mut violations);
     crate::models::tombola::lines::check_every_line_explained(
         spec.server.players,
-        &trace,
+        trace,
         &facts.games_view(),
         &mut violations,
         &mut outcome.reached,
     );
 
-    outcome.trace = trace;
     outcome.violations = violations;
     outcome
 }

@@ -100,6 +100,7 @@ pub fn check_every_line_explained(
     let record = server_record(trace);
     let mut incarnation = 1u32;
     let mut connections: BTreeMap<String, Connection> = BTreeMap::new();
+    let mut start_memo: StartMemo = None;
     for line in trace {
         let host = line.host.as_str();
         match host {
@@ -117,12 +118,19 @@ pub fn check_every_line_explained(
             "server" => continue,
             _ => {}
         }
+        // Looked up before inserting: the key is a new String.
+        if !connections.contains_key(host) {
+            connections.insert(
+                host.to_owned(),
+                Connection {
+                    server: incarnation,
+                    ..Connection::default()
+                },
+            );
+        }
         let connection = connections
-            .entry(host.to_owned())
-            .or_insert_with(|| Connection {
-                server: incarnation,
-                ..Connection::default()
-            });
+            .get_mut(host)
+            .expect("inserted above when missing");
         let mut problems = Vec::new();
         if line.text.starts_with("retry ") {
             reached.insert("connect-retried".to_owned());
@@ -148,6 +156,7 @@ pub fn check_every_line_explained(
                 &record,
                 &mut problems,
                 reached,
+                &mut start_memo,
             );
             connection.received += 1;
         }
@@ -244,16 +253,22 @@ const UNSOLICITED_CODES: &[&str] = &[
     "server-full",
 ];
 
+/// The last `START` line parsed, with its text: every player of a game
+/// receives the same `START`, and in a room of 1,000 players parsing it
+/// again for each would cost more than the rest of the check.
+type StartMemo<'a> = Option<(&'a str, ServerMessage)>;
+
 #[allow(clippy::too_many_arguments)]
-fn received_line(
+fn received_line<'a>(
     connection: &mut Connection,
-    received: &str,
+    received: &'a str,
     incarnation: u32,
     players_per_game: usize,
     games: &BTreeMap<(u32, u64), GameFacts>,
     record: &ServerRecord,
     problems: &mut Vec<(&'static str, String)>,
     reached: &mut BTreeSet<String>,
+    start_memo: &mut StartMemo<'a>,
 ) {
     if let Some(final_line) = &connection.ended_by {
         problems.push((
@@ -262,9 +277,21 @@ fn received_line(
         ));
         return;
     }
-    let Some(message) = ServerMessage::parse(received) else {
-        problems.push(("line-explained", format!("{received:?} is no server line")));
-        return;
+    let remembered = matches!(start_memo, Some((text, _)) if *text == received);
+    let parsed;
+    let message = if remembered {
+        &start_memo.as_ref().expect("remembered").1
+    } else {
+        let Some(message) = ServerMessage::parse(received) else {
+            problems.push(("line-explained", format!("{received:?} is no server line")));
+            return;
+        };
+        if matches!(message, ServerMessage::Start { .. }) {
+            &start_memo.insert((received, message)).1
+        } else {
+            parsed = message;
+            &parsed
+        }
     };
     if connection.disqualifying
         && !matches!(&message, ServerMessage::Err(refusal) if refusal.code == "disqualified")

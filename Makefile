@@ -64,10 +64,13 @@ lint:
 	$(CARGO) fmt --all -- --check
 	$(CARGO) clippy --workspace --all-targets -- -D warnings
 
-## bench: games per second of the standard scenarios on every backend,
-## then the real servers under load (bench-load)
+## bench: games per second of the standard scenarios on every backend and
+## of the full 1,000-player lock-step room on the fast backend, then the
+## real servers under load (bench-load)
 bench:
 	$(CARGO) run --release -p sim -- bench
+	$(CARGO) run --release -p sim -- bench --backend fast --seeds 20 \
+		--scenario fixtures/bench/tombola-full-room.toml
 	$(MAKE) bench-load
 
 ## bench-load: the real servers over TCP with loadgen, each beside the

@@ -178,9 +178,11 @@ enum Command {
         /// Worker threads of the parallel rows (default: all cores).
         #[arg(long, default_value_t = 0)]
         jobs: usize,
-        /// Only this scenario (repeatable; any built-in); default: the
-        /// standard ones (two tombola, live and chat scenarios each without
-        /// faults, and each game's fault scenario; see `sim list`).
+        /// Only this scenario (repeatable): a built-in name or a scenario
+        /// file's path (the full lock-step room is
+        /// fixtures/bench/tombola-full-room.toml); default: the standard
+        /// ones (two tombola, live and chat scenarios each without faults,
+        /// and each game's fault scenario; see `sim list`).
         #[arg(long = "scenario")]
         scenarios: Vec<String>,
         /// Only this backend (repeatable): turmoil, turmoil-shared, fast.

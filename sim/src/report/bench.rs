@@ -118,7 +118,8 @@ pub struct BenchOptions {
     /// Worker threads of the parallel measurements; 0 means all cores. A
     /// single-threaded measurement is always made too.
     pub jobs: usize,
-    /// Scenario names; empty means [`STANDARD_SCENARIOS`].
+    /// Built-in scenario names or scenario file paths; empty means
+    /// [`STANDARD_SCENARIOS`].
     pub scenarios: Vec<String>,
     /// Backends; empty means all of them.
     pub backends: Vec<Backend>,
@@ -277,8 +278,8 @@ pub fn run_bench(options: &BenchOptions) -> Result<Vec<BenchRow>, String> {
     };
     let mut rows = Vec::new();
     for scenario in &scenarios {
-        let file = crate::scenario::file::builtin(scenario)
-            .ok_or_else(|| format!("{scenario:?} is not a built-in scenario"))?;
+        let file = crate::scenario::registry::resolve(scenario)?.file;
+        let scenario = file.name();
         for &backend in backends.iter().filter(|backend| backend.runs(&file)) {
             let seeds = match backend {
                 Backend::Fast => options.seeds,

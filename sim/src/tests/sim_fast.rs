@@ -247,6 +247,36 @@ fn binding_a_port_twice_fails_and_dropping_a_listener_frees_it() {
 }
 
 #[test]
+fn the_bench_measures_a_scenario_file_given_by_its_path_under_the_files_name() {
+    let options = BenchOptions {
+        seeds: 3,
+        turmoil_seeds: 1,
+        jobs: 1,
+        scenarios: vec!["../fixtures/scenarios/tombola-simultaneous-claims.toml".to_owned()],
+        backends: vec![Backend::Fast],
+    };
+    let rows = run_bench(&options).expect("a scenario file");
+    assert_eq!(rows.len(), 1, "{rows:?}");
+    assert_eq!(rows[0].scenario, "tombola-simultaneous-claims");
+    assert_eq!((rows[0].games, rows[0].failed_seeds), (3, 0));
+    let missing = BenchOptions {
+        scenarios: vec!["../fixtures/bench/no-such-file.toml".to_owned()],
+        ..options
+    };
+    let error = run_bench(&missing).expect_err("no such file");
+    assert!(error.contains("no-such-file.toml"), "{error}");
+}
+
+#[test]
+fn the_full_room_bench_file_is_a_room_of_the_most_players_the_server_accepts() {
+    let file = crate::scenario::registry::resolve("../fixtures/bench/tombola-full-room.toml")
+        .expect("the bench file loads")
+        .file;
+    file.check().expect("the bench file is valid");
+    assert_eq!(file.client_names().len(), games::tombola::game::PLAYERS_MAX);
+}
+
+#[test]
 fn the_bench_table_has_a_row_per_backend_and_thread_count_with_no_failed_seed() {
     let options = BenchOptions {
         seeds: 4,

@@ -164,6 +164,42 @@ enum Command {
         #[arg(long, value_name = "PATH")]
         save: Option<PathBuf>,
     },
+    /// Search every run of a scenario, on the fast backend from one seed,
+    /// whose choices differ from the default in at most `--bound` places.
+    ///
+    /// A run's choices are which of several ready tasks runs next and each
+    /// message's latency within the scenario's range; the default is the
+    /// first ready task and the smallest latency. Boards, behaviours, join
+    /// times, faults and the server's draws come from `--seed`, as in a
+    /// seeded run. The search is depth first and runs every sequence of at
+    /// most `--bound` deviations once, so when it ends by itself the space
+    /// within the bound is exhausted. It stops at the first run that breaks
+    /// a property, saves it as a recorded seed with its choices, and prints
+    /// the command that replays it. Exit 0 when no property broke (the
+    /// report says whether the space was exhausted), 1 on a violation.
+    /// Not yet: pruning of states already seen.
+    Explore {
+        /// Scenario name, path to a scenario file, or path to a recorded
+        /// seed.
+        scenario: String,
+        /// The most choices a run may make other than the default.
+        #[arg(long, default_value_t = 1)]
+        bound: usize,
+        /// The seed of the data every run shares.
+        #[arg(long, default_value_t = 0)]
+        seed: u64,
+        /// Stop after this many runs (the report then says the space was
+        /// not exhausted).
+        #[arg(long, default_value_t = 100_000)]
+        max_runs: u64,
+        /// Worker threads (default: all cores).
+        #[arg(long, default_value_t = 0)]
+        jobs: usize,
+        /// Where to save a violating run as a recorded seed (default:
+        /// `explore-<scenario>-seed<N>.toml` in the current folder).
+        #[arg(long, value_name = "PATH")]
+        save: Option<PathBuf>,
+    },
     /// Measure games per second of the standard scenarios of all three
     /// games (fault-free and with faults) on turmoil (a host per session;
     /// for lock-step tombola without faults also all players on one host)
@@ -255,7 +291,11 @@ fn lookup(
         "turmoil" => resolved.runnable(),
         "fast" => Box::new(ReplayAs {
             replay_args: format!("{} --backend fast", resolved.replay_args),
-            scenario: Box::new(crate::engine::fast::OnFastBackend::new(resolved.file)?),
+            // `resolve` has checked the file.
+            scenario: Box::new(crate::engine::fast::OnFastBackend::driven(
+                resolved.file,
+                resolved.recorded_choices,
+            )),
         }),
         other => {
             return Err(format!(
@@ -494,6 +534,7 @@ pub fn main() -> ExitCode {
                 property: Some(shrunk.property.clone()),
                 // Shrinking runs on turmoil, so the seed replays there.
                 backend: crate::scenario::seeds::RecordedBackend::Turmoil,
+                choices: None,
                 scenario: shrunk.file,
             };
             out(&toml::to_string(&entry.scenario).expect("a scenario serializes"));
@@ -519,6 +560,86 @@ pub fn main() -> ExitCode {
                 )),
             }
             ExitCode::SUCCESS
+        }
+        Command::Explore {
+            scenario,
+            bound,
+            seed,
+            max_runs,
+            jobs,
+            save,
+        } => {
+            let resolved = match registry::resolve(&scenario) {
+                Ok(resolved) => resolved,
+                Err(message) => return fail(message),
+            };
+            let file = resolved.file;
+            let options = crate::report::explore::ExploreOptions {
+                seed,
+                bound,
+                max_runs,
+                jobs,
+            };
+            let explored = crate::report::explore::explore(&file, &options);
+            out(&crate::report::explore::render(
+                file.name(),
+                &options,
+                &explored,
+            ));
+            let Some((deviations, outcome)) = explored.violation else {
+                return ExitCode::SUCCESS;
+            };
+            let property = outcome
+                .violations
+                .first()
+                .map(|violation| violation.property.clone())
+                .unwrap_or_default();
+            let path = save.unwrap_or_else(|| {
+                PathBuf::from(format!("explore-{}-seed{seed}.toml", file.name()))
+            });
+            let entry = SeedEntry {
+                why: format!(
+                    "sim explore {} --seed {seed} --bound {bound}: a run {} choice{} away from the default breaks {property}",
+                    file.name(),
+                    deviations.len(),
+                    if deviations.len() == 1 { "" } else { "s" }
+                ),
+                seed,
+                expect: Expect::Fail,
+                property: Some(property),
+                backend: crate::scenario::seeds::RecordedBackend::Fast,
+                choices: Some(deviations.clone()),
+                scenario: file.clone(),
+            };
+            if let Err(error) = std::fs::write(&path, entry.to_text()) {
+                return fail(format!("{}: {error}", path.display()));
+            }
+            let replay = format!(
+                "cargo run --release -p sim -- run {}",
+                crate::engine::harness::shell_quote(&path.to_string_lossy())
+            );
+            out(&crate::engine::harness::failure_report_with(
+                file.name(),
+                &replay,
+                seed,
+                &outcome,
+            ));
+            let differ = if deviations.is_empty() {
+                "no choice differs from the default (the default run breaks it)".to_owned()
+            } else {
+                format!(
+                    "{} choice{} differ from the default: {}",
+                    deviations.len(),
+                    if deviations.len() == 1 { "" } else { "s" },
+                    deviations
+                        .iter()
+                        .map(|(position, value)| format!("#{position} = {value}"))
+                        .collect::<Vec<_>>()
+                        .join(", ")
+                )
+            };
+            out(&format!("  {differ}\n  saved {}\n", path.display()));
+            ExitCode::from(1)
         }
         Command::Bench {
             seeds,

@@ -15,6 +15,7 @@ use std::cell::RefCell;
 use std::rc::Rc;
 
 use crate::engine::backend::{unfinished, Backend, HostContext, HostSpec, Software};
+use crate::engine::fast::choice::{self, Deviation};
 use crate::engine::fast::executor::{self, TaskEnd};
 use crate::engine::fast::{simulate, FastEnv, FastNet, LinkState};
 use crate::engine::harness::{NetConfig, RunOptions, RunOutcome, Runnable, Violation};
@@ -183,6 +184,9 @@ impl Backend for Fast {
 #[derive(Debug, Clone)]
 pub struct OnFastBackend {
     file: ScenarioFile,
+    /// Set for a run driven by choices (see `engine::fast::choice`): the
+    /// choices that are not the default.
+    choices: Option<Vec<Deviation>>,
 }
 
 impl OnFastBackend {
@@ -190,7 +194,17 @@ impl OnFastBackend {
     pub fn new(file: ScenarioFile) -> Result<OnFastBackend, String> {
         file.check()
             .map_err(|error| format!("{}: {error}", file.name()))?;
-        Ok(OnFastBackend { file })
+        Ok(OnFastBackend {
+            file,
+            choices: None,
+        })
+    }
+
+    /// A checked scenario file whose runs take their choices from
+    /// `choices` (the deviations from the defaults) when given, else from
+    /// the seed.
+    pub fn driven(file: ScenarioFile, choices: Option<Vec<Deviation>>) -> OnFastBackend {
+        OnFastBackend { file, choices }
     }
 
     /// A built-in scenario file by name, or a scenario file by path.
@@ -222,6 +236,9 @@ impl Runnable for OnFastBackend {
     }
 
     fn run(&self, seed: u64, options: &RunOptions) -> RunOutcome {
-        self.file.run_on(&Fast, seed, options)
+        match &self.choices {
+            None => self.file.run_on(&Fast, seed, options),
+            Some(choices) => choice::drive(choices, || self.file.run_on(&Fast, seed, options)).0,
+        }
     }
 }

@@ -230,7 +230,12 @@ pub fn failure_report_for(scenario: &dyn Runnable, seed: u64, outcome: &RunOutco
     )
 }
 
-fn failure_report_with(scenario: &str, replay: &str, seed: u64, outcome: &RunOutcome) -> String {
+pub(crate) fn failure_report_with(
+    scenario: &str,
+    replay: &str,
+    seed: u64,
+    outcome: &RunOutcome,
+) -> String {
     let mut out = format!("FAIL {scenario} seed {seed}\n");
     for violation in &outcome.violations {
         out.push_str(&format!(

@@ -5,6 +5,7 @@
 //! [`picture`] (a run as an SVG sequence diagram or JSON).
 
 pub mod bench;
+pub mod explore;
 pub mod merge;
 pub mod picture;
 pub mod summary;

@@ -31,6 +31,8 @@ pub struct Resolved {
     pub recorded_property: Option<String>,
     /// The backend a recorded seed replays on (turmoil unless it says).
     pub recorded_backend: Option<RecordedBackend>,
+    /// The choices a recorded seed's fast run is driven by, if any.
+    pub recorded_choices: Option<Vec<crate::engine::fast::choice::Deviation>>,
     /// Shell-quoted words that reach this scenario again after `sim run`:
     /// the path as typed for files, the name for built-ins.
     pub replay_args: String,
@@ -68,23 +70,26 @@ pub fn resolve(name_or_path: &str) -> Result<Resolved, String> {
             recorded_seed: None,
             recorded_property: None,
             recorded_backend: None,
+            recorded_choices: None,
             replay_args: shell_quote(name_or_path),
         });
     }
     let path = Path::new(name_or_path);
     let text =
         std::fs::read_to_string(path).map_err(|error| format!("{}: {error}", path.display()))?;
-    let (file, recorded_seed, recorded_property, recorded_backend) = if is_recorded_seed(&text) {
-        let entry = SeedEntry::load(path)?;
-        (
-            entry.scenario,
-            Some(entry.seed),
-            entry.property,
-            Some(entry.backend),
-        )
-    } else {
-        (ScenarioFile::load(path)?, None, None, None)
-    };
+    let (file, recorded_seed, recorded_property, recorded_backend, recorded_choices) =
+        if is_recorded_seed(&text) {
+            let entry = SeedEntry::load(path)?;
+            (
+                entry.scenario,
+                Some(entry.seed),
+                entry.property,
+                Some(entry.backend),
+                entry.choices,
+            )
+        } else {
+            (ScenarioFile::load(path)?, None, None, None, None)
+        };
     file.check()
         .map_err(|error| format!("{}: {error}", path.display()))?;
     Ok(Resolved {
@@ -92,6 +97,7 @@ pub fn resolve(name_or_path: &str) -> Result<Resolved, String> {
         recorded_seed,
         recorded_property,
         recorded_backend,
+        recorded_choices,
         replay_args: shell_quote(name_or_path),
     })
 }

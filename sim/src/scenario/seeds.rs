@@ -68,6 +68,12 @@ pub struct SeedEntry {
     /// Where it replays; `turmoil` unless the file says `backend = "fast"`.
     #[serde(default, skip_serializing_if = "RecordedBackend::is_turmoil")]
     pub backend: RecordedBackend,
+    /// On the fast backend: a run driven by choices instead of the seed's
+    /// (what `sim explore` finds): every choice is the default except these
+    /// `[position, value]` pairs (`choices = []`: all the defaults). Absent
+    /// for a seeded run.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub choices: Option<Vec<crate::engine::fast::choice::Deviation>>,
     pub scenario: ScenarioFile,
 }
 
@@ -86,6 +92,19 @@ impl SeedEntry {
         let reparsed = toml::to_string(&entry.scenario).map_err(|error| error.to_string())?;
         entry.scenario = ScenarioFile::parse(&reparsed, entry.scenario.name())
             .map_err(|error| format!("{}: scenario: {error}", path.display()))?;
+        let choices = entry.choices.as_deref().unwrap_or_default();
+        if entry.choices.is_some() && entry.backend != RecordedBackend::Fast {
+            return Err(format!(
+                "{}: choices replay on the fast backend only: add backend = \"fast\"",
+                path.display()
+            ));
+        }
+        if !choices.windows(2).all(|pair| pair[0].0 < pair[1].0) {
+            return Err(format!(
+                "{}: choices must be [position, value] pairs in increasing position",
+                path.display()
+            ));
+        }
         if entry.expect == Expect::Fail && entry.property.is_none() {
             return Err(format!(
                 "{}: expect = \"fail\" needs the property that must break",
@@ -105,10 +124,14 @@ impl SeedEntry {
         let options = RunOptions::default();
         let outcome = match self.backend {
             RecordedBackend::Turmoil => self.scenario.run(self.seed, &options),
-            RecordedBackend::Fast => {
-                self.scenario
-                    .run_on(&crate::engine::fast_hosts::Fast, self.seed, &options)
-            }
+            RecordedBackend::Fast => crate::engine::harness::Runnable::run(
+                &crate::engine::fast_hosts::OnFastBackend::driven(
+                    self.scenario.clone(),
+                    self.choices.clone(),
+                ),
+                self.seed,
+                &options,
+            ),
         };
         let broken: Vec<&str> = outcome
             .violations

@@ -10,6 +10,7 @@
 mod chat_real_tcp;
 mod chat_sim;
 mod env_parity;
+mod explore;
 mod live_sim;
 mod sim_fast;
 mod sim_files;

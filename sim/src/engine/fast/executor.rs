@@ -17,6 +17,9 @@
 //! runtime has no timer driver: a `tokio::time` call on this backend
 //! panics at once instead of waiting on a clock that never moves.
 //!
+//! Which ready task is polled next and every latency are the run's
+//! [`choice`]s: a seeded run takes the first ready task.
+//!
 //! Wakers carry the task's slot, the slot's generation and the run's
 //! number, so a waker that outlives its task, or its run, wakes nothing.
 
@@ -29,6 +32,10 @@ use std::panic::AssertUnwindSafe;
 use std::pin::Pin;
 use std::rc::Rc;
 use std::task::{Context, Poll, RawWaker, RawWakerVTable, Waker};
+
+use rand_chacha::ChaCha8Rng;
+
+use super::choice::{self, Choices};
 
 type TaskFuture = Pin<Box<dyn Future<Output = ()>>>;
 
@@ -100,6 +107,8 @@ struct Scheduler {
     slots: RefCell<Vec<Slot>>,
     free_slots: RefCell<Vec<u32>>,
     timers: RefCell<Timers>,
+    /// Which ready task runs next, and every latency: see [`choice`].
+    choices: RefCell<Choices>,
 }
 
 /// A timer's address: its slot and the order number it was set with.
@@ -412,6 +421,7 @@ impl Drop for Entered {
             drop(future);
             slot += 1;
         }
+        choice::finished(std::mem::take(&mut *scheduler.choices.borrow_mut()));
         let current = CURRENT.with(|current| current.borrow_mut().take());
         drop(current);
     }
@@ -435,6 +445,7 @@ pub fn block_on<F: Future>(root: F) -> F::Output {
         slots: RefCell::new(Vec::new()),
         free_slots: RefCell::new(Vec::new()),
         timers: RefCell::new(Timers::default()),
+        choices: RefCell::new(choice::starting()),
     });
     CURRENT.with(|current| {
         let mut current = current.borrow_mut();
@@ -454,7 +465,11 @@ pub fn block_on<F: Future>(root: F) -> F::Output {
     let mut root = std::pin::pin!(root);
     scheduler.wake(root_key);
     let output = loop {
-        let next = scheduler.ready.borrow_mut().pop_front();
+        let next = {
+            let mut ready = scheduler.ready.borrow_mut();
+            let index = scheduler.choices.borrow_mut().order(ready.len());
+            ready.remove(index)
+        };
         match next {
             Some(key) if key.slot == ROOT_SLOT => {
                 scheduler.root_queued.set(false);
@@ -524,6 +539,12 @@ pub fn wake_at(deadline_ms: u64, waker: Waker) {
             scheduler.timers.borrow_mut().set(deadline_ms, waker);
         }
     });
+}
+
+/// A latency in `min_ms..=max_ms`: a choice of the run, drawn from `rng`
+/// in a seeded run.
+pub fn choose_latency(rng: &mut ChaCha8Rng, min_ms: u64, max_ms: u64) -> u64 {
+    with_current(|scheduler| scheduler.choices.borrow_mut().latency(rng, min_ms, max_ms))
 }
 
 /// Whether a task is still running.

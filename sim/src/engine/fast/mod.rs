@@ -40,6 +40,7 @@ use crate::engine::harness::{host_rng, NetConfig};
 use crate::engine::tap::LineTap;
 use crate::engine::trace::Trace;
 
+pub(crate) mod choice;
 pub(crate) mod executor;
 mod pipe;
 

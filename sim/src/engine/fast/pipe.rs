@@ -10,7 +10,7 @@ use std::pin::Pin;
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::task::{Context, Poll, Waker};
 
-use rand::{Rng, SeedableRng};
+use rand::SeedableRng;
 use rand_chacha::ChaCha8Rng;
 use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
 
@@ -42,12 +42,10 @@ pub(super) struct LatencyRange {
 }
 
 impl LatencyRange {
+    /// One latency: a choice of the run (see `choice`), drawn from `rng`
+    /// in a seeded run.
     pub(super) fn draw(&self, rng: &mut ChaCha8Rng) -> u64 {
-        if self.max_ms <= self.min_ms {
-            self.min_ms
-        } else {
-            rng.random_range(self.min_ms..=self.max_ms)
-        }
+        executor::choose_latency(rng, self.min_ms, self.max_ms)
     }
 }
 

@@ -1,0 +1,193 @@
+//! The choices of a fast-backend run: every decision the network and the
+//! scheduler make that a search may want to make otherwise, drawn through
+//! one place.
+//!
+//! Two kinds of decision are choices:
+//! - **order**: when several tasks are ready at once, which is polled next
+//!   (0 is the first ready, as a seeded run does);
+//! - **latency**: each segment's and each connect's latency within the
+//!   scenario's range, as an offset from the minimum (0 is the fastest).
+//!
+//! A decision with a single option is not a choice and is not recorded.
+//! A seeded run (the default) takes the first ready task and draws
+//! latencies from the seed, exactly as before choices existed; a run can
+//! also record what it chose ([`record`]) or be driven by a sequence of
+//! values ([`drive`]), one per choice in the order they come up (past the
+//! end of the sequence, every choice is the default 0; the sequence is
+//! given as its [`Deviation`]s, the choices that are not 0). Recording a seeded
+//! run and driving a run with what was recorded gives the same run, byte
+//! for byte, because everything else in it (boards, behaviours, join
+//! times, swarm and fault draws, the server's draws, `select!`) is drawn
+//! from the seed's named streams.
+
+use std::cell::RefCell;
+
+use rand::Rng;
+use rand_chacha::ChaCha8Rng;
+
+/// What a choice decided.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum ChoiceKind {
+    Order,
+    Latency,
+}
+
+/// One choice a run made: its value among `options` (0 is the default).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub struct Choice {
+    pub kind: ChoiceKind,
+    pub value: u32,
+    pub options: u32,
+}
+
+/// A choice that is not the default: its position among the run's choices
+/// (from 0) and its value.
+pub type Deviation = (u32, u32);
+
+/// How a run makes its choices.
+#[derive(Debug, Clone, Default)]
+enum Mode {
+    /// From the seed: the first ready task, latencies from the seed.
+    #[default]
+    Seeded,
+    /// The default, except at the given positions (in increasing order).
+    Driven {
+        deviations: Vec<Deviation>,
+        /// The next deviation not yet reached.
+        cursor: usize,
+        /// The position of the next choice.
+        position: u32,
+    },
+}
+
+/// The choice state of the run in progress on this thread.
+#[derive(Debug, Default)]
+pub(super) struct Choices {
+    mode: Mode,
+    /// What was chosen, when asked for.
+    log: Option<Vec<Choice>>,
+}
+
+impl Choices {
+    fn take(&mut self, kind: ChoiceKind, options: u32, seeded: impl FnOnce() -> u32) -> u32 {
+        let value = match &mut self.mode {
+            Mode::Seeded => seeded(),
+            Mode::Driven {
+                deviations,
+                cursor,
+                position,
+            } => {
+                let value = match deviations.get(*cursor) {
+                    Some(&(at, value)) if at == *position => {
+                        *cursor += 1;
+                        value
+                    }
+                    _ => 0,
+                };
+                *position += 1;
+                // A sequence made for other code may ask too much: the last
+                // option is the nearest.
+                value.min(options - 1)
+            }
+        };
+        if let Some(log) = &mut self.log {
+            log.push(Choice {
+                kind,
+                value,
+                options,
+            });
+        }
+        value
+    }
+
+    /// Which of `ready` tasks runs next.
+    pub(super) fn order(&mut self, ready: usize) -> usize {
+        if ready < 2 {
+            return 0;
+        }
+        let options = u32::try_from(ready).unwrap_or(u32::MAX);
+        self.take(ChoiceKind::Order, options, || 0) as usize
+    }
+
+    /// A latency in `min_ms..=max_ms`, drawn from `rng` in a seeded run.
+    pub(super) fn latency(&mut self, rng: &mut ChaCha8Rng, min_ms: u64, max_ms: u64) -> u64 {
+        if max_ms <= min_ms {
+            return min_ms;
+        }
+        let options = u32::try_from(max_ms - min_ms + 1).unwrap_or(u32::MAX);
+        let offset = self.take(ChoiceKind::Latency, options, || {
+            (rng.random_range(min_ms..=max_ms) - min_ms) as u32
+        });
+        min_ms + u64::from(offset)
+    }
+}
+
+thread_local! {
+    /// What the next run on this thread starts with, and what the last
+    /// one left.
+    static NEXT: RefCell<Option<Choices>> = const { RefCell::new(None) };
+    static LAST: RefCell<Option<Vec<Choice>>> = const { RefCell::new(None) };
+}
+
+/// The choices a run starting now makes (taken by the scheduler).
+pub(super) fn starting() -> Choices {
+    NEXT.with(|next| next.borrow_mut().take())
+        .unwrap_or_default()
+}
+
+/// Keeps what a finished run chose, for [`record`] and [`drive`].
+pub(super) fn finished(choices: Choices) {
+    if let Some(log) = choices.log {
+        LAST.with(|last| *last.borrow_mut() = Some(log));
+    }
+}
+
+fn with_next<T>(choices: Choices, run: impl FnOnce() -> T) -> (T, Vec<Choice>) {
+    NEXT.with(|next| *next.borrow_mut() = Some(choices));
+    LAST.with(|last| last.borrow_mut().take());
+    let output = run();
+    // A run that never reached the fast backend leaves its choices unused.
+    NEXT.with(|next| next.borrow_mut().take());
+    let log = LAST
+        .with(|last| last.borrow_mut().take())
+        .unwrap_or_default();
+    (output, log)
+}
+
+/// Runs `run` (one fast-backend run) as seeded, and returns what it chose.
+#[cfg(test)]
+pub fn record<T>(run: impl FnOnce() -> T) -> (T, Vec<Choice>) {
+    with_next(
+        Choices {
+            mode: Mode::Seeded,
+            log: Some(Vec::new()),
+        },
+        run,
+    )
+}
+
+/// Runs `run` (one fast-backend run) with every choice the default except
+/// at `deviations` (sorted by position), and returns what it chose.
+pub fn drive<T>(deviations: &[Deviation], run: impl FnOnce() -> T) -> (T, Vec<Choice>) {
+    with_next(
+        Choices {
+            mode: Mode::Driven {
+                deviations: deviations.to_vec(),
+                cursor: 0,
+                position: 0,
+            },
+            log: Some(Vec::new()),
+        },
+        run,
+    )
+}
+
+/// The choices of a log that are not the default.
+#[cfg(test)]
+pub fn deviations_of(log: &[Choice]) -> Vec<Deviation> {
+    log.iter()
+        .enumerate()
+        .filter(|(_, choice)| choice.value != 0)
+        .map(|(position, choice)| (position as u32, choice.value))
+        .collect()
+}

@@ -1,0 +1,187 @@
+//! Choice-driven runs on the fast backend: a run is a function of its
+//! choices (a seeded run driven by the choices it recorded replays byte for
+//! byte), and a small bounded exploration of one scenario per game runs
+//! every sequence within the bound and says it exhausted the space.
+
+use crate::engine::fast::choice::{self, deviations_of};
+use crate::engine::fast_hosts::Fast;
+use crate::engine::harness::RunOptions;
+use crate::report::explore::{explore, ExploreOptions};
+use crate::scenario::file::ScenarioFile;
+
+/// Two lock-step players with fixed boards: c1 completes on draw 15.
+const TOMBOLA_SMALL: &str = r#"
+game = "tombola"
+summary = "two players, c1 completes on draw 15"
+[net]
+latency_min_ms = 1
+latency_max_ms = 2
+[server]
+players = 2
+draw_prefix = [1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15]
+[[clients]]
+name = "c1"
+board = [1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15]
+[[clients]]
+name = "c2"
+board = [76, 77, 78, 79, 80, 81, 82, 83, 84, 85, 86, 87, 88, 89, 90]
+"#;
+
+/// Two live players: c1 completes on draw 15 of one game.
+const LIVE_SMALL: &str = r#"
+game = "live"
+summary = "two players, c1 completes on draw 15"
+[net]
+latency_min_ms = 1
+latency_max_ms = 2
+[server]
+draw_prefix = [1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15]
+[[clients]]
+name = "c1"
+board = [1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15]
+[[clients]]
+name = "c2"
+board = [76, 77, 78, 79, 80, 81, 82, 83, 84, 85, 86, 87, 88, 89, 90]
+"#;
+
+/// Two chat sessions of two commands each.
+const CHAT_SMALL: &str = r#"
+game = "chat"
+summary = "two talkers, two commands each"
+[net]
+latency_min_ms = 1
+latency_max_ms = 2
+[[clients]]
+name = "c"
+count = 2
+behaviour = "talker"
+params = { host = "clients", commands = 2, pause_max_ms = 5 }
+"#;
+
+fn small(text: &str, name: &str) -> ScenarioFile {
+    let file = ScenarioFile::parse(text, name).expect("the test scenario parses");
+    file.check().expect("the test scenario is valid");
+    file
+}
+
+#[test]
+fn a_seeded_run_driven_by_the_choices_it_made_replays_byte_for_byte() {
+    for name in [
+        "tombola-four-players-latency",
+        "live-late-joiners",
+        "chat-random-talk",
+        "tombola-faults",
+    ] {
+        let file = crate::scenario::file::builtin(name).expect("a built-in scenario");
+        for seed in [3, 11] {
+            let options = RunOptions::default();
+            let (seeded, log) = choice::record(|| file.run_on(&Fast, seed, &options));
+            let plain = file.run_on(&Fast, seed, &options);
+            assert_eq!(
+                seeded.report(),
+                plain.report(),
+                "{name} seed {seed}: recording changed the run"
+            );
+            let deviations = deviations_of(&log);
+            assert!(
+                !deviations.is_empty(),
+                "{name} seed {seed}: a seeded run draws latencies other than the smallest"
+            );
+            let (driven, again) = choice::drive(&deviations, || file.run_on(&Fast, seed, &options));
+            assert_eq!(
+                driven.report(),
+                seeded.report(),
+                "{name} seed {seed}: the recorded choices did not replay the run"
+            );
+            assert_eq!(again, log, "{name} seed {seed}: other choices came up");
+        }
+    }
+}
+
+#[test]
+fn the_default_run_differs_from_a_seeded_one_and_replays_exactly() {
+    let file = crate::scenario::file::builtin("tombola-four-players-latency").expect("built in");
+    let options = RunOptions::default();
+    let (first, log) = choice::drive(&[], || file.run_on(&Fast, 5, &options));
+    let (second, _) = choice::drive(&[], || file.run_on(&Fast, 5, &options));
+    assert_eq!(first.report(), second.report());
+    assert!(log.iter().all(|made| made.value == 0), "every choice is 0");
+    assert_ne!(
+        first.report(),
+        file.run_on(&Fast, 5, &options).report(),
+        "the seed draws other latencies than the smallest"
+    );
+}
+
+#[test]
+fn a_small_exploration_of_one_scenario_per_game_is_exhausted_and_passes() {
+    for (text, name) in [
+        (TOMBOLA_SMALL, "tombola-small"),
+        (LIVE_SMALL, "live-small"),
+        (CHAT_SMALL, "chat-small"),
+    ] {
+        let file = small(text, name);
+        let options = ExploreOptions {
+            seed: 1,
+            bound: 1,
+            max_runs: 5_000,
+            jobs: 2,
+        };
+        let explored = explore(&file, &options);
+        assert!(
+            explored.violation.is_none(),
+            "{name}: {:?}",
+            explored
+                .violation
+                .as_ref()
+                .map(|(at, outcome)| (at, &outcome.violations))
+        );
+        assert!(
+            explored.exhausted,
+            "{name}: not exhausted in {} runs",
+            explored.runs
+        );
+        // One run per other value of each choice of the default run, and
+        // the default run itself.
+        let options_in_all: u64 = explored.default_choices.values().map(|(_, all)| all).sum();
+        let choices: u64 = explored
+            .default_choices
+            .values()
+            .map(|(count, _)| count)
+            .sum();
+        assert!(choices > 0, "{name}: the default run made no choice");
+        assert_eq!(
+            explored.runs,
+            1 + options_in_all - choices,
+            "{name}: {} runs for {choices} choices with {options_in_all} options",
+            explored.runs
+        );
+        assert!(
+            explored.distinct_traces > 1,
+            "{name}: the choices changed nothing"
+        );
+        // The same search on one thread finds the same space.
+        let alone = explore(&file, &ExploreOptions { jobs: 1, ..options });
+        assert_eq!(
+            (alone.runs, alone.distinct_traces, &alone.outcomes),
+            (explored.runs, explored.distinct_traces, &explored.outcomes),
+            "{name}"
+        );
+    }
+}
+
+#[test]
+fn a_search_cut_by_its_run_budget_says_it_was_not_exhausted() {
+    let file = small(TOMBOLA_SMALL, "tombola-small");
+    let explored = explore(
+        &file,
+        &ExploreOptions {
+            seed: 1,
+            bound: 2,
+            max_runs: 50,
+            jobs: 1,
+        },
+    );
+    assert!(!explored.exhausted);
+    assert_eq!(explored.runs, 50);
+}

@@ -163,6 +163,13 @@ enum Command {
         /// it; under fixtures/seeds/ `make test` replays it too).
         #[arg(long, value_name = "PATH")]
         save: Option<PathBuf>,
+        /// `turmoil` (default; or a recorded seed's own backend): shrink
+        /// the scenario. `fast`: shrink the run's choices instead (fewer
+        /// choices away from the default, smaller values), starting from
+        /// a recorded seed's `choices` or else from the seeded run's; the
+        /// result lists each choice left with the trace lines after it.
+        #[arg(long)]
+        backend: Option<String>,
     },
     /// Search every run of a scenario, on the fast backend from one seed,
     /// whose choices differ from the default in at most `--bound` places.
@@ -305,6 +312,76 @@ fn lookup(
     };
     Ok((runnable, recorded_seed))
 }
+
+/// `sim shrink --backend fast`: the run's choices shrunk, printed as a
+/// recorded seed (and saved with `--save`).
+fn shrink_on_choices(
+    file: crate::scenario::file::ScenarioFile,
+    seed: u64,
+    start: Option<Vec<crate::engine::fast::choice::Deviation>>,
+    property: Option<String>,
+    save: Option<PathBuf>,
+) -> ExitCode {
+    let shrunk = match crate::scenario::shrink_choices::shrink_choices(
+        &file,
+        seed,
+        start,
+        property.as_deref(),
+        |step| note(&format!("shrink: {step}\n")),
+    ) {
+        Ok(shrunk) => shrunk,
+        Err(message) => return fail(message),
+    };
+    let count = shrunk.deviations.len();
+    out(&format!(
+        "shrink: {count} choice{} differ from the default (from {}), in {} runs; seed {seed} still breaks {}\n",
+        if count == 1 { "" } else { "s" },
+        shrunk.from,
+        shrunk.runs,
+        shrunk.property
+    ));
+    out(&crate::scenario::shrink_choices::around_deviations(
+        &shrunk,
+        CHOICE_WINDOW_MS,
+        CHOICE_LINES_MAX,
+    ));
+    let entry = SeedEntry {
+        why: format!(
+            "shrunk on choices from {} seed {seed}: {count} choice{} away from the default breaks {}",
+            file.name(),
+            if count == 1 { "" } else { "s" },
+            shrunk.property
+        ),
+        seed,
+        expect: Expect::Fail,
+        property: Some(shrunk.property.clone()),
+        backend: crate::scenario::seeds::RecordedBackend::Fast,
+        choices: Some(shrunk.deviations.clone()),
+        scenario: file,
+    };
+    match save {
+        Some(path) => {
+            if let Err(error) = std::fs::write(&path, entry.to_text()) {
+                return fail(format!("{}: {error}", path.display()));
+            }
+            note(&format!(
+                "shrink: saved {}\nreplay: cargo run --release -p sim -- run {}\n",
+                path.display(),
+                crate::engine::harness::shell_quote(&path.to_string_lossy())
+            ));
+        }
+        None => {
+            out(&entry.to_text());
+            note("shrink: the recorded seed above, saved as FILE.toml, replays with: cargo run --release -p sim -- run FILE.toml\n");
+        }
+    }
+    ExitCode::SUCCESS
+}
+
+/// Trace shown after each choice a shrunk run keeps: this long a window...
+const CHOICE_WINDOW_MS: u64 = 20;
+/// ...and at most this many lines.
+const CHOICE_LINES_MAX: usize = 6;
 
 /// Whether `path` is in the folder of recorded seeds that `make test`
 /// replays (this checkout's fixtures/seeds).
@@ -495,6 +572,7 @@ pub fn main() -> ExitCode {
             seed,
             property,
             save,
+            backend,
         } => {
             let resolved = match registry::resolve(&scenario) {
                 Ok(resolved) => resolved,
@@ -506,6 +584,28 @@ pub fn main() -> ExitCode {
                 ));
             };
             let property = property.or(resolved.recorded_property);
+            let backend = backend
+                .or(resolved
+                    .recorded_backend
+                    .map(|backend| backend.word().to_owned()))
+                .unwrap_or_else(|| "turmoil".to_owned());
+            match backend.as_str() {
+                "turmoil" => {}
+                "fast" => {
+                    return shrink_on_choices(
+                        resolved.file,
+                        seed,
+                        resolved.recorded_choices,
+                        property,
+                        save,
+                    )
+                }
+                other => {
+                    return fail(format!(
+                        "no backend named {other:?}; backends: turmoil, fast"
+                    ))
+                }
+            }
             let file = resolved.file;
             let shrunk = match crate::scenario::shrink::shrink_toward(
                 &file,

@@ -11,4 +11,5 @@ pub mod file;
 pub mod registry;
 pub mod seeds;
 pub mod shrink;
+pub mod shrink_choices;
 pub mod swarm;

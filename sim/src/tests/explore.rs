@@ -185,3 +185,51 @@ fn a_search_cut_by_its_run_budget_says_it_was_not_exhausted() {
     assert!(!explored.exhausted);
     assert_eq!(explored.runs, 50);
 }
+
+#[test]
+fn a_failing_seeded_run_shrinks_on_its_choices_to_the_fewest_that_still_break_it() {
+    let entry = crate::scenario::seeds::SeedEntry::load(std::path::Path::new(
+        "../fixtures/seeds/tombola-first-claim-only-bug.toml",
+    ))
+    .expect("a recorded seed");
+    let property = entry
+        .property
+        .clone()
+        .expect("a planted bug names its property");
+    // The recorded scenario was shrunk to a fixed latency; a range gives
+    // the seeded run latency choices to shrink.
+    let mut file = entry.scenario.clone();
+    file.net.latency_max_ms = 5;
+    let shrunk = crate::scenario::shrink_choices::shrink_choices(
+        &file,
+        entry.seed,
+        None,
+        Some(&property),
+        |_| {},
+    )
+    .expect("the seeded run breaks the property on the fast backend");
+    // The seeded run drew a latency other than the smallest for most
+    // segments: every one of those choices was a deviation to shrink.
+    assert!(shrunk.from > 50, "only {} deviations to start", shrunk.from);
+    // Two boards complete on the same draw whatever the timing, so the
+    // planted bug needs no choice at all: the default run breaks it.
+    assert!(shrunk.deviations.is_empty(), "{:?}", shrunk.deviations);
+    assert!(shrunk
+        .outcome
+        .violations
+        .iter()
+        .any(|violation| violation.property == property));
+    let (replayed, _) = choice::drive(&shrunk.deviations, || {
+        file.run_on(&Fast, entry.seed, &RunOptions::default())
+    });
+    assert_eq!(replayed.report(), shrunk.outcome.report());
+}
+
+#[test]
+fn shrinking_a_run_that_breaks_nothing_is_an_error_that_says_so() {
+    let file = small(TOMBOLA_SMALL, "tombola-small");
+    let error =
+        crate::scenario::shrink_choices::shrink_choices(&file, 1, Some(Vec::new()), None, |_| {})
+            .expect_err("the default run passes");
+    assert!(error.contains("breaks no property"), "{error}");
+}

@@ -32,12 +32,14 @@ pub enum ChoiceKind {
     Latency,
 }
 
-/// One choice a run made: its value among `options` (0 is the default).
+/// One choice a run made: its value among `options` (0 is the default),
+/// and the simulated time it was made at.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub struct Choice {
     pub kind: ChoiceKind,
     pub value: u32,
     pub options: u32,
+    pub time_ms: u64,
 }
 
 /// A choice that is not the default: its position among the run's choices
@@ -69,7 +71,13 @@ pub(super) struct Choices {
 }
 
 impl Choices {
-    fn take(&mut self, kind: ChoiceKind, options: u32, seeded: impl FnOnce() -> u32) -> u32 {
+    fn take(
+        &mut self,
+        kind: ChoiceKind,
+        options: u32,
+        time_ms: u64,
+        seeded: impl FnOnce() -> u32,
+    ) -> u32 {
         let value = match &mut self.mode {
             Mode::Seeded => seeded(),
             Mode::Driven {
@@ -95,27 +103,34 @@ impl Choices {
                 kind,
                 value,
                 options,
+                time_ms,
             });
         }
         value
     }
 
     /// Which of `ready` tasks runs next.
-    pub(super) fn order(&mut self, ready: usize) -> usize {
+    pub(super) fn order(&mut self, ready: usize, time_ms: u64) -> usize {
         if ready < 2 {
             return 0;
         }
         let options = u32::try_from(ready).unwrap_or(u32::MAX);
-        self.take(ChoiceKind::Order, options, || 0) as usize
+        self.take(ChoiceKind::Order, options, time_ms, || 0) as usize
     }
 
     /// A latency in `min_ms..=max_ms`, drawn from `rng` in a seeded run.
-    pub(super) fn latency(&mut self, rng: &mut ChaCha8Rng, min_ms: u64, max_ms: u64) -> u64 {
+    pub(super) fn latency(
+        &mut self,
+        rng: &mut ChaCha8Rng,
+        min_ms: u64,
+        max_ms: u64,
+        time_ms: u64,
+    ) -> u64 {
         if max_ms <= min_ms {
             return min_ms;
         }
         let options = u32::try_from(max_ms - min_ms + 1).unwrap_or(u32::MAX);
-        let offset = self.take(ChoiceKind::Latency, options, || {
+        let offset = self.take(ChoiceKind::Latency, options, time_ms, || {
             (rng.random_range(min_ms..=max_ms) - min_ms) as u32
         });
         min_ms + u64::from(offset)
@@ -155,7 +170,6 @@ fn with_next<T>(choices: Choices, run: impl FnOnce() -> T) -> (T, Vec<Choice>) {
 }
 
 /// Runs `run` (one fast-backend run) as seeded, and returns what it chose.
-#[cfg(test)]
 pub fn record<T>(run: impl FnOnce() -> T) -> (T, Vec<Choice>) {
     with_next(
         Choices {
@@ -183,7 +197,6 @@ pub fn drive<T>(deviations: &[Deviation], run: impl FnOnce() -> T) -> (T, Vec<Ch
 }
 
 /// The choices of a log that are not the default.
-#[cfg(test)]
 pub fn deviations_of(log: &[Choice]) -> Vec<Deviation> {
     log.iter()
         .enumerate()

@@ -25,8 +25,7 @@
 
 use std::any::Any;
 use std::cell::{Cell, RefCell};
-use std::cmp::Reverse;
-use std::collections::{BinaryHeap, VecDeque};
+use std::collections::VecDeque;
 use std::future::Future;
 use std::panic::AssertUnwindSafe;
 use std::pin::Pin;
@@ -36,6 +35,9 @@ use std::task::{Context, Poll, RawWaker, RawWakerVTable, Waker};
 use rand_chacha::ChaCha8Rng;
 
 use super::choice::{self, Choices};
+use timers::{TimerKey, Timers};
+
+mod timers;
 
 type TaskFuture = Pin<Box<dyn Future<Output = ()>>>;
 
@@ -109,88 +111,6 @@ struct Scheduler {
     timers: RefCell<Timers>,
     /// Which ready task runs next, and every latency: see [`choice`].
     choices: RefCell<Choices>,
-}
-
-/// A timer's address: its slot and the order number it was set with.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-struct TimerKey {
-    slot: u32,
-    order: u64,
-}
-
-/// The pending timers: a heap ordered by (deadline, order set), and a slot
-/// per timer with what it wakes. A cancelled timer empties its slot at
-/// once and leaves its heap entry to be skipped when it comes up, so
-/// setting and cancelling allocate nothing once the vectors have grown.
-#[derive(Default)]
-struct Timers {
-    heap: BinaryHeap<Reverse<(u64, u64, u32)>>,
-    /// Per slot: the order number of the timer in it, and its waker while
-    /// it is pending.
-    slots: Vec<(u64, Option<Waker>)>,
-    free_slots: Vec<u32>,
-    next_order: u64,
-}
-
-impl Timers {
-    fn set(&mut self, deadline_ms: u64, waker: Waker) -> TimerKey {
-        let order = self.next_order;
-        self.next_order += 1;
-        let slot = match self.free_slots.pop() {
-            Some(slot) => {
-                self.slots[slot as usize] = (order, Some(waker));
-                slot
-            }
-            None => {
-                self.slots.push((order, Some(waker)));
-                (self.slots.len() - 1) as u32
-            }
-        };
-        self.heap.push(Reverse((deadline_ms, order, slot)));
-        TimerKey { slot, order }
-    }
-
-    /// The timer's waker, if it is still pending.
-    fn pending(&mut self, key: TimerKey) -> Option<&mut Waker> {
-        match self.slots.get_mut(key.slot as usize) {
-            Some((order, Some(waker))) if *order == key.order => Some(waker),
-            _ => None,
-        }
-    }
-
-    fn cancel(&mut self, key: TimerKey) {
-        if self.pending(key).is_some() {
-            self.slots[key.slot as usize].1 = None;
-            self.free_slots.push(key.slot);
-        }
-    }
-
-    /// The deadline of the earliest pending timer.
-    fn next_deadline_ms(&mut self) -> Option<u64> {
-        while let Some(&Reverse((deadline_ms, order, slot))) = self.heap.peek() {
-            if self.pending(TimerKey { slot, order }).is_some() {
-                return Some(deadline_ms);
-            }
-            self.heap.pop();
-        }
-        None
-    }
-
-    /// Removes every pending timer due at or before `now_ms`, in the
-    /// order (deadline, order set), and returns what they wake.
-    fn take_due(&mut self, now_ms: u64, due: &mut Vec<Waker>) {
-        while let Some(&Reverse((deadline_ms, order, slot))) = self.heap.peek() {
-            if deadline_ms > now_ms {
-                break;
-            }
-            self.heap.pop();
-            let key = TimerKey { slot, order };
-            if self.pending(key).is_some() {
-                due.extend(self.slots[slot as usize].1.take());
-                self.free_slots.push(slot);
-            }
-        }
-    }
 }
 
 thread_local! {
@@ -467,7 +387,10 @@ pub fn block_on<F: Future>(root: F) -> F::Output {
     let output = loop {
         let next = {
             let mut ready = scheduler.ready.borrow_mut();
-            let index = scheduler.choices.borrow_mut().order(ready.len());
+            let index = scheduler
+                .choices
+                .borrow_mut()
+                .order(ready.len(), scheduler.now_ms.get());
             ready.remove(index)
         };
         match next {
@@ -544,7 +467,13 @@ pub fn wake_at(deadline_ms: u64, waker: Waker) {
 /// A latency in `min_ms..=max_ms`: a choice of the run, drawn from `rng`
 /// in a seeded run.
 pub fn choose_latency(rng: &mut ChaCha8Rng, min_ms: u64, max_ms: u64) -> u64 {
-    with_current(|scheduler| scheduler.choices.borrow_mut().latency(rng, min_ms, max_ms))
+    with_current(|scheduler| {
+        let now_ms = scheduler.now_ms.get();
+        scheduler
+            .choices
+            .borrow_mut()
+            .latency(rng, min_ms, max_ms, now_ms)
+    })
 }
 
 /// Whether a task is still running.
@@ -664,123 +593,4 @@ pub async fn timeout_ms<T>(duration_ms: u64, future: impl Future<Output = T>) ->
 }
 
 #[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn timers_due_at_the_same_time_fire_in_the_order_they_were_set() {
-        let order = Rc::new(RefCell::new(Vec::new()));
-        let seen = order.clone();
-        block_on(async move {
-            let mut tasks = Vec::new();
-            for (name, deadline_ms) in [("a", 20), ("b", 10), ("c", 20), ("d", 10)] {
-                let seen = seen.clone();
-                tasks.push(spawn(async move {
-                    sleep_until(deadline_ms).await;
-                    seen.borrow_mut().push((name, now_ms()));
-                }));
-            }
-            for task in tasks {
-                assert_eq!(task.await, TaskEnd::Finished);
-            }
-        });
-        assert_eq!(
-            *order.borrow(),
-            vec![("b", 10), ("d", 10), ("a", 20), ("c", 20)]
-        );
-    }
-
-    #[test]
-    fn an_aborted_task_is_dropped_at_once_and_its_handle_says_so() {
-        struct Flag(Rc<Cell<bool>>);
-        impl Drop for Flag {
-            fn drop(&mut self) {
-                self.0.set(true);
-            }
-        }
-        let dropped = Rc::new(Cell::new(false));
-        let flag = Flag(dropped.clone());
-        let seen = dropped.clone();
-        block_on(async move {
-            let task = spawn(async move {
-                let _flag = flag;
-                std::future::pending::<()>().await;
-            });
-            sleep_until(5).await;
-            assert!(is_alive(task.key()));
-            abort(task.key());
-            assert!(seen.get(), "dropped by abort itself");
-            assert_eq!(task.await, TaskEnd::Aborted);
-        });
-        assert!(dropped.get());
-    }
-
-    #[test]
-    fn a_panicking_task_ends_with_its_message_and_the_run_goes_on() {
-        let end = block_on(async {
-            let task = spawn(async {
-                sleep_until(3).await;
-                panic!("planted");
-            });
-            let end = task.await;
-            sleep_until(7).await;
-            (end, now_ms())
-        });
-        assert_eq!(end, (TaskEnd::Panicked("planted".to_owned()), 7));
-    }
-
-    #[test]
-    fn a_cancelled_timer_neither_wakes_nor_moves_time() {
-        let now = block_on(async {
-            let early = timeout_ms(1_000, sleep_until(10)).await;
-            assert_eq!(early, Some(()));
-            now_ms()
-        });
-        // The 1,000 ms timeout was dropped when the sleep won: the run
-        // ended at 10 ms, not at 1,000.
-        assert_eq!(now, 10);
-    }
-
-    #[test]
-    fn a_stale_waker_from_an_ended_task_wakes_nothing() {
-        let polls = block_on(async {
-            let stash: Rc<RefCell<Option<Waker>>> = Rc::default();
-            let keep = stash.clone();
-            let first = spawn(async move {
-                std::future::poll_fn(|cx| {
-                    *keep.borrow_mut() = Some(cx.waker().clone());
-                    Poll::Ready(())
-                })
-                .await;
-            });
-            first.await;
-            // The slot is reused by a new task with a new generation.
-            let polls = Rc::new(Cell::new(0));
-            let counted = polls.clone();
-            let second = spawn(std::future::poll_fn(move |_| {
-                counted.set(counted.get() + 1);
-                Poll::<()>::Pending
-            }));
-            assert_eq!(second.key().slot, 0, "the slot was reused");
-            sleep_until(1).await;
-            stash
-                .borrow_mut()
-                .take()
-                .expect("the waker was kept")
-                .wake();
-            sleep_until(2).await;
-            abort(second.key());
-            polls.get()
-        });
-        assert_eq!(
-            polls, 1,
-            "polled once when started, never by the stale waker"
-        );
-    }
-
-    #[test]
-    #[should_panic(expected = "stalled")]
-    fn a_run_where_nothing_can_happen_again_panics_instead_of_hanging() {
-        block_on(std::future::pending::<()>());
-    }
-}
+mod tests;

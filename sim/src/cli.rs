@@ -206,6 +206,9 @@ enum Command {
         /// `explore-<scenario>-seed<N>.toml` in the current folder).
         #[arg(long, value_name = "PATH")]
         save: Option<PathBuf>,
+        /// No progress bar.
+        #[arg(long)]
+        quiet: bool,
     },
     /// Measure games per second of the standard scenarios of all three
     /// games (fault-free and with faults) on turmoil (a host per session;
@@ -668,6 +671,7 @@ pub fn main() -> ExitCode {
             max_runs,
             jobs,
             save,
+            quiet,
         } => {
             let resolved = match registry::resolve(&scenario) {
                 Ok(resolved) => resolved,
@@ -679,6 +683,7 @@ pub fn main() -> ExitCode {
                 bound,
                 max_runs,
                 jobs,
+                progress: !quiet,
             };
             let explored = crate::report::explore::explore(&file, &options);
             out(&crate::report::explore::render(

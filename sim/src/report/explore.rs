@@ -20,6 +20,7 @@ use std::hash::{Hash, Hasher};
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::time::Instant;
 
+use indicatif::{ProgressBar, ProgressStyle};
 use rayon::prelude::*;
 
 use crate::engine::fast::choice::{self, Choice, ChoiceKind, Deviation};
@@ -39,6 +40,8 @@ pub struct ExploreOptions {
     pub max_runs: u64,
     /// Worker threads; 0 means all cores.
     pub jobs: usize,
+    /// A progress bar on stderr (drawn only on a terminal).
+    pub progress: bool,
 }
 
 /// What a search found.
@@ -88,6 +91,7 @@ impl Part {
 
 /// Shared by the workers: the run budget and the stop at a violation.
 struct Budget {
+    bar: ProgressBar,
     runs: AtomicU64,
     max_runs: u64,
     cut: AtomicBool,
@@ -105,6 +109,7 @@ impl Budget {
             self.cut.store(true, Ordering::Relaxed);
             return false;
         }
+        self.bar.inc(1);
         true
     }
 }
@@ -202,7 +207,18 @@ fn search_under(
 /// Searches every run of `file` within `options.bound` deviations.
 pub fn explore(file: &ScenarioFile, options: &ExploreOptions) -> Explored {
     let started = Instant::now();
+    let bar = if options.progress {
+        ProgressBar::new(options.max_runs.max(1))
+    } else {
+        ProgressBar::hidden()
+    };
+    bar.set_style(
+        ProgressStyle::with_template("{bar:40} {pos} runs of at most {len}, {per_sec}, {elapsed}")
+            .expect("valid progress template"),
+    );
+    bar.inc(1);
     let budget = Budget {
+        bar,
         runs: AtomicU64::new(1),
         max_runs: options.max_runs.max(1),
         cut: AtomicBool::new(false),
@@ -257,6 +273,7 @@ pub fn explore(file: &ScenarioFile, options: &ExploreOptions) -> Explored {
             total.absorb(part);
         }
     }
+    budget.bar.finish_and_clear();
     let stopped = budget.stop.load(Ordering::Relaxed);
     Explored {
         runs: total.runs,

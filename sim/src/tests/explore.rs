@@ -126,6 +126,7 @@ fn a_small_exploration_of_one_scenario_per_game_is_exhausted_and_passes() {
             bound: 1,
             max_runs: 5_000,
             jobs: 2,
+            progress: false,
         };
         let explored = explore(&file, &options);
         assert!(
@@ -180,6 +181,7 @@ fn a_search_cut_by_its_run_budget_says_it_was_not_exhausted() {
             bound: 2,
             max_runs: 50,
             jobs: 1,
+            progress: false,
         },
     );
     assert!(!explored.exhausted);

@@ -1,0 +1,227 @@
+//! What a person types: the `sim` command line, its subcommands and
+//! their flags (clap), with the help each one prints.
+
+use std::path::PathBuf;
+
+use clap::{Parser, Subcommand};
+
+use crate::report::sweep::Shard;
+
+#[derive(Parser)]
+#[command(
+    name = "sim",
+    about = "Deterministic simulation of the games: one seed decides everything, any failure replays",
+    long_about = "Runs the games' real session code over a simulated network (turmoil, or the fast \
+backend with `--backend fast`). One u64 seed \
+decides every latency, host order, board, draw and fault, so a run replays exactly. Scenarios are \
+built in (see `sim list`) or TOML files (see docs/scenarios.md)."
+)]
+pub(super) struct Cli {
+    #[command(subcommand)]
+    pub(super) command: Command,
+}
+
+#[derive(Subcommand)]
+pub(super) enum Command {
+    /// Print the built-in scenarios, one per line: name, then what it does.
+    List,
+    /// Run one seed of a scenario; print its trace and the oracles' verdict.
+    /// Exit 1 if a property broke. The output depends only on the scenario
+    /// and the seed, so two runs can be diffed.
+    Run {
+        /// Scenario name (see `sim list`), path to a scenario file, or path
+        /// to a recorded seed (fixtures/seeds/*.toml).
+        scenario: String,
+        /// The seed (default: a recorded seed's own seed, else 0).
+        #[arg(long)]
+        seed: Option<u64>,
+        /// Also draw the run as an SVG sequence diagram into this file
+        /// (open it in a browser).
+        #[arg(long, value_name = "PATH")]
+        svg: Option<PathBuf>,
+        /// Print the run as JSON (trace, wire events, messages, verdict)
+        /// instead of the text report.
+        #[arg(long)]
+        json: bool,
+        /// `turmoil` (simulated TCP stepped tick by tick) or `fast`
+        /// (event-driven in-memory pipes, idle time skipped); both run
+        /// every scenario, faults included. Default: turmoil, or the
+        /// backend a recorded seed was found on.
+        #[arg(long)]
+        backend: Option<String>,
+    },
+    /// Run many seeds of a scenario (or `all`) and summarize; end with a
+    /// total and the list of failing seeds with their replay commands.
+    /// Exit 1 on any violation or on a required rare event that no seed
+    /// reached.
+    ///
+    /// Split over machines: each runs `--shard i/n --summary shard-i.json`
+    /// and `sim merge shard-*.json` judges them together. A shard with
+    /// `--summary` leaves the required rare events to the merge (another
+    /// shard may reach them); it still fails on its own violations.
+    Sweep {
+        /// Scenario name, path to a scenario file or recorded seed, or
+        /// `all` (every built-in scenario).
+        scenario: String,
+        /// How many seeds (at least 1).
+        #[arg(long, default_value_t = 100, value_parser = seed_count)]
+        seeds: u64,
+        /// First seed.
+        #[arg(long, default_value_t = 0)]
+        start: u64,
+        /// Worker threads (default: all cores).
+        #[arg(long, default_value_t = 0)]
+        jobs: usize,
+        /// Run only part `i` of `n` of the seeds (`--shard 2/4`: seed
+        /// numbers 1, 5, 9, ... of the sweep), so one sweep splits over
+        /// several machines with no overlap. Give each part `--summary` and
+        /// judge them together with `sim merge`.
+        #[arg(long)]
+        shard: Option<Shard>,
+        /// Also write a machine-readable summary to this file (JSON): the
+        /// seeds run, violations with seeds and replay commands, rare-event
+        /// counts, required events, games, throughput, and the code it ran
+        /// (git commit, Cargo.lock and sources hashes). `sim merge` reads it.
+        #[arg(long, value_name = "PATH")]
+        summary: Option<PathBuf>,
+        /// Run every seed twice and require identical traces (the total
+        /// says how many matched).
+        #[arg(long)]
+        check_determinism: bool,
+        /// No progress bar.
+        #[arg(long)]
+        quiet: bool,
+        /// `turmoil` or `fast` (see `sim run --help`).
+        #[arg(long, default_value = "turmoil")]
+        backend: String,
+    },
+    /// Judge the summaries of a sweep split over machines as one sweep.
+    ///
+    /// Each machine runs `sim sweep ... --shard i/n --summary
+    /// shard-i.json`; `sim merge shard-*.json` then judges them. Exit 1, with the
+    /// reason, on a violation in any shard (listed with its replay command),
+    /// a required rare event no shard reached, a gap or an overlap in the
+    /// seeds (a missing shard, one given twice), or shards from different
+    /// code (git commit, Cargo.lock or sources), scenarios or backends.
+    /// Exit 2 on a file that cannot be read as a summary.
+    Merge {
+        /// The summaries, e.g. `shard-*.json`.
+        #[arg(required = true, value_name = "SUMMARY")]
+        summaries: Vec<PathBuf>,
+    },
+    /// Reduce a failing scenario and seed to a smaller scenario that still
+    /// breaks the same property; print it as a scenario file. The result
+    /// drops `must_reach`: it reproduces one seed, it is not a coverage
+    /// scenario. With `--backend fast`, shrink the run's choices instead.
+    Shrink {
+        /// Scenario name, path to a scenario file, or path to a recorded
+        /// seed.
+        scenario: String,
+        /// The failing seed (default: a recorded seed's own seed).
+        #[arg(long)]
+        seed: Option<u64>,
+        /// Shrink toward this broken property (default: a recorded seed's
+        /// property, else the first property the run breaks).
+        #[arg(long)]
+        property: Option<String>,
+        /// Also write it as a recorded seed file (`sim run PATH` replays
+        /// it; under fixtures/seeds/ `make test` replays it too).
+        #[arg(long, value_name = "PATH")]
+        save: Option<PathBuf>,
+        /// `turmoil` (default; or a recorded seed's own backend): shrink
+        /// the scenario. `fast`: shrink the run's choices instead (fewer
+        /// choices away from the default, smaller values), starting from
+        /// a recorded seed's `choices` or else from the seeded run's; the
+        /// result lists each choice left with the trace lines after it.
+        #[arg(long)]
+        backend: Option<String>,
+    },
+    /// Search every run of a scenario, on the fast backend from one seed,
+    /// whose choices differ from the default in at most `--bound` places.
+    ///
+    /// A run's choices are which of several ready tasks runs next and each
+    /// message's latency within the scenario's range; the default is the
+    /// first ready task and the smallest latency. Boards, behaviours, join
+    /// times, faults and the server's draws come from `--seed`, as in a
+    /// seeded run. The search is depth first and runs every sequence of at
+    /// most `--bound` deviations once, so when it ends by itself the space
+    /// within the bound is exhausted. It stops at the first run that breaks
+    /// a property, saves it as a recorded seed with its choices, and prints
+    /// the command that replays it. Exit 0 when no property broke (the
+    /// report says whether the space was exhausted), 1 on a violation.
+    /// Not yet: pruning of states already seen.
+    Explore {
+        /// Scenario name, path to a scenario file, or path to a recorded
+        /// seed.
+        scenario: String,
+        /// The most choices a run may make other than the default.
+        #[arg(long, default_value_t = 1)]
+        bound: usize,
+        /// The seed of the data every run shares.
+        #[arg(long, default_value_t = 0)]
+        seed: u64,
+        /// Stop after this many runs (the report then says the space was
+        /// not exhausted).
+        #[arg(long, default_value_t = 100_000)]
+        max_runs: u64,
+        /// Worker threads (default: all cores).
+        #[arg(long, default_value_t = 0)]
+        jobs: usize,
+        /// Where to save a violating run as a recorded seed (default:
+        /// `explore-<scenario>-seed<N>.toml` in the current folder).
+        #[arg(long, value_name = "PATH")]
+        save: Option<PathBuf>,
+        /// No progress bar.
+        #[arg(long)]
+        quiet: bool,
+    },
+    /// Measure games per second of the standard scenarios of all three
+    /// games (fault-free and with faults) on turmoil (a host per session;
+    /// for lock-step tombola without faults also all players on one host)
+    /// and on the fast backend, on one core and on `--jobs` cores.
+    Bench {
+        /// Seeds per measurement on the fast backend.
+        #[arg(long, default_value_t = 1000)]
+        seeds: u64,
+        /// Seeds per measurement on the turmoil backends (much slower).
+        #[arg(long, default_value_t = 20)]
+        turmoil_seeds: u64,
+        /// Worker threads of the parallel rows (default: all cores).
+        #[arg(long, default_value_t = 0)]
+        jobs: usize,
+        /// Only this scenario (repeatable): a built-in name or a scenario
+        /// file's path (the full lock-step room is
+        /// fixtures/bench/tombola-full-room.toml); default: the standard
+        /// ones (two tombola, live and chat scenarios each without faults,
+        /// and each game's fault scenario; see `sim list`).
+        #[arg(long = "scenario")]
+        scenarios: Vec<String>,
+        /// Only this backend (repeatable): turmoil, turmoil-shared, fast.
+        #[arg(long = "backend")]
+        backends: Vec<crate::report::bench::Backend>,
+    },
+    /// Check a scenario without running it: parse it and check its server
+    /// settings, behaviours and faults.
+    Check {
+        /// Scenario name, path to a scenario file, or path to a recorded
+        /// seed.
+        scenario: String,
+    },
+    /// Replay every recorded seed in a folder and check each does what it
+    /// says (`expect = "pass"` or `"fail"`).
+    Seeds {
+        /// The folder of recorded seeds.
+        #[arg(default_value = "fixtures/seeds")]
+        dir: PathBuf,
+    },
+}
+
+/// `--seeds` of a sweep: a sweep of no seeds would pass while testing
+/// nothing, so it is refused.
+fn seed_count(text: &str) -> Result<u64, String> {
+    match text.parse::<u64>() {
+        Ok(0) => Err("a sweep needs at least one seed".to_owned()),
+        Ok(count) => Ok(count),
+        Err(error) => Err(format!("{text:?} is not a number of seeds: {error}")),
+    }
+}

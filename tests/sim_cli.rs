@@ -450,3 +450,85 @@ fn every_subcommand_explains_its_flags_in_help() {
     }
     let _ = std::fs::remove_dir_all(&dir);
 }
+
+#[test]
+fn explore_saves_its_violation_as_a_recorded_seed_whose_replay_command_breaks_the_same_property() {
+    let dir = scratch("explore");
+    std::fs::write(dir.join("my scenario.toml"), BUGGY_SCENARIO).unwrap();
+    let explored = sim(
+        &dir,
+        &["explore", "my scenario.toml", "--bound", "1", "--quiet"],
+    );
+    let report = text(&explored.stdout);
+    assert_eq!(explored.status.code(), Some(1), "{report}");
+    assert!(
+        report.contains("stopped at the first violation"),
+        "{report}"
+    );
+    assert!(
+        report.contains("broken property draws-distinct"),
+        "{report}"
+    );
+    let saved = dir.join("explore-my scenario-seed0.toml");
+    let entry = recorded_seed(&saved);
+    assert_eq!(entry["backend"].as_str(), Some("fast"));
+    assert_eq!(entry["property"].as_str(), Some("draws-distinct"));
+    assert!(entry["choices"].is_array(), "{entry}");
+    let replays = replay_commands(&report);
+    assert_eq!(replays.len(), 1, "{report}");
+    let replayed = run_replay(&dir, &replays[0]);
+    assert_eq!(
+        replayed.status.code(),
+        Some(1),
+        "{}",
+        text(&replayed.stderr)
+    );
+    // The explore report shows the end of the very trace the replay prints.
+    let tail = reported_trace(&report);
+    assert!(!tail.is_empty(), "{report}");
+    let replayed_trace = text(&replayed.stdout);
+    let trace_lines: Vec<&str> = replayed_trace
+        .lines()
+        .filter(|line| !line.starts_with("violation ") && !line.starts_with("verdict "))
+        .collect();
+    assert!(
+        trace_lines.ends_with(&tail.iter().map(String::as_str).collect::<Vec<_>>()),
+        "the saved choices do not replay the reported run:\n{report}"
+    );
+    // Choices do not replay on turmoil: asking for it is an error.
+    let refused = sim(
+        &dir,
+        &[
+            "run",
+            "explore-my scenario-seed0.toml",
+            "--backend",
+            "turmoil",
+        ],
+    );
+    assert_eq!(refused.status.code(), Some(2));
+    assert!(text(&refused.stderr).contains("fast backend only"));
+}
+
+#[test]
+fn explore_of_a_healthy_scenario_says_the_space_within_the_bound_was_exhausted() {
+    let dir = scratch("explore-healthy");
+    let explored = sim(
+        &dir,
+        &[
+            "explore",
+            "chat-small-room",
+            "--bound",
+            "1",
+            "--quiet",
+            "--jobs",
+            "1",
+        ],
+    );
+    let report = text(&explored.stdout);
+    assert_eq!(explored.status.code(), Some(0), "{report}");
+    assert!(
+        report.contains("space within the bound EXHAUSTED"),
+        "{report}"
+    );
+    assert!(report.contains("runs 297 "), "{report}");
+}

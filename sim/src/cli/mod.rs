@@ -86,6 +86,11 @@ fn lookup(
         .or(resolved.recorded_backend.map(|backend| backend.word()))
         .unwrap_or("turmoil");
     let runnable = match backend {
+        "turmoil" if resolved.recorded_choices.is_some() => {
+            return Err(format!(
+                "{scenario}: its choices replay on the fast backend only (drop --backend turmoil)"
+            ))
+        }
         "turmoil" => resolved.runnable(),
         "fast" => Box::new(ReplayAs {
             replay_args: format!("{} --backend fast", resolved.replay_args),

@@ -148,8 +148,12 @@ pub(super) fn parse_facts(
     let mut latest: BTreeMap<String, usize> = BTreeMap::new();
     // Hosts a crash or partition has touched so far.
     let mut touched: BTreeSet<String> = BTreeSet::new();
+    // One buffer for every line's words: a Vec per line was a malloc and
+    // a free for each of them.
+    let mut words: Vec<&str> = Vec::new();
     for (at, line) in lines.iter().enumerate() {
-        let words: Vec<&str> = line.text.split(' ').collect();
+        words.clear();
+        words.extend(line.text.split(' '));
         if line.host == "sim" {
             match words[..] {
                 ["crash", "server"] => {
@@ -327,14 +331,19 @@ pub(super) fn parse_facts(
             }
             continue;
         }
-        let index = *latest.entry(line.host.clone()).or_insert_with(|| {
-            facts.clients.push(ClientFacts {
-                name: line.host.clone(),
-                server: incarnation,
-                ..ClientFacts::default()
-            });
-            facts.clients.len() - 1
-        });
+        // Looked up before inserting: the key is a new String.
+        let index = match latest.get(&line.host) {
+            Some(&index) => index,
+            None => {
+                facts.clients.push(ClientFacts {
+                    name: line.host.clone(),
+                    server: incarnation,
+                    ..ClientFacts::default()
+                });
+                latest.insert(line.host.clone(), facts.clients.len() - 1);
+                facts.clients.len() - 1
+            }
+        };
         let Some(client) = facts.clients.get_mut(index) else {
             continue;
         };

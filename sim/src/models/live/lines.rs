@@ -142,7 +142,9 @@ pub(super) fn check_lines_explained(
         let mut claims_goodbye = false;
         // The game entered and the trace index of its join note.
         let mut entered: BTreeMap<u64, usize> = BTreeMap::new();
-        let mut previous_numbers: Vec<String> = Vec::new();
+        // The previous line on the numbers port (borrowed, not copied: this
+        // runs for every line a client receives).
+        let mut previous_numbers: &str = "";
         let mut pending: VecDeque<String> = VecDeque::new();
         let mut left_on_purpose = false;
         // The claims connection was paired (a `HELLO <id>` came back).
@@ -188,8 +190,8 @@ pub(super) fn check_lines_explained(
                     );
                     continue;
                 }
-                let after_over = previous_numbers.clone();
-                previous_numbers = words.iter().map(|word| (*word).to_owned()).collect();
+                let after_over = previous_numbers;
+                previous_numbers = line;
                 if numbers_lines == 1 {
                     let welcomed = matches!(words[..], ["WELCOME", welcome_id, token]
                         if welcome_id == id && token.len() == 16
@@ -246,8 +248,9 @@ pub(super) fn check_lines_explained(
                     }
                     ["NEXT", next, "IN", seconds] => {
                         let next: u64 = number(next);
-                        after_over.first().map(String::as_str) == Some("OVER")
-                            && after_over.get(1).map(|game| number::<u64>(game) + 1) == Some(next)
+                        let mut before = after_over.split(' ');
+                        before.next() == Some("OVER")
+                            && before.next().map(|game| number::<u64>(game) + 1) == Some(next)
                             && number::<u64>(seconds) == pause_seconds
                             && *seconds == number::<u64>(seconds).to_string()
                     }

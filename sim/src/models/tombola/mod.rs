@@ -285,9 +285,8 @@ fn parse_facts(lines: &[TraceLine], violations: &mut Vec<Violation>) -> Facts {
     // Client name -> index in facts.views of its current incarnation.
     let mut latest_view: BTreeMap<String, usize> = BTreeMap::new();
     for line in lines {
-        let words: Vec<&str> = line.text.split(' ').collect();
         match line.host.as_str() {
-            "sim" => match words[..] {
+            "sim" => match line.text.split(' ').collect::<Vec<&str>>()[..] {
                 ["crash", "server"] => {
                     if let Some(game) = current.and_then(|key| facts.games.get_mut(&key)) {
                         game.interrupted = true;

@@ -120,9 +120,16 @@ fn run_once(file: &ScenarioFile, seed: u64, deviations: &[Deviation]) -> (RunOut
     })
 }
 
+/// What a run came to: its games, the winners of each, and how many
+/// lines the clients received (`recv`, `recv#`, `recv*` events).
 fn outcome_key(outcome: &RunOutcome) -> String {
+    let received = outcome
+        .trace
+        .iter()
+        .filter(|line| line.host != "server" && line.host != "sim" && line.text.starts_with("recv"))
+        .count();
     format!(
-        "{} game{}, winners per game {:?}",
+        "{} game{}, winners per game {:?}, {received} lines received",
         outcome.games,
         if outcome.games == 1 { "" } else { "s" },
         outcome.winners_per_game
@@ -316,11 +323,12 @@ pub fn render(scenario: &str, options: &ExploreOptions, explored: &Explored) -> 
         0.0
     };
     out.push_str(&format!(
-        "runs {} ({:.0} runs/s, {:.2} s), distinct traces {}, {}\n",
+        "runs {} ({:.0} runs/s, {:.2} s), distinct traces {}, distinct outcomes {}, {}\n",
         explored.runs,
         rate,
         explored.seconds,
         explored.distinct_traces,
+        explored.outcomes.len(),
         if explored.exhausted {
             "space within the bound EXHAUSTED".to_owned()
         } else if explored.violation.is_some() {

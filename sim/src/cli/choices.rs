@@ -5,9 +5,11 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 
 use super::{fail, note, out};
+use crate::engine::harness::replay_command;
 use crate::report::explore::ExploreOptions;
 use crate::scenario::registry;
 use crate::scenario::seeds::{Expect, SeedEntry};
+use crate::scenario::shrink_choices::SHRINK_CHOICE_RUNS_MAX;
 
 /// `sim explore`: the search's report, and the first violation saved as a
 /// recorded seed with its choices.
@@ -36,10 +38,9 @@ pub(super) fn explore(scenario: &str, options: ExploreOptions, save: Option<Path
         save.unwrap_or_else(|| PathBuf::from(format!("explore-{}-seed{seed}.toml", file.name())));
     let entry = SeedEntry {
         why: format!(
-            "sim explore {} --seed {seed} --bound {bound}: a run {} choice{} away from the default breaks {property}",
+            "sim explore {} --seed {seed} --bound {bound}: a run {} away from the default breaks {property}",
             file.name(),
-            deviations.len(),
-            if deviations.len() == 1 { "" } else { "s" }
+            choices(deviations.len())
         ),
         seed,
         expect: Expect::Fail,
@@ -51,10 +52,7 @@ pub(super) fn explore(scenario: &str, options: ExploreOptions, save: Option<Path
     if let Err(error) = std::fs::write(&path, entry.to_text()) {
         return fail(format!("{}: {error}", path.display()));
     }
-    let replay = format!(
-        "cargo run --release -p sim -- run {}",
-        crate::engine::harness::shell_quote(&path.to_string_lossy())
-    );
+    let replay = replay_command(&path.to_string_lossy(), seed);
     out(&crate::engine::harness::failure_report_with(
         file.name(),
         &replay,
@@ -65,9 +63,8 @@ pub(super) fn explore(scenario: &str, options: ExploreOptions, save: Option<Path
         "no choice differs from the default (the default run breaks it)".to_owned()
     } else {
         format!(
-            "{} choice{} differ from the default: {}",
-            deviations.len(),
-            if deviations.len() == 1 { "" } else { "s" },
+            "{} differ from the default: {}",
+            choices(deviations.len()),
             deviations
                 .iter()
                 .map(|(position, value)| format!("#{position} = {value}"))
@@ -100,10 +97,15 @@ pub(super) fn shrink_on_choices(
     };
     let count = shrunk.deviations.len();
     out(&format!(
-        "shrink: {count} choice{} differ from the default (from {}), in {} runs; seed {seed} still breaks {}\n",
-        if count == 1 { "" } else { "s" },
+        "shrink: {} differ from the default (from {}), in {} runs{}; seed {seed} still breaks {}\n",
+        choices(count),
         shrunk.from,
         shrunk.runs,
+        if shrunk.cut {
+            format!(" (stopped at the limit of {SHRINK_CHOICE_RUNS_MAX} runs)")
+        } else {
+            String::new()
+        },
         shrunk.property
     ));
     out(&crate::scenario::shrink_choices::around_deviations(
@@ -113,9 +115,9 @@ pub(super) fn shrink_on_choices(
     ));
     let entry = SeedEntry {
         why: format!(
-            "shrunk on choices from {} seed {seed}: {count} choice{} away from the default breaks {}",
+            "shrunk on choices from {} seed {seed}: {} away from the default breaks {}",
             file.name(),
-            if count == 1 { "" } else { "s" },
+            choices(count),
             shrunk.property
         ),
         seed,
@@ -131,17 +133,25 @@ pub(super) fn shrink_on_choices(
                 return fail(format!("{}: {error}", path.display()));
             }
             note(&format!(
-                "shrink: saved {}\nreplay: cargo run --release -p sim -- run {}\n",
+                "shrink: saved {}\nreplay: {}\n",
                 path.display(),
-                crate::engine::harness::shell_quote(&path.to_string_lossy())
+                replay_command(&path.to_string_lossy(), seed)
             ));
         }
         None => {
             out(&entry.to_text());
-            note("shrink: the recorded seed above, saved as FILE.toml, replays with: cargo run --release -p sim -- run FILE.toml\n");
+            note(&format!(
+                "shrink: the recorded seed above, saved as FILE.toml, replays with: {}\n",
+                replay_command("FILE.toml", seed)
+            ));
         }
     }
     ExitCode::SUCCESS
+}
+
+/// "1 choice", "3 choices".
+fn choices(count: usize) -> String {
+    format!("{count} choice{}", if count == 1 { "" } else { "s" })
 }
 
 /// Trace shown after each choice a shrunk run keeps: this long a window...

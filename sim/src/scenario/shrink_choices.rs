@@ -25,6 +25,8 @@ pub struct ShrunkChoices {
     pub deviations: Vec<Deviation>,
     /// Deviations before shrinking.
     pub from: usize,
+    /// Whether [`SHRINK_CHOICE_RUNS_MAX`] stopped it before it was done.
+    pub cut: bool,
     pub property: String,
     pub outcome: RunOutcome,
     /// The choices the shrunk run made (with the time of each).
@@ -155,6 +157,7 @@ pub fn shrink_choices(
     Ok(ShrunkChoices {
         deviations: current,
         from,
+        cut: judge.runs >= SHRINK_CHOICE_RUNS_MAX,
         property: judge.property,
         outcome,
         log,

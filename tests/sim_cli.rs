@@ -532,3 +532,76 @@ fn explore_of_a_healthy_scenario_says_the_space_within_the_bound_was_exhausted()
     );
     assert!(report.contains("runs 297 "), "{report}");
 }
+
+#[test]
+fn hunt_saves_its_violation_as_a_recorded_seed_whose_replay_command_breaks_the_same_property() {
+    let dir = scratch("hunt");
+    std::fs::write(dir.join("my scenario.toml"), BUGGY_SCENARIO).unwrap();
+    let hunted = sim(
+        &dir,
+        &[
+            "hunt",
+            "my scenario.toml",
+            "--budget",
+            "60s",
+            "--max-runs",
+            "200",
+            "--quiet",
+        ],
+    );
+    let report = text(&hunted.stdout);
+    assert_eq!(hunted.status.code(), Some(1), "{report}");
+    assert!(
+        report.contains("broken property draws-distinct"),
+        "{report}"
+    );
+    // Both the hunt and the random sweep find the planted bug; each saves
+    // its run and prints a replay command that breaks the same property.
+    let replays = replay_commands(&report);
+    assert_eq!(replays.len(), 2, "{report}");
+    for replay in &replays {
+        let replayed = run_replay(&dir, replay);
+        assert_eq!(
+            replayed.status.code(),
+            Some(1),
+            "{replay}: {}",
+            text(&replayed.stderr)
+        );
+        assert!(
+            text(&replayed.stdout).contains("draws-distinct"),
+            "{replay}"
+        );
+    }
+    let saved = dir.join("hunt-my scenario-seed0.toml");
+    let entry = recorded_seed(&saved);
+    assert_eq!(entry["backend"].as_str(), Some("fast"));
+    assert!(entry["choices"].is_array(), "{entry}");
+}
+
+#[test]
+fn hunt_of_a_healthy_scenario_prints_coverage_beside_random_seeds_and_refuses_a_bad_budget() {
+    let dir = scratch("hunt-healthy");
+    let hunted = sim(
+        &dir,
+        &[
+            "hunt",
+            "tombola-two-players",
+            "--budget",
+            "2m",
+            "--max-runs",
+            "100",
+            "--quiet",
+        ],
+    );
+    let report = text(&hunted.stdout);
+    assert_eq!(hunted.status.code(), Some(0), "{report}");
+    assert!(report.contains("hunt: 100 runs"), "{report}");
+    assert!(report.contains("random: 100 runs"), "{report}");
+    assert!(
+        report.contains("hunt runs  features | random runs  features"),
+        "{report}"
+    );
+    let refused = sim(&dir, &["hunt", "tombola-two-players", "--budget", "soon"]);
+    assert_eq!(refused.status.code(), Some(2));
+    assert!(text(&refused.stderr).contains("is not a duration"));
+}

@@ -175,6 +175,48 @@ pub(super) enum Command {
         #[arg(long)]
         quiet: bool,
     },
+    /// Coverage-guided search over a scenario's choices on the fast
+    /// backend, beside a random sweep of the same budget.
+    ///
+    /// The hunt keeps the runs that covered something new (a rare event, a
+    /// step of a state machine, lines of two hosts at one moment, a new
+    /// count of a kind of line) and makes its next runs by mutating their
+    /// choices (which ready task runs next, each latency) or from fresh
+    /// seeds. Then seeds in order run for the same budget, and a table
+    /// shows the features each covered over time and the run at which each
+    /// reached every rare event. It stops at the first run that breaks a
+    /// property, saves it as a recorded seed with its choices, and prints
+    /// the command that replays it. Exit 0 when no property broke, 1 on a
+    /// violation.
+    Hunt {
+        /// Scenario name, path to a scenario file, or path to a recorded
+        /// seed.
+        scenario: String,
+        /// Wall time for the hunt, and again for the random sweep: `60s`,
+        /// `2m`, `500ms`, or seconds.
+        #[arg(long, default_value = "60s", value_parser = parse_duration)]
+        budget: std::time::Duration,
+        /// Stop each search after this many runs as well (0: only the
+        /// budget); with a limit the result is the same on every machine.
+        #[arg(long, default_value_t = 0)]
+        max_runs: u64,
+        /// The first seed, and the seed of the hunt's own decisions.
+        #[arg(long, default_value_t = 0)]
+        seed: u64,
+        /// Worker threads (default: all cores).
+        #[arg(long, default_value_t = 0)]
+        jobs: usize,
+        /// Skip the random sweep beside the hunt.
+        #[arg(long)]
+        no_random: bool,
+        /// Where to save a violating run as a recorded seed (default:
+        /// `hunt-<scenario>-seed<N>.toml` in the current folder).
+        #[arg(long, value_name = "PATH")]
+        save: Option<PathBuf>,
+        /// No progress bar.
+        #[arg(long)]
+        quiet: bool,
+    },
     /// Measure games per second of the standard scenarios of all three
     /// games (fault-free and with faults) on turmoil (a host per session;
     /// for lock-step tombola without faults also all players on one host)
@@ -224,4 +266,29 @@ fn seed_count(text: &str) -> Result<u64, String> {
         Ok(count) => Ok(count),
         Err(error) => Err(format!("{text:?} is not a number of seeds: {error}")),
     }
+}
+
+/// A duration as a person writes it: `60s`, `2m`, `500ms`, or a number of
+/// seconds.
+pub(super) fn parse_duration(text: &str) -> Result<std::time::Duration, String> {
+    let text = text.trim();
+    let (number, unit_ms) = if let Some(number) = text.strip_suffix("ms") {
+        (number, 1)
+    } else if let Some(number) = text.strip_suffix('s') {
+        (number, 1_000)
+    } else if let Some(number) = text.strip_suffix('m') {
+        (number, 60_000)
+    } else {
+        (text, 1_000)
+    };
+    let count: u64 = number
+        .trim()
+        .parse()
+        .map_err(|_| format!("`{text}` is not a duration: write 60s, 2m, 500ms or seconds"))?;
+    if count == 0 {
+        return Err("a budget of zero runs nothing".to_owned());
+    }
+    Ok(std::time::Duration::from_millis(
+        count.saturating_mul(unit_ms),
+    ))
 }

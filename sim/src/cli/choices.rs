@@ -1,12 +1,14 @@
-//! The commands over a fast-backend run's choices: `sim explore` and
-//! `sim shrink --backend fast`.
+//! The commands over a fast-backend run's choices: `sim explore`, `sim
+//! hunt` and `sim shrink --backend fast`.
 
 use std::path::PathBuf;
 use std::process::ExitCode;
 
 use super::{fail, note, out};
+use crate::engine::fast::choice::Deviation;
 use crate::engine::harness::replay_command;
 use crate::report::explore::ExploreOptions;
+use crate::report::hunt::HuntOptions;
 use crate::scenario::registry;
 use crate::scenario::seeds::{Expect, SeedEntry};
 use crate::scenario::shrink_choices::SHRINK_CHOICE_RUNS_MAX;
@@ -29,27 +31,81 @@ pub(super) fn explore(scenario: &str, options: ExploreOptions, save: Option<Path
     let Some((deviations, outcome)) = explored.violation else {
         return ExitCode::SUCCESS;
     };
+    let why = format!(
+        "sim explore {} --seed {seed} --bound {bound}: a run {} away from the default breaks",
+        file.name(),
+        choices(deviations.len())
+    );
+    let path =
+        save.unwrap_or_else(|| PathBuf::from(format!("explore-{}-seed{seed}.toml", file.name())));
+    report_violation(&file, seed, Some(deviations), &outcome, &why, &path)
+}
+
+/// `sim hunt`: the hunt's report beside the random sweep's, and the first
+/// violation saved as a recorded seed with its choices.
+pub(super) fn hunt(scenario: &str, options: HuntOptions, save: Option<PathBuf>) -> ExitCode {
+    let resolved = match registry::resolve(scenario) {
+        Ok(resolved) => resolved,
+        Err(message) => return fail(message),
+    };
+    let file = resolved.file;
+    let hunted = crate::report::hunt::hunt(&file, &options);
+    out(&crate::report::hunt::render(file.name(), &options, &hunted));
+    let found = [
+        ("hunt", hunted.hunt.violation),
+        ("random", hunted.random.and_then(|random| random.violation)),
+    ];
+    let mut status = ExitCode::SUCCESS;
+    for (search, violation) in found {
+        let Some((input, outcome)) = violation else {
+            continue;
+        };
+        let why = match &input.deviations {
+            Some(deviations) => format!(
+                "sim hunt {}: a run of seed {} with {} other than the default breaks",
+                file.name(),
+                input.seed,
+                choices(deviations.len())
+            ),
+            None => format!(
+                "sim hunt {}: the random sweep's seed {} breaks",
+                file.name(),
+                input.seed
+            ),
+        };
+        let path = save.clone().unwrap_or_else(|| {
+            PathBuf::from(format!("{search}-{}-seed{}.toml", file.name(), input.seed))
+        });
+        status = report_violation(&file, input.seed, input.deviations, &outcome, &why, &path);
+    }
+    status
+}
+
+/// Saves a run that broke a property as a recorded seed (with its choices,
+/// if any) and prints the failure report with the command that replays it.
+fn report_violation(
+    file: &crate::scenario::file::ScenarioFile,
+    seed: u64,
+    deviations: Option<Vec<Deviation>>,
+    outcome: &crate::engine::harness::RunOutcome,
+    why: &str,
+    path: &std::path::Path,
+) -> ExitCode {
     let property = outcome
         .violations
         .first()
         .map(|violation| violation.property.clone())
         .unwrap_or_default();
-    let path =
-        save.unwrap_or_else(|| PathBuf::from(format!("explore-{}-seed{seed}.toml", file.name())));
     let entry = SeedEntry {
-        why: format!(
-            "sim explore {} --seed {seed} --bound {bound}: a run {} away from the default breaks {property}",
-            file.name(),
-            choices(deviations.len())
-        ),
+        why: format!("{why} {property}"),
         seed,
         expect: Expect::Fail,
         property: Some(property),
         backend: crate::scenario::seeds::RecordedBackend::Fast,
-        choices: Some(deviations.clone()),
+        choices: deviations.clone(),
         scenario: file.clone(),
     };
-    if let Err(error) = std::fs::write(&path, entry.to_text()) {
+    if let Err(error) = std::fs::write(path, entry.to_text()) {
         return fail(format!("{}: {error}", path.display()));
     }
     let replay = replay_command(&path.to_string_lossy(), seed);
@@ -57,24 +113,35 @@ pub(super) fn explore(scenario: &str, options: ExploreOptions, save: Option<Path
         file.name(),
         &replay,
         seed,
-        &outcome,
+        outcome,
     ));
-    let differ = if deviations.is_empty() {
-        "no choice differs from the default (the default run breaks it)".to_owned()
-    } else {
-        format!(
+    let differ = match &deviations {
+        None => "a seeded run: its choices are the seed's".to_owned(),
+        Some(deviations) if deviations.is_empty() => {
+            "no choice differs from the default (the default run breaks it)".to_owned()
+        }
+        Some(deviations) => format!(
             "{} differ from the default: {}",
             choices(deviations.len()),
             deviations
                 .iter()
+                .take(DEVIATIONS_SHOWN_MAX)
                 .map(|(position, value)| format!("#{position} = {value}"))
                 .collect::<Vec<_>>()
                 .join(", ")
-        )
+                + if deviations.len() > DEVIATIONS_SHOWN_MAX {
+                    ", ... (`sim shrink` makes them fewer)"
+                } else {
+                    ""
+                }
+        ),
     };
     out(&format!("  {differ}\n  saved {}\n", path.display()));
     ExitCode::from(1)
 }
+
+/// Deviations a violation's report lists.
+const DEVIATIONS_SHOWN_MAX: usize = 12;
 
 /// `sim shrink --backend fast`: the run's choices shrunk, printed as a
 /// recorded seed (and saved with `--save`).

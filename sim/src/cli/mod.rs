@@ -14,6 +14,7 @@
 //! sim run tombola-faults --seed 3 --svg run.svg
 //! sim bench
 //! sim explore tombola-simultaneous-claims --bound 1   (every run 1 choice from the default)
+//! sim hunt chat-small-room --budget 20s               (coverage-guided, beside random seeds)
 //! sim shrink fixtures/seeds/my-bug.toml --backend fast   (shrink a fast run's choices)
 //! ```
 //!
@@ -402,6 +403,27 @@ pub fn main() -> ExitCode {
                 bound,
                 max_runs,
                 jobs,
+                progress: !quiet,
+            },
+            save,
+        ),
+        Command::Hunt {
+            scenario,
+            budget,
+            max_runs,
+            seed,
+            jobs,
+            no_random,
+            save,
+            quiet,
+        } => choices::hunt(
+            &scenario,
+            crate::report::hunt::HuntOptions {
+                seed,
+                budget,
+                max_runs,
+                jobs,
+                compare: !no_random,
                 progress: !quiet,
             },
             save,

@@ -5,7 +5,9 @@
 //! [`picture`] (a run as an SVG sequence diagram or JSON).
 
 pub mod bench;
+pub mod coverage;
 pub mod explore;
+pub mod hunt;
 pub mod merge;
 pub mod picture;
 pub mod summary;

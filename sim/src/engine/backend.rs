@@ -37,7 +37,7 @@ use std::rc::Rc;
 use games::env::Env;
 
 use crate::engine::harness::{NetConfig, RunOptions, RunOutcome, Violation};
-use crate::engine::trace::Trace;
+use crate::engine::trace::{Trace, TraceLine};
 use crate::scenario::faults::Fault;
 use crate::scenario::swarm;
 
@@ -156,8 +156,17 @@ pub trait Model {
     }
     /// The hosts one seed starts, in order.
     fn hosts<E: Env>(&self, seed: u64) -> Vec<HostSpec<E>>;
-    /// Judges a finished run's trace (`violations` are the backend's).
-    fn judge(&self, trace: &Trace, violations: Vec<Violation>) -> RunOutcome;
+    /// Judges a run's trace lines (`violations` are the backend's). Also
+    /// called on a prefix of a failing run's trace, with no backend
+    /// violations, to find where its safety first broke (see
+    /// [`crate::engine::first_break`]).
+    fn judge_lines(&self, lines: Vec<TraceLine>, violations: Vec<Violation>) -> RunOutcome;
+    /// The properties that only a whole run can be judged by (a game that
+    /// must end, a reply that must come, lines every client must have
+    /// received): on a prefix they are broken by what has not happened
+    /// yet, so they are not looked for in prefixes. Every other property is
+    /// a safety property: once a prefix breaks it, every longer one does.
+    fn end_of_run_properties(&self) -> &'static [&'static str];
 }
 
 /// Runs one seed of `model` on `backend` and judges it.
@@ -182,7 +191,10 @@ pub fn run<M: Model, B: Backend>(
     let faults: Vec<Fault> = faults.iter().map(|fault| model.on_hosts(fault)).collect();
     let hosts = model.hosts::<B::Env>(seed);
     let violations = backend.run_hosts(seed, &net, &faults, &trace, hosts);
-    let mut outcome = model.judge(&trace, violations);
+    let mut outcome = model.judge_lines(trace.take_lines(), violations);
+    if !outcome.passed() {
+        outcome.first_break = crate::engine::first_break::find(model, &outcome);
+    }
     outcome.wire = trace.wire();
     outcome
 }

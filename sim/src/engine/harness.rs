@@ -12,6 +12,9 @@ use crate::engine::trace::{render, TraceLine, WireEvent};
 
 /// How many trace lines a failure report shows.
 pub const FAILURE_TRACE_LINES: usize = 20;
+/// How many trace lines a failure report shows before the line that first
+/// broke a safety property.
+pub const FIRST_BREAK_LINES_BEFORE: usize = 4;
 
 /// Anything a sweep can run: a scenario file, on turmoil or on the fast
 /// backend.
@@ -124,6 +127,9 @@ pub struct RunOutcome {
     pub winners_per_game: Vec<usize>,
     /// Named rare events this run reached (`simultaneous-claim`, ...).
     pub reached: BTreeSet<String>,
+    /// For a failing run, the first trace line after which a safety
+    /// property was broken (see [`crate::engine::first_break`]).
+    pub first_break: Option<crate::engine::first_break::FirstBreak>,
 }
 
 impl RunOutcome {
@@ -242,6 +248,20 @@ pub(crate) fn failure_report_with(
             "  broken property {}: {}\n",
             violation.property, violation.detail
         ));
+    }
+    if let Some(first) = &outcome.first_break {
+        // Where it went wrong, which can be long before the end.
+        let from = first.line.saturating_sub(FIRST_BREAK_LINES_BEFORE);
+        out.push_str(&format!(
+            "  {} first broken by trace line {} of {}:\n",
+            first.property,
+            first.line + 1,
+            outcome.trace.len()
+        ));
+        for (index, line) in outcome.trace[from..=first.line].iter().enumerate() {
+            let marker = if from + index == first.line { ">" } else { " " };
+            out.push_str(&format!("   {marker}{line}\n"));
+        }
     }
     let start = outcome.trace.len().saturating_sub(FAILURE_TRACE_LINES);
     out.push_str(&format!(

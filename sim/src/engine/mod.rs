@@ -7,6 +7,8 @@
 //! - [`fast`]: the event-driven backend (in-memory pipes on its own
 //!   scheduler and simulated clock).
 //! - [`trace`]: the one-line-per-event record of a run.
+//! - [`first_break`]: where in a failing run's trace a safety property
+//!   first broke.
 //! - [`backend`]: the seam: a game's [`backend::Model`], a
 //!   [`backend::Backend`] ([`turmoil_backend::Turmoil`] or
 //!   [`fast_hosts::Fast`]), the one run function and the RNG naming rule.
@@ -14,6 +16,7 @@
 pub mod backend;
 pub mod fast;
 pub mod fast_hosts;
+pub mod first_break;
 pub mod harness;
 pub mod tap;
 pub mod trace;

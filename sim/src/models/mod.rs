@@ -58,6 +58,23 @@ macro_rules! registry {
                 }
             }
 
+            /// Judges `lines` (a run's trace, or a prefix of one) with the
+            /// oracles of `file`'s game, as a run of `seed` would be.
+            #[cfg(test)]
+            pub(crate) fn judge_lines(
+                self,
+                file: &ScenarioFile,
+                seed: u64,
+                lines: Vec<crate::engine::trace::TraceLine>,
+            ) -> RunOutcome {
+                use crate::engine::backend::Model;
+                match self {
+                    $(GameKind::$variant => $module::scenario_spec(file, seed)
+                        .expect("a valid scenario")
+                        .judge_lines(lines, Vec::new())),+
+                }
+            }
+
             /// Checks the game-specific parts of `file` without running it.
             pub(crate) fn check(self, file: &ScenarioFile) -> Result<(), String> {
                 match self {

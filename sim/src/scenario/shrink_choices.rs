@@ -6,7 +6,9 @@
 //! run's (every latency it drew) or from a recorded seed's `choices`. Runs
 //! of deviations are dropped first in halves, then in quarters and so on
 //! down to one at a time (delta debugging), and each deviation left is then
-//! tried at the value 1, the smallest that is not the default. Dropping a
+//! tried at the value 1, the smallest that is not the default. First of
+//! all, the choices made after the trace line that first broke the
+//! property (see `engine::first_break`) are dropped together. Dropping a
 //! deviation can move every later choice (the run goes another way), so
 //! each step is judged by running it: the result always breaks the
 //! property, and it replays exactly from its deviations.
@@ -108,6 +110,36 @@ pub fn shrink_choices(
     };
     let from = start.len();
     let mut current = start;
+    // Choices made after the line that first broke the property cannot
+    // have changed the trace up to it, so the run without them breaks it
+    // too: they go at once (one run to confirm), before delta debugging.
+    if let Some(first) = best
+        .0
+        .first_break
+        .as_ref()
+        .filter(|first| first.property == judge.property)
+    {
+        let broken_ms = best.0.trace[first.line].time_ms;
+        let log = &best.1;
+        let before: Vec<Deviation> = current
+            .iter()
+            .copied()
+            .filter(|&(position, _)| {
+                log.get(position as usize)
+                    .is_none_or(|made| made.time_ms <= broken_ms)
+            })
+            .collect();
+        if before.len() < current.len() {
+            if let Some(kept) = judge.breaks(&before) {
+                progress(&format!(
+                    "{} deviations (those after the first break at {broken_ms} ms dropped)",
+                    before.len()
+                ));
+                current = before;
+                best = kept;
+            }
+        }
+    }
     let mut chunk = (current.len() / 2).max(1);
     while !current.is_empty() {
         let mut dropped = false;

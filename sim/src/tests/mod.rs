@@ -11,6 +11,7 @@ mod chat_real_tcp;
 mod chat_sim;
 mod env_parity;
 mod explore;
+mod first_break;
 mod hunt;
 mod live_sim;
 mod sim_fast;

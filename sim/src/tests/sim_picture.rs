@@ -311,6 +311,7 @@ fn hand_made_run() -> RunOutcome {
         games: 1,
         winners_per_game: vec![1],
         reached: BTreeSet::from(["partition".to_owned()]),
+        first_break: None,
     }
 }
 

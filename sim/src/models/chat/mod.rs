@@ -50,6 +50,11 @@ use crate::scenario::file::ScenarioFile;
 
 use facts::*;
 
+/// The properties only a whole run is judged by: a session that heard
+/// `BYE` must have received every message queued for it (on a prefix,
+/// they may still be on their way).
+pub const END_OF_RUN_PROPERTIES: &[&str] = &["delivered-all"];
+
 /// The port the simulated server listens on.
 pub const SERVER_PORT: u16 = 2004;
 /// The trace name (and turmoil host) of the server.

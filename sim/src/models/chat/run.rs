@@ -11,7 +11,7 @@ use games::env::Env;
 
 use crate::engine::backend::{HostContext, HostSpec, Model};
 use crate::engine::harness::{host_rng, judge_safely, NetConfig, RunOutcome, Violation};
-use crate::engine::trace::Trace;
+use crate::engine::trace::TraceLine;
 use crate::models::chat::{
     connection_name, judge_with, ChatSpec, SessionSpec, RECONNECT_PAUSE_MS, SERVER_NAME,
     SERVER_PORT,
@@ -85,11 +85,13 @@ impl Model for ChatSpec {
         hosts
     }
 
-    fn judge(&self, trace: &Trace, violations: Vec<Violation>) -> RunOutcome {
+    fn judge_lines(&self, lines: Vec<TraceLine>, violations: Vec<Violation>) -> RunOutcome {
         let topology = self.topology();
-        judge_safely(trace.take_lines(), |lines| {
-            judge_with(lines, violations, &topology)
-        })
+        judge_safely(lines, |lines| judge_with(lines, violations, &topology))
+    }
+
+    fn end_of_run_properties(&self) -> &'static [&'static str] {
+        super::END_OF_RUN_PROPERTIES
     }
 }
 

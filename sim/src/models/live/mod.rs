@@ -39,6 +39,11 @@ use facts::*;
 use lines::*;
 use oracles::*;
 
+/// The properties only a whole run is judged by: a game must end, and a
+/// client must have received every draw of its games and their winner (on
+/// a prefix, they may still be on their way).
+pub const END_OF_RUN_PROPERTIES: &[&str] = &["game-ends", "same-draws", "same-winner"];
+
 /// The simulated server's numbers port.
 pub const NUMBERS_PORT: u16 = 2004;
 /// The simulated server's claims port.

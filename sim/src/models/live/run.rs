@@ -17,7 +17,7 @@ use rand::Rng;
 
 use crate::engine::backend::{HostSpec, Model};
 use crate::engine::harness::{host_rng, judge_safely, NetConfig, RunOutcome, Violation};
-use crate::engine::trace::Trace;
+use crate::engine::trace::TraceLine;
 use crate::models::live::{judge, LiveSpec, PlayerSpec, CLAIMS_PORT, NUMBERS_PORT};
 use crate::scenario::faults::Fault;
 
@@ -128,12 +128,14 @@ impl Model for LiveSpec {
         hosts
     }
 
-    fn judge(&self, trace: &Trace, violations: Vec<Violation>) -> RunOutcome {
+    fn judge_lines(&self, lines: Vec<TraceLine>, violations: Vec<Violation>) -> RunOutcome {
         let host_of = self.host_of();
         let seconds = pause_seconds(self.server.pause_ms);
-        judge_safely(trace.take_lines(), |lines| {
-            judge(lines, &host_of, seconds, violations)
-        })
+        judge_safely(lines, |lines| judge(lines, &host_of, seconds, violations))
+    }
+
+    fn end_of_run_properties(&self) -> &'static [&'static str] {
+        super::END_OF_RUN_PROPERTIES
     }
 }
 

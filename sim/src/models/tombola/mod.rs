@@ -29,6 +29,11 @@ use serde::Deserialize;
 
 use crate::engine::harness::{host_rng, NetConfig, RunOutcome, Violation};
 use crate::engine::trace::TraceLine;
+
+/// The properties only a whole run is judged by: a game must end, and a
+/// player who stayed must have received every draw and the winners (on a
+/// prefix, they may still be on their way).
+pub const END_OF_RUN_PROPERTIES: &[&str] = &["game-ends", "same-draws", "same-winners"];
 use crate::scenario::faults::Fault;
 use crate::scenario::file::ScenarioFile;
 

@@ -12,7 +12,7 @@ use rand::Rng;
 
 use crate::engine::backend::{HostSpec, Model};
 use crate::engine::harness::{host_rng, NetConfig, RunOutcome, Violation};
-use crate::engine::trace::Trace;
+use crate::engine::trace::TraceLine;
 use crate::models::tombola::{judge, session_behaviour, TombolaSpec, REJOIN_WAIT_MS, SERVER_PORT};
 use crate::scenario::faults::Fault;
 
@@ -107,8 +107,12 @@ impl Model for TombolaSpec {
         hosts
     }
 
-    fn judge(&self, trace: &Trace, violations: Vec<Violation>) -> RunOutcome {
-        judge(self, trace.take_lines(), violations)
+    fn judge_lines(&self, lines: Vec<TraceLine>, violations: Vec<Violation>) -> RunOutcome {
+        judge(self, lines, violations)
+    }
+
+    fn end_of_run_properties(&self) -> &'static [&'static str] {
+        super::END_OF_RUN_PROPERTIES
     }
 }
 

@@ -19,3 +19,4 @@ mod sim_files;
 mod sim_picture;
 mod tombola_scale;
 mod tombola_sim;
+mod xml_check;

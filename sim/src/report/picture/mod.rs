@@ -15,6 +15,7 @@
 mod arrow;
 mod fold;
 mod header;
+mod labels;
 mod layout;
 mod pairing;
 mod story;
@@ -29,6 +30,7 @@ use crate::engine::trace::WireEvent;
 use arrow::*;
 use fold::*;
 use header::*;
+use labels::*;
 use layout::{Fold, Inputs, Layout, FOLD_MARGIN_PX, FOLD_ROW_PX, IDLE_GAP_MAX_PX};
 use pairing::sessions_by_address;
 pub use pairing::{json, messages, Message};
@@ -186,79 +188,6 @@ fn style() -> String {
         );
     }
     style
-}
-
-/// Approximate advance of one character of the 10 px monospace font.
-const CHAR_WIDTH_PX: i64 = 6;
-/// A note's label keeps this far right of its dot.
-const LABEL_OFFSET_PX: i64 = 8;
-/// Two labels whose baselines are closer than this would overlap.
-const LABEL_HEIGHT_PX: i64 = 10;
-/// Characters of a note drawn in full: what fits between its dot and the
-/// next lifeline (longer ones are cut at a word, whole in the tooltip).
-const NOTE_CHARS_MAX: usize =
-    ((LIFELINE_SPACING_PX - LABEL_OFFSET_PX - 8) / CHAR_WIDTH_PX) as usize;
-/// A label that cannot keep this many characters is left out (its arrow
-/// or dot keeps the tooltip).
-const LABEL_CHARS_MIN: usize = 4;
-
-/// The labels placed so far, so that a later one is cut short or left out
-/// rather than drawn over an earlier one.
-#[derive(Default)]
-struct LabelSpace {
-    /// Baseline y -> horizontal extents of the labels on it.
-    placed: BTreeMap<i64, Vec<(i64, i64)>>,
-}
-
-impl LabelSpace {
-    /// The most of `wanted_chars` of `text` that fit at baseline `y`,
-    /// starting at `x` or centred on it, clear of every label placed
-    /// before; reserves that room. A cut label keeps at least its first
-    /// word whole (and [`LABEL_CHARS_MIN`]): `SEN…` says nothing. 0 when
-    /// that does not fit.
-    fn fit(&mut self, text: &str, x: i64, y: i64, centred: bool, wanted_chars: usize) -> usize {
-        let extent = |chars: usize| {
-            let width = chars as i64 * CHAR_WIDTH_PX;
-            if centred {
-                (x - width / 2, x + width / 2)
-            } else {
-                (x, x + width)
-            }
-        };
-        let clear = |(start, end): (i64, i64)| {
-            self.placed
-                .range(y - LABEL_HEIGHT_PX + 1..y + LABEL_HEIGHT_PX)
-                .flat_map(|(_, extents)| extents.iter())
-                .all(|&(other_start, other_end)| {
-                    end + CHAR_WIDTH_PX <= other_start || other_end + CHAR_WIDTH_PX <= start
-                })
-        };
-        let first_word_chars = text.split(' ').next().unwrap_or("").chars().count();
-        // The first word and an ellipsis, or the whole text if shorter.
-        let least = LABEL_CHARS_MIN
-            .max(first_word_chars + 1)
-            .min(text.chars().count())
-            .max(1);
-        let Some(chars) = (least..=wanted_chars)
-            .rev()
-            .find(|&chars| clear(extent(chars)))
-        else {
-            return 0;
-        };
-        self.placed.entry(y).or_default().push(extent(chars));
-        chars
-    }
-}
-
-/// A white box under a label of `chars` characters at baseline `y`, so
-/// that lines crossing it do not strike it through.
-fn label_background(x: i64, y: i64, centred: bool, chars: usize) -> String {
-    let width = chars as i64 * CHAR_WIDTH_PX + 4;
-    let left = if centred { x - width / 2 } else { x - 2 };
-    format!(
-        "<rect class=\"bg\" x=\"{left}\" y=\"{}\" width=\"{width}\" height=\"10\"/>",
-        y - 8
-    )
 }
 
 /// `1,234`: times in the header and folded rows are read, not parsed.
@@ -647,76 +576,4 @@ pub fn svg(outcome: &RunOutcome, title: &str) -> String {
 }
 
 #[cfg(test)]
-mod tests {
-    use super::*;
-    use crate::engine::trace::{Direction, TraceLine};
-
-    fn event(
-        time_ms: u64,
-        session: &str,
-        local: &str,
-        peer: &str,
-        direction: Direction,
-        line: &str,
-    ) -> WireEvent {
-        WireEvent {
-            time_ms,
-            session: session.to_owned(),
-            local: local.to_owned(),
-            peer: peer.to_owned(),
-            direction,
-            line: line.to_owned(),
-        }
-    }
-
-    #[test]
-    fn a_reused_address_pair_does_not_pair_lines_across_connections() {
-        use Direction::{Received, Sent};
-        // The first connection breaks with "B" in flight; a new one reuses
-        // the same addresses and carries "C".
-        let wire = vec![
-            event(1, "s", "a:1", "b:2", Sent, "A"),
-            event(2, "c", "b:2", "a:1", Received, "A"),
-            event(3, "s", "a:1", "b:2", Sent, "B"),
-            event(9, "s", "a:1", "b:2", Sent, "C"),
-            event(11, "c", "b:2", "a:1", Received, "C"),
-        ];
-        let pairs: Vec<(Option<usize>, Option<usize>)> = messages(&wire)
-            .iter()
-            .map(|message| (message.sent, message.received))
-            .collect();
-        assert_eq!(
-            pairs,
-            vec![(Some(0), Some(1)), (Some(2), None), (Some(3), Some(4))]
-        );
-        let lost = &messages(&wire)[1];
-        assert_eq!((lost.from.as_str(), lost.to.as_deref()), ("s", Some("c")));
-    }
-
-    #[test]
-    fn a_run_past_the_drawing_limit_is_cut_and_says_so() {
-        use Direction::{Received, Sent};
-        let lines = WIRE_EVENTS_DRAWN_MAX; // twice as many wire events
-        let mut outcome = RunOutcome::default();
-        for index in 0..lines as u64 {
-            let line = format!("PING {index}");
-            outcome
-                .wire
-                .push(event(10 * index, "server", "a:1", "b:2", Sent, &line));
-            outcome
-                .wire
-                .push(event(10 * index + 1, "c1", "b:2", "a:1", Received, &line));
-        }
-        outcome.trace.push(TraceLine {
-            time_ms: 0,
-            host: "server".to_owned(),
-            text: "listen".to_owned(),
-        });
-        let svg = svg(&outcome, "long");
-        assert!(svg.contains(&format!(
-            "Only the first {WIRE_EVENTS_DRAWN_MAX} wire events are drawn"
-        )));
-        let arrows = svg.matches("<path class=\"m ").count();
-        assert_eq!(arrows, WIRE_EVENTS_DRAWN_MAX / 2);
-    }
-}
+mod tests;

@@ -23,6 +23,12 @@ use crate::engine::trace::Trace;
 use crate::scenario::faults::{schedule, Action, Fault, SessionBook};
 use crate::scenario::file::ScenarioFile;
 
+/// How late a fault may fire, in one-way latencies at the run's maximum
+/// (two: one round trip). When it fires is a choice of the run (see
+/// `engine::fast::choice`): a crash that may land anywhere within one
+/// exchange of lines can land between any two of them.
+pub const FAULT_DELAY_LATENCIES: u64 = 2;
+
 /// The event-driven in-memory backend.
 #[derive(Debug, Clone, Copy, Default)]
 pub struct Fast;
@@ -101,8 +107,15 @@ impl Backend for Fast {
         trace: &Trace,
         hosts: Vec<HostSpec<FastEnv>>,
     ) -> Vec<Violation> {
-        let actions = schedule(faults, net.latency_max_ms);
         simulate(seed, net, trace, |network| async move {
+            // Each fault may fire up to a round trip late: a choice of the
+            // run (on time in a seeded run), taken before anything runs.
+            let delay_max_ms = FAULT_DELAY_LATENCIES * net.latency_max_ms;
+            let delayed: Vec<Fault> = faults
+                .iter()
+                .map(|fault| fault.delayed(executor::choose_fault_delay(delay_max_ms)))
+                .collect();
+            let actions = schedule(&delayed, net.latency_max_ms);
             let book = SessionBook::default();
             let reports = Rc::new(Reports::default());
             let mut hosts: Vec<Host> = hosts

@@ -23,7 +23,7 @@ use std::time::Instant;
 use indicatif::{ProgressBar, ProgressStyle};
 use rayon::prelude::*;
 
-use crate::engine::fast::choice::{self, Choice, ChoiceKind, Deviation};
+use crate::engine::fast::choice::{self, Choice, Deviation};
 use crate::engine::fast_hosts::Fast;
 use crate::engine::harness::{RunOptions, RunOutcome};
 use crate::scenario::file::ScenarioFile;
@@ -235,10 +235,7 @@ pub fn explore(file: &ScenarioFile, options: &ExploreOptions) -> Explored {
     let (outcome, log) = run_once(file, options.seed, &[]);
     let mut default_choices: BTreeMap<&'static str, (u64, u64)> = BTreeMap::new();
     for made in &log {
-        let kind = match made.kind {
-            ChoiceKind::Order => "order",
-            ChoiceKind::Latency => "latency",
-        };
+        let kind = made.kind.word();
         let entry = default_choices.entry(kind).or_default();
         entry.0 += 1;
         entry.1 += u64::from(made.options);

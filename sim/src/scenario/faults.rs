@@ -114,6 +114,45 @@ impl Fault {
     }
 }
 
+impl Fault {
+    /// The same fault, every time in it `delay_ms` later.
+    pub(crate) fn delayed(&self, delay_ms: u64) -> Fault {
+        let mut fault = self.clone();
+        let later = |time: &mut u64| *time = time.saturating_add(delay_ms);
+        match &mut fault {
+            Fault::Partition {
+                at_ms, heal_at_ms, ..
+            } => {
+                later(at_ms);
+                heal_at_ms.iter_mut().for_each(later);
+            }
+            Fault::Hold {
+                at_ms,
+                release_at_ms,
+                ..
+            } => {
+                later(at_ms);
+                release_at_ms.iter_mut().for_each(later);
+            }
+            Fault::Crash {
+                at_ms,
+                restart_at_ms,
+                ..
+            } => {
+                later(at_ms);
+                restart_at_ms.iter_mut().for_each(later);
+            }
+            Fault::LatencySpike {
+                at_ms, until_ms, ..
+            } => {
+                later(at_ms);
+                later(until_ms);
+            }
+        }
+        fault
+    }
+}
+
 /// One scheduled change to the network or a host, as every backend
 /// applies it.
 #[derive(Debug, Clone, PartialEq, Eq)]

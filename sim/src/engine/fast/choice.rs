@@ -2,7 +2,11 @@
 //! scheduler make that a search may want to make otherwise, drawn through
 //! one place.
 //!
-//! Two kinds of decision are choices:
+//! Three kinds of decision are choices:
+//! - **fault delay**: how many ms after the time the scenario (or the
+//!   swarm) gives it each fault fires, up to a round trip at the maximum
+//!   latency (0, on time, as a seeded run does); taken when the run
+//!   starts, one per fault, in the order of the faults;
 //! - **order**: when several tasks are ready at once, which is polled next
 //!   (0 is the first ready, as a seeded run does);
 //! - **latency**: each segment's and each connect's latency within the
@@ -28,8 +32,20 @@ use rand_chacha::ChaCha8Rng;
 /// What a choice decided.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum ChoiceKind {
+    FaultDelay,
     Order,
     Latency,
+}
+
+impl ChoiceKind {
+    /// The kind as reports name it.
+    pub fn word(self) -> &'static str {
+        match self {
+            ChoiceKind::FaultDelay => "fault delay",
+            ChoiceKind::Order => "order",
+            ChoiceKind::Latency => "latency",
+        }
+    }
 }
 
 /// One choice a run made: its value among `options` (0 is the default),
@@ -116,6 +132,16 @@ impl Choices {
         }
         let options = u32::try_from(ready).unwrap_or(u32::MAX);
         self.take(ChoiceKind::Order, options, time_ms, || 0) as usize
+    }
+
+    /// How late a fault fires, in `0..=delay_max_ms` (0 in a seeded run:
+    /// on time).
+    pub(super) fn fault_delay(&mut self, delay_max_ms: u64, time_ms: u64) -> u64 {
+        if delay_max_ms == 0 {
+            return 0;
+        }
+        let options = u32::try_from(delay_max_ms + 1).unwrap_or(u32::MAX);
+        u64::from(self.take(ChoiceKind::FaultDelay, options, time_ms, || 0))
     }
 
     /// A latency in `min_ms..=max_ms`, drawn from `rng` in a seeded run.

@@ -64,6 +64,12 @@ pub enum InjectedBug {
     AckSevenRefused,
     /// Off by one at a bound: `WAITING` counts one player too many.
     WaitingCountsOneMore,
+    /// Stale state after a leave: the claim of a player dropped after its
+    /// valid claim and before the round is decided (its connection reset
+    /// while others still owed their answer) is not withdrawn, so the round
+    /// ends the game as if someone had won, with no winner: `OVER NOWINNER`
+    /// long before draw 90.
+    DroppedClaimEndsGame,
 }
 
 /// Every injected bug by its scenario-file name.
@@ -79,6 +85,7 @@ pub const INJECTED_BUGS: &[(&str, InjectedBug)] = &[
     ),
     ("ack-seven-refused", InjectedBug::AckSevenRefused),
     ("waiting-counts-one-more", InjectedBug::WaitingCountsOneMore),
+    ("dropped-claim-ends-game", InjectedBug::DroppedClaimEndsGame),
 ];
 
 impl std::str::FromStr for InjectedBug {
@@ -584,7 +591,9 @@ impl<R: Rng> LockstepServer<R> {
             } = &mut game.round
             {
                 pending.remove(&conn);
-                claims.remove(&conn);
+                if self.config.injected_bug != Some(InjectedBug::DroppedClaimEndsGame) {
+                    claims.remove(&conn);
+                }
             }
         }
         if was_queued {

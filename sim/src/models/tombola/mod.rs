@@ -509,8 +509,10 @@ fn check_draws(number: u64, game: &GameRecord, violations: &mut Vec<Violation>) 
     }
 }
 
-/// Every winner's board is covered, and the winners are exactly the
-/// players still in the game whose boards completed on the last draw.
+/// Every winner's board is covered, the winners are exactly the players
+/// still in the game whose boards completed on the last draw, and a game
+/// ends with no winner only after its 90th draw (`OVER NOWINNER`: every
+/// number drawn and nobody claimed).
 fn check_winners(
     incarnation: u32,
     number: u64,
@@ -539,6 +541,12 @@ fn check_winners(
                 format!("game {number}: winner {winner}'s board is not covered by the {last_draw} draws"),
             ));
         }
+    }
+    if winners.is_empty() && last_draw < usize::from(NUMBER_MAX) {
+        violations.push(Violation::new(
+            "no-winner-only-after-90",
+            format!("game {number} ended with no winner after {last_draw} draws"),
+        ));
     }
     let actual: Vec<&String> = winners.iter().collect();
     if actual != expected {

@@ -211,8 +211,10 @@ pub(super) enum Command {
         /// Skip the random sweep beside the hunt.
         #[arg(long)]
         no_random: bool,
-        /// Where to save a violating run as a recorded seed (default:
-        /// `hunt-<scenario>-seed<N>.toml` in the current folder).
+        /// Where to save the hunt's violating run as a recorded seed
+        /// (default: `hunt-<scenario>-seed<N>.toml` in the current folder;
+        /// the random sweep's goes beside it, `<name>-random.toml`, or
+        /// `random-<scenario>-seed<N>.toml`).
         #[arg(long, value_name = "PATH")]
         save: Option<PathBuf>,
         /// No progress bar.

@@ -73,9 +73,16 @@ pub(super) fn hunt(scenario: &str, options: HuntOptions, save: Option<PathBuf>) 
                 input.seed
             ),
         };
-        let path = save.clone().unwrap_or_else(|| {
-            PathBuf::from(format!("{search}-{}-seed{}.toml", file.name(), input.seed))
-        });
+        let path = match &save {
+            // Both searches may find one: the random sweep's gets its own
+            // name beside the hunt's.
+            Some(path) if search == "random" => path.with_file_name(format!(
+                "{}-random.toml",
+                path.file_stem().unwrap_or_default().to_string_lossy()
+            )),
+            Some(path) => path.clone(),
+            None => PathBuf::from(format!("{search}-{}-seed{}.toml", file.name(), input.seed)),
+        };
         status = report_violation(&file, input.seed, input.deviations, &outcome, &why, &path);
     }
     status

@@ -140,10 +140,10 @@ pub(super) enum Command {
     /// whose choices differ from the default in at most `--bound` places.
     ///
     /// A run's choices are which of several ready tasks runs next, each
-    /// message's latency within the scenario's range, and how late each
-    /// fault fires (up to a round trip); the default is the first ready
-    /// task, the smallest latency and every fault on time. Boards,
-    /// behaviours, join times, which faults a swarm run has and the
+    /// message's latency within the scenario's range, and whether each
+    /// fault happens and how late it fires (up to a round trip); the
+    /// default is the first ready task, the smallest latency and no fault.
+    /// Boards, behaviours, join times, the faults a swarm run draws and the
     /// server's draws come from `--seed`, as in a seeded run. The search is depth first and runs every sequence of at
     /// most `--bound` deviations once, so when it ends by itself the space
     /// within the bound is exhausted. It stops at the first run that breaks
@@ -182,8 +182,8 @@ pub(super) enum Command {
     /// The hunt keeps the runs that covered something new (a rare event, a
     /// step of a state machine, lines of two hosts at one moment, a new
     /// count of a kind of line) and makes its next runs by mutating their
-    /// choices (which ready task runs next, each latency, how late each
-    /// fault fires) or from fresh
+    /// choices (which ready task runs next, each latency, whether and how
+    /// late each fault fires) or from fresh
     /// seeds. Then seeds in order run for the same budget, and a table
     /// shows the features each covered over time and the run at which each
     /// reached every rare event. It stops at the first run that breaks a

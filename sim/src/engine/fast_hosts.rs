@@ -24,8 +24,8 @@ use crate::scenario::faults::{schedule, Action, Fault, SessionBook};
 use crate::scenario::file::ScenarioFile;
 
 /// How late a fault may fire, in one-way latencies at the run's maximum
-/// (two: one round trip). When it fires is a choice of the run (see
-/// `engine::fast::choice`): a crash that may land anywhere within one
+/// (two: one round trip). Whether and when it fires is a choice of the run
+/// (see `engine::fast::choice`): a crash that may land anywhere within one
 /// exchange of lines can land between any two of them.
 pub const FAULT_DELAY_LATENCIES: u64 = 2;
 
@@ -108,12 +108,15 @@ impl Backend for Fast {
         hosts: Vec<HostSpec<FastEnv>>,
     ) -> Vec<Violation> {
         simulate(seed, net, trace, |network| async move {
-            // Each fault may fire up to a round trip late: a choice of the
-            // run (on time in a seeded run), taken before anything runs.
+            // Whether each fault happens, and up to a round trip late: a
+            // choice of the run (every fault on time in a seeded run),
+            // taken before anything runs.
             let delay_max_ms = FAULT_DELAY_LATENCIES * net.latency_max_ms;
             let delayed: Vec<Fault> = faults
                 .iter()
-                .map(|fault| fault.delayed(executor::choose_fault_delay(delay_max_ms)))
+                .filter_map(|fault| {
+                    executor::choose_fault(delay_max_ms).map(|delay_ms| fault.delayed(delay_ms))
+                })
                 .collect();
             let actions = schedule(&delayed, net.latency_max_ms);
             let book = SessionBook::default();

@@ -206,7 +206,7 @@ pub fn around_deviations(shrunk: &ShrunkChoices, window_ms: u64, lines_max: usiz
             continue;
         };
         let kind = match made.kind {
-            choice::ChoiceKind::FaultDelay => "fault delay: ms late",
+            choice::ChoiceKind::Fault => "fault: 0 none, else fires this - 1 ms late",
             choice::ChoiceKind::Order => "order: ready task",
             choice::ChoiceKind::Latency => "latency: minimum +",
         };

@@ -237,7 +237,7 @@ fn shrinking_a_run_that_breaks_nothing_is_an_error_that_says_so() {
 }
 
 #[test]
-fn when_a_fault_fires_is_a_choice_on_time_by_default_and_at_most_a_round_trip_late() {
+fn whether_and_when_a_fault_fires_is_a_choice_none_by_default_at_most_a_round_trip_late() {
     let file = crate::scenario::file::builtin("tombola-server-restart").expect("built in");
     let options = RunOptions::default();
     let at = |outcome: &crate::engine::harness::RunOutcome, text: &str| {
@@ -247,23 +247,23 @@ fn when_a_fault_fires_is_a_choice_on_time_by_default_and_at_most_a_round_trip_la
             .find(|line| line.host == "sim" && line.text == text)
             .map(|line| line.time_ms)
     };
-    let (on_time, log) = choice::drive(&[], || file.run_on(&Fast, 0, &options));
+    let (default, log) = choice::drive(&[], || file.run_on(&Fast, 0, &options));
     // The scenario's one fault (crash at 3,000 ms, restart at 3,500) makes
-    // the run's first choice, before anything runs.
-    assert_eq!(log[0].kind, choice::ChoiceKind::FaultDelay);
+    // the run's first choice, before anything runs: not at all (the
+    // default), or on time, or up to a round trip late.
+    assert_eq!(log[0].kind, choice::ChoiceKind::Fault);
     assert_eq!(log[0].time_ms, 0);
-    assert_eq!(
-        u64::from(log[0].options),
-        2 * file.net.latency_max_ms + 1,
-        "on time, or up to a round trip late"
-    );
+    assert_eq!(u64::from(log[0].options), 2 * file.net.latency_max_ms + 2);
+    assert_eq!(at(&default, "crash server"), None);
+    assert!(default.passed(), "{}", default.report());
+    let (on_time, _) = choice::drive(&[(0, 1)], || file.run_on(&Fast, 0, &options));
     assert_eq!(at(&on_time, "crash server"), Some(3_000));
     assert_eq!(at(&on_time, "restart server"), Some(3_500));
-    let (late, _) = choice::drive(&[(0, 7)], || file.run_on(&Fast, 0, &options));
+    let (late, _) = choice::drive(&[(0, 8)], || file.run_on(&Fast, 0, &options));
     assert_eq!(at(&late, "crash server"), Some(3_007));
     assert_eq!(at(&late, "restart server"), Some(3_507));
     // A seeded run fires its faults on time, as before faults were choices.
     let (seeded, seeded_log) = choice::record(|| file.run_on(&Fast, 0, &options));
-    assert_eq!(seeded_log[0].value, 0);
+    assert_eq!(seeded_log[0].value, 1);
     assert_eq!(at(&seeded, "crash server"), Some(3_000));
 }

@@ -3,10 +3,11 @@
 //! one place.
 //!
 //! Three kinds of decision are choices:
-//! - **fault delay**: how many ms after the time the scenario (or the
-//!   swarm) gives it each fault fires, up to a round trip at the maximum
-//!   latency (0, on time, as a seeded run does); taken when the run
-//!   starts, one per fault, in the order of the faults;
+//! - **fault**: whether each fault of the scenario (or of the swarm) happens
+//!   at all (0, the default: it does not) and if so how many ms after its
+//!   time it fires: value `v` fires it `v - 1` ms late, up to a round trip
+//!   at the maximum latency (a seeded run takes 1: on time); taken when the
+//!   run starts, one per fault, in the order of the faults;
 //! - **order**: when several tasks are ready at once, which is polled next
 //!   (0 is the first ready, as a seeded run does);
 //! - **latency**: each segment's and each connect's latency within the
@@ -32,7 +33,7 @@ use rand_chacha::ChaCha8Rng;
 /// What a choice decided.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum ChoiceKind {
-    FaultDelay,
+    Fault,
     Order,
     Latency,
 }
@@ -41,7 +42,7 @@ impl ChoiceKind {
     /// The kind as reports name it.
     pub fn word(self) -> &'static str {
         match self {
-            ChoiceKind::FaultDelay => "fault delay",
+            ChoiceKind::Fault => "fault",
             ChoiceKind::Order => "order",
             ChoiceKind::Latency => "latency",
         }
@@ -134,14 +135,14 @@ impl Choices {
         self.take(ChoiceKind::Order, options, time_ms, || 0) as usize
     }
 
-    /// How late a fault fires, in `0..=delay_max_ms` (0 in a seeded run:
-    /// on time).
-    pub(super) fn fault_delay(&mut self, delay_max_ms: u64, time_ms: u64) -> u64 {
-        if delay_max_ms == 0 {
-            return 0;
+    /// Whether a fault happens (`None`: not, the default) and how late it
+    /// fires, in `0..=delay_max_ms` (a seeded run: on time).
+    pub(super) fn fault(&mut self, delay_max_ms: u64, time_ms: u64) -> Option<u64> {
+        let options = u32::try_from(delay_max_ms.saturating_add(2)).unwrap_or(u32::MAX);
+        match self.take(ChoiceKind::Fault, options, time_ms, || 1) {
+            0 => None,
+            value => Some(u64::from(value) - 1),
         }
-        let options = u32::try_from(delay_max_ms + 1).unwrap_or(u32::MAX);
-        u64::from(self.take(ChoiceKind::FaultDelay, options, time_ms, || 0))
     }
 
     /// A latency in `min_ms..=max_ms`, drawn from `rng` in a seeded run.

@@ -66,23 +66,59 @@ struct ServerRecord {
     claims: BTreeMap<(u32, String, u32), bool>,
     /// (incarnation, id) -> why the server dropped the player.
     drops: BTreeMap<(u32, String), DropReason>,
+    /// Per server incarnation, how many registered players waited for a
+    /// game after each change: (time, count). `WAITING <have>` must be one
+    /// of these counts (players who register while a game runs wait for
+    /// the next one, so a full table may wait).
+    waiting: BTreeMap<u32, Vec<(u64, usize)>>,
+    /// (incarnation, id) -> when the server took the player's board.
+    registered_ms: BTreeMap<(u32, String), u64>,
 }
 
 fn server_record(trace: &[TraceLine]) -> ServerRecord {
     let mut record = ServerRecord::default();
     let mut incarnation = 1u32;
+    let mut queue: BTreeSet<String> = BTreeSet::new();
     for line in trace {
         match line.host.as_str() {
-            "sim" if line.text == "restart server" => incarnation += 1,
-            "server" => match line.text.parse::<Note>() {
-                Ok(Note::Claim { player, seq, valid }) => {
-                    record.claims.insert((incarnation, player, seq), valid);
+            "sim" if line.text == "restart server" => {
+                incarnation += 1;
+                queue.clear();
+            }
+            "server" => {
+                let changed = match line.text.parse::<Note>() {
+                    Ok(Note::Claim { player, seq, valid }) => {
+                        record.claims.insert((incarnation, player, seq), valid);
+                        false
+                    }
+                    Ok(Note::Drop { player, reason }) => {
+                        let was_waiting = queue.remove(&player);
+                        record.drops.entry((incarnation, player)).or_insert(reason);
+                        was_waiting
+                    }
+                    Ok(Note::Board { player, .. }) => {
+                        record
+                            .registered_ms
+                            .insert((incarnation, player.clone()), line.time_ms);
+                        queue.insert(player)
+                    }
+                    Ok(Note::Start { players, .. }) => {
+                        let before = queue.len();
+                        for player in &players {
+                            queue.remove(player);
+                        }
+                        queue.len() != before
+                    }
+                    _ => false,
+                };
+                if changed {
+                    record
+                        .waiting
+                        .entry(incarnation)
+                        .or_default()
+                        .push((line.time_ms, queue.len()));
                 }
-                Ok(Note::Drop { player, reason }) => {
-                    record.drops.entry((incarnation, player)).or_insert(reason);
-                }
-                _ => {}
-            },
+            }
             _ => {}
         }
     }
@@ -150,6 +186,7 @@ pub fn check_every_line_explained(
             received_line(
                 connection,
                 received,
+                line.time_ms,
                 incarnation,
                 players_per_game,
                 games,
@@ -262,6 +299,7 @@ type StartMemo<'a> = Option<(&'a str, ServerMessage)>;
 fn received_line<'a>(
     connection: &mut Connection,
     received: &'a str,
+    received_ms: u64,
     incarnation: u32,
     players_per_game: usize,
     games: &BTreeMap<(u32, u64), GameFacts>,
@@ -338,7 +376,18 @@ fn received_line<'a>(
                     format!("{received:?} to a player not waiting for a game"),
                 ));
             }
-            if *need != players_per_game || *have == 0 || have >= need {
+            // The count of waiting players after some change at the server
+            // between this player's registration and now.
+            let counted = connection.id.as_ref().is_some_and(|id| {
+                let since = record.registered_ms.get(&(connection.server, id.clone()));
+                let changes = record.waiting.get(&connection.server);
+                since.zip(changes).is_some_and(|(&since_ms, changes)| {
+                    changes.iter().any(|&(time_ms, count)| {
+                        (since_ms..=received_ms).contains(&time_ms) && count == *have
+                    })
+                })
+            });
+            if *need != players_per_game || *have == 0 || !counted {
                 problems.push((
                     "waiting-counts",
                     format!("{received:?} with {players_per_game} players per game"),

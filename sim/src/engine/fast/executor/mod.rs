@@ -476,15 +476,13 @@ pub fn choose_latency(rng: &mut ChaCha8Rng, min_ms: u64, max_ms: u64) -> u64 {
     })
 }
 
-/// How many ms late a fault fires, in `0..=delay_max_ms`: a choice of the
-/// run, 0 (on time) in a seeded run.
-pub fn choose_fault_delay(delay_max_ms: u64) -> u64 {
+/// Whether a fault happens (`None`: not) and how many ms late it fires, in
+/// `0..=delay_max_ms`: a choice of the run; a seeded run fires every fault
+/// on time.
+pub fn choose_fault(delay_max_ms: u64) -> Option<u64> {
     with_current(|scheduler| {
         let now_ms = scheduler.now_ms.get();
-        scheduler
-            .choices
-            .borrow_mut()
-            .fault_delay(delay_max_ms, now_ms)
+        scheduler.choices.borrow_mut().fault(delay_max_ms, now_ms)
     })
 }
 

@@ -70,6 +70,10 @@ pub enum InjectedBug {
     /// ends the game as if someone had won, with no winner: `OVER NOWINNER`
     /// long before draw 90.
     DroppedClaimEndsGame,
+    /// A missing guard: a table that fills while a game runs starts its
+    /// game at once, in place of the running one, whose players never
+    /// hear how it ended.
+    StartOverRunningGame,
 }
 
 /// Every injected bug by its scenario-file name.
@@ -86,6 +90,7 @@ pub const INJECTED_BUGS: &[(&str, InjectedBug)] = &[
     ("ack-seven-refused", InjectedBug::AckSevenRefused),
     ("waiting-counts-one-more", InjectedBug::WaitingCountsOneMore),
     ("dropped-claim-ends-game", InjectedBug::DroppedClaimEndsGame),
+    ("start-over-running-game", InjectedBug::StartOverRunningGame),
 ];
 
 impl std::str::FromStr for InjectedBug {
@@ -422,7 +427,8 @@ impl<R: Rng> LockstepServer<R> {
     }
 
     fn try_start(&mut self, now_ms: u64) {
-        if self.game.is_some() || self.queue.len() < self.config.players {
+        let guarded = self.config.injected_bug != Some(InjectedBug::StartOverRunningGame);
+        if (guarded && self.game.is_some()) || self.queue.len() < self.config.players {
             return;
         }
         let players: Vec<ConnId> = self.queue.drain(..self.config.players).collect();

@@ -14,6 +14,7 @@ mod explore;
 mod first_break;
 mod hunt;
 mod live_sim;
+mod proof;
 mod sim_fast;
 mod sim_files;
 mod sim_picture;

@@ -2,7 +2,8 @@
 //! planted lock-step bug, `start-over-running-game` (a missing guard: a
 //! table that fills while a game runs starts its game in place of the
 //! running one), that no seed of any standard lock-step scenario reaches,
-//! is found by `sim explore` in its first run.
+//! is found by `sim explore` in its first run, and by `sim hunt` within a
+//! few hundred runs.
 //!
 //! Why seeds miss it: the only standard scenario whose table fills while a
 //! game runs is tombola-server-restart, and a seeded run always fires the
@@ -15,6 +16,7 @@ use rayon::prelude::*;
 use crate::engine::fast_hosts::Fast;
 use crate::engine::harness::RunOptions;
 use crate::report::explore::{explore, ExploreOptions};
+use crate::report::hunt::{hunt, HuntOptions};
 use crate::scenario::file::{ScenarioFile, BUILTIN_FILES};
 
 /// Seeds per scenario here; `SIM_SEEDS=10000` for the full measurement
@@ -32,7 +34,7 @@ fn with_bug(file: &ScenarioFile) -> ScenarioFile {
 }
 
 #[test]
-fn a_planted_bug_that_random_seeds_of_every_lockstep_scenario_miss_is_found_by_a_bounded_exploration(
+fn a_planted_bug_that_random_seeds_of_every_lockstep_scenario_miss_is_found_by_exploration_and_hunt(
 ) {
     let seeds = std::env::var("SIM_SEEDS")
         .ok()
@@ -95,4 +97,30 @@ fn a_planted_bug_that_random_seeds_of_every_lockstep_scenario_miss_is_found_by_a
         "{}",
         outcome.trace[first.line]
     );
+    // The hunt starts from seeded runs, which all crash the server; one
+    // of its mutations takes the crash away, and then the bug shows.
+    let hunted = hunt(
+        &file,
+        &HuntOptions {
+            seed: 0,
+            budget: std::time::Duration::from_secs(600),
+            max_runs: 2_000,
+            jobs: 0,
+            compare: false,
+            progress: false,
+        },
+    );
+    let (input, outcome) = hunted
+        .hunt
+        .violation
+        .expect("a coverage-guided hunt finds the planted bug");
+    let deviations = input.deviations.expect("a hunt's run names its choices");
+    assert!(
+        !deviations.iter().any(|&(position, _)| position == 0),
+        "the run's first choice, the server's crash, is the default: no crash"
+    );
+    assert!(outcome
+        .violations
+        .iter()
+        .any(|violation| violation.property == "game-ends"));
 }

@@ -158,9 +158,11 @@ pub(super) enum Command {
         /// The most choices a run may make other than the default.
         #[arg(long, default_value_t = 1)]
         bound: usize,
-        /// The seed of the data every run shares.
-        #[arg(long, default_value_t = 0)]
-        seed: u64,
+        /// The seed of the data every run shares (default: a recorded
+        /// seed's own seed, else 0; a recorded seed's choices are not used:
+        /// the search starts from the default run).
+        #[arg(long)]
+        seed: Option<u64>,
         /// Stop after this many runs (the report then says the space was
         /// not exhausted).
         #[arg(long, default_value_t = 100_000)]
@@ -202,9 +204,10 @@ pub(super) enum Command {
         /// budget); with a limit the result is the same on every machine.
         #[arg(long, default_value_t = 0)]
         max_runs: u64,
-        /// The first seed, and the seed of the hunt's own decisions.
-        #[arg(long, default_value_t = 0)]
-        seed: u64,
+        /// The first seed, and the seed of the hunt's own decisions
+        /// (default: a recorded seed's own seed, else 0).
+        #[arg(long)]
+        seed: Option<u64>,
         /// Worker threads (default: all cores).
         #[arg(long, default_value_t = 0)]
         jobs: usize,

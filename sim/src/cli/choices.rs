@@ -15,12 +15,18 @@ use crate::scenario::shrink_choices::SHRINK_CHOICE_RUNS_MAX;
 
 /// `sim explore`: the search's report, and the first violation saved as a
 /// recorded seed with its choices.
-pub(super) fn explore(scenario: &str, options: ExploreOptions, save: Option<PathBuf>) -> ExitCode {
-    let (seed, bound) = (options.seed, options.bound);
+pub(super) fn explore(
+    scenario: &str,
+    seed: Option<u64>,
+    mut options: ExploreOptions,
+    save: Option<PathBuf>,
+) -> ExitCode {
     let resolved = match registry::resolve(scenario) {
         Ok(resolved) => resolved,
         Err(message) => return fail(message),
     };
+    options.seed = seed.or(resolved.recorded_seed).unwrap_or(0);
+    let (seed, bound) = (options.seed, options.bound);
     let file = resolved.file;
     let explored = crate::report::explore::explore(&file, &options);
     out(&crate::report::explore::render(
@@ -43,11 +49,17 @@ pub(super) fn explore(scenario: &str, options: ExploreOptions, save: Option<Path
 
 /// `sim hunt`: the hunt's report beside the random sweep's, and the first
 /// violation saved as a recorded seed with its choices.
-pub(super) fn hunt(scenario: &str, options: HuntOptions, save: Option<PathBuf>) -> ExitCode {
+pub(super) fn hunt(
+    scenario: &str,
+    seed: Option<u64>,
+    mut options: HuntOptions,
+    save: Option<PathBuf>,
+) -> ExitCode {
     let resolved = match registry::resolve(scenario) {
         Ok(resolved) => resolved,
         Err(message) => return fail(message),
     };
+    options.seed = seed.or(resolved.recorded_seed).unwrap_or(0);
     let file = resolved.file;
     let hunted = crate::report::hunt::hunt(&file, &options);
     out(&crate::report::hunt::render(file.name(), &options, &hunted));

@@ -398,8 +398,9 @@ pub fn main() -> ExitCode {
             quiet,
         } => choices::explore(
             &scenario,
+            seed,
             crate::report::explore::ExploreOptions {
-                seed,
+                seed: 0,
                 bound,
                 max_runs,
                 jobs,
@@ -418,8 +419,9 @@ pub fn main() -> ExitCode {
             quiet,
         } => choices::hunt(
             &scenario,
+            seed,
             crate::report::hunt::HuntOptions {
-                seed,
+                seed: 0,
                 budget,
                 max_runs,
                 jobs,

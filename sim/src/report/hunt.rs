@@ -98,6 +98,9 @@ pub struct Searched {
     pub violation: Option<(Input, RunOutcome)>,
     /// What was covered.
     pub coverage: Coverage,
+    /// Per way of making a run (the hunt only): runs made that way, and
+    /// how many of them covered something new.
+    pub mutations: BTreeMap<Mutation, (u64, u64)>,
 }
 
 /// The hunt and, when asked, the random sweep beside it.
@@ -105,6 +108,34 @@ pub struct Searched {
 pub struct Hunted {
     pub hunt: Searched,
     pub random: Option<Searched>,
+}
+
+/// How a hunt made one run's input.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+pub enum Mutation {
+    /// A seed not run before, with its own choices.
+    FreshSeed,
+    /// A corpus run with a few choices given other values.
+    NewValues,
+    /// A corpus run with one choice pushed to its last option, or back to
+    /// the default.
+    LastOption,
+    /// A corpus run with the tail of another run of the same seed.
+    Splice,
+    /// A corpus run with a stretch of choices put back to the default.
+    Defaults,
+}
+
+impl Mutation {
+    pub fn name(self) -> &'static str {
+        match self {
+            Mutation::FreshSeed => "fresh seed",
+            Mutation::NewValues => "new values",
+            Mutation::LastOption => "last option or default",
+            Mutation::Splice => "splice",
+            Mutation::Defaults => "stretch of defaults",
+        }
+    }
 }
 
 /// A run of the corpus: its seed, every choice it made, and what it
@@ -244,15 +275,17 @@ fn next_input(
     corpus: &[Entry],
     weights: &[f64],
     next_seed: &mut u64,
-) -> Input {
+) -> (Input, Mutation) {
     if corpus.is_empty() || rng.random_ratio(1, FRESH_SEED_ONE_IN) {
         let seed = *next_seed;
         *next_seed += 1;
-        return Input {
+        let input = Input {
             seed,
             deviations: None,
         };
+        return (input, Mutation::FreshSeed);
     }
+    let mut mutation = Mutation::NewValues;
     let parent = pick(rng, corpus, weights);
     let mut values = parent.values.clone();
     let choices = values.len();
@@ -265,6 +298,7 @@ fn next_input(
                 }
             }
             1 => {
+                mutation = Mutation::LastOption;
                 let at = rng.random_range(0..choices);
                 values[at] = if values[at] == 0 {
                     parent.options[at] - 1
@@ -281,6 +315,7 @@ fn next_input(
                     let at = rng.random_range(0..choices);
                     values[at] = rng.random_range(0..parent.options[at]);
                 } else {
+                    mutation = Mutation::Splice;
                     let mate = mates[rng.random_range(0..mates.len())];
                     let cut = rng.random_range(0..choices);
                     values.truncate(cut);
@@ -288,6 +323,7 @@ fn next_input(
                 }
             }
             _ => {
+                mutation = Mutation::Defaults;
                 let from = rng.random_range(0..choices);
                 for value in values.iter_mut().skip(from).take(DEFAULTED_STRETCH) {
                     *value = 0;
@@ -301,10 +337,11 @@ fn next_input(
         .filter(|(_, value)| **value != 0)
         .map(|(position, value)| (position as u32, *value))
         .collect();
-    Input {
+    let input = Input {
         seed: parent.seed,
         deviations: Some(deviations),
-    }
+    };
+    (input, mutation)
 }
 
 /// The coverage-guided search.
@@ -323,23 +360,27 @@ fn hunt_only(file: &ScenarioFile, options: &HuntOptions) -> Searched {
             .iter()
             .map(|entry| progress.coverage.rarity(&entry.features))
             .collect();
-        let inputs: Vec<Input> = (0..size)
+        let (inputs, mutations): (Vec<Input>, Vec<Mutation>) = (0..size)
             .map(|_| next_input(&mut rng, &corpus, &weights, &mut next_seed))
-            .collect();
+            .unzip();
         let results: Vec<(RunOutcome, Vec<Choice>)> = pool.install(|| {
             inputs
                 .par_iter()
                 .map(|input| run_input(file, input))
                 .collect()
         });
-        for (input, (outcome, log)) in inputs.into_iter().zip(results) {
+        for ((input, mutation), (outcome, log)) in inputs.into_iter().zip(mutations).zip(results) {
             let seed = input.seed;
             // A violation replays from its seed and every choice it made.
             let replayable = Input {
                 seed,
                 deviations: Some(choice::deviations_of(&log)),
             };
-            if let Some(features) = progress.take(replayable, outcome) {
+            let added = progress.take(replayable, outcome);
+            let made = progress.searched.mutations.entry(mutation).or_default();
+            made.0 += 1;
+            if let Some(features) = added {
+                made.1 += 1;
                 corpus.push(Entry {
                     seed,
                     values: log.iter().map(|made| made.value).collect(),
@@ -442,6 +483,17 @@ pub fn render(scenario: &str, options: &HuntOptions, hunted: &Hunted) -> String 
         }
     ));
     out.push_str(&line("hunt", hunt));
+    if !hunt.mutations.is_empty() {
+        let made: Vec<String> = hunt
+            .mutations
+            .iter()
+            .map(|(mutation, (runs, kept))| format!("{} {runs} ({kept})", mutation.name()))
+            .collect();
+        out.push_str(&format!(
+            "hunt runs by how they were made (kept for new coverage): {}\n",
+            made.join(", ")
+        ));
+    }
     if let Some(random) = &hunted.random {
         out.push_str(&line("random", random));
         // Coverage over time: by seconds, or by runs when runs bound both.

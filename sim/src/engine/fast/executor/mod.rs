@@ -17,8 +17,9 @@
 //! runtime has no timer driver: a `tokio::time` call on this backend
 //! panics at once instead of waiting on a clock that never moves.
 //!
-//! Which ready task is polled next and every latency are the run's
-//! [`choice`]s: a seeded run takes the first ready task.
+//! Which ready task is polled next, every latency and whether and when
+//! each fault fires are the run's [`choice`]s: a seeded run takes the
+//! first ready task and fires every fault on time.
 //!
 //! Wakers carry the task's slot, the slot's generation and the run's
 //! number, so a waker that outlives its task, or its run, wakes nothing.

@@ -141,10 +141,11 @@ pub(super) enum Command {
     ///
     /// A run's choices are which of several ready tasks runs next, each
     /// message's latency within the scenario's range, and whether each
-    /// fault happens and how late it fires (up to a round trip); the
-    /// default is the first ready task, the smallest latency and no fault.
-    /// Boards, behaviours, join times, the faults a swarm run draws and the
-    /// server's draws come from `--seed`, as in a seeded run. The search is depth first and runs every sequence of at
+    /// fault happens and how late it fires (up to a round trip), and which
+    /// of 16 streams a tombola server draws from; the default is the first
+    /// ready task, the smallest latency, no fault and the seed's own
+    /// stream. Boards, behaviours, join times and the faults a swarm run
+    /// draws come from `--seed`, as in a seeded run. The search is depth first and runs every sequence of at
     /// most `--bound` deviations once, so when it ends by itself the space
     /// within the bound is exhausted. It stops at the first run that breaks
     /// a property, saves it as a recorded seed with its choices, and prints
@@ -185,7 +186,7 @@ pub(super) enum Command {
     /// step of a state machine, lines of two hosts at one moment, a new
     /// count of a kind of line) and makes its next runs by mutating their
     /// choices (which ready task runs next, each latency, whether and how
-    /// late each fault fires) or from fresh
+    /// late each fault fires, the server's draws) or from fresh
     /// seeds. Then seeds in order run for the same budget, and a table
     /// shows the features each covered over time and the run at which each
     /// reached every rare event. It stops at the first run that breaks a

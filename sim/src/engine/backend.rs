@@ -87,6 +87,7 @@ impl<E> HostSpec<E> {
 pub struct HostContext<E> {
     make_env: Rc<dyn Fn(&str) -> E>,
     spawner: Rc<dyn Fn(LocalFuture<()>) -> TaskJoin>,
+    draws: Rc<dyn Fn(u32) -> u32>,
 }
 
 impl<E> Clone for HostContext<E> {
@@ -94,18 +95,35 @@ impl<E> Clone for HostContext<E> {
         HostContext {
             make_env: self.make_env.clone(),
             spawner: self.spawner.clone(),
+            draws: self.draws.clone(),
         }
     }
 }
 
 impl<E> HostContext<E> {
+    /// `draws` picks one of `n` streams for a server's random draws (see
+    /// [`HostContext::server_stream`]); a backend without choices answers 0.
     pub fn new(
         make_env: impl Fn(&str) -> E + 'static,
         spawner: impl Fn(LocalFuture<()>) -> TaskJoin + 'static,
+        draws: impl Fn(u32) -> u32 + 'static,
     ) -> HostContext<E> {
         HostContext {
             make_env: Rc::new(make_env),
             spawner: Rc::new(spawner),
+            draws: Rc::new(draws),
+        }
+    }
+
+    /// The name of the RNG stream a game server draws from (its bag of
+    /// numbers): `name` itself, the seed's own stream, or on the fast
+    /// backend, as a choice of the run, one of
+    /// [`SERVER_DRAW_STREAMS`]` - 1` others (`name/draws-K`). A seeded run
+    /// takes the seed's own, so every seeded run is unchanged.
+    pub fn server_stream(&self, name: &str) -> String {
+        match (self.draws)(SERVER_DRAW_STREAMS) {
+            0 => name.to_owned(),
+            other => format!("{name}/draws-{other}"),
         }
     }
 
@@ -121,6 +139,10 @@ impl<E> HostContext<E> {
         (self.spawner)(Box::pin(task))
     }
 }
+
+/// How many streams a game server's draws may come from in a search: the
+/// seed's own and this many less one others.
+pub const SERVER_DRAW_STREAMS: u32 = 16;
 
 /// A simulated network with hosts that start, crash and restart.
 pub trait Backend {

@@ -69,6 +69,7 @@ fn start(host: &mut Host, net: &FastNet, book: &SessionBook, reports: &Rc<Report
                 }
             })
         },
+        executor::choose_server_stream,
     );
     let running = (host.software)(host.incarnation, context);
     let (book, reports, name, waited) = (

@@ -267,3 +267,49 @@ fn whether_and_when_a_fault_fires_is_a_choice_none_by_default_at_most_a_round_tr
     assert_eq!(seeded_log[0].value, 1);
     assert_eq!(at(&seeded, "crash server"), Some(3_000));
 }
+
+#[test]
+fn which_stream_a_server_draws_from_is_a_choice_the_seeds_own_by_default() {
+    for name in ["tombola-two-players", "live-late-joiners"] {
+        let file = crate::scenario::file::builtin(name).expect("built in");
+        let options = RunOptions::default();
+        let draws = |outcome: &crate::engine::harness::RunOutcome| -> Vec<String> {
+            outcome
+                .trace
+                .iter()
+                .filter(|line| line.host == "server" && line.text.starts_with("draw "))
+                .map(|line| line.text.clone())
+                .collect()
+        };
+        let (own, log) = choice::drive(&[], || file.run_on(&Fast, 3, &options));
+        let position = log
+            .iter()
+            .position(|made| made.kind == choice::ChoiceKind::ServerDraws)
+            .expect("the server's start makes the choice");
+        assert_eq!(
+            log[position].options,
+            crate::engine::backend::SERVER_DRAW_STREAMS
+        );
+        let (other, _) = choice::drive(&[(position as u32, 5)], || file.run_on(&Fast, 3, &options));
+        assert!(other.passed(), "{name}: {}", other.report());
+        assert_ne!(
+            draws(&own),
+            draws(&other),
+            "{name}: another stream, other draws"
+        );
+        let (seeded, seeded_log) = choice::record(|| file.run_on(&Fast, 3, &options));
+        let made = seeded_log
+            .iter()
+            .find(|made| made.kind == choice::ChoiceKind::ServerDraws)
+            .expect("a seeded run makes it too");
+        assert_eq!(
+            made.value, 0,
+            "{name}: a seeded run draws from the seed's own stream"
+        );
+        assert_eq!(
+            draws(&seeded),
+            draws(&file.run_on(&Fast, 3, &options)),
+            "{name}"
+        );
+    }
+}

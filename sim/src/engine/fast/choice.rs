@@ -2,12 +2,15 @@
 //! scheduler make that a search may want to make otherwise, drawn through
 //! one place.
 //!
-//! Three kinds of decision are choices:
+//! Four kinds of decision are choices:
 //! - **fault**: whether each fault of the scenario (or of the swarm) happens
 //!   at all (0, the default: it does not) and if so how many ms after its
 //!   time it fires: value `v` fires it `v - 1` ms late, up to a round trip
 //!   at the maximum latency (a seeded run takes 1: on time); taken when the
 //!   run starts, one per fault, in the order of the faults;
+//! - **server draws**: which RNG stream a game server's draws come from,
+//!   when it starts (0, the default and what a seeded run takes: the
+//!   seed's own);
 //! - **order**: when several tasks are ready at once, which is polled next
 //!   (0 is the first ready, as a seeded run does);
 //! - **latency**: each segment's and each connect's latency within the
@@ -34,6 +37,7 @@ use rand_chacha::ChaCha8Rng;
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum ChoiceKind {
     Fault,
+    ServerDraws,
     Order,
     Latency,
 }
@@ -43,6 +47,7 @@ impl ChoiceKind {
     pub fn word(self) -> &'static str {
         match self {
             ChoiceKind::Fault => "fault",
+            ChoiceKind::ServerDraws => "server draws",
             ChoiceKind::Order => "order",
             ChoiceKind::Latency => "latency",
         }
@@ -143,6 +148,15 @@ impl Choices {
             0 => None,
             value => Some(u64::from(value) - 1),
         }
+    }
+
+    /// Which of `streams` RNG streams a server draws from (0, the seed's
+    /// own, in a seeded run).
+    pub(super) fn server_stream(&mut self, streams: u32, time_ms: u64) -> u32 {
+        if streams < 2 {
+            return 0;
+        }
+        self.take(ChoiceKind::ServerDraws, streams, time_ms, || 0)
     }
 
     /// A latency in `min_ms..=max_ms`, drawn from `rng` in a seeded run.

@@ -64,10 +64,11 @@ impl Model for LiveSpec {
         hosts.push(HostSpec::new("server", false, move |incarnation, host| {
             let env: E = host.env("server");
             let config = config.clone();
+            let stream = host.server_stream(&server_rng_name(incarnation));
             Box::pin(async move {
                 let numbers = env.bind(&format!("0.0.0.0:{NUMBERS_PORT}")).await?;
                 let claims = env.bind(&format!("0.0.0.0:{CLAIMS_PORT}")).await?;
-                let rng = host_rng(seed, &server_rng_name(incarnation));
+                let rng = host_rng(seed, &stream);
                 server::run(env, numbers, claims, config, rng, std::future::pending()).await?;
                 Ok(())
             })

@@ -42,9 +42,10 @@ impl Model for TombolaSpec {
         hosts.push(HostSpec::new("server", false, move |incarnation, host| {
             let env: E = host.env("server");
             let config = config.clone();
+            let stream = host.server_stream(&format!("server#{incarnation}"));
             Box::pin(async move {
                 let listener = env.bind(&format!("0.0.0.0:{SERVER_PORT}")).await?;
-                let rng = host_rng(seed, &format!("server#{incarnation}"));
+                let rng = host_rng(seed, &stream);
                 server::run(env, listener, config, rng, std::future::pending()).await?;
                 Ok(())
             })

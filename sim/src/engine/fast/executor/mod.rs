@@ -17,9 +17,10 @@
 //! runtime has no timer driver: a `tokio::time` call on this backend
 //! panics at once instead of waiting on a clock that never moves.
 //!
-//! Which ready task is polled next, every latency and whether and when
-//! each fault fires are the run's [`choice`]s: a seeded run takes the
-//! first ready task and fires every fault on time.
+//! Which ready task is polled next, every latency, whether and when each
+//! fault fires and a game server's stream of draws are the run's
+//! [`choice`]s: a seeded run takes the first ready task, fires every fault
+//! on time and draws from the seed's own stream.
 //!
 //! Wakers carry the task's slot, the slot's generation and the run's
 //! number, so a waker that outlives its task, or its run, wakes nothing.
@@ -484,6 +485,18 @@ pub fn choose_fault(delay_max_ms: u64) -> Option<u64> {
     with_current(|scheduler| {
         let now_ms = scheduler.now_ms.get();
         scheduler.choices.borrow_mut().fault(delay_max_ms, now_ms)
+    })
+}
+
+/// Which of `streams` RNG streams a game server draws from: a choice of
+/// the run, 0 (the seed's own) in a seeded run.
+pub fn choose_server_stream(streams: u32) -> u32 {
+    with_current(|scheduler| {
+        let now_ms = scheduler.now_ms.get();
+        scheduler
+            .choices
+            .borrow_mut()
+            .server_stream(streams, now_ms)
     })
 }
 

@@ -21,13 +21,12 @@ pub(super) fn explore(
     mut options: ExploreOptions,
     save: Option<PathBuf>,
 ) -> ExitCode {
-    let resolved = match registry::resolve(scenario) {
-        Ok(resolved) => resolved,
-        Err(message) => return fail(message),
+    let (file, seed) = match resolve(scenario, seed) {
+        Ok(found) => found,
+        Err(status) => return status,
     };
-    options.seed = seed.or(resolved.recorded_seed).unwrap_or(0);
-    let (seed, bound) = (options.seed, options.bound);
-    let file = resolved.file;
+    options.seed = seed;
+    let bound = options.bound;
     let explored = crate::report::explore::explore(&file, &options);
     out(&crate::report::explore::render(
         file.name(),
@@ -55,12 +54,11 @@ pub(super) fn hunt(
     mut options: HuntOptions,
     save: Option<PathBuf>,
 ) -> ExitCode {
-    let resolved = match registry::resolve(scenario) {
-        Ok(resolved) => resolved,
-        Err(message) => return fail(message),
+    let (file, seed) = match resolve(scenario, seed) {
+        Ok(found) => found,
+        Err(status) => return status,
     };
-    options.seed = seed.or(resolved.recorded_seed).unwrap_or(0);
-    let file = resolved.file;
+    options.seed = seed;
     let hunted = crate::report::hunt::hunt(&file, &options);
     out(&crate::report::hunt::render(file.name(), &options, &hunted));
     let found = [
@@ -98,6 +96,18 @@ pub(super) fn hunt(
         status = report_violation(&file, input.seed, input.deviations, &outcome, &why, &path);
     }
     status
+}
+
+/// The scenario a search runs, and its seed: `--seed`, else a recorded
+/// seed's own, else 0 (a recorded seed's choices are not used: a search
+/// starts from the default run).
+fn resolve(
+    scenario: &str,
+    seed: Option<u64>,
+) -> Result<(crate::scenario::file::ScenarioFile, u64), ExitCode> {
+    let resolved = registry::resolve(scenario).map_err(fail)?;
+    let seed = seed.or(resolved.recorded_seed).unwrap_or(0);
+    Ok((resolved.file, seed))
 }
 
 /// Saves a run that broke a property as a recorded seed (with its choices,

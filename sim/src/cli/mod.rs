@@ -219,11 +219,7 @@ pub fn main() -> ExitCode {
                     shard.index, shard.count, shard.count
                 ));
             }
-            let jobs = if jobs == 0 {
-                std::thread::available_parallelism().map_or(1, usize::from)
-            } else {
-                jobs
-            };
+            let jobs = crate::report::jobs_or_all_cores(jobs);
             let options = SweepOptions {
                 start,
                 seeds,

@@ -228,10 +228,7 @@ pub fn measure(
         let seconds = started.elapsed().as_secs_f64();
         (games, failed, seconds, cpu_seconds_since(cpu_before))
     } else {
-        let pool = rayon::ThreadPoolBuilder::new()
-            .num_threads(jobs)
-            .build()
-            .expect("a thread pool can be built");
+        let pool = super::worker_pool(jobs);
         let cpu_before = process_cpu_seconds();
         let started = Instant::now();
         let (games, failed) =
@@ -253,12 +250,7 @@ pub fn measure(
 
 /// Every measurement `options` asks for, scenario by scenario.
 pub fn run_bench(options: &BenchOptions) -> Result<Vec<BenchRow>, String> {
-    let all_cores = std::thread::available_parallelism().map_or(1, usize::from);
-    let parallel = if options.jobs == 0 {
-        all_cores
-    } else {
-        options.jobs
-    };
+    let parallel = super::jobs_or_all_cores(options.jobs);
     let mut job_counts = vec![1];
     if parallel > 1 {
         job_counts.push(parallel);

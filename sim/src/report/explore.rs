@@ -244,11 +244,7 @@ pub fn explore(file: &ScenarioFile, options: &ExploreOptions) -> Explored {
         budget.stop.store(true, Ordering::Relaxed);
     } else if options.bound > 0 {
         let first: Vec<Vec<Deviation>> = children(&[], &log);
-        let jobs = if options.jobs == 0 {
-            std::thread::available_parallelism().map_or(1, usize::from)
-        } else {
-            options.jobs
-        };
+        let jobs = super::jobs_or_all_cores(options.jobs);
         let search = |child: Vec<Deviation>| {
             let mut part = Part::default();
             if !budget.take() {
@@ -265,11 +261,7 @@ pub fn explore(file: &ScenarioFile, options: &ExploreOptions) -> Explored {
         let parts: Vec<Part> = if jobs <= 1 {
             first.into_iter().map(search).collect()
         } else {
-            let pool = rayon::ThreadPoolBuilder::new()
-                .num_threads(jobs)
-                .build()
-                .expect("a thread pool can be built");
-            pool.install(|| first.into_par_iter().map(search).collect())
+            super::worker_pool(jobs).install(|| first.into_par_iter().map(search).collect())
         };
         // Merged in search order, so the violation reported is the first
         // in that order among those found.

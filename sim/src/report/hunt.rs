@@ -235,18 +235,6 @@ impl Progress {
     }
 }
 
-fn pool(jobs: usize) -> rayon::ThreadPool {
-    let jobs = if jobs == 0 {
-        std::thread::available_parallelism().map_or(1, usize::from)
-    } else {
-        jobs
-    };
-    rayon::ThreadPoolBuilder::new()
-        .num_threads(jobs)
-        .build()
-        .expect("a thread pool can be built")
-}
-
 /// Runs one input, recording its choices.
 fn run_input(file: &ScenarioFile, input: &Input) -> (RunOutcome, Vec<Choice>) {
     let run = || file.run_on(&Fast, input.seed, &RunOptions::default());
@@ -346,7 +334,7 @@ fn next_input(
 
 /// The coverage-guided search.
 fn hunt_only(file: &ScenarioFile, options: &HuntOptions) -> Searched {
-    let pool = pool(options.jobs);
+    let pool = super::worker_pool(options.jobs);
     let mut rng = ChaCha8Rng::seed_from_u64(options.seed);
     let mut next_seed = options.seed;
     let mut corpus: Vec<Entry> = Vec::new();
@@ -400,7 +388,7 @@ fn hunt_only(file: &ScenarioFile, options: &HuntOptions) -> Searched {
 
 /// The random sweep of the same budget: seeds in order from `options.seed`.
 fn random_only(file: &ScenarioFile, options: &HuntOptions) -> Searched {
-    let pool = pool(options.jobs);
+    let pool = super::worker_pool(options.jobs);
     let mut next_seed = options.seed;
     let mut progress = Progress::new(options, "random");
     loop {
@@ -469,17 +457,18 @@ pub fn render(scenario: &str, options: &HuntOptions, hunted: &Hunted) -> String 
             }
         )
     };
+    let each = if hunted.random.is_some() { " each" } else { "" };
     out.push_str(&format!(
-        "hunt {scenario} from seed {} on the fast backend, {}\n",
+        "hunt {scenario} from seed {} on the fast backend, {}{each}\n",
         options.seed,
         if options.max_runs > 0 {
             format!(
-                "at most {} runs or {} s each",
+                "at most {} runs or {} s",
                 options.max_runs,
                 options.budget.as_secs()
             )
         } else {
-            format!("{} s each", options.budget.as_secs())
+            format!("{} s", options.budget.as_secs())
         }
     ));
     out.push_str(&line("hunt", hunt));

@@ -344,11 +344,7 @@ pub fn sweep(scenario: &dyn Runnable, options: &SweepOptions) -> SweepSummary {
     let outcomes: Vec<(u64, RunOutcome, bool)> = if options.jobs == 1 {
         seeds.into_iter().map(run_seed).collect()
     } else {
-        let pool = rayon::ThreadPoolBuilder::new()
-            .num_threads(options.jobs)
-            .build()
-            .expect("a thread pool can be built");
-        pool.install(|| seeds.into_par_iter().map(run_seed).collect())
+        super::worker_pool(options.jobs).install(|| seeds.into_par_iter().map(run_seed).collect())
     };
     bar.finish_and_clear();
 

@@ -50,13 +50,15 @@ fn breaks<M: Model>(model: &M, outcome: &RunOutcome, length: usize, property: &s
 /// is broken, if any of its broken properties is a safety property.
 pub fn find<M: Model>(model: &M, outcome: &RunOutcome) -> Option<FirstBreak> {
     let skipped = model.end_of_run_properties();
-    let mut properties: Vec<&str> = outcome
+    // Each property once, in the oracles' order.
+    let mut seen = std::collections::BTreeSet::new();
+    let properties: Vec<&str> = outcome
         .violations
         .iter()
         .map(|violation| violation.property.as_str())
         .filter(|property| !skipped.contains(property) && !HARNESS_PROPERTIES.contains(property))
+        .filter(|property| seen.insert(*property))
         .collect();
-    properties.dedup();
     let total = outcome.trace.len();
     let mut first: Option<FirstBreak> = None;
     for property in properties {

@@ -141,17 +141,24 @@ pub(super) enum Command {
     ///
     /// A run's choices are which of several ready tasks runs next, each
     /// message's latency within the scenario's range, and whether each
-    /// fault happens and how late it fires (up to a round trip), and which
-    /// of 16 streams a tombola server draws from; the default is the first
-    /// ready task, the smallest latency, no fault and the seed's own
-    /// stream. Boards, behaviours, join times and the faults a swarm run
-    /// draws come from `--seed`, as in a seeded run. The search is depth first and runs every sequence of at
+    /// fault happens and how late it fires (up to a round trip), which of
+    /// 16 streams a tombola server draws from, and which of 16 plans each
+    /// bot follows (the stream of its board, join time and random
+    /// decisions); the default is the first ready task, the smallest
+    /// latency, no fault and the seed's own streams. The faults a swarm run
+    /// draws come from `--seed`, as in a seeded run. The search is depth
+    /// first and runs every sequence of at
     /// most `--bound` deviations once, so when it ends by itself the space
     /// within the bound is exhausted. It stops at the first run that breaks
     /// a property, saves it as a recorded seed with its choices, and prints
     /// the command that replays it. Exit 0 when no property broke (the
     /// report says whether the space was exhausted), 1 on a violation.
-    /// Not yet: pruning of states already seen.
+    /// A run that comes, after its last deviation, to a state a run with as
+    /// many deviations left has passed already (the same lines written by
+    /// every session at the same times, the same bytes in flight and
+    /// timers pending) gets no further deviations after that point: their
+    /// runs were searched from the earlier one. Not yet: pruning
+    /// permutations of interchangeable players.
     Explore {
         /// Scenario name, path to a scenario file, or path to a recorded
         /// seed.
@@ -178,6 +185,10 @@ pub(super) enum Command {
         /// No progress bar.
         #[arg(long)]
         quiet: bool,
+        /// Search every run within the bound, even the continuations of
+        /// states already searched (slower; for comparing).
+        #[arg(long)]
+        no_prune: bool,
     },
     /// Coverage-guided search over a scenario's choices on the fast
     /// backend, beside a random sweep of the same budget.

@@ -392,6 +392,7 @@ pub fn main() -> ExitCode {
             jobs,
             save,
             quiet,
+            no_prune,
         } => choices::explore(
             &scenario,
             seed,
@@ -401,6 +402,7 @@ pub fn main() -> ExitCode {
                 max_runs,
                 jobs,
                 progress: !quiet,
+                prune: !no_prune,
             },
             save,
         ),

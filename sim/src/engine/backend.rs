@@ -28,7 +28,14 @@
 //!   `<session>.<attempt>` for reconnects, `<session>#<incarnation>` (and
 //!   `<session>#<incarnation>.<attempt>`) after its host restarted; the
 //!   scenario's recipes draw from the stream of the seed the spec was built
-//!   with.
+//!   with (`plan-<session>`, and `join-<session>` for its join delay).
+//!
+//! On the fast backend, which stream a server draws from and which a bot
+//! decides from are choices of the run ([`HostContext::server_stream`],
+//! [`HostContext::bot_stream`]): the default, and what every seeded run
+//! takes, is the name itself; another choice renames the stream
+//! (`<name>/draws-K` for a server, `<bot>/plan-K` for a bot, whose every
+//! stream above is then named after `<bot>/plan-K` in place of `<bot>`).
 
 use std::future::Future;
 use std::pin::Pin;
@@ -87,7 +94,16 @@ impl<E> HostSpec<E> {
 pub struct HostContext<E> {
     make_env: Rc<dyn Fn(&str) -> E>,
     spawner: Rc<dyn Fn(LocalFuture<()>) -> TaskJoin>,
-    draws: Rc<dyn Fn(u32) -> u32>,
+    streams: Rc<dyn Fn(StreamChoice, u32) -> u32>,
+}
+
+/// What a choice of RNG stream decides (see [`HostContext::new`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum StreamChoice {
+    /// A game server's random draws.
+    ServerDraws,
+    /// Everything a bot (a simulated client) draws at random.
+    BotPlan,
 }
 
 impl<E> Clone for HostContext<E> {
@@ -95,23 +111,24 @@ impl<E> Clone for HostContext<E> {
         HostContext {
             make_env: self.make_env.clone(),
             spawner: self.spawner.clone(),
-            draws: self.draws.clone(),
+            streams: self.streams.clone(),
         }
     }
 }
 
 impl<E> HostContext<E> {
-    /// `draws` picks one of `n` streams for a server's random draws (see
-    /// [`HostContext::server_stream`]); a backend without choices answers 0.
+    /// `streams` picks one of `n` RNG streams for a server's draws or a
+    /// bot's decisions (see [`HostContext::server_stream`] and
+    /// [`HostContext::bot_stream`]); a backend without choices answers 0.
     pub fn new(
         make_env: impl Fn(&str) -> E + 'static,
         spawner: impl Fn(LocalFuture<()>) -> TaskJoin + 'static,
-        draws: impl Fn(u32) -> u32 + 'static,
+        streams: impl Fn(StreamChoice, u32) -> u32 + 'static,
     ) -> HostContext<E> {
         HostContext {
             make_env: Rc::new(make_env),
             spawner: Rc::new(spawner),
-            draws: Rc::new(draws),
+            streams: Rc::new(streams),
         }
     }
 
@@ -121,9 +138,22 @@ impl<E> HostContext<E> {
     /// [`SERVER_DRAW_STREAMS`]` - 1` others (`name/draws-K`). A seeded run
     /// takes the seed's own, so every seeded run is unchanged.
     pub fn server_stream(&self, name: &str) -> String {
-        match (self.draws)(SERVER_DRAW_STREAMS) {
+        match (self.streams)(StreamChoice::ServerDraws, SERVER_DRAW_STREAMS) {
             0 => name.to_owned(),
             other => format!("{name}/draws-{other}"),
+        }
+    }
+
+    /// The name a bot's RNG streams are named after: `name` itself (the
+    /// seed's own plan), or on the fast backend, as a choice of the run,
+    /// one of [`BOT_PLAN_STREAMS`]` - 1` others (`name/plan-K`). So one
+    /// deviation gives a bot another board, another join time and other
+    /// random decisions. A seeded run takes `name`, so every seeded run is
+    /// unchanged. Called once per bot each time its host starts.
+    pub fn bot_stream(&self, name: &str) -> String {
+        match (self.streams)(StreamChoice::BotPlan, BOT_PLAN_STREAMS) {
+            0 => name.to_owned(),
+            other => format!("{name}/plan-{other}"),
         }
     }
 
@@ -143,6 +173,10 @@ impl<E> HostContext<E> {
 /// How many streams a game server's draws may come from in a search: the
 /// seed's own and this many less one others.
 pub const SERVER_DRAW_STREAMS: u32 = 16;
+
+/// How many plans a bot may follow in a search: the seed's own and this
+/// many less one others.
+pub const BOT_PLAN_STREAMS: u32 = 16;
 
 /// A simulated network with hosts that start, crash and restart.
 pub trait Backend {

@@ -14,8 +14,8 @@
 use std::cell::RefCell;
 use std::rc::Rc;
 
-use crate::engine::backend::{unfinished, Backend, HostContext, HostSpec, Software};
-use crate::engine::fast::choice::{self, Deviation};
+use crate::engine::backend::{unfinished, Backend, HostContext, HostSpec, Software, StreamChoice};
+use crate::engine::fast::choice::{self, ChoiceKind, Deviation};
 use crate::engine::fast::executor::{self, TaskEnd};
 use crate::engine::fast::{simulate, FastEnv, FastNet, LinkState};
 use crate::engine::harness::{NetConfig, RunOptions, RunOutcome, Runnable, Violation};
@@ -69,7 +69,13 @@ fn start(host: &mut Host, net: &FastNet, book: &SessionBook, reports: &Rc<Report
                 }
             })
         },
-        executor::choose_server_stream,
+        |kind, streams| {
+            let kind = match kind {
+                StreamChoice::ServerDraws => ChoiceKind::ServerDraws,
+                StreamChoice::BotPlan => ChoiceKind::BotPlan,
+            };
+            executor::choose_stream(kind, streams)
+        },
     );
     let running = (host.software)(host.incarnation, context);
     let (book, reports, name, waited) = (

@@ -87,6 +87,16 @@ impl Trace {
         self.0.lock().expect("trace lock").lines.push(line);
     }
 
+    /// Calls `visit` with every line from index `start` on; returns how
+    /// many lines there are now (the next call's `start`).
+    pub fn visit_from(&self, start: usize, mut visit: impl FnMut(&TraceLine)) -> usize {
+        let inner = self.0.lock().expect("trace lock");
+        for line in inner.lines.iter().skip(start) {
+            visit(line);
+        }
+        inner.lines.len()
+    }
+
     /// Whether wire events are kept; taps skip their work when not.
     pub fn keeps_wire(&self) -> bool {
         self.0.lock().expect("trace lock").wire.is_some()

@@ -53,7 +53,7 @@ impl Backend for Turmoil {
                         Box::pin(async move { task.await.map_err(Into::into) })
                     },
                     // Turmoil makes no choices: the seed's own stream.
-                    |_| 0,
+                    |_, _| 0,
                 );
                 let running = software(incarnation, context);
                 let (book, host_name) = (book.clone(), host_name.clone());

@@ -11,19 +11,32 @@
 //! the bound is exhausted. It stops at the first run that breaks an
 //! oracle, and reports it with its deviations, which replay it exactly.
 //!
-//! Not yet: pruning runs that reach a state already seen, or permutations
-//! of interchangeable players; with `--jobs`, the subtrees under the
-//! default run's deviations are searched in parallel.
+//! With `prune` (the default), a run that can still deviate keeps the
+//! fingerprint of each moment it passes after its last deviation (see
+//! `choice::Fingerprint`: what each session wrote, with times, the bytes in
+//! flight, the pending timers, the faults and streams chosen). When a
+//! moment's state was seen before by a run with at least as many
+//! deviations left, every continuation from it was searched already, so
+//! this run gets no children at or after that moment: two interleavings
+//! of independent events that come to the same state are searched once
+//! (the effect of partial-order reduction, found by hashing states).
+//!
+//! Not yet: pruning permutations of interchangeable players. With
+//! `--jobs`, the subtrees under the default run's deviations are searched
+//! in parallel, sharing the states seen; which run prunes which then
+//! depends on timing, so the number of runs can differ between runs of
+//! the search (never what is exhaustively covered).
 
-use std::collections::{BTreeMap, BTreeSet};
+use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::hash::{Hash, Hasher};
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::Mutex;
 use std::time::Instant;
 
 use indicatif::{ProgressBar, ProgressStyle};
 use rayon::prelude::*;
 
-use crate::engine::fast::choice::{self, Choice, Deviation};
+use crate::engine::fast::choice::{self, Choice, Deviation, Fingerprint};
 use crate::engine::fast_hosts::Fast;
 use crate::engine::harness::{RunOptions, RunOutcome};
 use crate::scenario::file::ScenarioFile;
@@ -42,6 +55,9 @@ pub struct ExploreOptions {
     pub jobs: usize,
     /// A progress bar on stderr (drawn only on a terminal).
     pub progress: bool,
+    /// Prune continuations of states already searched (see the module
+    /// notes).
+    pub prune: bool,
 }
 
 /// What a search found.
@@ -61,6 +77,11 @@ pub struct Explored {
     /// The first run found that broke an oracle, with its deviations.
     pub violation: Option<(Vec<Deviation>, RunOutcome)>,
     pub seconds: f64,
+    /// With pruning: distinct states (moment fingerprints) of the runs that
+    /// could still deviate, and how many runs were cut short at a state
+    /// already searched.
+    pub states: u64,
+    pub pruned: u64,
 }
 
 /// The part of a search one worker did.
@@ -71,11 +92,13 @@ struct Part {
     outcomes: BTreeMap<String, u64>,
     reached: BTreeMap<String, u64>,
     violation: Option<(Vec<Deviation>, RunOutcome)>,
+    pruned: u64,
 }
 
 impl Part {
     fn absorb(&mut self, other: Part) {
         self.runs += other.runs;
+        self.pruned += other.pruned;
         self.traces.extend(other.traces);
         for (outcome, runs) in other.outcomes {
             *self.outcomes.entry(outcome).or_default() += runs;
@@ -89,8 +112,10 @@ impl Part {
     }
 }
 
-/// Shared by the workers: the run budget and the stop at a violation.
+/// Shared by the workers: the run budget, the stop at a violation, and
+/// the states seen (each with the most deviations a run had left there).
 struct Budget {
+    seen: Mutex<HashMap<u64, usize>>,
     bar: ProgressBar,
     runs: AtomicU64,
     max_runs: u64,
@@ -114,10 +139,50 @@ impl Budget {
     }
 }
 
-fn run_once(file: &ScenarioFile, seed: u64, deviations: &[Deviation]) -> (RunOutcome, Vec<Choice>) {
-    choice::drive(deviations, || {
-        file.run_on(&Fast, seed, &RunOptions::default())
-    })
+/// One run; with `fingerprints`, also the states of the moments it passed
+/// after its last deviation.
+fn run_once(
+    file: &ScenarioFile,
+    seed: u64,
+    deviations: &[Deviation],
+    fingerprints: bool,
+) -> (RunOutcome, Vec<Choice>, Vec<Fingerprint>) {
+    let run = || file.run_on(&Fast, seed, &RunOptions::default());
+    if fingerprints {
+        choice::drive_fingerprinted(deviations, run)
+    } else {
+        let (outcome, log) = choice::drive(deviations, run);
+        (outcome, log, Vec::new())
+    }
+}
+
+/// Whether a run with `deviations` may deviate again (so its states
+/// matter for pruning).
+fn can_deviate(options: &ExploreOptions, deviations: &[Deviation]) -> bool {
+    options.prune && deviations.len() < options.bound
+}
+
+/// The position from which a run's continuations were searched already:
+/// its first moment whose state a run with at least as many deviations
+/// left has passed (the states before it are noted as seen). None: no
+/// such moment.
+fn searched_from(
+    options: &ExploreOptions,
+    budget: &Budget,
+    deviations: &[Deviation],
+    fingerprints: &[Fingerprint],
+) -> Option<u32> {
+    let left = options.bound - deviations.len();
+    let mut seen = budget.seen.lock().expect("states lock");
+    for moment in fingerprints {
+        match seen.get(&moment.state) {
+            Some(&had) if had >= left => return Some(moment.position),
+            _ => {
+                seen.insert(moment.state, left);
+            }
+        }
+    }
+    None
 }
 
 /// What a run came to: its games, the winners of each, and how many
@@ -165,11 +230,14 @@ fn note(part: &mut Part, deviations: &[Deviation], outcome: RunOutcome) -> bool 
 }
 
 /// The runs that deviate once more than `deviations`, after its last
-/// deviation, given the choices its run made; in the order to search them.
-fn children(deviations: &[Deviation], log: &[Choice]) -> Vec<Vec<Deviation>> {
+/// deviation and before `until` (a moment whose continuations were
+/// searched already), given the choices its run made; in the order to
+/// search them.
+fn children(deviations: &[Deviation], log: &[Choice], until: Option<u32>) -> Vec<Vec<Deviation>> {
     let first_free = deviations.last().map_or(0, |&(at, _)| at as usize + 1);
+    let end = until.map_or(log.len(), |until| (until as usize).min(log.len()));
     let mut children = Vec::new();
-    for (position, made) in log.iter().enumerate().skip(first_free) {
+    for (position, made) in log.iter().enumerate().take(end).skip(first_free) {
         for value in 1..made.options {
             let mut child = deviations.to_vec();
             child.push((position as u32, value));
@@ -186,25 +254,29 @@ fn search_under(
     budget: &Budget,
     deviations: Vec<Deviation>,
     log: Vec<Choice>,
+    until: Option<u32>,
     part: &mut Part,
 ) {
     if deviations.len() >= options.bound {
         return;
     }
     // A stack of children still to run, last one first.
-    let mut stack: Vec<Vec<Deviation>> = children(&deviations, &log);
+    let mut stack: Vec<Vec<Deviation>> = children(&deviations, &log, until);
     stack.reverse();
     while let Some(next) = stack.pop() {
         if !budget.take() {
             return;
         }
-        let (outcome, log) = run_once(file, options.seed, &next);
+        let fingerprinted = can_deviate(options, &next);
+        let (outcome, log, fingerprints) = run_once(file, options.seed, &next, fingerprinted);
         if note(part, &next, outcome) {
             budget.stop.store(true, Ordering::Relaxed);
             return;
         }
         if next.len() < options.bound {
-            let mut more = children(&next, &log);
+            let until = searched_from(options, budget, &next, &fingerprints);
+            part.pruned += u64::from(until.is_some());
+            let mut more = children(&next, &log, until);
             more.reverse();
             stack.extend(more);
         }
@@ -225,6 +297,7 @@ pub fn explore(file: &ScenarioFile, options: &ExploreOptions) -> Explored {
     );
     bar.inc(1);
     let budget = Budget {
+        seen: Mutex::new(HashMap::new()),
         bar,
         runs: AtomicU64::new(1),
         max_runs: options.max_runs.max(1),
@@ -232,7 +305,9 @@ pub fn explore(file: &ScenarioFile, options: &ExploreOptions) -> Explored {
         stop: AtomicBool::new(false),
     };
     let mut total = Part::default();
-    let (outcome, log) = run_once(file, options.seed, &[]);
+    let (outcome, log, fingerprints) = run_once(file, options.seed, &[], can_deviate(options, &[]));
+    // The default run's states are the first seen; none is pruned.
+    searched_from(options, &budget, &[], &fingerprints);
     let mut default_choices: BTreeMap<&'static str, (u64, u64)> = BTreeMap::new();
     for made in &log {
         let kind = made.kind.word();
@@ -243,19 +318,26 @@ pub fn explore(file: &ScenarioFile, options: &ExploreOptions) -> Explored {
     if note(&mut total, &[], outcome) {
         budget.stop.store(true, Ordering::Relaxed);
     } else if options.bound > 0 {
-        let first: Vec<Vec<Deviation>> = children(&[], &log);
+        let first: Vec<Vec<Deviation>> = children(&[], &log, None);
         let jobs = super::jobs_or_all_cores(options.jobs);
         let search = |child: Vec<Deviation>| {
             let mut part = Part::default();
             if !budget.take() {
                 return part;
             }
-            let (outcome, log) = run_once(file, options.seed, &child);
+            let fingerprinted = can_deviate(options, &child);
+            let (outcome, log, fingerprints) = run_once(file, options.seed, &child, fingerprinted);
             if note(&mut part, &child, outcome) {
                 budget.stop.store(true, Ordering::Relaxed);
                 return part;
             }
-            search_under(file, options, &budget, child, log, &mut part);
+            let until = if child.len() < options.bound {
+                searched_from(options, &budget, &child, &fingerprints)
+            } else {
+                None
+            };
+            part.pruned += u64::from(until.is_some());
+            search_under(file, options, &budget, child, log, until, &mut part);
             part
         };
         let parts: Vec<Part> = if jobs <= 1 {
@@ -270,6 +352,7 @@ pub fn explore(file: &ScenarioFile, options: &ExploreOptions) -> Explored {
         }
     }
     budget.bar.finish_and_clear();
+    let states = budget.seen.lock().expect("states lock").len() as u64;
     let stopped = budget.stop.load(Ordering::Relaxed);
     Explored {
         runs: total.runs,
@@ -280,6 +363,8 @@ pub fn explore(file: &ScenarioFile, options: &ExploreOptions) -> Explored {
         default_choices,
         violation: total.violation,
         seconds: started.elapsed().as_secs_f64(),
+        states,
+        pruned: total.pruned,
     }
 }
 
@@ -326,6 +411,12 @@ pub fn render(scenario: &str, options: &ExploreOptions, explored: &Explored) -> 
             format!("NOT exhausted: stopped at --max-runs {}", options.max_runs)
         }
     ));
+    if options.prune && options.bound > 1 {
+        out.push_str(&format!(
+            "states: {} distinct among runs that could deviate again; {} runs came to a state already searched and got no deviations after it\n",
+            explored.states, explored.pruned
+        ));
+    }
     for (outcome, runs) in &explored.outcomes {
         out.push_str(&format!("outcome {outcome}: {runs} runs\n"));
     }

@@ -208,6 +208,7 @@ pub fn around_deviations(shrunk: &ShrunkChoices, window_ms: u64, lines_max: usiz
         let kind = match made.kind {
             choice::ChoiceKind::Fault => "fault: 0 none, else fires this - 1 ms late",
             choice::ChoiceKind::ServerDraws => "server draws: stream",
+            choice::ChoiceKind::BotPlan => "bot plan: stream",
             choice::ChoiceKind::Order => "order: ready task",
             choice::ChoiceKind::Latency => "latency: minimum +",
         };

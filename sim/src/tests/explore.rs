@@ -127,6 +127,7 @@ fn a_small_exploration_of_one_scenario_per_game_is_exhausted_and_passes() {
             max_runs: 5_000,
             jobs: 2,
             progress: false,
+            prune: true,
         };
         let explored = explore(&file, &options);
         assert!(
@@ -182,6 +183,7 @@ fn a_search_cut_by_its_run_budget_says_it_was_not_exhausted() {
             max_runs: 50,
             jobs: 1,
             progress: false,
+            prune: true,
         },
     );
     assert!(!explored.exhausted);
@@ -312,4 +314,101 @@ fn which_stream_a_server_draws_from_is_a_choice_the_seeds_own_by_default() {
             "{name}"
         );
     }
+}
+
+#[test]
+fn what_each_bot_does_is_a_choice_its_seeds_own_plan_by_default() {
+    for (name, bots) in [
+        ("tombola-two-players", 2),
+        ("live-late-joiners", 6),
+        ("chat-small-room", 3),
+    ] {
+        let file = crate::scenario::file::builtin(name).expect("built in");
+        let options = RunOptions::default();
+        let (own, log) = choice::drive(&[], || file.run_on(&Fast, 3, &options));
+        let plans: Vec<usize> = log
+            .iter()
+            .enumerate()
+            .filter(|(_, made)| made.kind == choice::ChoiceKind::BotPlan)
+            .map(|(position, _)| position)
+            .collect();
+        assert_eq!(plans.len(), bots, "{name}: one plan per bot: {plans:?}");
+        assert!(plans
+            .iter()
+            .all(|&position| log[position].options == crate::engine::backend::BOT_PLAN_STREAMS));
+        let mut changed = 0;
+        for &position in &plans {
+            let (other, _) =
+                choice::drive(&[(position as u32, 7)], || file.run_on(&Fast, 3, &options));
+            assert!(other.passed(), "{name}: {}", other.report());
+            if other.trace != own.trace {
+                changed += 1;
+            }
+        }
+        assert_eq!(
+            changed, bots,
+            "{name}: another plan for any one bot changes the run"
+        );
+        let (seeded, seeded_log) = choice::record(|| file.run_on(&Fast, 3, &options));
+        assert!(
+            seeded_log
+                .iter()
+                .filter(|made| made.kind == choice::ChoiceKind::BotPlan)
+                .all(|made| made.value == 0),
+            "{name}: a seeded run follows each bot's own plan"
+        );
+        assert_eq!(
+            seeded.trace,
+            file.run_on(&Fast, 3, &options).trace,
+            "{name}: recording changes nothing"
+        );
+    }
+}
+
+#[test]
+fn pruning_states_already_searched_covers_the_same_outcomes_and_events_in_fewer_runs() {
+    let file = small(CHAT_SMALL, "chat-small");
+    let options = ExploreOptions {
+        seed: 1,
+        bound: 2,
+        max_runs: 100_000,
+        jobs: 1,
+        progress: false,
+        prune: true,
+    };
+    let pruned = explore(&file, &options);
+    let full = explore(
+        &file,
+        &ExploreOptions {
+            prune: false,
+            ..options.clone()
+        },
+    );
+    assert!(pruned.exhausted && full.exhausted);
+    assert!(pruned.violation.is_none() && full.violation.is_none());
+    assert!(
+        pruned.pruned > 0,
+        "some run came to a state already searched"
+    );
+    assert!(pruned.states > 0);
+    assert!(
+        pruned.runs < full.runs,
+        "{} runs pruned against {} in full",
+        pruned.runs,
+        full.runs
+    );
+    let keys = |explored: &crate::report::explore::Explored| -> (Vec<String>, Vec<String>) {
+        (
+            explored.outcomes.keys().cloned().collect(),
+            explored.reached.keys().cloned().collect(),
+        )
+    };
+    assert_eq!(keys(&pruned), keys(&full), "the same outcomes and events");
+    assert!(full.outcomes.len() > 1, "the choices change the outcome");
+    // The same pruned search again makes the same runs in the same order.
+    let again = explore(&file, &options);
+    assert_eq!(
+        (again.runs, again.pruned, again.states, &again.outcomes),
+        (pruned.runs, pruned.pruned, pruned.states, &pruned.outcomes)
+    );
 }

@@ -67,6 +67,7 @@ fn a_planted_bug_that_random_seeds_of_every_lockstep_scenario_miss_is_found_by_e
             max_runs: 10_000,
             jobs: 1,
             progress: false,
+            prune: true,
         },
     );
     let (deviations, outcome) = explored

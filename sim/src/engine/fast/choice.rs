@@ -2,7 +2,7 @@
 //! scheduler make that a search may want to make otherwise, drawn through
 //! one place.
 //!
-//! Four kinds of decision are choices:
+//! Five kinds of decision are choices:
 //! - **fault**: whether each fault of the scenario (or of the swarm) happens
 //!   at all (0, the default: it does not) and if so how many ms after its
 //!   time it fires: value `v` fires it `v - 1` ms late, up to a round trip
@@ -11,6 +11,10 @@
 //! - **server draws**: which RNG stream a game server's draws come from,
 //!   when it starts (0, the default and what a seeded run takes: the
 //!   seed's own);
+//! - **bot plan**: which RNG stream a simulated client (a bot) draws what
+//!   it does from (its board, when it joins, its behaviour's every random
+//!   decision), each time its host starts (0, the default and what a
+//!   seeded run takes: the seed's own);
 //! - **order**: when several tasks are ready at once, which is polled next
 //!   (0 is the first ready, as a seeded run does);
 //! - **latency**: each segment's and each connect's latency within the
@@ -38,6 +42,7 @@ use rand_chacha::ChaCha8Rng;
 pub enum ChoiceKind {
     Fault,
     ServerDraws,
+    BotPlan,
     Order,
     Latency,
 }
@@ -48,6 +53,7 @@ impl ChoiceKind {
         match self {
             ChoiceKind::Fault => "fault",
             ChoiceKind::ServerDraws => "server draws",
+            ChoiceKind::BotPlan => "bot plan",
             ChoiceKind::Order => "order",
             ChoiceKind::Latency => "latency",
         }
@@ -90,9 +96,76 @@ pub(super) struct Choices {
     mode: Mode,
     /// What was chosen, when asked for.
     log: Option<Vec<Choice>>,
+    /// When asked for: at each moment the run left (every task waiting,
+    /// time about to move on) after its last deviation, how many choices
+    /// had been made and the fingerprint of the state (see [`Fingerprint`]).
+    fingerprints: Option<Vec<Fingerprint>>,
+    /// Choices made so far.
+    taken: u32,
+    /// The faults and streams chosen so far other than the default, mixed
+    /// (they shape the rest of the run, so they are part of its state).
+    shaping: u64,
+}
+
+/// The state of a run at one moment, as a search compares states: after
+/// `position` choices, every task waiting and time about to move on from
+/// `time_ms`, a hash of what each session has written into the trace (with
+/// times), the bytes in flight with when they arrive, the pending timers
+/// and the choices made when the run started (faults, streams). Two runs
+/// with the same fingerprint are taken to be in the same state: what each
+/// session does next depends only on what it has seen and when, which its
+/// trace lines record. That is an abstraction (a line half read, or a
+/// session's state that no trace line shows, is not in it), checked by
+/// comparing pruned and full searches (`tests/explore.rs`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Fingerprint {
+    pub position: u32,
+    pub time_ms: u64,
+    pub state: u64,
+}
+
+/// A fixed 64-bit mix (splitmix64's finalizer): fingerprints are sums of
+/// mixed parts, so that the order parts are added in does not count.
+pub fn mix(value: u64) -> u64 {
+    let mut z = value.wrapping_add(0x9e37_79b9_7f4a_7c15);
+    z = (z ^ (z >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
+    z = (z ^ (z >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
+    z ^ (z >> 31)
 }
 
 impl Choices {
+    /// Whether the moment being left should be fingerprinted: asked for,
+    /// and past the run's last deviation (before it, the run is its
+    /// parent's, whose states are known already).
+    pub(super) fn wants_fingerprint(&self) -> bool {
+        self.fingerprints.is_some()
+            && match &self.mode {
+                Mode::Seeded => true,
+                Mode::Driven {
+                    deviations, cursor, ..
+                } => *cursor >= deviations.len(),
+            }
+    }
+
+    /// Whether this run keeps fingerprints at all.
+    pub(super) fn fingerprints_asked(&self) -> bool {
+        self.fingerprints.is_some()
+    }
+
+    /// Keeps one moment's fingerprint, adding in the choices that shape
+    /// the whole run (faults, streams), made before it.
+    pub(super) fn fingerprint(&mut self, time_ms: u64, state: u64) {
+        let state = mix(state ^ mix(time_ms)).wrapping_add(self.shaping);
+        let position = self.taken;
+        if let Some(fingerprints) = &mut self.fingerprints {
+            fingerprints.push(Fingerprint {
+                position,
+                time_ms,
+                state,
+            });
+        }
+    }
+
     fn take(
         &mut self,
         kind: ChoiceKind,
@@ -120,6 +193,17 @@ impl Choices {
                 value.min(options - 1)
             }
         };
+        if value != 0
+            && matches!(
+                kind,
+                ChoiceKind::Fault | ChoiceKind::ServerDraws | ChoiceKind::BotPlan
+            )
+        {
+            self.shaping = self
+                .shaping
+                .wrapping_add(mix(mix(u64::from(self.taken)) ^ u64::from(value)));
+        }
+        self.taken += 1;
         if let Some(log) = &mut self.log {
             log.push(Choice {
                 kind,
@@ -150,13 +234,14 @@ impl Choices {
         }
     }
 
-    /// Which of `streams` RNG streams a server draws from (0, the seed's
-    /// own, in a seeded run).
-    pub(super) fn server_stream(&mut self, streams: u32, time_ms: u64) -> u32 {
+    /// Which of `streams` RNG streams a server's draws (`ServerDraws`) or a
+    /// bot's decisions (`BotPlan`) come from (0, the seed's own, in a
+    /// seeded run).
+    pub(super) fn stream(&mut self, kind: ChoiceKind, streams: u32, time_ms: u64) -> u32 {
         if streams < 2 {
             return 0;
         }
-        self.take(ChoiceKind::ServerDraws, streams, time_ms, || 0)
+        self.take(kind, streams, time_ms, || 0)
     }
 
     /// A latency in `min_ms..=max_ms`, drawn from `rng` in a seeded run.
@@ -182,7 +267,7 @@ thread_local! {
     /// What the next run on this thread starts with, and what the last
     /// one left.
     static NEXT: RefCell<Option<Choices>> = const { RefCell::new(None) };
-    static LAST: RefCell<Option<Vec<Choice>>> = const { RefCell::new(None) };
+    static LAST: RefCell<Option<(Vec<Choice>, Vec<Fingerprint>)>> = const { RefCell::new(None) };
 }
 
 /// The choices a run starting now makes (taken by the scheduler).
@@ -194,20 +279,29 @@ pub(super) fn starting() -> Choices {
 /// Keeps what a finished run chose, for [`record`] and [`drive`].
 pub(super) fn finished(choices: Choices) {
     if let Some(log) = choices.log {
-        LAST.with(|last| *last.borrow_mut() = Some(log));
+        let fingerprints = choices.fingerprints.unwrap_or_default();
+        LAST.with(|last| *last.borrow_mut() = Some((log, fingerprints)));
     }
 }
 
 fn with_next<T>(choices: Choices, run: impl FnOnce() -> T) -> (T, Vec<Choice>) {
+    let (output, log, _) = with_next_fingerprinted(choices, run);
+    (output, log)
+}
+
+fn with_next_fingerprinted<T>(
+    choices: Choices,
+    run: impl FnOnce() -> T,
+) -> (T, Vec<Choice>, Vec<Fingerprint>) {
     NEXT.with(|next| *next.borrow_mut() = Some(choices));
     LAST.with(|last| last.borrow_mut().take());
     let output = run();
     // A run that never reached the fast backend leaves its choices unused.
     NEXT.with(|next| next.borrow_mut().take());
-    let log = LAST
+    let (log, fingerprints) = LAST
         .with(|last| last.borrow_mut().take())
         .unwrap_or_default();
-    (output, log)
+    (output, log, fingerprints)
 }
 
 /// Runs `run` (one fast-backend run) as seeded, and returns what it chose.
@@ -216,6 +310,7 @@ pub fn record<T>(run: impl FnOnce() -> T) -> (T, Vec<Choice>) {
         Choices {
             mode: Mode::Seeded,
             log: Some(Vec::new()),
+            ..Choices::default()
         },
         run,
     )
@@ -232,6 +327,29 @@ pub fn drive<T>(deviations: &[Deviation], run: impl FnOnce() -> T) -> (T, Vec<Ch
                 position: 0,
             },
             log: Some(Vec::new()),
+            ..Choices::default()
+        },
+        run,
+    )
+}
+
+/// As [`drive`], and also returns the fingerprint of each moment the run
+/// left after its last deviation (see [`Fingerprint`]), for a search that
+/// prunes states it has seen.
+pub fn drive_fingerprinted<T>(
+    deviations: &[Deviation],
+    run: impl FnOnce() -> T,
+) -> (T, Vec<Choice>, Vec<Fingerprint>) {
+    with_next_fingerprinted(
+        Choices {
+            mode: Mode::Driven {
+                deviations: deviations.to_vec(),
+                cursor: 0,
+                position: 0,
+            },
+            log: Some(Vec::new()),
+            fingerprints: Some(Vec::new()),
+            ..Choices::default()
         },
         run,
     )

@@ -42,6 +42,7 @@ use crate::engine::trace::Trace;
 
 pub(crate) mod choice;
 pub(crate) mod executor;
+mod fingerprint;
 mod pipe;
 
 use executor::TaskKey;
@@ -593,6 +594,9 @@ where
     runtime.block_on(tokio::task::unconstrained(async {
         executor::block_on(async {
             let network = FastNet::new(seed, net, trace);
+            if executor::wants_fingerprints() {
+                executor::set_fingerprint_hook(network.fingerprint_hook());
+            }
             body(network).await
         })
     }))

@@ -73,9 +73,16 @@ pub struct SessionSpec {
     pub name: String,
     /// The turmoil host it runs on; sessions may share one.
     pub host: String,
+    /// Its behaviour, as the seed's own plan draws it.
     pub behaviour: Behaviour,
-    /// Simulated time at which it first connects.
+    /// Simulated time at which it first connects, as the seed's own plan
+    /// draws it.
     pub join_at_ms: u64,
+    /// What its behaviour and join time are drawn from, for another plan
+    /// ([`SessionSpec::planned`]).
+    pub(crate) recipe: Recipe,
+    pub(crate) join_base_ms: u64,
+    pub(crate) join_spread_ms: u64,
     /// See [`client::run_bounded`].
     pub silence_timeout_ms: u64,
     /// New connections it makes after losing one (closed by the server,
@@ -269,8 +276,8 @@ impl Params<'_> {
 }
 
 /// How a group's members behave, before each member's draws.
-#[derive(Debug, Clone)]
-enum Recipe {
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) enum Recipe {
     Talker {
         commands: (u64, u64),
         pause_min_ms: u64,
@@ -353,6 +360,23 @@ impl Recipe {
                 }),
             }),
         }
+    }
+}
+
+impl SessionSpec {
+    /// Its behaviour and join time under `plan`: the seed's own (`plan` is
+    /// its name) or another plan a search chose, drawn as the seed's own
+    /// is but from the streams named after `plan`.
+    pub(crate) fn planned(&self, seed: u64, plan: &str) -> (Behaviour, u64) {
+        if plan == self.name {
+            return (self.behaviour.clone(), self.join_at_ms);
+        }
+        let mut plan_rng = host_rng(seed, &format!("plan-{plan}"));
+        let mut join_rng = host_rng(seed, &format!("join-{plan}"));
+        (
+            self.recipe.behaviour(&mut plan_rng),
+            self.join_base_ms + join_rng.random_range(0..=self.join_spread_ms),
+        )
     }
 }
 
@@ -558,6 +582,9 @@ pub fn spec_from_file(file: &ScenarioFile, seed: u64) -> Result<ChatSpec, String
                 host,
                 behaviour: recipe.behaviour(&mut plan_rng),
                 join_at_ms: group.join_at_ms + join_rng.random_range(0..=group.join_spread_ms),
+                recipe: recipe.clone(),
+                join_base_ms: group.join_at_ms,
+                join_spread_ms: group.join_spread_ms,
                 silence_timeout_ms,
                 reconnects: reconnects as u32,
             });

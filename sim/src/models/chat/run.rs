@@ -102,18 +102,22 @@ async fn run_session<E: Env>(
     seed: u64,
     incarnation: u32,
 ) {
-    if incarnation == 1 && session.join_at_ms > 0 {
-        host.env(&session.name).sleep_ms(session.join_at_ms).await;
+    // Its behaviour, join time and every random decision come from its
+    // plan: the seed's own unless a search chose another.
+    let plan = host.bot_stream(&session.name);
+    let (behaviour, join_at_ms) = session.planned(seed, &plan);
+    if incarnation == 1 && join_at_ms > 0 {
+        host.env(&session.name).sleep_ms(join_at_ms).await;
     }
     let addr = format!("{SERVER_NAME}:{SERVER_PORT}");
     for attempt in 1..=session.reconnects + 1 {
         let name = connection_name(&session.name, incarnation, attempt);
         let env = host.env(&name);
-        let mut rng = host_rng(seed, &name);
+        let mut rng = host_rng(seed, &connection_name(&plan, incarnation, attempt));
         let result = client::run_bounded(
             &env,
             &addr,
-            &session.behaviour,
+            &behaviour,
             &mut rng,
             Some(session.silence_timeout_ms),
         )

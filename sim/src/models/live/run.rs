@@ -74,36 +74,20 @@ impl Model for LiveSpec {
             })
         }));
         for host_name in self.hosts() {
-            // (player, its board, its join time) for each player on this host.
-            let players: Vec<(PlayerSpec, Board, u64)> =
-                self.players
-                    .iter()
-                    .filter(|player| player.host == host_name)
-                    .map(|player| {
-                        let join_at_ms = player.join_at_ms
-                            + if player.join_spread_ms > 0 {
-                                host_rng(seed, &format!("join-{}", player.name))
-                                    .random_range(0..=player.join_spread_ms)
-                            } else {
-                                0
-                            };
-                        let board = match &player.board {
-                            Some(numbers) => Board::new(numbers)
-                                .expect("boards are checked when the spec is built"),
-                            None => Board::random(&mut host_rng(seed, &player.name)),
-                        };
-                        let mut player = player.clone();
-                        if let Behaviour::Mischief { acts, .. } = player.behaviour {
-                            player.behaviour = Behaviour::Mischief {
-                                acts,
-                                seed: host_rng(seed, &format!("mischief-{}", player.name)).random(),
-                            };
-                        }
-                        (player, board, join_at_ms)
-                    })
-                    .collect();
+            let players: Vec<PlayerSpec> = self
+                .players
+                .iter()
+                .filter(|player| player.host == host_name)
+                .cloned()
+                .collect();
             hosts.push(HostSpec::new(&host_name, true, move |incarnation, host| {
-                let players = players.clone();
+                // (player, its board, its join time) for each player on this
+                // host, from its plan: the seed's own unless a search chose
+                // another.
+                let players: Vec<(PlayerSpec, Board, u64)> = players
+                    .iter()
+                    .map(|player| plan_player(seed, player, &host.bot_stream(&player.name)))
+                    .collect();
                 Box::pin(async move {
                     // A restarted client comes back at once, as a new player.
                     let joins = |join_at_ms: u64| if incarnation == 1 { join_at_ms } else { 0 };
@@ -138,6 +122,30 @@ impl Model for LiveSpec {
     fn end_of_run_properties(&self) -> &'static [&'static str] {
         super::END_OF_RUN_PROPERTIES
     }
+}
+
+/// A player as it plays one start of its host: its board, its join time
+/// and its mischief drawn from the streams named after `plan` (the
+/// player's name, or another plan a search chose).
+fn plan_player(seed: u64, player: &PlayerSpec, plan: &str) -> (PlayerSpec, Board, u64) {
+    let join_at_ms = player.join_at_ms
+        + if player.join_spread_ms > 0 {
+            host_rng(seed, &format!("join-{plan}")).random_range(0..=player.join_spread_ms)
+        } else {
+            0
+        };
+    let board = match &player.board {
+        Some(numbers) => Board::new(numbers).expect("boards are checked when the spec is built"),
+        None => Board::random(&mut host_rng(seed, plan)),
+    };
+    let mut player = player.clone();
+    if let Behaviour::Mischief { acts, .. } = player.behaviour {
+        player.behaviour = Behaviour::Mischief {
+            acts,
+            seed: host_rng(seed, &format!("mischief-{plan}")).random(),
+        };
+    }
+    (player, board, join_at_ms)
 }
 
 /// Notes when the client last heard from the server, on its clock.

@@ -51,27 +51,31 @@ impl Model for TombolaSpec {
             })
         }));
         for player in &self.players {
-            let mut join_rng = host_rng(seed, &format!("join-{}", player.name));
-            let join_at_ms = player.join_at_ms + join_rng.random_range(0..=player.join_spread_ms);
-            let board = match &player.board {
-                Some(numbers) => {
-                    Board::new(numbers).expect("boards are checked when the spec is built")
-                }
-                None => Board::random(&mut host_rng(seed, &player.name)),
-            };
             let player = player.clone();
             hosts.push(HostSpec::new(
                 &player.name.clone(),
                 true,
                 move |incarnation, host| {
                     let env: E = host.env(&player.name);
-                    let (player, board) = (player.clone(), board.clone());
+                    // The player's board, join delay and behaviour come
+                    // from its plan: the seed's own unless a search chose
+                    // another.
+                    let plan = host.bot_stream(&player.name);
+                    let mut join_rng = host_rng(seed, &format!("join-{plan}"));
+                    let join_at_ms =
+                        player.join_at_ms + join_rng.random_range(0..=player.join_spread_ms);
+                    let board = match &player.board {
+                        Some(numbers) => Board::new(numbers)
+                            .expect("boards are checked when the spec is built"),
+                        None => Board::random(&mut host_rng(seed, &plan)),
+                    };
+                    let player = player.clone();
                     Box::pin(async move {
                         if incarnation == 1 && join_at_ms > 0 {
                             env.sleep_ms(join_at_ms).await;
                         }
                         let settings = ClientSettings {
-                            behaviour: session_behaviour(player.behaviour, seed, &player.name),
+                            behaviour: session_behaviour(player.behaviour, seed, &plan),
                             silence_timeout_ms: player.silence_timeout_ms,
                             start_timeout_ms: player.start_timeout_ms,
                             ..ClientSettings::default()

@@ -113,6 +113,9 @@ struct Scheduler {
     timers: RefCell<Timers>,
     /// Which ready task runs next, and every latency: see [`choice`].
     choices: RefCell<Choices>,
+    /// What the backend adds to a moment's fingerprint (see
+    /// [`set_fingerprint_hook`]).
+    fingerprint_hook: RefCell<Option<Box<dyn FnMut() -> u64>>>,
 }
 
 thread_local! {
@@ -297,6 +300,17 @@ impl Scheduler {
     /// Moves time to the earliest timer and wakes every timer due then.
     /// Returns false when no timer is pending.
     fn advance(&self) -> bool {
+        if self.choices.borrow().wants_fingerprint() {
+            let backend = self
+                .fingerprint_hook
+                .borrow_mut()
+                .as_mut()
+                .map_or(0, |hook| hook());
+            let timers = self.timers.borrow().digest();
+            self.choices
+                .borrow_mut()
+                .fingerprint(self.now_ms.get(), backend.wrapping_add(timers));
+        }
         let mut due = Vec::new();
         {
             let mut timers = self.timers.borrow_mut();
@@ -343,6 +357,7 @@ impl Drop for Entered {
             drop(future);
             slot += 1;
         }
+        scheduler.fingerprint_hook.borrow_mut().take();
         choice::finished(std::mem::take(&mut *scheduler.choices.borrow_mut()));
         let current = CURRENT.with(|current| current.borrow_mut().take());
         drop(current);
@@ -368,6 +383,7 @@ pub fn block_on<F: Future>(root: F) -> F::Output {
         free_slots: RefCell::new(Vec::new()),
         timers: RefCell::new(Timers::default()),
         choices: RefCell::new(choice::starting()),
+        fingerprint_hook: RefCell::new(None),
     });
     CURRENT.with(|current| {
         let mut current = current.borrow_mut();
@@ -488,16 +504,30 @@ pub fn choose_fault(delay_max_ms: u64) -> Option<u64> {
     })
 }
 
-/// Which of `streams` RNG streams a game server draws from: a choice of
-/// the run, 0 (the seed's own) in a seeded run.
-pub fn choose_server_stream(streams: u32) -> u32 {
+/// Which of `streams` RNG streams a game server's draws or a bot's
+/// decisions (`kind`) come from: a choice of the run, 0 (the seed's own)
+/// in a seeded run.
+pub fn choose_stream(kind: super::choice::ChoiceKind, streams: u32) -> u32 {
     with_current(|scheduler| {
         let now_ms = scheduler.now_ms.get();
-        scheduler
-            .choices
-            .borrow_mut()
-            .server_stream(streams, now_ms)
+        scheduler.choices.borrow_mut().stream(kind, streams, now_ms)
     })
+}
+
+/// Sets what the backend adds to the fingerprint of each moment a run
+/// leaves, when the run's choices ask for fingerprints (see
+/// [`choice::Fingerprint`]): the part of the state the scheduler cannot
+/// see (what the sessions wrote, the bytes in flight).
+pub fn set_fingerprint_hook(hook: impl FnMut() -> u64 + 'static) {
+    with_current(|scheduler| {
+        *scheduler.fingerprint_hook.borrow_mut() = Some(Box::new(hook));
+    })
+}
+
+/// Whether the current run asks for fingerprints (so a backend need not
+/// set up its hook otherwise).
+pub fn wants_fingerprints() -> bool {
+    with_current(|scheduler| scheduler.choices.borrow().fingerprints_asked())
 }
 
 /// Whether a task is still running.

@@ -45,6 +45,19 @@ impl Timers {
     }
 
     /// The timer's waker, if it is still pending.
+    /// The deadlines of every pending timer, as a hash that does not
+    /// depend on the order they were set in (a state's fingerprint holds
+    /// what is due when, not who set it first).
+    pub(super) fn digest(&self) -> u64 {
+        self.heap
+            .iter()
+            .filter(|Reverse((_, order, slot))| {
+                matches!(self.slots.get(*slot as usize), Some((set, Some(_))) if set == order)
+            })
+            .map(|Reverse((deadline_ms, _, _))| super::super::choice::mix(*deadline_ms))
+            .fold(0u64, u64::wrapping_add)
+    }
+
     pub(super) fn pending(&mut self, key: TimerKey) -> Option<&mut Waker> {
         match self.slots.get_mut(key.slot as usize) {
             Some((order, Some(waker))) if *order == key.order => Some(waker),

@@ -175,6 +175,11 @@ pub(super) enum Command {
         /// not exhausted).
         #[arg(long, default_value_t = 100_000)]
         max_runs: u64,
+        /// Stop after this much wall time as well (`60s`, `2m`, `500ms`, or
+        /// seconds; default: no limit). Runs within `--max-runs` are the
+        /// same on every machine; a time limit is not.
+        #[arg(long, value_parser = parse_duration)]
+        budget: Option<std::time::Duration>,
         /// Worker threads (default: all cores).
         #[arg(long, default_value_t = 0)]
         jobs: usize,

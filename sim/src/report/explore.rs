@@ -51,6 +51,8 @@ pub struct ExploreOptions {
     pub bound: usize,
     /// Stop after this many runs (the space is then not exhausted).
     pub max_runs: u64,
+    /// Stop after this much wall time as well (None: no limit).
+    pub budget: Option<std::time::Duration>,
     /// Worker threads; 0 means all cores.
     pub jobs: usize,
     /// A progress bar on stderr (drawn only on a terminal).
@@ -119,6 +121,8 @@ struct Budget {
     bar: ProgressBar,
     runs: AtomicU64,
     max_runs: u64,
+    /// When the wall-time budget ends, if there is one.
+    deadline: Option<Instant>,
     cut: AtomicBool,
     stop: AtomicBool,
 }
@@ -130,7 +134,10 @@ impl Budget {
         if self.stop.load(Ordering::Relaxed) {
             return false;
         }
-        if self.runs.fetch_add(1, Ordering::Relaxed) >= self.max_runs {
+        let over_time = self
+            .deadline
+            .is_some_and(|deadline| Instant::now() >= deadline);
+        if over_time || self.runs.fetch_add(1, Ordering::Relaxed) >= self.max_runs {
             self.cut.store(true, Ordering::Relaxed);
             return false;
         }
@@ -301,6 +308,7 @@ pub fn explore(file: &ScenarioFile, options: &ExploreOptions) -> Explored {
         bar,
         runs: AtomicU64::new(1),
         max_runs: options.max_runs.max(1),
+        deadline: options.budget.map(|budget| started + budget),
         cut: AtomicBool::new(false),
         stop: AtomicBool::new(false),
     };
@@ -407,6 +415,11 @@ pub fn render(scenario: &str, options: &ExploreOptions, explored: &Explored) -> 
             "space within the bound EXHAUSTED".to_owned()
         } else if explored.violation.is_some() {
             "stopped at the first violation".to_owned()
+        } else if explored.runs < options.max_runs {
+            format!(
+                "NOT exhausted: stopped at --budget {:?}",
+                options.budget.unwrap_or_default()
+            )
         } else {
             format!("NOT exhausted: stopped at --max-runs {}", options.max_runs)
         }

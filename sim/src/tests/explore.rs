@@ -1,7 +1,9 @@
 //! Choice-driven runs on the fast backend: a run is a function of its
 //! choices (a seeded run driven by the choices it recorded replays byte for
 //! byte), and a small bounded exploration of one scenario per game runs
-//! every sequence within the bound and says it exhausted the space.
+//! every sequence within the bound and says it exhausted the space;
+//! bot plans are choices; pruning states already searched keeps what the
+//! search covers.
 
 use crate::engine::fast::choice::{self, deviations_of};
 use crate::engine::fast_hosts::Fast;
@@ -125,6 +127,7 @@ fn a_small_exploration_of_one_scenario_per_game_is_exhausted_and_passes() {
             seed: 1,
             bound: 1,
             max_runs: 5_000,
+            budget: None,
             jobs: 2,
             progress: false,
             prune: true,
@@ -181,6 +184,7 @@ fn a_search_cut_by_its_run_budget_says_it_was_not_exhausted() {
             seed: 1,
             bound: 2,
             max_runs: 50,
+            budget: None,
             jobs: 1,
             progress: false,
             prune: true,
@@ -372,6 +376,7 @@ fn pruning_states_already_searched_covers_the_same_outcomes_and_events_in_fewer_
         seed: 1,
         bound: 2,
         max_runs: 100_000,
+        budget: None,
         jobs: 1,
         progress: false,
         prune: true,
@@ -411,4 +416,38 @@ fn pruning_states_already_searched_covers_the_same_outcomes_and_events_in_fewer_
         (again.runs, again.pruned, again.states, &again.outcomes),
         (pruned.runs, pruned.pruned, pruned.states, &pruned.outcomes)
     );
+}
+
+#[test]
+fn a_moments_fingerprint_is_the_same_for_the_same_run_and_changes_with_a_later_delivery() {
+    let file = small(CHAT_SMALL, "chat-small");
+    let run = || file.run_on(&Fast, 1, &RunOptions::default());
+    let (_, log, first) = choice::drive_fingerprinted(&[], run);
+    let (_, _, again) = choice::drive_fingerprinted(&[], run);
+    assert!(first.len() > 10, "a fingerprint per moment left");
+    assert_eq!(first, again, "the same run, the same states");
+    assert!(
+        first
+            .windows(2)
+            .all(|pair| pair[0].time_ms < pair[1].time_ms),
+        "one fingerprint per moment, in time order"
+    );
+    // The first message's latency one ms longer: from the moment it would
+    // have arrived on, the states differ.
+    let position = log
+        .iter()
+        .position(|made| made.kind == choice::ChoiceKind::Latency)
+        .expect("messages have latencies");
+    let (_, _, later) = choice::drive_fingerprinted(&[(position as u32, 1)], run);
+    let at_ms = log[position].time_ms;
+    let states = |fingerprints: &[choice::Fingerprint]| -> Vec<(u64, u64)> {
+        fingerprints
+            .iter()
+            .filter(|moment| moment.time_ms > at_ms)
+            .map(|moment| (moment.time_ms, moment.state))
+            .collect()
+    };
+    assert_ne!(states(&first), states(&later));
+    // Only moments after the deviation are fingerprinted.
+    assert!(later.iter().all(|moment| moment.position > position as u32));
 }

@@ -65,6 +65,7 @@ fn a_planted_bug_that_random_seeds_of_every_lockstep_scenario_miss_is_found_by_e
             seed: 0,
             bound: 1,
             max_runs: 10_000,
+            budget: None,
             jobs: 1,
             progress: false,
             prune: true,

@@ -510,6 +510,33 @@ fn explore_saves_its_violation_as_a_recorded_seed_whose_replay_command_breaks_th
 }
 
 #[test]
+fn explore_cut_by_its_time_budget_says_so_and_prunes_from_bound_two() {
+    let dir = scratch("explore-budget");
+    let explored = sim(
+        &dir,
+        &[
+            "explore",
+            "tombola-two-players",
+            "--bound",
+            "3",
+            "--budget",
+            "1s",
+            "--quiet",
+        ],
+    );
+    let report = text(&explored.stdout);
+    assert_eq!(explored.status.code(), Some(0), "{report}");
+    assert!(
+        report.contains("NOT exhausted: stopped at --budget 1s"),
+        "{report}"
+    );
+    assert!(report.contains("states: "), "{report}");
+    let refused = sim(&dir, &["explore", "tombola-two-players", "--budget", "0s"]);
+    assert_eq!(refused.status.code(), Some(2));
+    assert!(text(&refused.stderr).contains("a budget of zero runs nothing"));
+}
+
+#[test]
 fn explore_of_a_healthy_scenario_says_the_space_within_the_bound_was_exhausted() {
     let dir = scratch("explore-healthy");
     let explored = sim(

@@ -66,13 +66,28 @@ struct ServerRecord {
     claims: BTreeMap<(u32, String, u32), bool>,
     /// (incarnation, id) -> why the server dropped the player.
     drops: BTreeMap<(u32, String), DropReason>,
-    /// Per server incarnation, how many registered players waited for a
-    /// game after each change: (time, count). `WAITING <have>` must be one
-    /// of these counts (players who register while a game runs wait for
-    /// the next one, so a full table may wait).
-    waiting: BTreeMap<u32, Vec<(u64, usize)>>,
-    /// (incarnation, id) -> when the server took the player's board.
-    registered_ms: BTreeMap<(u32, String), u64>,
+    /// (incarnation, count) -> when (in time order) the number of
+    /// registered players waiting for a game became `count`. `WAITING
+    /// <have>` must be one of these counts (players who register while a
+    /// game runs wait for the next one, so a full table may wait). Kept by
+    /// count so that checking one of the half million `WAITING` lines of a
+    /// 1,000-player room is a lookup, not a scan of every change.
+    waiting: BTreeMap<(u32, usize), Vec<u64>>,
+    /// incarnation -> id -> when the server took the player's board.
+    registered_ms: BTreeMap<u32, BTreeMap<String, u64>>,
+}
+
+impl ServerRecord {
+    /// Whether, on server `incarnation`, the number of waiting players
+    /// became `count` at some time in `since_ms..=until_ms`.
+    fn waiting_became(&self, incarnation: u32, count: usize, since_ms: u64, until_ms: u64) -> bool {
+        self.waiting
+            .get(&(incarnation, count))
+            .is_some_and(|times| {
+                let first = times.partition_point(|&time_ms| time_ms < since_ms);
+                times.get(first).is_some_and(|&time_ms| time_ms <= until_ms)
+            })
+    }
 }
 
 fn server_record(trace: &[TraceLine]) -> ServerRecord {
@@ -99,7 +114,9 @@ fn server_record(trace: &[TraceLine]) -> ServerRecord {
                     Ok(Note::Board { player, .. }) => {
                         record
                             .registered_ms
-                            .insert((incarnation, player.clone()), line.time_ms);
+                            .entry(incarnation)
+                            .or_default()
+                            .insert(player.clone(), line.time_ms);
                         queue.insert(player)
                     }
                     Ok(Note::Start { players, .. }) => {
@@ -114,9 +131,9 @@ fn server_record(trace: &[TraceLine]) -> ServerRecord {
                 if changed {
                     record
                         .waiting
-                        .entry(incarnation)
+                        .entry((incarnation, queue.len()))
                         .or_default()
-                        .push((line.time_ms, queue.len()));
+                        .push(line.time_ms);
                 }
             }
             _ => {}
@@ -135,8 +152,12 @@ pub fn check_every_line_explained(
 ) {
     let record = server_record(trace);
     let mut incarnation = 1u32;
-    let mut connections: BTreeMap<String, Connection> = BTreeMap::new();
+    // Looked up once per line and never iterated (so its order cannot
+    // reach a report): a hash map, not a tree of 1,000 names compared on
+    // every line.
+    let mut connections: std::collections::HashMap<String, Connection> = Default::default();
     let mut start_memo: StartMemo = None;
+    let mut seat_memo: Option<SeatMemo> = None;
     for line in trace {
         let host = line.host.as_str();
         match host {
@@ -194,6 +215,7 @@ pub fn check_every_line_explained(
                 &mut problems,
                 reached,
                 &mut start_memo,
+                &mut seat_memo,
             );
             connection.received += 1;
         }
@@ -295,6 +317,17 @@ const UNSOLICITED_CODES: &[&str] = &[
 /// again for each would cost more than the rest of the check.
 type StartMemo<'a> = Option<(&'a str, ServerMessage)>;
 
+/// The seats of the last `START` judged, on one server incarnation:
+/// whether the server seated exactly its players, and those players as a
+/// set. Every player of a game receives the same `START`; comparing its
+/// 1,000 names again for each of 1,000 players made the check quadratic.
+struct SeatMemo<'a> {
+    text: &'a str,
+    server: u32,
+    as_recorded: bool,
+    players: std::collections::HashSet<String>,
+}
+
 #[allow(clippy::too_many_arguments)]
 fn received_line<'a>(
     connection: &mut Connection,
@@ -307,6 +340,7 @@ fn received_line<'a>(
     problems: &mut Vec<(&'static str, String)>,
     reached: &mut BTreeSet<String>,
     start_memo: &mut StartMemo<'a>,
+    seat_memo: &mut Option<SeatMemo<'a>>,
 ) {
     if let Some(final_line) = &connection.ended_by {
         problems.push((
@@ -378,14 +412,14 @@ fn received_line<'a>(
             }
             // The count of waiting players after some change at the server
             // between this player's registration and now.
-            let counted = connection.id.as_ref().is_some_and(|id| {
-                let since = record.registered_ms.get(&(connection.server, id.clone()));
-                let changes = record.waiting.get(&connection.server);
-                since.zip(changes).is_some_and(|(&since_ms, changes)| {
-                    changes.iter().any(|&(time_ms, count)| {
-                        (since_ms..=received_ms).contains(&time_ms) && count == *have
+            let counted = connection.id.as_deref().is_some_and(|id| {
+                record
+                    .registered_ms
+                    .get(&connection.server)
+                    .and_then(|registered| registered.get(id))
+                    .is_some_and(|&since_ms| {
+                        record.waiting_became(connection.server, *have, since_ms, received_ms)
                     })
-                })
             });
             if *need != players_per_game || *have == 0 || !counted {
                 problems.push((
@@ -401,8 +435,21 @@ fn received_line<'a>(
                     format!("{received:?} to a player that is not registered and waiting"),
                 ));
             }
-            match games.get(&(connection.server, *game)) {
-                Some(facts) if &facts.players == players && players.contains(&id) => {}
+            let facts = games.get(&(connection.server, *game));
+            let known = matches!(seat_memo, Some(memo) if memo.text == received && memo.server == connection.server);
+            if let (Some(facts), false) = (facts, known) {
+                *seat_memo = Some(SeatMemo {
+                    text: received,
+                    server: connection.server,
+                    as_recorded: &facts.players == players,
+                    players: players.iter().cloned().collect(),
+                });
+            }
+            let seated = seat_memo
+                .as_ref()
+                .is_some_and(|memo| memo.as_recorded && memo.players.contains(&id));
+            match facts {
+                Some(_) if seated => {}
                 Some(facts) => problems.push((
                     "start-seats",
                     format!(
@@ -542,5 +589,23 @@ fn owed_before(
                 ),
             ));
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_waiting_count_counts_only_if_it_was_reached_within_the_window() {
+        let mut record = ServerRecord::default();
+        record.waiting.insert((1, 2), vec![10, 20]);
+        record.waiting.insert((2, 2), vec![50]);
+        assert!(record.waiting_became(1, 2, 10, 10), "at the window's start");
+        assert!(record.waiting_became(1, 2, 15, 20), "at its end");
+        assert!(!record.waiting_became(1, 2, 11, 19), "between two changes");
+        assert!(!record.waiting_became(1, 2, 21, 100), "after the last");
+        assert!(!record.waiting_became(1, 3, 0, 100), "a count never reached");
+        assert!(!record.waiting_became(2, 2, 0, 49), "another incarnation's");
     }
 }

@@ -1157,6 +1157,30 @@ mod tests {
     }
 
     #[test]
+    fn a_line_that_arrives_in_the_millisecond_a_draw_is_due_comes_after_that_draw() {
+        // Whichever task runs first at 10 ms, the draw due then is made
+        // before the late joiner's BOARD is handled: the joiner's history
+        // holds it, and no DRAW for it follows. (This is why no order of
+        // tasks within one ms can make a joiner miss a draw.)
+        let mut bench = Bench::new(config(vec![]));
+        bench.player(0, 1, HIGH);
+        bench.player(10, 3, LOW);
+        let first_draw = bench.sent[&1]
+            .iter()
+            .find(|line| line.starts_with("DRAW 1 1 "))
+            .expect("the draw due at 10 ms was made")
+            .rsplit(' ')
+            .next()
+            .unwrap()
+            .to_owned();
+        assert_eq!(bench.sent[&3][1], format!("GAME 1 HISTORY {first_draw}"));
+        bench.at(10);
+        assert_eq!(bench.sent[&3].len(), 2, "{:?}", bench.sent[&3]);
+        bench.at(20);
+        assert!(bench.last(3).starts_with("DRAW 1 2 "), "{}", bench.last(3));
+    }
+
+    #[test]
     fn the_first_valid_claim_wins_and_every_later_one_is_late() {
         let prefix: Vec<u8> = (1..=15).collect();
         let mut bench = Bench::new(config(prefix));

@@ -296,3 +296,59 @@ fn a_welcome_held_across_a_server_restart_is_from_the_gone_server_and_its_token_
     let text = outcome.trace_text();
     assert!(text.contains("c1       recv ERR bad-token"), "{text}");
 }
+
+/// More players than the live server holds connections for (two each;
+/// `games::live::server::CONNECTIONS_MAX` is 1,024): 540.
+const LIVE_OVER_THE_CONNECTION_BOUND: &str = r#"
+game = "live"
+summary = "540 players, more than the server holds connections for"
+[[clients]]
+name = "a"
+count = 180
+join_spread_ms = 500
+[[clients]]
+name = "b"
+count = 180
+join_spread_ms = 500
+[[clients]]
+name = "c"
+count = 180
+join_spread_ms = 500
+"#;
+
+#[test]
+fn a_live_room_over_the_servers_connection_bound_refuses_the_extra_connections_and_the_oracles_explain_it(
+) {
+    let file = ScenarioFile::parse(LIVE_OVER_THE_CONNECTION_BOUND, "live-over-the-bound")
+        .expect("the scenario parses");
+    let outcome = file.run_on(&crate::engine::fast_hosts::Fast, 1, &RunOptions::default());
+    assert!(outcome.passed(), "{}", outcome.report());
+    let refusal = games::conn::SERVER_FULL_REFUSAL;
+    let refused = outcome
+        .trace
+        .iter()
+        .filter(|line| line.text.ends_with(refusal) && line.text.starts_with("recv"))
+        .count();
+    let noted = outcome
+        .trace
+        .iter()
+        .filter(|line| line.host == "server" && line.text.starts_with("full "))
+        .count();
+    assert!(refused > 0, "some connections were refused");
+    assert!(refused <= noted, "{refused} refusals, {noted} noted");
+    // Without the server's `full` notes, nothing explains the refusals.
+    let unnoted: Vec<_> = outcome
+        .trace
+        .iter()
+        .filter(|line| !(line.host == "server" && line.text.starts_with("full ")))
+        .cloned()
+        .collect();
+    let judged = file.game.judge_lines(&file, 1, unnoted);
+    assert!(
+        judged.violations.iter().any(|violation| {
+            violation.property == "line-explained" && violation.detail.contains("server-full")
+        }),
+        "{:?}",
+        judged.violations.first()
+    );
+}

@@ -122,6 +122,38 @@ pub(super) struct Facts {
     /// (`connect`, `pair`, `board`, `join`, `claim`, `again`, `wait`,
     /// `quit`, `goodbye`, `drop`), with their trace index.
     pub(super) notes_by_id: BTreeMap<(u32, String), Vec<IndexedNote>>,
+    /// Trace indices of the server's `full <peer>` lines: a connection it
+    /// refused because it held `CONNECTIONS_MAX` already.
+    pub(super) full_noted: Vec<usize>,
+    /// Trace indices of the `ERR server-full` lines clients received that
+    /// a `full` note before them explains (the k-th refusal received needs
+    /// k notes before it).
+    pub(super) full_explained: BTreeSet<usize>,
+}
+
+/// The line a server at its connection bound answers a new connection
+/// with before closing it (`games::conn::SERVER_FULL_REFUSAL`).
+pub(super) const SERVER_FULL: &str = games::conn::SERVER_FULL_REFUSAL;
+
+/// Matches refusals received to the server's `full` notes, in order.
+fn explain_full_refusals(facts: &mut Facts) {
+    let mut received: Vec<usize> = facts
+        .clients
+        .iter()
+        .flat_map(|client| client.lines.iter())
+        .filter(|(_, text)| {
+            text.strip_prefix("recv# ")
+                .or_else(|| text.strip_prefix("recv "))
+                == Some(SERVER_FULL)
+        })
+        .map(|&(at, _)| at)
+        .collect();
+    received.sort_unstable();
+    for (k, at) in received.into_iter().enumerate() {
+        if facts.full_noted.get(k).is_some_and(|&noted| noted < at) {
+            facts.full_explained.insert(at);
+        }
+    }
 }
 
 pub(super) fn number<T: std::str::FromStr + Default>(word: &str) -> T {
@@ -218,7 +250,12 @@ pub(super) fn parse_facts(
         if line.host == "server" {
             let note = match line.text.parse::<Note>() {
                 Ok(note) => note,
-                Err(_) if is_shell_line(&line.text) => continue,
+                Err(_) if is_shell_line(&line.text) => {
+                    if line.text.starts_with("full ") {
+                        facts.full_noted.push(at);
+                    }
+                    continue;
+                }
                 // The server writes nothing else: a line that is neither a
                 // note nor the shell's is a broken note.
                 Err(_) => {
@@ -424,6 +461,7 @@ pub(super) fn parse_facts(
             _ => {}
         }
     }
+    explain_full_refusals(&mut facts);
     facts
 }
 

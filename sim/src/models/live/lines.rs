@@ -121,6 +121,10 @@ pub(super) fn player_notes(facts: &Facts, key: &(u32, String)) -> PlayerNotes {
 ///   `GOODBYE`, nothing unasked but a sent-away `GOODBYE` or a
 ///   `pairing-timeout`.
 ///
+/// A connection the server refused at its connection bound gets
+/// `ERR server-full try again later` as its first line and nothing more,
+/// and only as many of those as the server noted `full` before them.
+///
 /// A session the server closed without a fault, with a line still
 /// unanswered and no `GOODBYE`, broke `reply-missing`.
 pub(super) fn check_lines_explained(
@@ -140,6 +144,9 @@ pub(super) fn check_lines_explained(
         let mut numbers_lines = 0usize;
         let mut numbers_goodbye = false;
         let mut claims_goodbye = false;
+        // The server refused the connection at its bound (`SERVER_FULL`).
+        let mut numbers_refused = false;
+        let mut claims_refused = false;
         // The game entered and the trace index of its join note.
         let mut entered: BTreeMap<u64, usize> = BTreeMap::new();
         // The previous line on the numbers port (borrowed, not copied: this
@@ -183,6 +190,23 @@ pub(super) fn check_lines_explained(
             if let Some(line) = text.strip_prefix("recv# ") {
                 let words: Vec<&str> = line.split(' ').collect();
                 numbers_lines += 1;
+                if numbers_refused {
+                    fail(
+                        "line-explained",
+                        format!("numbers port got {line:?} after {SERVER_FULL:?}"),
+                    );
+                    continue;
+                }
+                if numbers_lines == 1 && line == SERVER_FULL {
+                    numbers_refused = true;
+                    if !facts.full_explained.contains(at) {
+                        fail(
+                            "line-explained",
+                            format!("numbers port got {line:?} (trace line {at}) with no `full` noted by the server before it"),
+                        );
+                    }
+                    continue;
+                }
                 if numbers_goodbye {
                     fail(
                         "line-explained",
@@ -277,6 +301,25 @@ pub(super) fn check_lines_explained(
                     "line-explained",
                     format!("claims port got {line:?} after GOODBYE"),
                 );
+                continue;
+            }
+            if claims_refused {
+                fail(
+                    "line-explained",
+                    format!("claims port got {line:?} after {SERVER_FULL:?}"),
+                );
+                continue;
+            }
+            if line == SERVER_FULL && !paired {
+                // Refused as it connected: what it sent is never answered.
+                claims_refused = true;
+                pending.clear();
+                if !facts.full_explained.contains(at) {
+                    fail(
+                        "line-explained",
+                        format!("claims port got {line:?} (trace line {at}) with no `full` noted by the server before it"),
+                    );
+                }
                 continue;
             }
             let words: Vec<&str> = line.split(' ').collect();

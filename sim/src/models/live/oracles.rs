@@ -184,6 +184,17 @@ pub(super) fn check_pairing(facts: &Facts, violations: &mut Vec<Violation>) {
             if client.welcomed_by_gone_server && error.contains("ERR bad-token") {
                 continue;
             }
+            // A server at its connection bound refuses the connection
+            // (`try again later`): a documented refusal, not an error,
+            // when a `full` note explains the line (`line-explained`
+            // checks that).
+            let refused_full = error.ends_with(SERVER_FULL)
+                && client.lines.iter().any(|(at, text)| {
+                    facts.full_explained.contains(at) && text.ends_with(SERVER_FULL)
+                });
+            if refused_full {
+                continue;
+            }
             violations.push(Violation::new("client-error", format!("{name}: {error}")));
         }
     }

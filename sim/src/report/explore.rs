@@ -163,10 +163,11 @@ fn run_once(
     }
 }
 
-/// Whether a run with `deviations` may deviate again (so its states
-/// matter for pruning).
+/// Whether the states of a run with `deviations` matter for pruning: it
+/// may deviate again, and its children may too (at bound 1 nothing is
+/// ever pruned, so no run is fingerprinted).
 fn can_deviate(options: &ExploreOptions, deviations: &[Deviation]) -> bool {
-    options.prune && deviations.len() < options.bound
+    options.prune && options.bound >= 2 && deviations.len() < options.bound
 }
 
 /// The position from which a run's continuations were searched already:

@@ -319,18 +319,22 @@ pub fn record<T>(run: impl FnOnce() -> T) -> (T, Vec<Choice>) {
 /// Runs `run` (one fast-backend run) with every choice the default except
 /// at `deviations` (sorted by position), and returns what it chose.
 pub fn drive<T>(deviations: &[Deviation], run: impl FnOnce() -> T) -> (T, Vec<Choice>) {
-    with_next(
-        Choices {
-            mode: Mode::Driven {
-                deviations: deviations.to_vec(),
-                cursor: 0,
-                position: 0,
-            },
-            log: Some(Vec::new()),
-            ..Choices::default()
+    with_next(driven(deviations, false), run)
+}
+
+/// The choices of a run driven by `deviations`, logged, and with each
+/// moment's fingerprint kept when `fingerprints`.
+fn driven(deviations: &[Deviation], fingerprints: bool) -> Choices {
+    Choices {
+        mode: Mode::Driven {
+            deviations: deviations.to_vec(),
+            cursor: 0,
+            position: 0,
         },
-        run,
-    )
+        log: Some(Vec::new()),
+        fingerprints: fingerprints.then(Vec::new),
+        ..Choices::default()
+    }
 }
 
 /// As [`drive`], and also returns the fingerprint of each moment the run
@@ -340,19 +344,7 @@ pub fn drive_fingerprinted<T>(
     deviations: &[Deviation],
     run: impl FnOnce() -> T,
 ) -> (T, Vec<Choice>, Vec<Fingerprint>) {
-    with_next_fingerprinted(
-        Choices {
-            mode: Mode::Driven {
-                deviations: deviations.to_vec(),
-                cursor: 0,
-                position: 0,
-            },
-            log: Some(Vec::new()),
-            fingerprints: Some(Vec::new()),
-            ..Choices::default()
-        },
-        run,
-    )
+    with_next_fingerprinted(driven(deviations, true), run)
 }
 
 /// The choices of a log that are not the default.

@@ -371,13 +371,32 @@ impl SessionSpec {
         if plan == self.name {
             return (self.behaviour.clone(), self.join_at_ms);
         }
-        let mut plan_rng = host_rng(seed, &format!("plan-{plan}"));
-        let mut join_rng = host_rng(seed, &format!("join-{plan}"));
-        (
-            self.recipe.behaviour(&mut plan_rng),
-            self.join_base_ms + join_rng.random_range(0..=self.join_spread_ms),
+        draw_plan(
+            &self.recipe,
+            self.join_base_ms,
+            self.join_spread_ms,
+            seed,
+            plan,
         )
     }
+}
+
+/// A member's behaviour and join time, drawn from the streams named after
+/// `plan` (`plan-<plan>`, `join-<plan>`; `plan` is the member's name for
+/// the seed's own plan).
+fn draw_plan(
+    recipe: &Recipe,
+    join_base_ms: u64,
+    join_spread_ms: u64,
+    seed: u64,
+    plan: &str,
+) -> (Behaviour, u64) {
+    let mut plan_rng = host_rng(seed, &format!("plan-{plan}"));
+    let mut join_rng = host_rng(seed, &format!("join-{plan}"));
+    (
+        recipe.behaviour(&mut plan_rng),
+        join_base_ms + join_rng.random_range(0..=join_spread_ms),
+    )
 }
 
 fn valid_host_name(name: &str) -> bool {
@@ -575,13 +594,13 @@ pub fn spec_from_file(file: &ScenarioFile, seed: u64) -> Result<ChatSpec, String
                     other.name
                 ));
             }
-            let mut plan_rng = host_rng(seed, &format!("plan-{name}"));
-            let mut join_rng = host_rng(seed, &format!("join-{name}"));
+            let (behaviour, join_at_ms) =
+                draw_plan(&recipe, group.join_at_ms, group.join_spread_ms, seed, &name);
             sessions.push(SessionSpec {
                 name: name.clone(),
                 host,
-                behaviour: recipe.behaviour(&mut plan_rng),
-                join_at_ms: group.join_at_ms + join_rng.random_range(0..=group.join_spread_ms),
+                behaviour,
+                join_at_ms,
                 recipe: recipe.clone(),
                 join_base_ms: group.join_at_ms,
                 join_spread_ms: group.join_spread_ms,

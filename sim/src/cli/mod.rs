@@ -158,6 +158,7 @@ pub fn main() -> ExitCode {
             // Pictures need every line that crossed the wire.
             let options = RunOptions {
                 keep_wire: svg.is_some() || json,
+                ..RunOptions::default()
             };
             let outcome = scenario.run(seed, &options);
             if json {

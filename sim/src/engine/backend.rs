@@ -37,6 +37,7 @@
 //! (`<name>/draws-K` for a server, `<bot>/plan-K` for a bot, whose every
 //! stream above is then named after `<bot>/plan-K` in place of `<bot>`).
 
+use std::cell::Cell;
 use std::future::Future;
 use std::pin::Pin;
 use std::rc::Rc;
@@ -193,8 +194,15 @@ pub trait Backend {
         faults: &[Fault],
         trace: &Trace,
         hosts: Vec<HostSpec<Self::Env>>,
+        watch: Watch<'_>,
     ) -> Vec<Violation>;
 }
+
+/// A look at a run's trace between two steps of the simulation (on the
+/// fast backend each moment every task waits, on turmoil each tick): true
+/// stops the run there. It only reads, so the run up to the stop is the
+/// run it would have been without it. None: the run is not watched.
+pub type Watch<'a> = Option<&'a dyn Fn(&Trace) -> bool>;
 
 /// A game's harness model: what one of its scenario specs starts and how
 /// its trace is judged.
@@ -212,11 +220,17 @@ pub trait Model {
     }
     /// The hosts one seed starts, in order.
     fn hosts<E: Env>(&self, seed: u64) -> Vec<HostSpec<E>>;
-    /// Judges a run's trace lines (`violations` are the backend's). Also
-    /// called on a prefix of a failing run's trace, with no backend
-    /// violations, to find where its safety first broke (see
-    /// [`crate::engine::first_break`]).
-    fn judge_lines(&self, lines: Vec<TraceLine>, violations: Vec<Violation>) -> RunOutcome;
+    /// Judges a run's trace lines (`violations` are the backend's); the
+    /// outcome's own `trace` is left empty. Also called on a prefix of a
+    /// run's trace, with no backend violations, to find where its safety
+    /// first broke (see [`crate::engine::first_break`]) and to check a
+    /// watched run as it goes.
+    fn judge(&self, lines: &[TraceLine], violations: Vec<Violation>) -> RunOutcome;
+    /// [`Model::judge`], keeping the lines in the outcome, with a panic of
+    /// an oracle reported as a `harness-error` violation.
+    fn judge_lines(&self, lines: Vec<TraceLine>, violations: Vec<Violation>) -> RunOutcome {
+        crate::engine::harness::judge_safely(lines, |lines| self.judge(lines, violations))
+    }
     /// The properties that only a whole run can be judged by (a game that
     /// must end, a reply that must come, lines every client must have
     /// received): on a prefix they are broken by what has not happened
@@ -224,6 +238,16 @@ pub trait Model {
     /// a safety property: once a prefix breaks it, every longer one does.
     fn end_of_run_properties(&self) -> &'static [&'static str];
 }
+
+/// When a watched run's safety is checked (see [`run`]): each check
+/// judges the whole trace so far, so checking after every step would cost
+/// time quadratic in the trace (7 times the run itself on a small live
+/// scenario). A check comes once the trace is at least this long and
+/// twice as long as at the last check: the checks cost at most two
+/// judgements of the whole trace, and a broken run goes on at most as
+/// long again as before its first break (which is then found exactly, by
+/// bisection). A shorter run is judged at its end.
+pub const SAFETY_CHECK_FIRST_LINES: usize = 32;
 
 /// Runs one seed of `model` on `backend` and judges it.
 pub fn run<M: Model, B: Backend>(
@@ -246,8 +270,34 @@ pub fn run<M: Model, B: Backend>(
     };
     let faults: Vec<Fault> = faults.iter().map(|fault| model.on_hosts(fault)).collect();
     let hosts = model.hosts::<B::Env>(seed);
-    let violations = backend.run_hosts(seed, &net, &faults, &trace, hosts);
+    // With `stop_at_first_break`, the safety properties are judged between
+    // two steps as the trace grows (`SAFETY_CHECK_FIRST_LINES`), and the
+    // first check that finds one broken ends the run.
+    let (checked_lines, stopped) = (Cell::new(0), Cell::new(false));
+    let safety = |trace: &Trace| {
+        let length = trace.len();
+        if length < SAFETY_CHECK_FIRST_LINES.max(2 * checked_lines.get()) {
+            return false;
+        }
+        checked_lines.set(length);
+        let broken =
+            trace.with_lines(|lines| crate::engine::first_break::breaks_safety(model, lines));
+        stopped.set(broken);
+        broken
+    };
+    let watch: Watch<'_> = options
+        .stop_at_first_break
+        .then_some(&safety as &dyn Fn(&Trace) -> bool);
+    let violations = backend.run_hosts(seed, &net, &faults, &trace, hosts, watch);
     let mut outcome = model.judge_lines(trace.take_lines(), violations);
+    if stopped.get() {
+        // What only a whole run can be judged by was not judged: the run
+        // was cut short.
+        outcome
+            .violations
+            .retain(|violation| crate::engine::first_break::is_safety(model, &violation.property));
+        outcome.stopped_at_first_break = true;
+    }
     if !outcome.passed() {
         outcome.first_break = crate::engine::first_break::find(model, &outcome);
     }

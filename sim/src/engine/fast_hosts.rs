@@ -14,7 +14,9 @@
 use std::cell::RefCell;
 use std::rc::Rc;
 
-use crate::engine::backend::{unfinished, Backend, HostContext, HostSpec, Software, StreamChoice};
+use crate::engine::backend::{
+    unfinished, Backend, HostContext, HostSpec, Software, StreamChoice, Watch,
+};
 use crate::engine::fast::choice::{self, ChoiceKind, Deviation};
 use crate::engine::fast::executor::{self, TaskEnd};
 use crate::engine::fast::{simulate, FastEnv, FastNet, LinkState};
@@ -113,6 +115,7 @@ impl Backend for Fast {
         faults: &[Fault],
         trace: &Trace,
         hosts: Vec<HostSpec<FastEnv>>,
+        watch: Watch<'_>,
     ) -> Vec<Violation> {
         simulate(seed, net, trace, |network| async move {
             // Whether each fault happens, and up to a round trip late: a
@@ -192,10 +195,20 @@ impl Backend for Fast {
                 let wake_ms = actions.get(next).map_or(net.duration_ms + 1, |(at_ms, _)| {
                     (*at_ms).min(net.duration_ms + 1)
                 });
-                tokio::select! {
-                    biased;
-                    () = reports.changed.notified() => {}
-                    () = executor::sleep_until(wake_ms) => {}
+                let mut sleep = std::pin::pin!(executor::sleep_until(wake_ms));
+                loop {
+                    tokio::select! {
+                        biased;
+                        () = reports.changed.notified() => break,
+                        () = &mut sleep => break,
+                        // Between two moments, when watched: a look that
+                        // changes nothing, then back to waiting.
+                        () = executor::moment_left(), if watch.is_some() => {
+                            if watch.is_some_and(|stop| stop(trace)) {
+                                return Vec::new();
+                            }
+                        }
+                    }
                 }
             }
         })

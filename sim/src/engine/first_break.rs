@@ -15,6 +15,7 @@
 
 use crate::engine::backend::Model;
 use crate::engine::harness::RunOutcome;
+use crate::engine::trace::TraceLine;
 
 /// Properties of the harness itself, judged on the whole run.
 const HARNESS_PROPERTIES: &[&str] = &[
@@ -36,6 +37,28 @@ pub struct FirstBreak {
     pub property: String,
 }
 
+/// Whether `property` is a safety property of `model`: not one only a
+/// whole run can be judged by, nor one of the harness's own.
+pub fn is_safety<M: Model>(model: &M, property: &str) -> bool {
+    !model.end_of_run_properties().contains(&property) && !HARNESS_PROPERTIES.contains(&property)
+}
+
+/// Whether `lines`, the trace of a run so far, break a safety property of
+/// `model`: what a run that stops at its first broken safety property
+/// checks between two steps (see [`crate::engine::backend::run`]).
+pub fn breaks_safety<M: Model>(model: &M, lines: &[TraceLine]) -> bool {
+    // An oracle that panics breaks no safety property here: the run goes
+    // on, and its judgement at the end reports the panic.
+    std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+        model
+            .judge(lines, Vec::new())
+            .violations
+            .iter()
+            .any(|violation| is_safety(model, &violation.property))
+    }))
+    .unwrap_or(false)
+}
+
 /// Whether the prefix of `outcome.trace` with `length` lines breaks
 /// `property`.
 fn breaks<M: Model>(model: &M, outcome: &RunOutcome, length: usize, property: &str) -> bool {
@@ -49,14 +72,13 @@ fn breaks<M: Model>(model: &M, outcome: &RunOutcome, length: usize, property: &s
 /// The first line after which one of the failing run's safety properties
 /// is broken, if any of its broken properties is a safety property.
 pub fn find<M: Model>(model: &M, outcome: &RunOutcome) -> Option<FirstBreak> {
-    let skipped = model.end_of_run_properties();
     // Each property once, in the oracles' order.
     let mut seen = std::collections::BTreeSet::new();
     let properties: Vec<&str> = outcome
         .violations
         .iter()
         .map(|violation| violation.property.as_str())
-        .filter(|property| !skipped.contains(property) && !HARNESS_PROPERTIES.contains(property))
+        .filter(|property| is_safety(model, property))
         .filter(|property| seen.insert(*property))
         .collect();
     let total = outcome.trace.len();
@@ -97,7 +119,6 @@ pub fn find<M: Model>(model: &M, outcome: &RunOutcome) -> Option<FirstBreak> {
 mod tests {
     use super::*;
     use crate::engine::harness::{NetConfig, Violation};
-    use crate::engine::trace::TraceLine;
     use crate::scenario::faults::Fault;
 
     /// A model whose only oracles: `twice` breaks once a line says `bad`
@@ -125,7 +146,7 @@ mod tests {
         ) -> Vec<crate::engine::backend::HostSpec<E>> {
             Vec::new()
         }
-        fn judge_lines(&self, lines: Vec<TraceLine>, _: Vec<Violation>) -> RunOutcome {
+        fn judge(&self, lines: &[TraceLine], _: Vec<Violation>) -> RunOutcome {
             let mut violations = Vec::new();
             if lines.iter().filter(|line| line.text == "bad").count() >= 2 {
                 violations.push(Violation::new("twice", "bad twice"));
@@ -137,7 +158,6 @@ mod tests {
                 violations.push(Violation::new("flaky", "odd last"));
             }
             RunOutcome {
-                trace: lines,
                 violations,
                 ..RunOutcome::default()
             }

@@ -78,11 +78,16 @@ pub fn shell_quote(word: &str) -> String {
 }
 
 /// How one run is carried out, beyond its scenario and seed. None of these
-/// change what happens in the run, only what is recorded of it.
+/// change what happens in the run: only what is recorded of it, and where
+/// a failing one may be cut short.
 #[derive(Debug, Clone, Default)]
 pub struct RunOptions {
     /// Keep every line that crosses the wire (for `--svg` and `--json`).
     pub keep_wire: bool,
+    /// Judge the safety properties after every step of the simulation in
+    /// which the trace grew, and end the run at the first step that breaks
+    /// one (searches do: a failing run need not go on).
+    pub stop_at_first_break: bool,
 }
 
 impl RunOptions {
@@ -130,6 +135,10 @@ pub struct RunOutcome {
     /// For a failing run, the first trace line after which a safety
     /// property was broken (see [`crate::engine::first_break`]).
     pub first_break: Option<crate::engine::first_break::FirstBreak>,
+    /// The run was ended at the step that broke a safety property
+    /// (`RunOptions::stop_at_first_break`); what only a whole run can be
+    /// judged by was not judged.
+    pub stopped_at_first_break: bool,
 }
 
 impl RunOutcome {
@@ -262,6 +271,12 @@ pub(crate) fn failure_report_with(
             let marker = if from + index == first.line { ">" } else { " " };
             out.push_str(&format!("   {marker}{line}\n"));
         }
+    }
+    if outcome.stopped_at_first_break {
+        out.push_str(&format!(
+            "  the run was stopped at {} trace lines, at the first safety check after that line (the replay runs it whole)\n",
+            outcome.trace.len()
+        ));
     }
     let start = outcome.trace.len().saturating_sub(FAILURE_TRACE_LINES);
     out.push_str(&format!(

@@ -108,6 +108,17 @@ impl Trace {
         }
     }
 
+    /// How many lines there are so far.
+    pub fn len(&self) -> usize {
+        self.0.lock().expect("trace lock").lines.len()
+    }
+
+    /// Calls `body` with every line so far (no line can be written
+    /// meanwhile).
+    pub fn with_lines<T>(&self, body: impl FnOnce(&[TraceLine]) -> T) -> T {
+        body(&self.0.lock().expect("trace lock").lines)
+    }
+
     /// A copy of every line so far.
     #[cfg(test)]
     pub fn lines(&self) -> Vec<TraceLine> {

@@ -5,7 +5,7 @@
 use std::cell::Cell;
 use std::rc::Rc;
 
-use crate::engine::backend::{unfinished, Backend, HostContext, HostSpec};
+use crate::engine::backend::{unfinished, Backend, HostContext, HostSpec, Watch};
 use crate::engine::harness::{build_sim, NetConfig, Violation};
 use crate::engine::trace::Trace;
 use crate::engine::turmoil_env::SimEnv;
@@ -25,6 +25,7 @@ impl Backend for Turmoil {
         faults: &[Fault],
         trace: &Trace,
         hosts: Vec<HostSpec<SimEnv>>,
+        watch: Watch<'_>,
     ) -> Vec<Violation> {
         let mut sim = build_sim(seed, net);
         let book = SessionBook::default();
@@ -66,7 +67,7 @@ impl Backend for Turmoil {
                 }
             });
         }
-        match drive(&mut sim, faults, net, trace, &book) {
+        match drive(&mut sim, faults, net, trace, &book, watch) {
             Ok(()) => Vec::new(),
             Err(error) => vec![unfinished(&error)],
         }

@@ -75,6 +75,30 @@ macro_rules! registry {
                 }
             }
 
+            /// The safety properties `lines` (a prefix of a run of `seed`
+            /// of `file`) break, in the oracles' order.
+            #[cfg(test)]
+            pub(crate) fn safety_broken(
+                self,
+                file: &ScenarioFile,
+                seed: u64,
+                lines: Vec<crate::engine::trace::TraceLine>,
+            ) -> Vec<String> {
+                match self {
+                    $(GameKind::$variant => {
+                        let spec = $module::scenario_spec(file, seed).expect("a valid scenario");
+                        crate::engine::backend::Model::judge_lines(&spec, lines, Vec::new())
+                            .violations
+                            .into_iter()
+                            .filter(|violation| {
+                                crate::engine::first_break::is_safety(&spec, &violation.property)
+                            })
+                            .map(|violation| violation.property)
+                            .collect()
+                    }),+
+                }
+            }
+
             /// Checks the game-specific parts of `file` without running it.
             pub(crate) fn check(self, file: &ScenarioFile) -> Result<(), String> {
                 match self {

@@ -146,6 +146,14 @@ impl Budget {
     }
 }
 
+/// How a search carries out its runs: a run that breaks a safety property
+/// ends at the step that broke it (the search stops there anyway), and
+/// its first broken line is then found exactly.
+pub(crate) const SEARCH_RUN: RunOptions = RunOptions {
+    keep_wire: false,
+    stop_at_first_break: true,
+};
+
 /// One run; with `fingerprints`, also the states of the moments it passed
 /// after its last deviation.
 fn run_once(
@@ -154,7 +162,7 @@ fn run_once(
     deviations: &[Deviation],
     fingerprints: bool,
 ) -> (RunOutcome, Vec<Choice>, Vec<Fingerprint>) {
-    let run = || file.run_on(&Fast, seed, &RunOptions::default());
+    let run = || file.run_on(&Fast, seed, &SEARCH_RUN);
     if fingerprints {
         choice::drive_fingerprinted(deviations, run)
     } else {

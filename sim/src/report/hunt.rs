@@ -237,7 +237,7 @@ impl Progress {
 
 /// Runs one input, recording its choices.
 fn run_input(file: &ScenarioFile, input: &Input) -> (RunOutcome, Vec<Choice>) {
-    let run = || file.run_on(&Fast, input.seed, &RunOptions::default());
+    let run = || file.run_on(&Fast, input.seed, &crate::report::explore::SEARCH_RUN);
     match &input.deviations {
         None => choice::record(run),
         Some(deviations) => choice::drive(deviations, run),

@@ -298,6 +298,7 @@ pub fn drive(
     net: &crate::engine::harness::NetConfig,
     trace: &Trace,
     book: &SessionBook,
+    watch: crate::engine::backend::Watch<'_>,
 ) -> Result<(), String> {
     let base_max_latency_ms = net.latency_max_ms;
     let actions = schedule(faults, base_max_latency_ms);
@@ -326,6 +327,9 @@ pub fn drive(
             ));
         }
         sim.step().map_err(|error| error.to_string())?;
+        if watch.is_some_and(|stop| stop(trace)) {
+            return Ok(());
+        }
     }
 }
 

@@ -119,20 +119,24 @@ impl SeedEntry {
         toml::to_string(self).expect("a seed entry serializes")
     }
 
-    /// Replays the seed; `Err` says how it did not do what was expected.
-    pub fn replay(&self) -> Result<RunOutcome, String> {
-        let options = RunOptions::default();
-        let outcome = match self.backend {
-            RecordedBackend::Turmoil => self.scenario.run(self.seed, &options),
+    /// Runs the seed with `options`, whatever it breaks.
+    pub fn run_with(&self, options: &RunOptions) -> RunOutcome {
+        match self.backend {
+            RecordedBackend::Turmoil => self.scenario.run(self.seed, options),
             RecordedBackend::Fast => crate::engine::harness::Runnable::run(
                 &crate::engine::fast_hosts::OnFastBackend::driven(
                     self.scenario.clone(),
                     self.choices.clone(),
                 ),
                 self.seed,
-                &options,
+                options,
             ),
-        };
+        }
+    }
+
+    /// Replays the seed; `Err` says how it did not do what was expected.
+    pub fn replay(&self) -> Result<RunOutcome, String> {
+        let outcome = self.run_with(&RunOptions::default());
         let broken: Vec<&str> = outcome
             .violations
             .iter()

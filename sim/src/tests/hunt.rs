@@ -95,9 +95,23 @@ fn a_violation_a_hunt_finds_replays_from_its_seed_and_choices() {
     let deviations = input
         .deviations
         .expect("a hunt's violation names its choices");
+    // The hunt ran it as searches do, stopped soon after its first broken
+    // safety property; replayed whole, it is the same run from the start,
+    // broken at the same line.
     let (replayed, _) = choice::drive(&deviations, || {
         file.run_on(&Fast, input.seed, &RunOptions::default())
     });
-    assert_eq!(replayed.report(), outcome.report());
-    assert_eq!(replayed.trace_text(), outcome.trace_text());
+    assert!(outcome.stopped_at_first_break);
+    assert!(replayed.trace.starts_with(&outcome.trace));
+    assert!(replayed.trace.len() > outcome.trace.len());
+    assert_eq!(replayed.first_break, outcome.first_break);
+    assert!(outcome
+        .violations
+        .iter()
+        .all(|violation| replayed.violations.contains(violation)));
+    // Watched the same way, the replay is the hunt's run exactly.
+    let (watched, _) = choice::drive(&deviations, || {
+        file.run_on(&Fast, input.seed, &crate::report::explore::SEARCH_RUN)
+    });
+    assert_eq!(watched.report(), outcome.report());
 }

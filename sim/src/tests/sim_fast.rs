@@ -418,7 +418,10 @@ fn fault_scenarios_apply_their_faults_on_the_fast_backend() {
 
 #[test]
 fn wire_events_are_kept_on_the_fast_backend_when_asked() {
-    let options = RunOptions { keep_wire: true };
+    let options = RunOptions {
+        keep_wire: true,
+        ..RunOptions::default()
+    };
     let outcome = run_file("tombola-two-players", 1, &options);
     assert!(outcome.passed(), "{}", outcome.report());
     assert!(!outcome.wire.is_empty());

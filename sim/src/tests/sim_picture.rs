@@ -25,7 +25,13 @@ const LONG_SCENARIO: &str = "live-mixed-players";
 fn run_with_wire(name: &str, seed: u64) -> RunOutcome {
     let scenario =
         crate::scenario::registry::lookup(name).unwrap_or_else(|error| panic!("{error}"));
-    scenario.run(seed, &RunOptions { keep_wire: true })
+    scenario.run(
+        seed,
+        &RunOptions {
+            keep_wire: true,
+            ..RunOptions::default()
+        },
+    )
 }
 
 fn snapshot(name: &str, text: String) {
@@ -110,6 +116,7 @@ fn hand_made_run() -> RunOutcome {
         winners_per_game: vec![1],
         reached: BTreeSet::from(["partition".to_owned()]),
         first_break: None,
+        stopped_at_first_break: false,
     }
 }
 
@@ -391,7 +398,13 @@ fn label_boxes(svg: &str) -> Vec<(i64, i64, i64, i64)> {
 fn every_built_in_scenario_draws_a_picture_short_enough_to_browse_with_no_overlapping_labels() {
     for scenario in crate::scenario::registry::everything() {
         let name = scenario.name().to_owned();
-        let outcome = scenario.run(1, &RunOptions { keep_wire: true });
+        let outcome = scenario.run(
+            1,
+            &RunOptions {
+                keep_wire: true,
+                ..RunOptions::default()
+            },
+        );
         let svg = picture::svg(&outcome, &format!("{name} seed 1"));
         assert_eq!(check_well_formed(&svg), Ok("svg".to_owned()), "{name}");
         let height = declared_height_px(&svg);
@@ -456,9 +469,13 @@ fn a_violation_is_marked_where_it_happens_and_named_in_the_header() {
     let path = Path::new(env!("CARGO_MANIFEST_DIR"))
         .join("../fixtures/seeds/tombola-first-claim-only-bug.toml");
     let entry = SeedEntry::load(&path).expect("the recorded seed loads");
-    let outcome = entry
-        .scenario
-        .run(entry.seed, &RunOptions { keep_wire: true });
+    let outcome = entry.scenario.run(
+        entry.seed,
+        &RunOptions {
+            keep_wire: true,
+            ..RunOptions::default()
+        },
+    );
     assert!(!outcome.passed());
     let svg = picture::svg(&outcome, "failing seed");
     // The game ends (the server's `over 1`) where the oracle finds it wrong.

@@ -51,9 +51,11 @@ use crate::scenario::file::ScenarioFile;
 use facts::*;
 
 /// The properties only a whole run is judged by: a session that heard
-/// `BYE` must have received every message queued for it (on a prefix,
-/// they may still be on their way).
-pub const END_OF_RUN_PROPERTIES: &[&str] = &["delivered-all"];
+/// `BYE` must have received every message queued for it, and every client
+/// the server noted as joined must be a session that was welcomed as it
+/// (on a prefix, the messages and the `WELCOME` may still be on their
+/// way).
+pub const END_OF_RUN_PROPERTIES: &[&str] = &["delivered-all", "joins-are-sessions"];
 
 /// The port the simulated server listens on.
 pub const SERVER_PORT: u16 = 2004;

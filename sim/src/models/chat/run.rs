@@ -10,7 +10,7 @@ use games::chat::server;
 use games::env::Env;
 
 use crate::engine::backend::{HostContext, HostSpec, Model};
-use crate::engine::harness::{host_rng, judge_safely, NetConfig, RunOutcome, Violation};
+use crate::engine::harness::{host_rng, NetConfig, RunOutcome, Violation};
 use crate::engine::trace::TraceLine;
 use crate::models::chat::{
     connection_name, judge_with, ChatSpec, SessionSpec, RECONNECT_PAUSE_MS, SERVER_NAME,
@@ -85,9 +85,8 @@ impl Model for ChatSpec {
         hosts
     }
 
-    fn judge_lines(&self, lines: Vec<TraceLine>, violations: Vec<Violation>) -> RunOutcome {
-        let topology = self.topology();
-        judge_safely(lines, |lines| judge_with(lines, violations, &topology))
+    fn judge(&self, lines: &[TraceLine], violations: Vec<Violation>) -> RunOutcome {
+        judge_with(lines, violations, &self.topology())
     }
 
     fn end_of_run_properties(&self) -> &'static [&'static str] {

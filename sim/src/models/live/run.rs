@@ -16,7 +16,7 @@ use games::tombola::rules::Board;
 use rand::Rng;
 
 use crate::engine::backend::{HostSpec, Model};
-use crate::engine::harness::{host_rng, judge_safely, NetConfig, RunOutcome, Violation};
+use crate::engine::harness::{host_rng, NetConfig, RunOutcome, Violation};
 use crate::engine::trace::TraceLine;
 use crate::models::live::{judge, LiveSpec, PlayerSpec, CLAIMS_PORT, NUMBERS_PORT};
 use crate::scenario::faults::Fault;
@@ -113,10 +113,10 @@ impl Model for LiveSpec {
         hosts
     }
 
-    fn judge_lines(&self, lines: Vec<TraceLine>, violations: Vec<Violation>) -> RunOutcome {
+    fn judge(&self, lines: &[TraceLine], violations: Vec<Violation>) -> RunOutcome {
         let host_of = self.host_of();
         let seconds = pause_seconds(self.server.pause_ms);
-        judge_safely(lines, |lines| judge(lines, &host_of, seconds, violations))
+        judge(lines, &host_of, seconds, violations)
     }
 
     fn end_of_run_properties(&self) -> &'static [&'static str] {

@@ -418,7 +418,7 @@ pub fn judge(spec: &TombolaSpec, trace: Vec<TraceLine>, violations: Vec<Violatio
     crate::engine::harness::judge_safely(trace, |trace| judge_unguarded(spec, trace, violations))
 }
 
-fn judge_unguarded(
+pub(crate) fn judge_unguarded(
     spec: &TombolaSpec,
     trace: &[TraceLine],
     mut violations: Vec<Violation>,

@@ -13,7 +13,7 @@ use rand::Rng;
 use crate::engine::backend::{HostSpec, Model};
 use crate::engine::harness::{host_rng, NetConfig, RunOutcome, Violation};
 use crate::engine::trace::TraceLine;
-use crate::models::tombola::{judge, session_behaviour, TombolaSpec, REJOIN_WAIT_MS, SERVER_PORT};
+use crate::models::tombola::{session_behaviour, TombolaSpec, REJOIN_WAIT_MS, SERVER_PORT};
 use crate::scenario::faults::Fault;
 
 impl Model for TombolaSpec {
@@ -112,8 +112,8 @@ impl Model for TombolaSpec {
         hosts
     }
 
-    fn judge_lines(&self, lines: Vec<TraceLine>, violations: Vec<Violation>) -> RunOutcome {
-        judge(self, lines, violations)
+    fn judge(&self, lines: &[TraceLine], violations: Vec<Violation>) -> RunOutcome {
+        super::judge_unguarded(self, lines, violations)
     }
 
     fn end_of_run_properties(&self) -> &'static [&'static str] {

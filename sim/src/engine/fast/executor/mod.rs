@@ -116,6 +116,14 @@ struct Scheduler {
     /// What the backend adds to a moment's fingerprint (see
     /// [`set_fingerprint_hook`]).
     fingerprint_hook: RefCell<Option<Box<dyn FnMut() -> u64>>>,
+    /// The task waiting in [`moment_left`] to look at the run between two
+    /// moments, if one is.
+    moment_waiter: RefCell<Option<Waker>>,
+    /// How many moments were offered to a [`moment_left`] waiter.
+    moments_offered: Cell<u64>,
+    /// Whether the moment being left was offered already (cleared when
+    /// time moves on).
+    moment_offered: Cell<bool>,
 }
 
 thread_local! {
@@ -300,6 +308,17 @@ impl Scheduler {
     /// Moves time to the earliest timer and wakes every timer due then.
     /// Returns false when no timer is pending.
     fn advance(&self) -> bool {
+        // A task that watches the run between moments (`moment_left`) looks
+        // first, once per moment; it only reads, so the run goes on the same.
+        if !self.moment_offered.get() {
+            if let Some(waiter) = self.moment_waiter.borrow_mut().take() {
+                self.moment_offered.set(true);
+                self.moments_offered.set(self.moments_offered.get() + 1);
+                waiter.wake();
+                return true;
+            }
+        }
+        self.moment_offered.set(false);
         if self.choices.borrow().wants_fingerprint() {
             let backend = self
                 .fingerprint_hook
@@ -384,6 +403,9 @@ pub fn block_on<F: Future>(root: F) -> F::Output {
         timers: RefCell::new(Timers::default()),
         choices: RefCell::new(choice::starting()),
         fingerprint_hook: RefCell::new(None),
+        moment_waiter: RefCell::new(None),
+        moments_offered: Cell::new(0),
+        moment_offered: Cell::new(false),
     });
     CURRENT.with(|current| {
         let mut current = current.borrow_mut();
@@ -528,6 +550,39 @@ pub fn set_fingerprint_hook(hook: impl FnMut() -> u64 + 'static) {
 /// set up its hook otherwise).
 pub fn wants_fingerprints() -> bool {
     with_current(|scheduler| scheduler.choices.borrow().fingerprints_asked())
+}
+
+/// Completes when every task of the run waits and time is about to move
+/// on (a moment is left), so that its task can look at the run between
+/// two moments. One waiter at a time; it must only read: the run goes on
+/// exactly as it would have without it.
+pub fn moment_left() -> MomentLeft {
+    MomentLeft { since: None }
+}
+
+/// The future of [`moment_left`].
+#[derive(Debug)]
+pub struct MomentLeft {
+    /// The moments offered when it was first polled.
+    since: Option<u64>,
+}
+
+impl Future for MomentLeft {
+    type Output = ();
+
+    fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<()> {
+        let this = self.get_mut();
+        with_current(|scheduler| {
+            let offered = scheduler.moments_offered.get();
+            match this.since {
+                Some(since) if offered > since => return Poll::Ready(()),
+                Some(_) => {}
+                None => this.since = Some(offered),
+            }
+            *scheduler.moment_waiter.borrow_mut() = Some(cx.waker().clone());
+            Poll::Pending
+        })
+    }
 }
 
 /// Whether a task is still running.

@@ -157,8 +157,10 @@ pub(super) enum Command {
     /// many deviations left has passed already (the same lines written by
     /// every session at the same times, the same bytes in flight and
     /// timers pending) gets no further deviations after that point: their
-    /// runs were searched from the earlier one. Not yet: pruning
-    /// permutations of interchangeable players.
+    /// runs were searched from the earlier one. Players the game marks as
+    /// interchangeable (the same but for their names: a fixed board, no
+    /// join spread, nothing random) count as a multiset, so a state and
+    /// the same state with two of them swapped are one.
     Explore {
         /// Scenario name, path to a scenario file, or path to a recorded
         /// seed.
@@ -194,6 +196,12 @@ pub(super) enum Command {
         /// states already searched (slower; for comparing).
         #[arg(long)]
         no_prune: bool,
+        /// Prune states already searched, but take a state and the same
+        /// state with interchangeable players swapped (players the game
+        /// marks as the same but for their names: a fixed board, nothing
+        /// random) as two (slower; for comparing).
+        #[arg(long)]
+        no_symmetry: bool,
     },
     /// Coverage-guided search over a scenario's choices on the fast
     /// backend, beside a random sweep of the same budget.

@@ -395,6 +395,7 @@ pub fn main() -> ExitCode {
             save,
             quiet,
             no_prune,
+            no_symmetry,
         } => choices::explore(
             &scenario,
             seed,
@@ -406,6 +407,7 @@ pub fn main() -> ExitCode {
                 jobs,
                 progress: !quiet,
                 prune: !no_prune,
+                symmetry: !no_symmetry,
             },
             save,
         ),

@@ -64,8 +64,26 @@ pub type TaskJoin = LocalFuture<HostResult>;
 /// the first start) and the host's context.
 pub type Software<E> = Rc<dyn Fn(u32, HostContext<E>) -> LocalFuture<HostResult>>;
 
+/// The classes of interchangeable hosts (see [`HostSpec::class`]) from
+/// each host's key, in order (None: not interchangeable with any): a key
+/// that only one host has is no class.
+pub fn classes(keys: Vec<Option<String>>) -> Vec<Option<String>> {
+    let mut counts: std::collections::BTreeMap<String, usize> = Default::default();
+    for key in keys.iter().flatten() {
+        *counts.entry(key.clone()).or_default() += 1;
+    }
+    keys.into_iter()
+        .map(|key| key.filter(|key| counts[key] >= 2))
+        .collect()
+}
+
 /// One host of a run.
 pub struct HostSpec<E> {
+    /// Hosts of the same class are interchangeable: the same software but
+    /// for their names, drawing nothing random, so a state and the state
+    /// with two of them swapped play out the same up to the swap. A search
+    /// that prunes states takes them as a multiset (`sim explore`).
+    pub class: Option<String>,
     /// Its name on the network (what faults and addresses name).
     pub name: String,
     /// Whether the run waits for its software to finish: a run ends when
@@ -76,12 +94,20 @@ pub struct HostSpec<E> {
 }
 
 impl<E> HostSpec<E> {
+    /// This host, interchangeable with every other of `class` (see
+    /// [`HostSpec::class`]).
+    pub fn interchangeable(mut self, class: String) -> HostSpec<E> {
+        self.class = Some(class);
+        self
+    }
+
     pub fn new(
         name: &str,
         waited: bool,
         software: impl Fn(u32, HostContext<E>) -> LocalFuture<HostResult> + 'static,
     ) -> HostSpec<E> {
         HostSpec {
+            class: None,
             name: name.to_owned(),
             waited,
             software: Rc::new(software),
@@ -308,4 +334,18 @@ pub fn run<M: Model, B: Backend>(
 /// The liveness violation of a run that did not finish.
 pub fn unfinished(error: &str) -> Violation {
     Violation::new("liveness", format!("the run did not finish: {error}"))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::classes;
+
+    #[test]
+    fn a_key_shared_by_two_hosts_or_more_is_a_class_and_a_key_of_one_is_none() {
+        let key = |text: &str| Some(text.to_owned());
+        assert_eq!(
+            classes(vec![key("a"), None, key("b"), key("a"), key("a")]),
+            vec![key("a"), None, None, key("a"), key("a")]
+        );
+    }
 }

@@ -131,6 +131,11 @@ impl Backend for Fast {
             let actions = schedule(&delayed, net.latency_max_ms);
             let book = SessionBook::default();
             let reports = Rc::new(Reports::default());
+            for host in &hosts {
+                if let Some(class) = &host.class {
+                    network.set_class(&host.name, class);
+                }
+            }
             let mut hosts: Vec<Host> = hosts
                 .into_iter()
                 .map(|host| Host {

@@ -34,6 +34,7 @@ impl Backend for Turmoil {
                 name,
                 waited,
                 software,
+                ..
             } = host;
             if waited {
                 book.expect(&name);

@@ -21,8 +21,13 @@
 //! of independent events that come to the same state are searched once
 //! (the effect of partial-order reduction, found by hashing states).
 //!
-//! Not yet: pruning permutations of interchangeable players. With
-//! `--jobs`, the subtrees under the default run's deviations are searched
+//! With `symmetry` as well (the default), interchangeable players (hosts
+//! a game model marks with one class, `HostSpec::class`: the same software
+//! but for the name, drawing nothing random) count as a multiset in the
+//! fingerprint, so a state and the state with two of them swapped are
+//! searched once: their continuations are the same up to the swap.
+//!
+//! With `--jobs`, the subtrees under the default run's deviations are searched
 //! in parallel, sharing the states seen; which run prunes which then
 //! depends on timing, so the number of runs can differ between runs of
 //! the search (never what is exhaustively covered).
@@ -60,6 +65,9 @@ pub struct ExploreOptions {
     /// Prune continuations of states already searched (see the module
     /// notes).
     pub prune: bool,
+    /// When pruning, take a state and the same state with interchangeable
+    /// players swapped as one (see the module notes).
+    pub symmetry: bool,
 }
 
 /// What a search found.
@@ -158,13 +166,13 @@ pub(crate) const SEARCH_RUN: RunOptions = RunOptions {
 /// after its last deviation.
 fn run_once(
     file: &ScenarioFile,
-    seed: u64,
+    options: &ExploreOptions,
     deviations: &[Deviation],
     fingerprints: bool,
 ) -> (RunOutcome, Vec<Choice>, Vec<Fingerprint>) {
-    let run = || file.run_on(&Fast, seed, &SEARCH_RUN);
+    let run = || file.run_on(&Fast, options.seed, &SEARCH_RUN);
     if fingerprints {
-        choice::drive_fingerprinted(deviations, run)
+        choice::drive_fingerprinted(deviations, options.symmetry, run)
     } else {
         let (outcome, log) = choice::drive(deviations, run);
         (outcome, log, Vec::new())
@@ -284,7 +292,7 @@ fn search_under(
             return;
         }
         let fingerprinted = can_deviate(options, &next);
-        let (outcome, log, fingerprints) = run_once(file, options.seed, &next, fingerprinted);
+        let (outcome, log, fingerprints) = run_once(file, options, &next, fingerprinted);
         if note(part, &next, outcome) {
             budget.stop.store(true, Ordering::Relaxed);
             return;
@@ -322,7 +330,7 @@ pub fn explore(file: &ScenarioFile, options: &ExploreOptions) -> Explored {
         stop: AtomicBool::new(false),
     };
     let mut total = Part::default();
-    let (outcome, log, fingerprints) = run_once(file, options.seed, &[], can_deviate(options, &[]));
+    let (outcome, log, fingerprints) = run_once(file, options, &[], can_deviate(options, &[]));
     // The default run's states are the first seen; none is pruned.
     searched_from(options, &budget, &[], &fingerprints);
     let mut default_choices: BTreeMap<&'static str, (u64, u64)> = BTreeMap::new();
@@ -343,7 +351,7 @@ pub fn explore(file: &ScenarioFile, options: &ExploreOptions) -> Explored {
                 return part;
             }
             let fingerprinted = can_deviate(options, &child);
-            let (outcome, log, fingerprints) = run_once(file, options.seed, &child, fingerprinted);
+            let (outcome, log, fingerprints) = run_once(file, options, &child, fingerprinted);
             if note(&mut part, &child, outcome) {
                 budget.stop.store(true, Ordering::Relaxed);
                 return part;

@@ -69,6 +69,7 @@ fn a_planted_bug_that_random_seeds_of_every_lockstep_scenario_miss_is_found_by_e
             jobs: 1,
             progress: false,
             prune: true,
+            symmetry: true,
         },
     );
     let (deviations, outcome) = explored

@@ -105,6 +105,10 @@ pub(super) struct Choices {
     /// The faults and streams chosen so far other than the default, mixed
     /// (they shape the rest of the run, so they are part of its state).
     shaping: u64,
+    /// Whether fingerprints take interchangeable hosts as a multiset (see
+    /// `HostSpec::interchangeable`): two states that differ only by a
+    /// permutation of such hosts get the same fingerprint.
+    symmetric: bool,
 }
 
 /// The state of a run at one moment, as a search compares states: after
@@ -150,6 +154,11 @@ impl Choices {
     /// Whether this run keeps fingerprints at all.
     pub(super) fn fingerprints_asked(&self) -> bool {
         self.fingerprints.is_some()
+    }
+
+    /// Whether its fingerprints count interchangeable hosts as a multiset.
+    pub(super) fn fingerprints_symmetric(&self) -> bool {
+        self.symmetric
     }
 
     /// Keeps one moment's fingerprint, adding in the choices that shape
@@ -319,13 +328,14 @@ pub fn record<T>(run: impl FnOnce() -> T) -> (T, Vec<Choice>) {
 /// Runs `run` (one fast-backend run) with every choice the default except
 /// at `deviations` (sorted by position), and returns what it chose.
 pub fn drive<T>(deviations: &[Deviation], run: impl FnOnce() -> T) -> (T, Vec<Choice>) {
-    with_next(driven(deviations, false), run)
+    with_next(driven(deviations, false, false), run)
 }
 
 /// The choices of a run driven by `deviations`, logged, and with each
 /// moment's fingerprint kept when `fingerprints`.
-fn driven(deviations: &[Deviation], fingerprints: bool) -> Choices {
+fn driven(deviations: &[Deviation], fingerprints: bool, symmetric: bool) -> Choices {
     Choices {
+        symmetric,
         mode: Mode::Driven {
             deviations: deviations.to_vec(),
             cursor: 0,
@@ -339,12 +349,14 @@ fn driven(deviations: &[Deviation], fingerprints: bool) -> Choices {
 
 /// As [`drive`], and also returns the fingerprint of each moment the run
 /// left after its last deviation (see [`Fingerprint`]), for a search that
-/// prunes states it has seen.
+/// prunes states it has seen; with `symmetric`, states that differ only by
+/// a permutation of interchangeable hosts have the same fingerprint.
 pub fn drive_fingerprinted<T>(
     deviations: &[Deviation],
+    symmetric: bool,
     run: impl FnOnce() -> T,
 ) -> (T, Vec<Choice>, Vec<Fingerprint>) {
-    with_next_fingerprinted(driven(deviations, true), run)
+    with_next_fingerprinted(driven(deviations, true, symmetric), run)
 }
 
 /// The choices of a log that are not the default.

@@ -145,6 +145,12 @@ struct NetState {
     pipes: Vec<(usize, usize, std::sync::Weak<Mutex<Pipe>>)>,
     /// Per host, the tasks its sessions started: a crash aborts them all.
     host_tasks: Vec<Vec<TaskKey>>,
+    /// The class of each host that is interchangeable with others (see
+    /// `HostSpec::class`), by host name, for fingerprints. (By name: giving
+    /// a host its index here would change the order of addresses.)
+    classes: BTreeMap<String, String>,
+    /// The host of each session, by its trace name.
+    session_hosts: BTreeMap<String, usize>,
 }
 
 impl NetState {
@@ -261,6 +267,8 @@ impl FastNet {
                 links: BTreeMap::new(),
                 pipes: Vec::new(),
                 host_tasks: Vec::new(),
+                classes: BTreeMap::new(),
+                session_hosts: BTreeMap::new(),
             })),
             links_changed: Arc::new(tokio::sync::Notify::new()),
             trace: trace.clone(),
@@ -276,12 +284,27 @@ impl FastNet {
     /// A session named `name` (its trace name) on host `host`: several
     /// sessions may share a host, each with its own connections.
     pub fn session(&self, host: &str, name: &str) -> FastEnv {
-        let host = lock(&self.shared).host_index(host);
+        let host = {
+            let mut shared = lock(&self.shared);
+            let host = shared.host_index(host);
+            if !shared.session_hosts.contains_key(name) {
+                shared.session_hosts.insert(name.to_owned(), host);
+            }
+            host
+        };
         FastEnv {
             name: name.into(),
             host,
             net: self.clone(),
         }
+    }
+
+    /// Marks host `host` as interchangeable with the others of `class`
+    /// (see `HostSpec::class`).
+    pub fn set_class(&self, host: &str, class: &str) {
+        lock(&self.shared)
+            .classes
+            .insert(host.to_owned(), class.to_owned());
     }
 
     /// Simulated milliseconds since the run started.

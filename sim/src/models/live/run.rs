@@ -15,7 +15,7 @@ use games::live::server;
 use games::tombola::rules::Board;
 use rand::Rng;
 
-use crate::engine::backend::{HostSpec, Model};
+use crate::engine::backend::{classes, HostSpec, Model};
 use crate::engine::harness::{host_rng, NetConfig, RunOutcome, Violation};
 use crate::engine::trace::TraceLine;
 use crate::models::live::{judge, LiveSpec, PlayerSpec, CLAIMS_PORT, NUMBERS_PORT};
@@ -73,14 +73,27 @@ impl Model for LiveSpec {
                 Ok(())
             })
         }));
-        for host_name in self.hosts() {
-            let players: Vec<PlayerSpec> = self
-                .players
+        let per_host: Vec<(String, Vec<PlayerSpec>)> = self
+            .hosts()
+            .into_iter()
+            .map(|host_name| {
+                let players = self
+                    .players
+                    .iter()
+                    .filter(|player| player.host == host_name)
+                    .cloned()
+                    .collect();
+                (host_name, players)
+            })
+            .collect();
+        let classes = classes(
+            per_host
                 .iter()
-                .filter(|player| player.host == host_name)
-                .cloned()
-                .collect();
-            hosts.push(HostSpec::new(&host_name, true, move |incarnation, host| {
+                .map(|(_, players)| interchangeable(players))
+                .collect(),
+        );
+        for ((host_name, players), class) in per_host.into_iter().zip(classes) {
+            let host = HostSpec::new(&host_name, true, move |incarnation, host| {
                 // (player, its board, its join time) for each player on this
                 // host, from its plan: the seed's own unless a search chose
                 // another.
@@ -108,7 +121,11 @@ impl Model for LiveSpec {
                     }
                     Ok(())
                 })
-            }));
+            });
+            hosts.push(match class {
+                Some(class) => host.interchangeable(class),
+                None => host,
+            });
         }
         hosts
     }
@@ -127,6 +144,29 @@ impl Model for LiveSpec {
 /// A player as it plays one start of its host: its board, its join time
 /// and its mischief drawn from the streams named after `plan` (the
 /// player's name, or another plan a search chose).
+/// A host's key for interchangeability (see `HostSpec::class`): the specs
+/// of its players but for their names and host, when every one has a
+/// fixed board, no spread in its join time and a behaviour that draws
+/// nothing random (not mischief).
+fn interchangeable(players: &[PlayerSpec]) -> Option<String> {
+    let fixed = players.iter().all(|player| {
+        player.board.is_some()
+            && player.join_spread_ms == 0
+            && !matches!(player.behaviour, Behaviour::Mischief { .. })
+    });
+    fixed.then(|| {
+        let unnamed: Vec<PlayerSpec> = players
+            .iter()
+            .map(|player| PlayerSpec {
+                name: String::new(),
+                host: String::new(),
+                ..player.clone()
+            })
+            .collect();
+        format!("{unnamed:?}")
+    })
+}
+
 fn plan_player(seed: u64, player: &PlayerSpec, plan: &str) -> (PlayerSpec, Board, u64) {
     let join_at_ms = player.join_at_ms
         + if player.join_spread_ms > 0 {

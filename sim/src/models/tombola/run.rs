@@ -5,16 +5,39 @@
 
 
 use games::env::Env;
-use games::tombola::client::{self, ClientSettings};
+use games::tombola::client::{self, Behaviour, ClientSettings};
 use games::tombola::rules::Board;
 use games::tombola::server;
 use rand::Rng;
 
-use crate::engine::backend::{HostSpec, Model};
+use crate::engine::backend::{classes, HostSpec, Model};
 use crate::engine::harness::{host_rng, NetConfig, RunOutcome, Violation};
 use crate::engine::trace::TraceLine;
-use crate::models::tombola::{session_behaviour, TombolaSpec, REJOIN_WAIT_MS, SERVER_PORT};
+use crate::models::tombola::{
+    session_behaviour, PlayerSpec, TombolaSpec, REJOIN_WAIT_MS, SERVER_PORT,
+};
 use crate::scenario::faults::Fault;
+
+/// Each player's class when it is interchangeable with another (see
+/// `HostSpec::class`): the same spec but for the name, with a fixed board,
+/// no spread in its join time and a behaviour that draws nothing random
+/// (not mischief). Players with their own boards from the seed are never
+/// interchangeable.
+fn interchangeable(players: &[PlayerSpec]) -> Vec<Option<String>> {
+    let key = |player: &PlayerSpec| -> Option<String> {
+        let fixed = player.board.is_some()
+            && player.join_spread_ms == 0
+            && !matches!(player.behaviour, Behaviour::Mischief { .. });
+        fixed.then(|| {
+            let unnamed = PlayerSpec {
+                name: String::new(),
+                ..player.clone()
+            };
+            format!("{unnamed:?}")
+        })
+    };
+    classes(players.iter().map(key).collect())
+}
 
 impl Model for TombolaSpec {
     fn net(&self) -> &NetConfig {
@@ -50,9 +73,10 @@ impl Model for TombolaSpec {
                 Ok(())
             })
         }));
-        for player in &self.players {
+        let classes = interchangeable(&self.players);
+        for (player, class) in self.players.iter().zip(classes) {
             let player = player.clone();
-            hosts.push(HostSpec::new(
+            let host = HostSpec::new(
                 &player.name.clone(),
                 true,
                 move |incarnation, host| {
@@ -107,7 +131,11 @@ impl Model for TombolaSpec {
                         Ok(())
                     })
                 },
-            ));
+            );
+            hosts.push(match class {
+                Some(class) => host.interchangeable(class),
+                None => host,
+            });
         }
         hosts
     }

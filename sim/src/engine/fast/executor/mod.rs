@@ -546,6 +546,12 @@ pub fn set_fingerprint_hook(hook: impl FnMut() -> u64 + 'static) {
     })
 }
 
+/// Whether the current run's fingerprints count interchangeable hosts as
+/// a multiset (see [`choice::Fingerprint`]).
+pub fn fingerprints_symmetric() -> bool {
+    with_current(|scheduler| scheduler.choices.borrow().fingerprints_symmetric())
+}
+
 /// Whether the current run asks for fingerprints (so a backend need not
 /// set up its hook otherwise).
 pub fn wants_fingerprints() -> bool {

@@ -5,6 +5,11 @@ use std::cmp::Reverse;
 use std::collections::BinaryHeap;
 use std::task::Waker;
 
+/// Cancelled heap entries tolerated beyond the pending timers before
+/// they are swept out (sweeping a small heap would cost more than it
+/// saves).
+const STALE_ENTRIES_MIN: usize = 64;
+
 /// A timer's address: its slot and the order number it was set with.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(super) struct TimerKey {
@@ -41,6 +46,17 @@ impl Timers {
             }
         };
         self.heap.push(Reverse((deadline_ms, order, slot)));
+        // A timer moved again and again (a silence timeout reset by every
+        // line) leaves a cancelled entry each time, far in the future:
+        // drop them once they outnumber the pending ones, so the heap stays
+        // within twice its pending timers.
+        let pending = self.slots.len() - self.free_slots.len();
+        if self.heap.len() > 2 * pending + STALE_ENTRIES_MIN {
+            let slots = &self.slots;
+            self.heap.retain(|Reverse((_, order, slot))| {
+                matches!(slots.get(*slot as usize), Some((set, Some(_))) if set == order)
+            });
+        }
         TimerKey { slot, order }
     }
 

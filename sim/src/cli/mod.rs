@@ -396,6 +396,7 @@ pub fn main() -> ExitCode {
             quiet,
             no_prune,
             no_symmetry,
+            check_every_step,
         } => choices::explore(
             &scenario,
             seed,
@@ -408,6 +409,7 @@ pub fn main() -> ExitCode {
                 progress: !quiet,
                 prune: !no_prune,
                 symmetry: !no_symmetry,
+                safety_checks: safety_checks(check_every_step),
             },
             save,
         ),
@@ -420,6 +422,7 @@ pub fn main() -> ExitCode {
             no_random,
             save,
             quiet,
+            check_every_step,
         } => choices::hunt(
             &scenario,
             seed,
@@ -430,6 +433,7 @@ pub fn main() -> ExitCode {
                 jobs,
                 compare: !no_random,
                 progress: !quiet,
+                safety_checks: safety_checks(check_every_step),
             },
             save,
         ),
@@ -506,5 +510,14 @@ pub fn main() -> ExitCode {
                 ExitCode::FAILURE
             }
         }
+    }
+}
+
+/// When a search's runs check their safety (`--check-every-step`).
+fn safety_checks(every_step: bool) -> crate::engine::harness::SafetyChecks {
+    if every_step {
+        crate::engine::harness::SafetyChecks::EveryStep
+    } else {
+        crate::engine::harness::SafetyChecks::AsTraceDoubles
     }
 }

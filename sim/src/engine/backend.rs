@@ -44,7 +44,7 @@ use std::rc::Rc;
 
 use games::env::Env;
 
-use crate::engine::harness::{NetConfig, RunOptions, RunOutcome, Violation};
+use crate::engine::harness::{NetConfig, RunOptions, RunOutcome, SafetyChecks, Violation};
 use crate::engine::trace::{Trace, TraceLine};
 use crate::scenario::faults::Fault;
 use crate::scenario::swarm;
@@ -265,14 +265,15 @@ pub trait Model {
     fn end_of_run_properties(&self) -> &'static [&'static str];
 }
 
-/// When a watched run's safety is checked (see [`run`]): each check
-/// judges the whole trace so far, so checking after every step would cost
-/// time quadratic in the trace (7 times the run itself on a small live
-/// scenario). A check comes once the trace is at least this long and
-/// twice as long as at the last check: the checks cost at most two
-/// judgements of the whole trace, and a broken run goes on at most as
-/// long again as before its first break (which is then found exactly, by
-/// bisection). A shorter run is judged at its end.
+/// When a watched run's safety is checked (see [`run`],
+/// `SafetyChecks::AsTraceDoubles`): each check judges the whole trace so
+/// far, so checking after every step costs time quadratic in the trace
+/// (searches 4 to 10 times slower on small scenarios). A check comes once
+/// the trace is at least this long and twice as long as at the last
+/// check: the checks cost at most two judgements of the whole trace, and a
+/// broken run goes on at most as long again as before its first break
+/// (which is then found exactly, by bisection). A shorter run is judged at
+/// its end.
 pub const SAFETY_CHECK_FIRST_LINES: usize = 32;
 
 /// Runs one seed of `model` on `backend` and judges it.
@@ -296,13 +297,17 @@ pub fn run<M: Model, B: Backend>(
     };
     let faults: Vec<Fault> = faults.iter().map(|fault| model.on_hosts(fault)).collect();
     let hosts = model.hosts::<B::Env>(seed);
-    // With `stop_at_first_break`, the safety properties are judged between
-    // two steps as the trace grows (`SAFETY_CHECK_FIRST_LINES`), and the
-    // first check that finds one broken ends the run.
+    // With safety checks during the run, the safety properties are judged
+    // between two steps as the trace grows, and the first check that
+    // finds one broken ends the run.
     let (checked_lines, stopped) = (Cell::new(0), Cell::new(false));
     let safety = |trace: &Trace| {
         let length = trace.len();
-        if length < SAFETY_CHECK_FIRST_LINES.max(2 * checked_lines.get()) {
+        let due = match options.safety_checks {
+            SafetyChecks::EveryStep => length > checked_lines.get(),
+            _ => length >= SAFETY_CHECK_FIRST_LINES.max(2 * checked_lines.get()),
+        };
+        if !due {
             return false;
         }
         checked_lines.set(length);
@@ -311,8 +316,7 @@ pub fn run<M: Model, B: Backend>(
         stopped.set(broken);
         broken
     };
-    let watch: Watch<'_> = options
-        .stop_at_first_break
+    let watch: Watch<'_> = (options.safety_checks != SafetyChecks::AtEnd)
         .then_some(&safety as &dyn Fn(&Trace) -> bool);
     let violations = backend.run_hosts(seed, &net, &faults, &trace, hosts, watch);
     let mut outcome = model.judge_lines(trace.take_lines(), violations);

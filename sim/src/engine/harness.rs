@@ -84,10 +84,27 @@ pub fn shell_quote(word: &str) -> String {
 pub struct RunOptions {
     /// Keep every line that crosses the wire (for `--svg` and `--json`).
     pub keep_wire: bool,
-    /// Judge the safety properties after every step of the simulation in
-    /// which the trace grew, and end the run at the first step that breaks
-    /// one (searches do: a failing run need not go on).
-    pub stop_at_first_break: bool,
+    /// When the safety properties are judged: at the end only, or also
+    /// while the run goes on, ending it at the first check that finds one
+    /// broken (searches do: a failing run need not go on).
+    pub safety_checks: SafetyChecks,
+}
+
+/// When a run's safety properties are judged (see
+/// [`crate::engine::backend::run`]).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub enum SafetyChecks {
+    /// Once, with everything else, at the end of the run (sweeps, replays).
+    #[default]
+    AtEnd,
+    /// Also between two steps of the run, each time the trace has doubled
+    /// since the last check (from `SAFETY_CHECK_FIRST_LINES`): at most two
+    /// judgements of the whole trace in all; a failing run stops at most
+    /// as long again after its first break (what searches do).
+    AsTraceDoubles,
+    /// Also after every step in which the trace grew: a failing run stops
+    /// at the very step that broke it, at a cost quadratic in the trace.
+    EveryStep,
 }
 
 impl RunOptions {
@@ -135,9 +152,9 @@ pub struct RunOutcome {
     /// For a failing run, the first trace line after which a safety
     /// property was broken (see [`crate::engine::first_break`]).
     pub first_break: Option<crate::engine::first_break::FirstBreak>,
-    /// The run was ended at the step that broke a safety property
-    /// (`RunOptions::stop_at_first_break`); what only a whole run can be
-    /// judged by was not judged.
+    /// The run was ended by a safety check that found a property broken
+    /// (`RunOptions::safety_checks`); what only a whole run can be judged
+    /// by was not judged.
     pub stopped_at_first_break: bool,
 }
 

@@ -43,7 +43,7 @@ use rayon::prelude::*;
 
 use crate::engine::fast::choice::{self, Choice, Deviation, Fingerprint};
 use crate::engine::fast_hosts::Fast;
-use crate::engine::harness::{RunOptions, RunOutcome};
+use crate::engine::harness::{RunOptions, RunOutcome, SafetyChecks};
 use crate::scenario::file::ScenarioFile;
 
 /// What `sim explore` searches.
@@ -68,6 +68,9 @@ pub struct ExploreOptions {
     /// When pruning, take a state and the same state with interchangeable
     /// players swapped as one (see the module notes).
     pub symmetry: bool,
+    /// When each run's safety is checked: as its trace doubles, or after
+    /// every step.
+    pub safety_checks: SafetyChecks,
 }
 
 /// What a search found.
@@ -154,13 +157,16 @@ impl Budget {
     }
 }
 
-/// How a search carries out its runs: a run that breaks a safety property
-/// ends at the step that broke it (the search stops there anyway), and
-/// its first broken line is then found exactly.
-pub(crate) const SEARCH_RUN: RunOptions = RunOptions {
-    keep_wire: false,
-    stop_at_first_break: true,
-};
+/// How a search carries out its runs: safety is checked as a run goes
+/// (`checks`), and a run that breaks a safety property ends at the check
+/// that found it (the search stops there anyway); its first broken line is
+/// then found exactly.
+pub(crate) fn search_run(checks: SafetyChecks) -> RunOptions {
+    RunOptions {
+        keep_wire: false,
+        safety_checks: checks,
+    }
+}
 
 /// One run; with `fingerprints`, also the states of the moments it passed
 /// after its last deviation.
@@ -170,7 +176,8 @@ fn run_once(
     deviations: &[Deviation],
     fingerprints: bool,
 ) -> (RunOutcome, Vec<Choice>, Vec<Fingerprint>) {
-    let run = || file.run_on(&Fast, options.seed, &SEARCH_RUN);
+    let run_options = search_run(options.safety_checks);
+    let run = || file.run_on(&Fast, options.seed, &run_options);
     if fingerprints {
         choice::drive_fingerprinted(deviations, options.symmetry, run)
     } else {

@@ -28,7 +28,7 @@ use rayon::prelude::*;
 
 use crate::engine::fast::choice::{self, Choice, Deviation};
 use crate::engine::fast_hosts::Fast;
-use crate::engine::harness::{RunOptions, RunOutcome};
+use crate::engine::harness::{RunOptions, RunOutcome, SafetyChecks};
 use crate::report::coverage::{Coverage, Feature};
 use crate::scenario::file::ScenarioFile;
 
@@ -62,6 +62,9 @@ pub struct HuntOptions {
     pub compare: bool,
     /// A progress bar on stderr (drawn only on a terminal).
     pub progress: bool,
+    /// When each run of the hunt checks its safety: as its trace doubles,
+    /// or after every step.
+    pub safety_checks: SafetyChecks,
 }
 
 /// One run's input: a seed and the choices that differ from the default.
@@ -236,8 +239,13 @@ impl Progress {
 }
 
 /// Runs one input, recording its choices.
-fn run_input(file: &ScenarioFile, input: &Input) -> (RunOutcome, Vec<Choice>) {
-    let run = || file.run_on(&Fast, input.seed, &crate::report::explore::SEARCH_RUN);
+fn run_input(
+    file: &ScenarioFile,
+    input: &Input,
+    checks: SafetyChecks,
+) -> (RunOutcome, Vec<Choice>) {
+    let options = crate::report::explore::search_run(checks);
+    let run = || file.run_on(&Fast, input.seed, &options);
     match &input.deviations {
         None => choice::record(run),
         Some(deviations) => choice::drive(deviations, run),
@@ -354,7 +362,7 @@ fn hunt_only(file: &ScenarioFile, options: &HuntOptions) -> Searched {
         let results: Vec<(RunOutcome, Vec<Choice>)> = pool.install(|| {
             inputs
                 .par_iter()
-                .map(|input| run_input(file, input))
+                .map(|input| run_input(file, input, options.safety_checks))
                 .collect()
         });
         for ((input, mutation), (outcome, log)) in inputs.into_iter().zip(mutations).zip(results) {

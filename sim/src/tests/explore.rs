@@ -159,6 +159,7 @@ fn a_small_exploration_of_one_scenario_per_game_is_exhausted_and_passes() {
             progress: false,
             prune: true,
             symmetry: true,
+            safety_checks: crate::engine::harness::SafetyChecks::AsTraceDoubles,
         };
         let explored = explore(&file, &options);
         assert!(
@@ -217,6 +218,7 @@ fn a_search_cut_by_its_run_budget_says_it_was_not_exhausted() {
             progress: false,
             prune: true,
             symmetry: true,
+            safety_checks: crate::engine::harness::SafetyChecks::AsTraceDoubles,
         },
     );
     assert!(!explored.exhausted);
@@ -410,6 +412,7 @@ fn pruning_states_already_searched_covers_the_same_outcomes_and_events_in_fewer_
         progress: false,
         prune: true,
         symmetry: true,
+        safety_checks: crate::engine::harness::SafetyChecks::AsTraceDoubles,
     };
     let pruned = explore(&file, &options);
     let full = explore(
@@ -494,6 +497,7 @@ fn interchangeable_players_swapped_are_one_state_and_the_search_covers_the_same(
         progress: false,
         prune: true,
         symmetry: true,
+        safety_checks: crate::engine::harness::SafetyChecks::AsTraceDoubles,
     };
     let symmetric = explore(&file, &options);
     let plain = explore(

@@ -7,7 +7,7 @@
 
 use std::collections::BTreeSet;
 
-use crate::engine::harness::{RunOptions, RunOutcome};
+use crate::engine::harness::{RunOptions, RunOutcome, SafetyChecks};
 use crate::scenario::seeds::{entries, SeedEntry};
 
 #[test]
@@ -64,7 +64,7 @@ fn every_planted_bug_names_the_first_trace_line_that_broke_its_safety_property()
         // after that line, the same up to there, with the same safety
         // violations and the same first broken line.
         let watched = entry.run_with(&RunOptions {
-            stop_at_first_break: true,
+            safety_checks: SafetyChecks::AsTraceDoubles,
             ..RunOptions::default()
         });
         // (A check comes once the trace has grown by a fraction since the
@@ -96,6 +96,22 @@ fn every_planted_bug_names_the_first_trace_line_that_broke_its_safety_property()
             broken(&outcome)
         );
         assert_eq!(watched.first_break.as_ref(), Some(first), "{name}");
+        // Checked after every step, it stops in the step (so the ms) of
+        // that line.
+        let exact = entry.run_with(&RunOptions {
+            safety_checks: SafetyChecks::EveryStep,
+            ..RunOptions::default()
+        });
+        let broken_at_ms = outcome.trace[first.line].time_ms;
+        assert!(
+            outcome.trace.starts_with(&exact.trace)
+                && exact.trace.len() > first.line
+                && exact.trace[first.line + 1..]
+                    .iter()
+                    .all(|line| line.time_ms == broken_at_ms),
+            "{name}: checked after every step, the run goes on past the ms of its first break"
+        );
+        assert_eq!(exact.first_break.as_ref(), Some(first), "{name}");
         placed += 1;
     }
     assert!(placed >= 20, "only {placed} planted bugs were placed");
@@ -139,7 +155,7 @@ fn no_prefix_of_a_passing_run_breaks_a_safety_property() {
                 &Fast,
                 seed,
                 &RunOptions {
-                    stop_at_first_break: true,
+                    safety_checks: SafetyChecks::AsTraceDoubles,
                     ..RunOptions::default()
                 },
             );

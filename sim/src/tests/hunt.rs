@@ -19,6 +19,7 @@ fn options(max_runs: u64, jobs: usize) -> HuntOptions {
         jobs,
         compare: true,
         progress: false,
+        safety_checks: crate::engine::harness::SafetyChecks::AsTraceDoubles,
     }
 }
 
@@ -111,7 +112,11 @@ fn a_violation_a_hunt_finds_replays_from_its_seed_and_choices() {
         .all(|violation| replayed.violations.contains(violation)));
     // Watched the same way, the replay is the hunt's run exactly.
     let (watched, _) = choice::drive(&deviations, || {
-        file.run_on(&Fast, input.seed, &crate::report::explore::SEARCH_RUN)
+        file.run_on(
+            &Fast,
+            input.seed,
+            &crate::report::explore::search_run(options.safety_checks),
+        )
     });
     assert_eq!(watched.report(), outcome.report());
 }

@@ -70,6 +70,7 @@ fn a_planted_bug_that_random_seeds_of_every_lockstep_scenario_miss_is_found_by_e
             progress: false,
             prune: true,
             symmetry: true,
+            safety_checks: crate::engine::harness::SafetyChecks::AsTraceDoubles,
         },
     );
     let (deviations, outcome) = explored
@@ -125,6 +126,7 @@ fn a_planted_bug_that_random_seeds_of_every_lockstep_scenario_miss_is_found_by_e
             jobs: 0,
             compare: false,
             progress: false,
+            safety_checks: crate::engine::harness::SafetyChecks::AsTraceDoubles,
         },
     );
     let (input, outcome) = hunted

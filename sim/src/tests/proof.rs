@@ -185,6 +185,15 @@ fn a_chat_bug_that_random_seeds_of_every_chat_scenario_miss_is_found_by_a_bound_
         .expect("a bounded exploration finds the planted bug");
     assert_eq!(deviations.len(), 1, "one choice away from the default");
     assert!(explored.runs <= 200, "found in run {}", explored.runs);
+    // That choice is which ready task runs next: the order of two tasks
+    // within one millisecond, nothing else.
+    let (_, log) = crate::engine::fast::choice::drive(&deviations, || {
+        file.run_on(&Fast, 0, &RunOptions::default())
+    });
+    assert_eq!(
+        log[deviations[0].0 as usize].kind,
+        crate::engine::fast::choice::ChoiceKind::Order
+    );
     let broken: Vec<&str> = outcome
         .violations
         .iter()

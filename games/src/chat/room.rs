@@ -64,6 +64,25 @@ pub enum InjectedBug {
     /// Wrong close: a line that is not UTF-8 closes the connection after
     /// its refusal, as if it were too long.
     InvalidUtf8Closes,
+    /// A race within one millisecond: `CLIENTS` is answered from a roster
+    /// cached per millisecond (taken at the first event of each ms, so a
+    /// room full of listers builds it once), refreshed when someone
+    /// leaves but not when someone joins. The mistake is the reason given
+    /// for that: the server loop takes new connections last, after every
+    /// line already read, so "no `L` of the same millisecond can come
+    /// after a join". That holds only while every line of the millisecond
+    /// has been handed over before the connection is accepted; when the
+    /// accept is taken first (a real server's reader thread can be a hair
+    /// late), an `L` of the same millisecond leaves out a client already
+    /// welcomed (`list-exact`).
+    ///
+    /// Why seeds miss it: a seeded fast run polls the first ready task,
+    /// and a new connection wakes the loop one hop after the readers of
+    /// the lines arriving in its millisecond, so the loop always takes
+    /// those lines first; no seed of any standard chat scenario handles
+    /// an `L` after a join in the same millisecond. A search that polls
+    /// the loop before a reader reaches it with one deviation.
+    RosterCachedPerMs,
 }
 
 impl InjectedBug {
@@ -77,6 +96,7 @@ impl InjectedBug {
         ("duplicate-delivery", InjectedBug::DuplicateDelivery),
         ("busy-answered-sent", InjectedBug::BusyAnsweredSent),
         ("invalid-utf8-closes", InjectedBug::InvalidUtf8Closes),
+        ("roster-cached-per-ms", InjectedBug::RosterCachedPerMs),
     ];
 }
 
@@ -106,6 +126,9 @@ pub struct ChatRoom {
     notes: VecDeque<Note>,
     messages_routed: u64,
     bug: Option<InjectedBug>,
+    /// Only with [`InjectedBug::RosterCachedPerMs`]: the millisecond of the
+    /// last event and the roster as it stood then (refreshed on leaves).
+    roster: Option<(u64, Vec<ClientId>)>,
 }
 
 impl ChatRoom {
@@ -118,6 +141,16 @@ impl ChatRoom {
         ChatRoom {
             bug,
             ..ChatRoom::default()
+        }
+    }
+
+    /// The time of the event about to be handled. The room keeps no time
+    /// and ignores it; only [`InjectedBug::RosterCachedPerMs`] uses it.
+    pub fn at(&mut self, now_ms: u64) {
+        if self.bug == Some(InjectedBug::RosterCachedPerMs)
+            && self.roster.as_ref().is_none_or(|(ms, _)| *ms != now_ms)
+        {
+            self.roster = Some((now_ms, self.conns.keys().copied().collect()));
         }
     }
 
@@ -166,12 +199,17 @@ impl ChatRoom {
                 self.reply(conn, ServerMessage::Err(refusal));
             }
             Ok(ClientMessage::List) => {
-                let ids: Vec<ClientId> = self
-                    .conns
-                    .keys()
-                    .copied()
-                    .filter(|id| self.bug != Some(InjectedBug::ListOmitsSelf) || *id != from)
-                    .collect();
+                let ids: Vec<ClientId> = match &self.roster {
+                    Some((_, roster)) if self.bug == Some(InjectedBug::RosterCachedPerMs) => {
+                        roster.clone()
+                    }
+                    _ => self
+                        .conns
+                        .keys()
+                        .copied()
+                        .filter(|id| self.bug != Some(InjectedBug::ListOmitsSelf) || *id != from)
+                        .collect(),
+                };
                 self.note(Note::List {
                     client: from,
                     listed: ids.clone(),
@@ -324,6 +362,9 @@ impl ChatRoom {
             client: id,
             departure,
         });
+        if let Some((_, roster)) = &mut self.roster {
+            *roster = self.conns.keys().copied().collect();
+        }
     }
 
     fn reply(&mut self, conn: ConnId, message: ServerMessage) {
@@ -617,5 +658,70 @@ mod tests {
         assert_eq!(replies[0], "1 SENT 10.0.0.1:5000");
         assert!(replies[1].starts_with("1 ERR message-too-long 10.0.0.1:5000"));
         assert_eq!(boxes.queued.len(), 1);
+    }
+
+    #[test]
+    fn with_the_roster_cached_per_ms_a_list_after_a_join_of_the_same_ms_leaves_the_joiner_out() {
+        let bug = Some(InjectedBug::RosterCachedPerMs);
+        let mut boxes = Boxes::default();
+        let (a, b, c) = (id("10.0.0.1:1"), id("10.0.0.2:2"), id("10.0.0.3:3"));
+        let listed = |room: &mut ChatRoom| -> Vec<String> {
+            outputs(room)
+                .into_iter()
+                .filter(|line| line.contains("CLIENTS"))
+                .collect()
+        };
+        // The order a seeded run takes: every line of the millisecond, then
+        // the join. Each list is exact.
+        let mut room = ChatRoom::with_bug(bug);
+        room.at(1);
+        room.connect(1, a);
+        room.connect(2, b);
+        room.at(7);
+        room.receive(1, "L", &mut boxes);
+        room.at(7);
+        room.receive(2, "L", &mut boxes);
+        room.at(7);
+        room.connect(3, c);
+        room.at(8);
+        room.receive(1, "L", &mut boxes);
+        assert_eq!(
+            listed(&mut room),
+            [
+                "1 CLIENTS 10.0.0.1:1 10.0.0.2:2",
+                "2 CLIENTS 10.0.0.1:1 10.0.0.2:2",
+                "1 CLIENTS 10.0.0.1:1 10.0.0.2:2 10.0.0.3:3"
+            ]
+        );
+        // A leave refreshes the roster at once.
+        room.at(9);
+        room.receive(2, "Q", &mut boxes);
+        room.at(9);
+        room.receive(1, "L", &mut boxes);
+        assert_eq!(listed(&mut room), ["1 CLIENTS 10.0.0.1:1 10.0.0.3:3"]);
+        // The join taken before a line of its own millisecond: that list
+        // leaves out a client already welcomed.
+        let mut room = ChatRoom::with_bug(bug);
+        room.at(1);
+        room.connect(1, a);
+        room.connect(2, b);
+        room.at(7);
+        room.connect(3, c);
+        room.at(7);
+        room.receive(1, "L", &mut boxes);
+        assert_eq!(listed(&mut room), ["1 CLIENTS 10.0.0.1:1 10.0.0.2:2"]);
+        // Without the bug the same order lists all three.
+        let mut room = ChatRoom::new();
+        room.at(1);
+        room.connect(1, a);
+        room.connect(2, b);
+        room.at(7);
+        room.connect(3, c);
+        room.at(7);
+        room.receive(1, "L", &mut boxes);
+        assert_eq!(
+            listed(&mut room),
+            ["1 CLIENTS 10.0.0.1:1 10.0.0.2:2 10.0.0.3:3"]
+        );
     }
 }

@@ -127,7 +127,8 @@ impl GameCore for ServedRoom {
         self.0.poll_note()
     }
 
-    fn not_reading(&mut self, _now_ms: u64, conn: ConnId) {
+    fn not_reading(&mut self, now_ms: u64, conn: ConnId) {
+        self.0.at(now_ms);
         // Replies have reserved places and greetings go into fresh
         // outboxes, so this does not happen; if it ever did, the client is
         // gone like any other that closed.
@@ -140,15 +141,18 @@ impl ServedGame for ServedRoom {
     const READ_PACING: ReadPacing = ReadPacing::ReplySlot;
     const OFFER_HEADROOM_LINES: usize = REPLY_HEADROOM_LINES;
 
-    fn connect(&mut self, _now_ms: u64, conn: ConnId, _port: (), peer: SocketAddr) {
+    fn connect(&mut self, now_ms: u64, conn: ConnId, _port: (), peer: SocketAddr) {
+        self.0.at(now_ms);
         self.0.connect(conn, peer);
     }
 
-    fn receive(&mut self, _now_ms: u64, conn: ConnId, line: &str, offers: &mut Offers<'_>) {
+    fn receive(&mut self, now_ms: u64, conn: ConnId, line: &str, offers: &mut Offers<'_>) {
+        self.0.at(now_ms);
         self.0.receive(conn, line, offers);
     }
 
-    fn disconnect(&mut self, _now_ms: u64, conn: ConnId) {
+    fn disconnect(&mut self, now_ms: u64, conn: ConnId) {
+        self.0.at(now_ms);
         self.0.disconnect(conn);
     }
 
@@ -158,12 +162,14 @@ impl ServedGame for ServedRoom {
 
     fn handle_timeout(&mut self, _now_ms: u64) {}
 
-    fn receive_invalid_utf8(&mut self, _now_ms: u64, conn: ConnId) -> bool {
+    fn receive_invalid_utf8(&mut self, now_ms: u64, conn: ConnId) -> bool {
+        self.0.at(now_ms);
         self.0.receive_invalid_utf8(conn);
         true
     }
 
-    fn receive_line_too_long(&mut self, _now_ms: u64, conn: ConnId) -> bool {
+    fn receive_line_too_long(&mut self, now_ms: u64, conn: ConnId) -> bool {
+        self.0.at(now_ms);
         self.0.receive_line_too_long(conn);
         true
     }

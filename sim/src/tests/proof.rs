@@ -1,9 +1,12 @@
-//! Proof that searching a run's choices finds what random seeds do not: a
-//! planted lock-step bug, `start-over-running-game` (a missing guard: a
-//! table that fills while a game runs starts its game in place of the
-//! running one), that no seed of any standard lock-step scenario reaches,
-//! is found by `sim explore` in its first run, and by `sim hunt` within a
-//! few hundred runs.
+//! Proof that searching a run's choices finds what random seeds do not:
+//! planted bugs that no seed of any standard scenario of their game
+//! reaches, found by a bounded `sim explore`. Lock-step:
+//! `start-over-running-game` (a missing guard: a table that fills while a
+//! game runs starts its game in place of the running one), found by
+//! `sim explore` in its first run and by `sim hunt` within a few hundred
+//! runs. Chat: `roster-cached-per-ms` (below), found at bound 1. Live has
+//! none: see docs/scenarios.md, "Where a search reaches what seeds do
+//! not".
 //!
 //! Why seeds miss it: the only standard scenario whose table fills while a
 //! game runs is tombola-server-restart, and a seeded run always fires the
@@ -20,33 +23,44 @@ use crate::report::hunt::{hunt, HuntOptions};
 use crate::scenario::file::{ScenarioFile, BUILTIN_FILES};
 
 /// Seeds per scenario here; `SIM_SEEDS=10000` for the full measurement
-/// (0 of 80,000 runs fail).
+/// (0 of 80,000 runs fail, for each game's bug).
 const SEEDS_DEFAULT: u64 = 2_000;
 
-fn with_bug(file: &ScenarioFile) -> ScenarioFile {
+/// Seeds per scenario: `SIM_SEEDS`, else [`SEEDS_DEFAULT`].
+fn seeds() -> u64 {
+    std::env::var("SIM_SEEDS")
+        .ok()
+        .and_then(|text| text.parse().ok())
+        .unwrap_or(SEEDS_DEFAULT)
+}
+
+fn with_bug(file: &ScenarioFile, bug: &str) -> ScenarioFile {
     let mut file = file.clone();
-    file.server.insert(
-        "inject_bug".to_owned(),
-        toml::Value::String("start-over-running-game".to_owned()),
-    );
+    file.server
+        .insert("inject_bug".to_owned(), toml::Value::String(bug.to_owned()));
     file.check().expect("the bug is a known one");
     file
 }
 
-#[test]
-fn a_planted_bug_that_random_seeds_of_every_lockstep_scenario_miss_is_found_by_exploration_and_hunt(
-) {
-    let seeds = std::env::var("SIM_SEEDS")
-        .ok()
-        .and_then(|text| text.parse().ok())
-        .unwrap_or(SEEDS_DEFAULT);
-    let lockstep: Vec<ScenarioFile> = BUILTIN_FILES
+/// Every standard scenario of a game (its built-in files named
+/// `<prefix>*`), with `bug` switched on.
+fn standard_with_bug(prefix: &str, bug: &str) -> Vec<ScenarioFile> {
+    BUILTIN_FILES
         .iter()
-        .filter(|(name, _)| name.starts_with("tombola-"))
-        .map(|(name, _)| with_bug(&crate::scenario::file::builtin(name).expect("built in")))
-        .collect();
-    assert_eq!(lockstep.len(), 8);
-    for file in &lockstep {
+        .filter(|(name, _)| name.starts_with(prefix))
+        .map(|(name, _)| {
+            with_bug(
+                &crate::scenario::file::builtin(name).expect("built in"),
+                bug,
+            )
+        })
+        .collect()
+}
+
+/// Runs `seeds` seeds of each scenario on the fast backend and asserts
+/// that none fails.
+fn assert_seeds_miss_it(files: &[ScenarioFile], seeds: u64) {
+    for file in files {
         let failing: Vec<u64> = (0..seeds)
             .into_par_iter()
             .filter(|&seed| !file.run_on(&Fast, seed, &RunOptions::default()).passed())
@@ -57,8 +71,18 @@ fn a_planted_bug_that_random_seeds_of_every_lockstep_scenario_miss_is_found_by_e
             file.name()
         );
     }
-    let file =
-        with_bug(&crate::scenario::file::builtin("tombola-server-restart").expect("built in"));
+}
+
+#[test]
+fn a_planted_bug_that_random_seeds_of_every_lockstep_scenario_miss_is_found_by_exploration_and_hunt(
+) {
+    let lockstep = standard_with_bug("tombola-", "start-over-running-game");
+    assert_eq!(lockstep.len(), 8);
+    assert_seeds_miss_it(&lockstep, seeds());
+    let file = with_bug(
+        &crate::scenario::file::builtin("tombola-server-restart").expect("built in"),
+        "start-over-running-game",
+    );
     let explored = explore(
         &file,
         &ExploreOptions {
@@ -142,4 +166,95 @@ fn a_planted_bug_that_random_seeds_of_every_lockstep_scenario_miss_is_found_by_e
         .violations
         .iter()
         .any(|violation| violation.property == "reply-matches"));
+}
+
+/// Chat: `roster-cached-per-ms` answers `L` from a roster taken at the
+/// first event of each millisecond and refreshed on leaves only, trusting
+/// that a join is always the last event of its millisecond. In a seeded
+/// run it is: a new connection wakes the server loop one hop after the
+/// readers of the lines that arrive in the same millisecond, and the first
+/// ready task always runs first, so the loop reads those lines before it
+/// accepts. A search polls the loop before a reader (one order choice),
+/// the join comes first, and the `L` after it leaves the joiner out.
+#[test]
+fn a_chat_bug_that_random_seeds_of_every_chat_scenario_miss_is_found_by_a_bound_1_exploration_and_hunt(
+) {
+    let chat = standard_with_bug("chat-", "roster-cached-per-ms");
+    assert_eq!(chat.len(), 8);
+    assert_seeds_miss_it(&chat, seeds());
+    let file = with_bug(
+        &crate::scenario::file::builtin("chat-small-room").expect("built in"),
+        "roster-cached-per-ms",
+    );
+    let explored = explore(
+        &file,
+        &ExploreOptions {
+            seed: 0,
+            bound: 1,
+            max_runs: 10_000,
+            budget: None,
+            jobs: 1,
+            progress: false,
+            prune: true,
+        },
+    );
+    let (deviations, outcome) = explored
+        .violation
+        .expect("a bounded exploration finds the planted bug");
+    assert_eq!(deviations.len(), 1, "one choice away from the default");
+    assert!(explored.runs <= 200, "found in run {}", explored.runs);
+    // That choice is which ready task runs next: the order of two tasks
+    // within one millisecond, nothing else.
+    let (_, log) = crate::engine::fast::choice::drive(&deviations, || {
+        file.run_on(&Fast, 0, &RunOptions::default())
+    });
+    assert_eq!(
+        log[deviations[0].0 as usize].kind,
+        crate::engine::fast::choice::ChoiceKind::Order
+    );
+    let broken: Vec<&str> = outcome
+        .violations
+        .iter()
+        .map(|violation| violation.property.as_str())
+        .collect();
+    assert_eq!(broken, ["list-exact"]);
+    // The first broken line is the server's list, made after a join of
+    // the same millisecond and leaving that joiner out.
+    let first = outcome
+        .first_break
+        .as_ref()
+        .expect("a safety property broke");
+    assert_eq!(first.property, "list-exact");
+    let list = &outcome.trace[first.line];
+    assert!(list.text.starts_with("list "), "{list}");
+    let join = outcome.trace[..first.line]
+        .iter()
+        .rev()
+        .find(|line| line.text.starts_with("join "))
+        .expect("a join before the list");
+    assert_eq!(join.time_ms, list.time_ms, "{join} / {list}");
+    let joiner = join.text.trim_start_matches("join ");
+    assert!(!list.text.contains(joiner), "{list} names {joiner}");
+    // The coverage-guided hunt finds it too, within a few hundred runs
+    // (its random half, seeds in order, finds nothing in 30 s: 125,600
+    // seeds).
+    let hunted = hunt(
+        &file,
+        &HuntOptions {
+            seed: 0,
+            budget: std::time::Duration::from_secs(600),
+            max_runs: 2_000,
+            jobs: 0,
+            compare: false,
+            progress: false,
+        },
+    );
+    let (_, outcome) = hunted
+        .hunt
+        .violation
+        .expect("a coverage-guided hunt finds the planted bug");
+    assert!(outcome
+        .violations
+        .iter()
+        .any(|violation| violation.property == "list-exact"));
 }

@@ -196,6 +196,8 @@ fn a_chat_bug_that_random_seeds_of_every_chat_scenario_miss_is_found_by_a_bound_
             jobs: 1,
             progress: false,
             prune: true,
+            symmetry: true,
+            safety_checks: crate::engine::harness::SafetyChecks::AsTraceDoubles,
         },
     );
     let (deviations, outcome) = explored
@@ -247,6 +249,7 @@ fn a_chat_bug_that_random_seeds_of_every_chat_scenario_miss_is_found_by_a_bound_
             jobs: 0,
             compare: false,
             progress: false,
+            safety_checks: crate::engine::harness::SafetyChecks::AsTraceDoubles,
         },
     );
     let (_, outcome) = hunted

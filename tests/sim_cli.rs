@@ -483,16 +483,30 @@ fn explore_saves_its_violation_as_a_recorded_seed_whose_replay_command_breaks_th
         "{}",
         text(&replayed.stderr)
     );
-    // The explore report shows the end of the very trace the replay prints.
+    // The explore report shows the end of the very trace the replay prints
+    // (the search stopped the run soon after its first broken line, and
+    // says at how many lines; the replay runs it whole).
     let tail = reported_trace(&report);
     assert!(!tail.is_empty(), "{report}");
     let replayed_trace = text(&replayed.stdout);
     let trace_lines: Vec<&str> = replayed_trace
         .lines()
-        .filter(|line| !line.starts_with("violation ") && !line.starts_with("verdict "))
+        .filter(|line| {
+            !line.starts_with("violation ")
+                && !line.starts_with("verdict ")
+                && !line.starts_with("reached ")
+        })
         .collect();
+    let stopped_at: usize = report
+        .split("the run was stopped at ")
+        .nth(1)
+        .and_then(|rest| rest.split(' ').next())
+        .and_then(|lines| lines.parse().ok())
+        .unwrap_or(trace_lines.len());
     assert!(
-        trace_lines.ends_with(&tail.iter().map(String::as_str).collect::<Vec<_>>()),
+        stopped_at <= trace_lines.len()
+            && trace_lines[..stopped_at]
+                .ends_with(&tail.iter().map(String::as_str).collect::<Vec<_>>()),
         "the saved choices do not replay the reported run:\n{report}"
     );
     // Choices do not replay on turmoil: asking for it is an error.

@@ -401,8 +401,6 @@ pub fn main() -> ExitCode {
             &scenario,
             seed,
             crate::report::explore::ExploreOptions {
-                seed: 0,
-                bound,
                 max_runs,
                 budget,
                 jobs,
@@ -410,6 +408,8 @@ pub fn main() -> ExitCode {
                 prune: !no_prune,
                 symmetry: !no_symmetry,
                 safety_checks: safety_checks(check_every_step),
+                // The seed is the scenario's, set once it is looked up.
+                ..crate::report::explore::ExploreOptions::new(0, bound)
             },
             save,
         ),

@@ -73,6 +73,26 @@ pub struct ExploreOptions {
     pub safety_checks: SafetyChecks,
 }
 
+impl ExploreOptions {
+    /// A search of `seed`'s runs within `bound` deviations as `sim explore`
+    /// makes it by default: at most 100,000 runs, no time budget, on every
+    /// core, pruning with symmetry, safety checked as each trace doubles;
+    /// no progress bar.
+    pub fn new(seed: u64, bound: usize) -> ExploreOptions {
+        ExploreOptions {
+            seed,
+            bound,
+            max_runs: 100_000,
+            budget: None,
+            jobs: 0,
+            progress: false,
+            prune: true,
+            symmetry: true,
+            safety_checks: SafetyChecks::AsTraceDoubles,
+        }
+    }
+}
+
 /// What a search found.
 #[derive(Debug, Default)]
 pub struct Explored {

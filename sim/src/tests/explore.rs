@@ -87,6 +87,14 @@ params = { at_draw = 2 }
 board = [1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15]
 "#;
 
+/// What a search covered: its outcomes and the rare events it reached.
+fn keys(explored: &crate::report::explore::Explored) -> (Vec<String>, Vec<String>) {
+    (
+        explored.outcomes.keys().cloned().collect(),
+        explored.reached.keys().cloned().collect(),
+    )
+}
+
 fn small(text: &str, name: &str) -> ScenarioFile {
     let file = ScenarioFile::parse(text, name).expect("the test scenario parses");
     file.check().expect("the test scenario is valid");
@@ -151,15 +159,9 @@ fn a_small_exploration_of_one_scenario_per_game_is_exhausted_and_passes() {
     ] {
         let file = small(text, name);
         let options = ExploreOptions {
-            seed: 1,
-            bound: 1,
             max_runs: 5_000,
-            budget: None,
             jobs: 2,
-            progress: false,
-            prune: true,
-            symmetry: true,
-            safety_checks: crate::engine::harness::SafetyChecks::AsTraceDoubles,
+            ..ExploreOptions::new(1, 1)
         };
         let explored = explore(&file, &options);
         assert!(
@@ -210,15 +212,9 @@ fn a_search_cut_by_its_run_budget_says_it_was_not_exhausted() {
     let explored = explore(
         &file,
         &ExploreOptions {
-            seed: 1,
-            bound: 2,
             max_runs: 50,
-            budget: None,
             jobs: 1,
-            progress: false,
-            prune: true,
-            symmetry: true,
-            safety_checks: crate::engine::harness::SafetyChecks::AsTraceDoubles,
+            ..ExploreOptions::new(1, 2)
         },
     );
     assert!(!explored.exhausted);
@@ -404,15 +400,8 @@ fn what_each_bot_does_is_a_choice_its_seeds_own_plan_by_default() {
 fn pruning_states_already_searched_covers_the_same_outcomes_and_events_in_fewer_runs() {
     let file = small(CHAT_SMALL, "chat-small");
     let options = ExploreOptions {
-        seed: 1,
-        bound: 2,
-        max_runs: 100_000,
-        budget: None,
         jobs: 1,
-        progress: false,
-        prune: true,
-        symmetry: true,
-        safety_checks: crate::engine::harness::SafetyChecks::AsTraceDoubles,
+        ..ExploreOptions::new(1, 2)
     };
     let pruned = explore(&file, &options);
     let full = explore(
@@ -435,12 +424,6 @@ fn pruning_states_already_searched_covers_the_same_outcomes_and_events_in_fewer_
         pruned.runs,
         full.runs
     );
-    let keys = |explored: &crate::report::explore::Explored| -> (Vec<String>, Vec<String>) {
-        (
-            explored.outcomes.keys().cloned().collect(),
-            explored.reached.keys().cloned().collect(),
-        )
-    };
     assert_eq!(keys(&pruned), keys(&full), "the same outcomes and events");
     assert!(full.outcomes.len() > 1, "the choices change the outcome");
     // The same pruned search again makes the same runs in the same order.
@@ -489,15 +472,8 @@ fn a_moments_fingerprint_is_the_same_for_the_same_run_and_changes_with_a_later_d
 fn interchangeable_players_swapped_are_one_state_and_the_search_covers_the_same() {
     let file = small(TOMBOLA_ALIKE, "tombola-alike");
     let options = ExploreOptions {
-        seed: 0,
-        bound: 2,
-        max_runs: 100_000,
-        budget: None,
         jobs: 1,
-        progress: false,
-        prune: true,
-        symmetry: true,
-        safety_checks: crate::engine::harness::SafetyChecks::AsTraceDoubles,
+        ..ExploreOptions::new(0, 2)
     };
     let symmetric = explore(&file, &options);
     let plain = explore(
@@ -520,12 +496,6 @@ fn interchangeable_players_swapped_are_one_state_and_the_search_covers_the_same(
         plain.runs,
         plain.distinct_traces
     );
-    let keys = |explored: &crate::report::explore::Explored| -> (Vec<String>, Vec<String>) {
-        (
-            explored.outcomes.keys().cloned().collect(),
-            explored.reached.keys().cloned().collect(),
-        )
-    };
     assert_eq!(keys(&symmetric), keys(&plain));
     // Players with boards of their own are not alike: there symmetry
     // changes nothing (the first 3,000 runs of the same search).

@@ -86,15 +86,9 @@ fn a_planted_bug_that_random_seeds_of_every_lockstep_scenario_miss_is_found_by_e
     let explored = explore(
         &file,
         &ExploreOptions {
-            seed: 0,
-            bound: 1,
             max_runs: 10_000,
-            budget: None,
             jobs: 1,
-            progress: false,
-            prune: true,
-            symmetry: true,
-            safety_checks: crate::engine::harness::SafetyChecks::AsTraceDoubles,
+            ..ExploreOptions::new(0, 1)
         },
     );
     let (deviations, outcome) = explored
@@ -189,15 +183,9 @@ fn a_chat_bug_that_random_seeds_of_every_chat_scenario_miss_is_found_by_a_bound_
     let explored = explore(
         &file,
         &ExploreOptions {
-            seed: 0,
-            bound: 1,
             max_runs: 10_000,
-            budget: None,
             jobs: 1,
-            progress: false,
-            prune: true,
-            symmetry: true,
-            safety_checks: crate::engine::harness::SafetyChecks::AsTraceDoubles,
+            ..ExploreOptions::new(0, 1)
         },
     );
     let (deviations, outcome) = explored

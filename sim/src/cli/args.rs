@@ -160,7 +160,10 @@ pub(super) enum Command {
     /// runs were searched from the earlier one. Players the game marks as
     /// interchangeable (the same but for their names: a fixed board, no
     /// join spread, nothing random) count as a multiset, so a state and
-    /// the same state with two of them swapped are one.
+    /// the same state with two of them swapped are one. Each run's safety
+    /// properties are judged as it goes (each time its trace has doubled),
+    /// and a run that breaks one is stopped there; the replay runs it
+    /// whole.
     Explore {
         /// Scenario name, path to a scenario file, or path to a recorded
         /// seed.

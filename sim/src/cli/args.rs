@@ -226,7 +226,8 @@ pub(super) enum Command {
     /// reached every rare event. It stops at the first run that breaks a
     /// property, saves it as a recorded seed with its choices, and prints
     /// the command that replays it. Exit 0 when no property broke, 1 on a
-    /// violation.
+    /// violation. The hunt's runs are judged as they go, as `sim explore`'s
+    /// are; the random sweep's runs are judged whole, as `sim sweep`'s.
     Hunt {
         /// Scenario name, path to a scenario file, or path to a recorded
         /// seed.

@@ -119,3 +119,47 @@ fn a_stale_waker_from_an_ended_task_wakes_nothing() {
 fn a_run_where_nothing_can_happen_again_panics_instead_of_hanging() {
     block_on(std::future::pending::<()>());
 }
+
+#[test]
+fn a_watcher_is_woken_once_per_moment_before_time_moves_and_changes_nothing() {
+    // Two sleepers write down when they wake; a watcher notes, at each
+    // moment it is offered, the time and how many wake-ups there were.
+    let run = |watched: bool| {
+        let woken = Rc::new(RefCell::new(Vec::new()));
+        let looks = Rc::new(RefCell::new(Vec::new()));
+        let (seen, noted) = (woken.clone(), looks.clone());
+        block_on(async move {
+            let mut tasks = Vec::new();
+            for (name, deadline_ms) in [("a", 10), ("b", 10), ("c", 25)] {
+                let seen = seen.clone();
+                tasks.push(spawn(async move {
+                    sleep_until(deadline_ms).await;
+                    seen.borrow_mut().push((name, now_ms()));
+                }));
+            }
+            if watched {
+                let seen = seen.clone();
+                spawn_detached(async move {
+                    loop {
+                        moment_left().await;
+                        noted.borrow_mut().push((now_ms(), seen.borrow().len()));
+                    }
+                });
+            }
+            for task in tasks {
+                assert_eq!(task.await, TaskEnd::Finished);
+            }
+        });
+        let woken = woken.borrow().clone();
+        let looks = looks.borrow().clone();
+        (woken, looks)
+    };
+    let (plain, none) = run(false);
+    let (watched, looks) = run(true);
+    assert!(none.is_empty());
+    assert_eq!(watched, plain, "watching changes nothing");
+    assert_eq!(plain, vec![("a", 10), ("b", 10), ("c", 25)]);
+    // Once at 0 ms (nothing woken yet), once at 10 ms after both sleepers
+    // of that moment: each moment is looked at as it is left.
+    assert_eq!(looks, vec![(0, 0), (10, 2)]);
+}

@@ -291,7 +291,7 @@ pub(crate) fn failure_report_with(
     }
     if outcome.stopped_at_first_break {
         out.push_str(&format!(
-            "  the run was stopped at {} trace lines, at the first safety check after that line (the replay runs it whole)\n",
+            "  the run was stopped at {} trace lines, by a safety check made while it ran (the replay runs it whole)\n",
             outcome.trace.len()
         ));
     }

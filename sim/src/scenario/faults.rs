@@ -291,7 +291,8 @@ impl SessionBook {
 /// run that did not finish within `duration_ms` of simulated time, or a
 /// host whose software failed. (turmoil enforces its own duration only
 /// while a `client` runs; every session here is a restartable `host`, so
-/// the limit is kept here.)
+/// the limit is kept here.) With a `watch`, it is called after every tick,
+/// and the run ends there (without error) when it says so.
 pub fn drive(
     sim: &mut turmoil::Sim<'_>,
     faults: &[Fault],

@@ -12,9 +12,8 @@
 //! class and each one's parts are summed into one: two states that differ
 //! only by a permutation of those hosts get the same fingerprint.
 
-use std::hash::{Hash, Hasher};
-
 use std::collections::BTreeMap;
+use std::hash::{Hash, Hasher};
 
 use super::choice::mix;
 use super::executor;

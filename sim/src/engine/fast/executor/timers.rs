@@ -60,7 +60,6 @@ impl Timers {
         TimerKey { slot, order }
     }
 
-    /// The timer's waker, if it is still pending.
     /// The deadlines of every pending timer, as a hash that does not
     /// depend on the order they were set in (a state's fingerprint holds
     /// what is due when, not who set it first).
@@ -74,6 +73,7 @@ impl Timers {
             .fold(0u64, u64::wrapping_add)
     }
 
+    /// The timer's waker, if it is still pending.
     pub(super) fn pending(&mut self, key: TimerKey) -> Option<&mut Waker> {
         match self.slots.get_mut(key.slot as usize) {
             Some((order, Some(waker))) if *order == key.order => Some(waker),

@@ -64,6 +64,17 @@ pub enum InjectedBug {
     /// Stale state after a leave: when the newest player leaves, its id is
     /// given again to the next numbers connection.
     IdReusedAfterLeave,
+    /// Stale state after a join: `OVER` and `NEXT` go to the numbers
+    /// connections as they stood at the first event of the millisecond.
+    /// The list is kept per millisecond (building it for thousands of
+    /// players on every end is the excuse) and rebuilt when a player
+    /// leaves, so nobody gone is written to, but not when one connects,
+    /// trusting that the server loop takes new connections after the
+    /// lines of their millisecond. A connection accepted before a winning
+    /// claim of its millisecond misses that game's `OVER` and `NEXT`. No
+    /// seed of a standard live scenario handles a line after a connection
+    /// of the same millisecond; a search that polls the loop first does.
+    OverListCachedPerMs,
 }
 
 /// Every [`InjectedBug`] by its scenario name.
@@ -74,6 +85,7 @@ pub const INJECTED_BUGS: &[(&str, InjectedBug)] = &[
     ("history-drops-last", InjectedBug::HistoryDropsLast),
     ("next-skips-a-game", InjectedBug::NextSkipsAGame),
     ("id-reused-after-leave", InjectedBug::IdReusedAfterLeave),
+    ("over-list-cached-per-ms", InjectedBug::OverListCachedPerMs),
 ];
 
 impl std::str::FromStr for InjectedBug {
@@ -219,6 +231,9 @@ pub struct LiveServer<R> {
     ids_given: u64,
     outputs: VecDeque<Output>,
     notes: VecDeque<Note>,
+    /// Only with [`InjectedBug::OverListCachedPerMs`]: the millisecond of
+    /// the last event and the numbers connections as they stood then.
+    listeners: Option<(u64, Vec<ConnId>)>,
 }
 
 impl<R: Rng> LiveServer<R> {
@@ -237,6 +252,7 @@ impl<R: Rng> LiveServer<R> {
             ids_given: 0,
             outputs: VecDeque::new(),
             notes: VecDeque::new(),
+            listeners: None,
         }
     }
 
@@ -387,6 +403,11 @@ impl<R: Rng> LiveServer<R> {
     /// Does whatever is due at `now_ms`: draws, the end of a game or of a
     /// pause, unpaired connections that waited too long.
     pub fn handle_timeout(&mut self, now_ms: u64) {
+        if self.bug(InjectedBug::OverListCachedPerMs)
+            && self.listeners.as_ref().is_none_or(|(ms, _)| *ms != now_ms)
+        {
+            self.listeners = Some((now_ms, self.numbers_connections()));
+        }
         self.expire_unpaired(now_ms);
         loop {
             match &self.phase {
@@ -758,7 +779,10 @@ impl<R: Rng> LiveServer<R> {
         } else {
             number + 1
         };
-        let everyone: Vec<ConnId> = self.players.values().map(|player| player.numbers).collect();
+        let everyone = match &self.listeners {
+            Some((_, listeners)) if self.bug(InjectedBug::OverListCachedPerMs) => listeners.clone(),
+            _ => self.numbers_connections(),
+        };
         for conn in everyone {
             self.send(
                 conn,
@@ -935,6 +959,9 @@ impl<R: Rng> LiveServer<R> {
             self.conns.remove(&conn);
             self.outputs.push_back(Output::Close(conn));
         }
+        if let Some((_, listeners)) = &mut self.listeners {
+            *listeners = self.players.values().map(|player| player.numbers).collect();
+        }
         if let Phase::Running(game) = &self.phase {
             if self.seated(Seat::Playing).is_empty() {
                 let number = game.number;
@@ -943,6 +970,11 @@ impl<R: Rng> LiveServer<R> {
                 self.phase = Phase::Idle;
             }
         }
+    }
+
+    /// Every player's numbers connection, by id: whom `OVER` and `NEXT` go to.
+    fn numbers_connections(&self) -> Vec<ConnId> {
+        self.players.values().map(|player| player.numbers).collect()
     }
 
     /// The numbers connections of registered players in `seat`, by id.
@@ -1197,6 +1229,32 @@ mod tests {
             let lines = &bench.sent[&numbers];
             assert_eq!(lines[lines.len() - 2], "OVER 1 WINNER p2");
             assert_eq!(lines[lines.len() - 1], "NEXT 2 IN 0");
+        }
+    }
+
+    #[test]
+    fn a_connection_accepted_before_a_winning_claim_of_its_millisecond_hears_that_end() {
+        for bug in [None, Some(InjectedBug::OverListCachedPerMs)] {
+            let mut bench = Bench::new(ServerConfig {
+                injected_bug: bug,
+                ..config((1..=15).collect())
+            });
+            bench.player(0, 1, LOW);
+            for step in 1..=15 {
+                bench.at(step * 10);
+            }
+            // At 155 ms a new numbers connection comes first, then the claim.
+            bench.connect(155, 9, Port::Numbers);
+            bench.say(155, 2, "TOMBOLA 1");
+            let heard: Vec<&str> = bench.sent[&9].iter().map(String::as_str).collect();
+            match bug {
+                None => assert_eq!(heard[1..], ["OVER 1 WINNER p1", "NEXT 2 IN 0"]),
+                // The list of the millisecond was taken before it connected.
+                Some(_) => assert_eq!(heard.len(), 1, "{heard:?}"),
+            }
+            // Taken after the claim, it rightly hears nothing of game 1.
+            bench.connect(155, 11, Port::Numbers);
+            assert_eq!(bench.sent[&11].len(), 1);
         }
     }
 

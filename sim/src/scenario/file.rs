@@ -301,6 +301,10 @@ pub const BUILTIN_FILES: &[(&str, &str)] = &[
         include_str!("../../../fixtures/scenarios/live-simultaneous-claims.toml"),
     ),
     (
+        "live-join-at-the-win",
+        include_str!("../../../fixtures/scenarios/live-join-at-the-win.toml"),
+    ),
+    (
         "live-pairing-race",
         include_str!("../../../fixtures/scenarios/live-pairing-race.toml"),
     ),

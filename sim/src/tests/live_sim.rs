@@ -34,10 +34,11 @@ fn snapshot(name: &str, text: String) {
     });
 }
 
-const LIVE_SCENARIOS: [&str; 8] = [
+const LIVE_SCENARIOS: [&str; 9] = [
     "live-late-joiners",
     "live-late-joiner-wins-from-history",
     "live-simultaneous-claims",
+    "live-join-at-the-win",
     "live-pairing-race",
     "live-mixed-players",
     "live-faults",

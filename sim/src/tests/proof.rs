@@ -4,11 +4,11 @@
 //! `start-over-running-game` (a missing guard: a table that fills while a
 //! game runs starts its game in place of the running one), found by
 //! `sim explore` in its first run and by `sim hunt` within a few hundred
-//! runs. Chat: `roster-cached-per-ms` (below), found at bound 1. Live has
-//! none: see docs/scenarios.md, "Where a search reaches what seeds do
-//! not".
+//! runs. Chat: `roster-cached-per-ms` and live: `over-list-cached-per-ms`
+//! (below), each found at bound 1 (see docs/scenarios.md, "Where a search
+//! reaches what seeds do not").
 //!
-//! Why seeds miss it: the only standard scenario whose table fills while a
+//! Why seeds miss the lock-step one: the only standard scenario whose table fills while a
 //! game runs is tombola-server-restart, and a seeded run always fires the
 //! scenario's crash of the server before the late players come. A search's
 //! default run has no fault (whether a fault happens is one of its
@@ -248,4 +248,98 @@ fn a_chat_bug_that_random_seeds_of_every_chat_scenario_miss_is_found_by_a_bound_
         .violations
         .iter()
         .any(|violation| violation.property == "list-exact"));
+}
+
+/// Live: `over-list-cached-per-ms` sends `OVER` and `NEXT` to the numbers
+/// connections as they stood at the first event of the millisecond
+/// (rebuilt when a player leaves, not when one connects), trusting that a
+/// connection is always accepted after the lines of its millisecond. In a
+/// seeded run it is, as in chat. live-join-at-the-win opens a numbers
+/// connection in the very millisecond of a winning claim in every run;
+/// seeds take the claim first, and the connection rightly misses the end
+/// of a game it was not there for. A search takes the connection first
+/// (one order choice): the server has connected it before the game
+/// ended, yet it never hears `OVER`, and the `GAME 2 HISTORY` it gets
+/// later shows the gap (`over-to-every-connection`).
+#[test]
+fn a_live_bug_that_random_seeds_of_every_live_scenario_miss_is_found_by_a_bound_1_exploration_and_hunt(
+) {
+    let live = standard_with_bug("live-", "over-list-cached-per-ms");
+    assert_eq!(live.len(), 9);
+    assert_seeds_miss_it(&live, seeds());
+    let file = with_bug(
+        &crate::scenario::file::builtin("live-join-at-the-win").expect("built in"),
+        "over-list-cached-per-ms",
+    );
+    let explored = explore(
+        &file,
+        &ExploreOptions {
+            max_runs: 10_000,
+            jobs: 1,
+            ..ExploreOptions::new(0, 1)
+        },
+    );
+    let (deviations, outcome) = explored
+        .violation
+        .expect("a bounded exploration finds the planted bug");
+    assert_eq!(deviations.len(), 1, "one choice away from the default");
+    assert!(explored.runs <= 200, "found in run {}", explored.runs);
+    let (_, log) = crate::engine::fast::choice::drive(&deviations, || {
+        file.run_on(&Fast, 0, &RunOptions::default())
+    });
+    assert_eq!(
+        log[deviations[0].0 as usize].kind,
+        crate::engine::fast::choice::ChoiceKind::Order
+    );
+    let broken: Vec<&str> = outcome
+        .violations
+        .iter()
+        .map(|violation| violation.property.as_str())
+        .collect();
+    assert_eq!(broken, ["over-to-every-connection"]);
+    assert!(outcome.reached.contains("connect-before-win-in-its-ms"));
+    // The first broken line is the joiner's next game, heard without the
+    // end of the game it was connected for: the server connected it, then
+    // ended game 1, in one millisecond.
+    let first = outcome
+        .first_break
+        .as_ref()
+        .expect("a safety property broke");
+    let heard = &outcome.trace[first.line];
+    assert!(heard.text.starts_with("recv# GAME 2 HISTORY"), "{heard}");
+    let over = outcome
+        .trace
+        .iter()
+        .position(|line| line.text.starts_with("over 1 winner"))
+        .expect("game 1 was won");
+    let connect = outcome.trace[..over]
+        .iter()
+        .rev()
+        .find(|line| line.text.starts_with("connect "))
+        .expect("a connection before the end");
+    assert_eq!(connect.time_ms, outcome.trace[over].time_ms, "{connect}");
+    assert!(!outcome
+        .trace
+        .iter()
+        .any(|line| line.host == heard.host && line.text.starts_with("recv# OVER 1 ")));
+    let hunted = hunt(
+        &file,
+        &HuntOptions {
+            seed: 0,
+            budget: std::time::Duration::from_secs(600),
+            max_runs: 2_000,
+            jobs: 0,
+            compare: false,
+            progress: false,
+            safety_checks: crate::engine::harness::SafetyChecks::AsTraceDoubles,
+        },
+    );
+    let (_, outcome) = hunted
+        .hunt
+        .violation
+        .expect("a coverage-guided hunt finds the planted bug");
+    assert!(outcome
+        .violations
+        .iter()
+        .any(|violation| violation.property == "over-to-every-connection"));
 }

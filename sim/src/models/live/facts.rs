@@ -38,6 +38,8 @@ pub(super) struct GameFacts {
     pub(super) draw_at: Vec<usize>,
     /// The trace index of the `over` note.
     pub(super) over_at: Option<usize>,
+    /// The simulated time of the `over` note.
+    pub(super) over_ms: Option<u64>,
     pub(super) joins: Vec<JoinNote>,
     pub(super) claims: Vec<ClaimNote>,
     /// `Some(winner)` once over.
@@ -110,6 +112,8 @@ pub(super) struct Facts {
     /// Per server incarnation: numbers connections in arrival order, and
     /// players in the order they were paired.
     pub(super) connects: BTreeMap<u32, Vec<String>>,
+    /// Per server incarnation: each `connect` note's trace index and time.
+    pub(super) connect_times: BTreeMap<u32, Vec<(usize, u64)>>,
     pub(super) pairs: BTreeMap<u32, Vec<String>>,
     /// Players who quit, were sent away or dropped, or whose client was
     /// cut off: (server incarnation, id).
@@ -285,7 +289,12 @@ pub(super) fn parse_facts(
             }
             match note {
                 Note::Connect { player } => {
-                    facts.connects.entry(incarnation).or_default().push(player)
+                    facts.connects.entry(incarnation).or_default().push(player);
+                    facts
+                        .connect_times
+                        .entry(incarnation)
+                        .or_default()
+                        .push((at, line.time_ms));
                 }
                 Note::Pair { player } => facts.pairs.entry(incarnation).or_default().push(player),
                 Note::Board { player, board } => {
@@ -341,6 +350,7 @@ pub(super) fn parse_facts(
                     let game = facts.games.entry((incarnation, game)).or_default();
                     game.over = Some(winner);
                     game.over_at = Some(at);
+                    game.over_ms = Some(line.time_ms);
                     current = None;
                 }
                 Note::Abandon { game } => {

@@ -468,3 +468,104 @@ pub(super) fn check_never_seated_after_leaving(facts: &Facts, violations: &mut V
         }
     }
 }
+
+/// `OVER` and `NEXT` go to every numbers connection, paired and registered
+/// or not (docs/protocol.md), and a connection delivers its lines in order
+/// without a gap, faults or not: a lost segment stalls or kills what comes
+/// after it. So a numbers connection that received a line the server queued
+/// after a game ended (a later `GAME ... HISTORY`, `DRAW`, `OVER` or
+/// `GOODBYE`, placed by the server's note for it) received that game's
+/// `OVER`, and right after it its `NEXT`, if the server had connected it
+/// before the game ended and it had not left (`over-to-every-connection`).
+/// Judged on what arrived, so it holds on every prefix of a run.
+pub(super) fn check_over_to_every_connection(facts: &Facts, violations: &mut Vec<Violation>) {
+    for client in &facts.clients {
+        let Some(id) = &client.welcome_id else {
+            continue;
+        };
+        let Some(notes) = facts.notes_by_id.get(&(client.server, id.clone())) else {
+            continue;
+        };
+        let Some(connected_at) = notes
+            .iter()
+            .find(|(_, note)| matches!(note, Note::Connect { .. }))
+            .map(|&(at, _)| at)
+        else {
+            continue;
+        };
+        let left_at = notes
+            .iter()
+            .find(|(_, note)| note.is_leaving())
+            .map(|&(at, _)| at);
+        let games = facts
+            .games
+            .range((client.server, 0)..=(client.server, u64::MAX));
+        // The games that ended while it was connected: (trace index of the
+        // `over` note, game), earliest first.
+        let mut ended: Vec<(usize, u64)> = games
+            .filter_map(|(&(_, number), game)| game.over_at.map(|at| (at, number)))
+            .filter(|&(at, _)| at > connected_at && left_at.is_none_or(|left| at < left))
+            .collect();
+        if ended.is_empty() {
+            continue;
+        }
+        ended.sort_unstable();
+        let mut joins = notes
+            .iter()
+            .filter(|(_, note)| matches!(note, Note::Join { .. }))
+            .map(|&(at, _)| at);
+        let game_of = |game: &str| facts.games.get(&(client.server, number(game)));
+        // How many of `ended` it heard, and the game whose `OVER` was its
+        // last numbers line (its `NEXT` must come next).
+        let mut heard = 0usize;
+        let mut awaiting_next: Option<u64> = None;
+        for (at, text) in &client.lines {
+            let Some(line) = text.strip_prefix("recv# ") else {
+                continue;
+            };
+            let words: Vec<&str> = line.split(' ').collect();
+            if let Some(game) = awaiting_next.take() {
+                if words.first() != Some(&"NEXT") {
+                    violations.push(Violation::new(
+                        "over-to-every-connection",
+                        format!(
+                            "{}: numbers port got {line:?} (trace line {at}) right after OVER {game}, not its NEXT",
+                            client.name
+                        ),
+                    ));
+                }
+            }
+            // Where the server queued this line: the trace index of its note.
+            let queued_at = match words[..] {
+                ["GAME", ..] => joins.next(),
+                ["DRAW", game, seq, _] => game_of(game).and_then(|facts_of_game| {
+                    let index = number::<usize>(seq).wrapping_sub(1);
+                    facts_of_game.draw_at.get(index).copied()
+                }),
+                ["OVER", game, ..] => game_of(game).and_then(|facts_of_game| facts_of_game.over_at),
+                ["GOODBYE"] | ["ERR", "pairing-timeout", ..] => left_at,
+                _ => None,
+            };
+            let Some(queued_at) = queued_at else {
+                continue;
+            };
+            while let Some(&(over_at, game)) = ended.get(heard) {
+                if over_at > queued_at {
+                    break;
+                }
+                heard += 1;
+                if over_at == queued_at {
+                    awaiting_next = Some(game);
+                } else {
+                    violations.push(Violation::new(
+                        "over-to-every-connection",
+                        format!(
+                            "{}: numbers port got {line:?} (trace line {at}) but never OVER {game}, which the server sent every numbers connection before it (trace line {over_at}; {id} connected at trace line {connected_at})",
+                            client.name
+                        ),
+                    ));
+                }
+            }
+        }
+    }
+}

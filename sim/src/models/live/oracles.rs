@@ -14,6 +14,7 @@ pub(super) fn judge(
     let facts = parse_facts(trace, host_of, &mut violations);
     check_lines_explained(&facts, pause_seconds, &mut violations);
     check_never_seated_after_leaving(&facts, &mut violations);
+    check_over_to_every_connection(&facts, &mut violations);
     let mut outcome = RunOutcome::default();
     let liveness_failed = violations
         .iter()
@@ -351,6 +352,21 @@ pub(super) fn races(facts: &Facts) -> BTreeSet<String> {
             });
             if won_from_history {
                 reach("late-joiner-wins-from-history");
+            }
+            // A numbers connection in the millisecond of a win: taken after
+            // the winning claim (what a seeded run does with a line and a
+            // connection of one ms), or before it (only a search's order).
+            if let (Some(over_at), Some(over_ms)) = (game.over_at, game.over_ms) {
+                for &(connect_at, connect_ms) in
+                    facts.connect_times.get(&incarnation).into_iter().flatten()
+                {
+                    if connect_ms == over_ms {
+                        reach("connect-in-winning-ms");
+                        if connect_at < over_at {
+                            reach("connect-before-win-in-its-ms");
+                        }
+                    }
+                }
             }
         }
         for join in game.joins.iter().filter(|join| join.history > 0) {

@@ -208,3 +208,54 @@ proptest! {
         let _ = judge(&trace, &host_of(), 0, Vec::new());
     }
 }
+
+/// A trace in which p2 connects before game 1 ends and later enters game
+/// 2; `heard` says which of game 1's `OVER` and `NEXT` reached it.
+fn joiner_trace(heard: &[&str]) -> Vec<TraceLine> {
+    let mut trace = vec![
+        line(0, "server", "connect p1"),
+        line(1, "c1", "recv# WELCOME p1 0123456789abcdef"),
+        line(2, "server", "board p1 1 2 3 4 5 6 7 8 9 10 11 12 13 14 15"),
+        line(2, "server", "start 1"),
+        line(2, "server", "join p1 1 history 0"),
+        line(3, "c1", "recv# GAME 1 HISTORY"),
+        line(9, "server", "connect p2"),
+        line(9, "server", "over 1 nowinner"),
+        line(9, "server", "pause"),
+        line(10, "c2", "recv# WELCOME p2 0123456789abcdef"),
+    ];
+    trace.extend(heard.iter().map(|text| line(10, "c2", text)));
+    trace.extend([
+        line(12, "server", "board p2 1 2 3 4 5 6 7 8 9 10 11 12 13 14 15"),
+        line(12, "server", "wait p2 2"),
+        line(20, "server", "start 2"),
+        line(20, "server", "join p2 2 history 0"),
+        line(21, "c2", "recv# GAME 2 HISTORY"),
+    ]);
+    trace
+}
+
+fn broken(trace: &[TraceLine]) -> Vec<String> {
+    judge(trace, &BTreeMap::new(), 0, Vec::new())
+        .violations
+        .into_iter()
+        .map(|violation| violation.property)
+        .collect()
+}
+
+#[test]
+fn a_connection_that_hears_a_later_game_without_the_end_it_was_connected_for_breaks_over_to_every_connection(
+) {
+    let property = "over-to-every-connection".to_owned();
+    assert!(!broken(&joiner_trace(&[
+        "recv# OVER 1 NOWINNER",
+        "recv# NEXT 2 IN 0"
+    ]))
+    .contains(&property));
+    assert!(broken(&joiner_trace(&[])).contains(&property));
+    assert!(broken(&joiner_trace(&["recv# OVER 1 NOWINNER"])).contains(&property));
+    // On a prefix that ends before anything later arrived, nothing is
+    // missing yet.
+    let whole = joiner_trace(&[]);
+    assert!(!broken(&whole[..whole.len() - 1]).contains(&property));
+}

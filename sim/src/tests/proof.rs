@@ -17,9 +17,9 @@
 use rayon::prelude::*;
 
 use crate::engine::fast_hosts::Fast;
-use crate::engine::harness::RunOptions;
+use crate::engine::harness::{RunOptions, RunOutcome};
 use crate::report::explore::{explore, ExploreOptions};
-use crate::report::hunt::{hunt, HuntOptions};
+use crate::report::hunt::{hunt, HuntOptions, Input as HuntInput};
 use crate::scenario::file::{ScenarioFile, BUILTIN_FILES};
 
 /// Seeds per scenario here; `SIM_SEEDS=10000` for the full measurement
@@ -71,6 +71,69 @@ fn assert_seeds_miss_it(files: &[ScenarioFile], seeds: u64) {
             file.name()
         );
     }
+}
+
+/// Explores `file` at bound 1 (one job, seed 0) and asserts that it finds
+/// a violation within `runs_max` runs, one order choice away from the
+/// default run: the order of two tasks within one millisecond, nothing
+/// else. Returns the failing run and the properties it broke.
+fn found_by_one_order_choice(file: &ScenarioFile, runs_max: u64) -> (RunOutcome, Vec<String>) {
+    let explored = explore(
+        file,
+        &ExploreOptions {
+            max_runs: 10_000,
+            jobs: 1,
+            ..ExploreOptions::new(0, 1)
+        },
+    );
+    let (deviations, outcome) = explored
+        .violation
+        .expect("a bounded exploration finds the planted bug");
+    assert_eq!(deviations.len(), 1, "one choice away from the default");
+    assert!(explored.runs <= runs_max, "found in run {}", explored.runs);
+    let (_, log) = crate::engine::fast::choice::drive(&deviations, || {
+        file.run_on(&Fast, 0, &RunOptions::default())
+    });
+    assert_eq!(
+        log[deviations[0].0 as usize].kind,
+        crate::engine::fast::choice::ChoiceKind::Order
+    );
+    let broken = outcome
+        .violations
+        .iter()
+        .map(|violation| violation.property.clone())
+        .collect();
+    (outcome, broken)
+}
+
+/// Hunts `file` from seed 0 for at most 2,000 runs and asserts that the
+/// hunt finds a run that breaks `property`; returns what it found.
+fn hunt_finds(file: &ScenarioFile, property: &str) -> (HuntInput, RunOutcome) {
+    let hunted = hunt(
+        file,
+        &HuntOptions {
+            seed: 0,
+            budget: std::time::Duration::from_secs(600),
+            max_runs: 2_000,
+            jobs: 0,
+            compare: false,
+            progress: false,
+            safety_checks: crate::engine::harness::SafetyChecks::AsTraceDoubles,
+        },
+    );
+    let (input, outcome) = hunted
+        .hunt
+        .violation
+        .expect("a coverage-guided hunt finds the planted bug");
+    assert!(
+        outcome
+            .violations
+            .iter()
+            .any(|violation| violation.property == property),
+        "{:?}",
+        outcome.violations
+    );
+    (input, outcome)
 }
 
 #[test]
@@ -135,31 +198,12 @@ fn a_planted_bug_that_random_seeds_of_every_lockstep_scenario_miss_is_found_by_e
     );
     // The hunt starts from seeded runs, which all crash the server; one
     // of its mutations takes the crash away, and then the bug shows.
-    let hunted = hunt(
-        &file,
-        &HuntOptions {
-            seed: 0,
-            budget: std::time::Duration::from_secs(600),
-            max_runs: 2_000,
-            jobs: 0,
-            compare: false,
-            progress: false,
-            safety_checks: crate::engine::harness::SafetyChecks::AsTraceDoubles,
-        },
-    );
-    let (input, outcome) = hunted
-        .hunt
-        .violation
-        .expect("a coverage-guided hunt finds the planted bug");
+    let (input, _) = hunt_finds(&file, "reply-matches");
     let deviations = input.deviations.expect("a hunt's run names its choices");
     assert!(
         !deviations.iter().any(|&(position, _)| position == 0),
         "the run's first choice, the server's crash, is the default: no crash"
     );
-    assert!(outcome
-        .violations
-        .iter()
-        .any(|violation| violation.property == "reply-matches"));
 }
 
 /// Chat: `roster-cached-per-ms` answers `L` from a roster taken at the
@@ -180,33 +224,7 @@ fn a_chat_bug_that_random_seeds_of_every_chat_scenario_miss_is_found_by_a_bound_
         &crate::scenario::file::builtin("chat-small-room").expect("built in"),
         "roster-cached-per-ms",
     );
-    let explored = explore(
-        &file,
-        &ExploreOptions {
-            max_runs: 10_000,
-            jobs: 1,
-            ..ExploreOptions::new(0, 1)
-        },
-    );
-    let (deviations, outcome) = explored
-        .violation
-        .expect("a bounded exploration finds the planted bug");
-    assert_eq!(deviations.len(), 1, "one choice away from the default");
-    assert!(explored.runs <= 200, "found in run {}", explored.runs);
-    // That choice is which ready task runs next: the order of two tasks
-    // within one millisecond, nothing else.
-    let (_, log) = crate::engine::fast::choice::drive(&deviations, || {
-        file.run_on(&Fast, 0, &RunOptions::default())
-    });
-    assert_eq!(
-        log[deviations[0].0 as usize].kind,
-        crate::engine::fast::choice::ChoiceKind::Order
-    );
-    let broken: Vec<&str> = outcome
-        .violations
-        .iter()
-        .map(|violation| violation.property.as_str())
-        .collect();
+    let (outcome, broken) = found_by_one_order_choice(&file, 200);
     assert_eq!(broken, ["list-exact"]);
     // The first broken line is the server's list, made after a join of
     // the same millisecond and leaving that joiner out.
@@ -228,26 +246,7 @@ fn a_chat_bug_that_random_seeds_of_every_chat_scenario_miss_is_found_by_a_bound_
     // The coverage-guided hunt finds it too, within a few hundred runs
     // (its random half, seeds in order, finds nothing in 30 s: 125,600
     // seeds).
-    let hunted = hunt(
-        &file,
-        &HuntOptions {
-            seed: 0,
-            budget: std::time::Duration::from_secs(600),
-            max_runs: 2_000,
-            jobs: 0,
-            compare: false,
-            progress: false,
-            safety_checks: crate::engine::harness::SafetyChecks::AsTraceDoubles,
-        },
-    );
-    let (_, outcome) = hunted
-        .hunt
-        .violation
-        .expect("a coverage-guided hunt finds the planted bug");
-    assert!(outcome
-        .violations
-        .iter()
-        .any(|violation| violation.property == "list-exact"));
+    hunt_finds(&file, "list-exact");
 }
 
 /// Live: `over-list-cached-per-ms` sends `OVER` and `NEXT` to the numbers
@@ -271,31 +270,7 @@ fn a_live_bug_that_random_seeds_of_every_live_scenario_miss_is_found_by_a_bound_
         &crate::scenario::file::builtin("live-join-at-the-win").expect("built in"),
         "over-list-cached-per-ms",
     );
-    let explored = explore(
-        &file,
-        &ExploreOptions {
-            max_runs: 10_000,
-            jobs: 1,
-            ..ExploreOptions::new(0, 1)
-        },
-    );
-    let (deviations, outcome) = explored
-        .violation
-        .expect("a bounded exploration finds the planted bug");
-    assert_eq!(deviations.len(), 1, "one choice away from the default");
-    assert!(explored.runs <= 200, "found in run {}", explored.runs);
-    let (_, log) = crate::engine::fast::choice::drive(&deviations, || {
-        file.run_on(&Fast, 0, &RunOptions::default())
-    });
-    assert_eq!(
-        log[deviations[0].0 as usize].kind,
-        crate::engine::fast::choice::ChoiceKind::Order
-    );
-    let broken: Vec<&str> = outcome
-        .violations
-        .iter()
-        .map(|violation| violation.property.as_str())
-        .collect();
+    let (outcome, broken) = found_by_one_order_choice(&file, 200);
     assert_eq!(broken, ["over-to-every-connection"]);
     assert!(outcome.reached.contains("connect-before-win-in-its-ms"));
     // The first broken line is the joiner's next game, heard without the
@@ -322,24 +297,5 @@ fn a_live_bug_that_random_seeds_of_every_live_scenario_miss_is_found_by_a_bound_
         .trace
         .iter()
         .any(|line| line.host == heard.host && line.text.starts_with("recv# OVER 1 ")));
-    let hunted = hunt(
-        &file,
-        &HuntOptions {
-            seed: 0,
-            budget: std::time::Duration::from_secs(600),
-            max_runs: 2_000,
-            jobs: 0,
-            compare: false,
-            progress: false,
-            safety_checks: crate::engine::harness::SafetyChecks::AsTraceDoubles,
-        },
-    );
-    let (_, outcome) = hunted
-        .hunt
-        .violation
-        .expect("a coverage-guided hunt finds the planted bug");
-    assert!(outcome
-        .violations
-        .iter()
-        .any(|violation| violation.property == "over-to-every-connection"));
+    hunt_finds(&file, "over-to-every-connection");
 }

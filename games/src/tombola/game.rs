@@ -13,7 +13,7 @@ use rand::Rng;
 
 use crate::conn::ConnId;
 use crate::tombola::notes::{DropReason, Note};
-use crate::tombola::protocol::{ClientMessage, ServerMessage};
+use crate::tombola::protocol::{ClientMessage, Players, ServerMessage};
 use crate::tombola::rules::{Board, DrawBag, NumberSet, NUMBER_MAX};
 use crate::wire::Refusal;
 
@@ -469,12 +469,14 @@ impl<R: Rng> LockstepServer<R> {
             game: number,
             players: ids.clone(),
         });
+        // One shared list for every recipient (see `Players`).
+        let seated = Players::new(&ids);
         for &conn in &players {
             self.send(
                 conn,
                 ServerMessage::Start {
                     game: number,
-                    players: ids.clone(),
+                    players: seated.clone(),
                 },
             );
         }

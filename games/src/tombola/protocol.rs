@@ -80,7 +80,7 @@ pub enum ServerMessage {
     /// `WAITING <have> <need>`
     Waiting { have: usize, need: usize },
     /// `START <game> <id> ...`
-    Start { game: u64, players: Vec<String> },
+    Start { game: u64, players: Players },
     /// `DRAW <seq> <n>`
     Draw { seq: u32, number: u8 },
     /// `OVER <game> WINNERS <id> ...`, or `OVER <game> NOWINNER` when the
@@ -96,17 +96,26 @@ impl ServerMessage {
         let message = match keyword {
             "WELCOME" if is_id(rest) => ServerMessage::Welcome(rest.to_owned()),
             "BOARD-OK" if rest.is_empty() => ServerMessage::BoardOk,
-            "WAITING" => match wire::numbers::<usize>(rest)?[..] {
-                [have, need] => ServerMessage::Waiting { have, need },
-                _ => return None,
-            },
-            "START" => {
-                let mut tokens = rest.split(' ');
-                let game = wire::number(tokens.next()?)?;
-                let players: Vec<String> = tokens.map(str::to_owned).collect();
-                if !players.iter().all(|id| is_id(id)) {
-                    return None;
+            // Exactly two numbers, split without collecting them: a
+            // 1,000-player room's clients read half a million of these.
+            "WAITING" => {
+                let (have, need) = rest.split_once(' ')?;
+                ServerMessage::Waiting {
+                    have: wire::number(have)?,
+                    need: wire::number(need)?,
                 }
+            }
+            "START" => {
+                let (game, ids) = match rest.split_once(' ') {
+                    Some((game, ids)) => (game, Some(ids)),
+                    None => (rest, None),
+                };
+                let game = wire::number(game)?;
+                let players = match ids {
+                    None => Players::default(),
+                    Some(ids) if ids.split(' ').all(is_id) => Players(ids.into()),
+                    Some(_) => return None,
+                };
                 ServerMessage::Start { game, players }
             }
             "DRAW" => {
@@ -139,6 +148,52 @@ impl ServerMessage {
 }
 
 /// A player id is one non-empty token.
+/// The players a `START` seats, in order, kept as the line has them: their
+/// ids joined by single spaces, shared. A game starts by sending the same
+/// `START` to every player, so a 1,000-player room would otherwise copy
+/// and format its 1,000 ids a thousand times, and every client would
+/// split them into a thousand strings it never looks at.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Players(std::sync::Arc<str>);
+
+impl Players {
+    /// The players with these ids (each non-empty, without spaces).
+    pub fn new(ids: &[String]) -> Players {
+        debug_assert!(ids.iter().all(|id| is_id(id)), "ids are words");
+        Players(ids.join(" ").into())
+    }
+
+    /// The ids, in order.
+    pub fn iter(&self) -> impl Iterator<Item = &str> + '_ {
+        self.0.split(' ').filter(|id| !id.is_empty())
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.0.is_empty()
+    }
+
+    /// How many players.
+    pub fn len(&self) -> usize {
+        self.iter().count()
+    }
+
+    /// The ids as owned strings.
+    pub fn to_vec(&self) -> Vec<String> {
+        self.iter().map(str::to_owned).collect()
+    }
+
+    /// The ids joined by `separator`.
+    pub fn join(&self, separator: &str) -> String {
+        self.iter().collect::<Vec<_>>().join(separator)
+    }
+}
+
+impl From<Vec<String>> for Players {
+    fn from(ids: Vec<String>) -> Players {
+        Players::new(&ids)
+    }
+}
+
 fn is_id(text: &str) -> bool {
     !text.is_empty() && !text.contains(' ')
 }
@@ -149,13 +204,10 @@ impl fmt::Display for ServerMessage {
             ServerMessage::Welcome(id) => write!(f, "WELCOME {id}"),
             ServerMessage::BoardOk => write!(f, "BOARD-OK"),
             ServerMessage::Waiting { have, need } => write!(f, "WAITING {have} {need}"),
-            ServerMessage::Start { game, players } => {
-                write!(f, "START {game}")?;
-                for id in players {
-                    write!(f, " {id}")?;
-                }
-                Ok(())
+            ServerMessage::Start { game, players } if players.is_empty() => {
+                write!(f, "START {game}")
             }
+            ServerMessage::Start { game, players } => write!(f, "START {game} {}", players.0),
             ServerMessage::Draw { seq, number } => write!(f, "DRAW {seq} {number}"),
             ServerMessage::Over { game, winners } if winners.is_empty() => {
                 write!(f, "OVER {game} NOWINNER")
@@ -197,8 +249,12 @@ mod tests {
             Just(ServerMessage::BoardOk),
             (any::<usize>(), any::<usize>())
                 .prop_map(|(have, need)| ServerMessage::Waiting { have, need }),
-            (any::<u64>(), proptest::collection::vec(id(), 0..5))
-                .prop_map(|(game, players)| ServerMessage::Start { game, players }),
+            (any::<u64>(), proptest::collection::vec(id(), 0..5)).prop_map(|(game, players)| {
+                ServerMessage::Start {
+                    game,
+                    players: players.into(),
+                }
+            }),
             (any::<u32>(), any::<u8>())
                 .prop_map(|(seq, number)| ServerMessage::Draw { seq, number }),
             (any::<u64>(), proptest::collection::vec(id(), 0..5))

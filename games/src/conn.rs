@@ -43,7 +43,9 @@ pub enum Delivery<M> {
 /// A game state machine without I/O whose outputs [`pump`] carries to the
 /// connections: the one place where every game's shell meets its sockets.
 pub trait GameCore {
-    type Message: std::fmt::Display;
+    /// Compared with the message before it, so that a line sent to many
+    /// connections at once is rendered once (see [`pump`]).
+    type Message: std::fmt::Display + PartialEq;
     /// The game's typed trace note; its text is what is recorded.
     type Note: std::fmt::Display;
     fn poll_delivery(&mut self) -> Option<Delivery<Self::Message>>;
@@ -66,6 +68,11 @@ pub fn pump<E: Env, G: GameCore>(
     mut reply_to: Option<ConnId>,
 ) -> bool {
     let mut replied = false;
+    // The last message rendered, with its line: a game tells many
+    // connections the same thing in a row (a draw, a 1,000-player room's
+    // WAITING and START), and copying the line costs a fraction of
+    // formatting it again.
+    let mut last: Option<(G::Message, String)> = None;
     loop {
         while let Some(note) = game.poll_note() {
             env.record(format_args!("{note}"));
@@ -75,7 +82,14 @@ pub fn pump<E: Env, G: GameCore>(
             match delivery {
                 Delivery::Send(conn, message) => {
                     if let Some(handle) = conns.get(&conn) {
-                        let line = render(&message);
+                        let line = match &last {
+                            Some((rendered, line)) if *rendered == message => line.clone(),
+                            _ => {
+                                let line = render(&message);
+                                last = Some((message, line.clone()));
+                                line
+                            }
+                        };
                         let sent = if reply_to == Some(conn) {
                             reply_to = None;
                             replied = true;

@@ -49,7 +49,36 @@ impl fmt::Display for Refusal {
 
 /// Splits a line into its keyword and the rest (after one space).
 pub fn keyword(line: &str) -> (&str, &str) {
-    line.split_once(' ').unwrap_or((line, ""))
+    split_word(line).unwrap_or((line, ""))
+}
+
+/// `text.split_once(' ')`, by a plain search of the bytes: lines are
+/// short, and the general character search cost about a hundred
+/// instructions a call, several calls for every line a run parses.
+pub fn split_word(text: &str) -> Option<(&str, &str)> {
+    let space = text.bytes().position(|byte| byte == b' ')?;
+    // A space is one byte in UTF-8, so both sides are whole characters.
+    Some((&text[..space], &text[space + 1..]))
+}
+
+/// Digits of the largest `u64`.
+const U64_DIGITS_MAX: usize = 20;
+
+/// Writes `number` in decimal as `{number}` would, without the formatting
+/// machinery (padding and flags do not apply to a number inside a line).
+pub fn write_decimal(out: &mut impl fmt::Write, mut number: u64) -> fmt::Result {
+    let mut digits = [0u8; U64_DIGITS_MAX];
+    let mut start = U64_DIGITS_MAX;
+    loop {
+        start -= 1;
+        digits[start] = b'0' + (number % 10) as u8;
+        number /= 10;
+        if number == 0 {
+            break;
+        }
+    }
+    // Only ASCII digits were written.
+    out.write_str(std::str::from_utf8(&digits[start..]).expect("ASCII digits"))
 }
 
 /// The first token of a line, cut to a length that is safe to echo back.
@@ -145,6 +174,15 @@ mod tests {
     }
 
     #[test]
+    fn write_decimal_writes_the_extremes() {
+        for number in [0, 9, 10, u64::MAX] {
+            let mut written = String::new();
+            write_decimal(&mut written, number).unwrap();
+            assert_eq!(written, number.to_string());
+        }
+    }
+
+    #[test]
     fn leading_zeros_signs_and_stray_spaces_are_refused() {
         for bad in ["", "05", "00", "+5", "-5", " 5", "5 ", "5\t", "٣", "1_000"] {
             assert_eq!(number::<u32>(bad), None, "{bad:?}");
@@ -159,6 +197,18 @@ mod tests {
     }
 
     proptest! {
+        #[test]
+        fn split_word_splits_as_split_once_does(text in "[ a\u{e9}\u{20ac}]{0,12}") {
+            prop_assert_eq!(split_word(&text), text.split_once(' '));
+        }
+
+        #[test]
+        fn write_decimal_writes_what_display_writes(number in any::<u64>()) {
+            let mut written = String::new();
+            write_decimal(&mut written, number).unwrap();
+            prop_assert_eq!(written, number.to_string());
+        }
+
         #[test]
         fn a_number_is_accepted_exactly_when_it_is_the_canonical_spelling(token in "[-+ 0-9a]{0,6}") {
             let canonical = token.parse::<u32>().ok().map(|value| value.to_string());

@@ -13,7 +13,7 @@ use rand::Rng;
 
 use crate::conn::ConnId;
 use crate::tombola::notes::{DropReason, Note};
-use crate::tombola::protocol::{ClientMessage, ServerMessage};
+use crate::tombola::protocol::{ClientMessage, Players, ServerMessage};
 use crate::tombola::rules::{Board, DrawBag, NumberSet, NUMBER_MAX};
 use crate::wire::Refusal;
 
@@ -160,6 +160,9 @@ struct Game {
     number: u64,
     /// In registration order; this is also the order winners are listed in.
     players: Vec<ConnId>,
+    /// The same players as a set, for the membership test of every answer:
+    /// searching the list made each draw of a 1,000-player game quadratic.
+    seated: BTreeSet<ConnId>,
     bag: DrawBag,
     drawn: NumberSet,
     seq: u32,
@@ -355,7 +358,7 @@ impl<R: Rng> LockstepServer<R> {
                 Refusal::new("not-playing", "no game of yours is running"),
             );
         };
-        if !game.players.contains(&conn) {
+        if !game.seated.contains(&conn) {
             return self.refuse(
                 conn,
                 Refusal::new("not-playing", "no game of yours is running"),
@@ -469,18 +472,21 @@ impl<R: Rng> LockstepServer<R> {
             game: number,
             players: ids.clone(),
         });
+        // One shared list for every recipient (see `Players`).
+        let seated = Players::new(&ids);
         for &conn in &players {
             self.send(
                 conn,
                 ServerMessage::Start {
                     game: number,
-                    players: ids.clone(),
+                    players: seated.clone(),
                 },
             );
         }
         let bag = DrawBag::with_prefix(&self.config.draw_prefix, &mut self.rng);
         self.game = Some(Game {
             number,
+            seated: players.iter().copied().collect(),
             players,
             bag,
             drawn: NumberSet::default(),
@@ -592,6 +598,7 @@ impl<R: Rng> LockstepServer<R> {
         self.queue.retain(|&queued| queued != conn);
         if let Some(game) = &mut self.game {
             game.players.retain(|&playing| playing != conn);
+            game.seated.remove(&conn);
             if let Round::Answering {
                 pending, claims, ..
             } = &mut game.round

@@ -64,7 +64,10 @@ impl fmt::Display for ClientMessage {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
             ClientMessage::Board(board) => write!(f, "BOARD {board}"),
-            ClientMessage::Ack(seq) => write!(f, "ACK {seq}"),
+            ClientMessage::Ack(seq) => {
+                f.write_str("ACK ")?;
+                wire::write_decimal(f, u64::from(*seq))
+            }
             ClientMessage::Tombola(seq) => write!(f, "TOMBOLA {seq}"),
         }
     }
@@ -80,7 +83,7 @@ pub enum ServerMessage {
     /// `WAITING <have> <need>`
     Waiting { have: usize, need: usize },
     /// `START <game> <id> ...`
-    Start { game: u64, players: Vec<String> },
+    Start { game: u64, players: Players },
     /// `DRAW <seq> <n>`
     Draw { seq: u32, number: u8 },
     /// `OVER <game> WINNERS <id> ...`, or `OVER <game> NOWINNER` when the
@@ -96,21 +99,30 @@ impl ServerMessage {
         let message = match keyword {
             "WELCOME" if is_id(rest) => ServerMessage::Welcome(rest.to_owned()),
             "BOARD-OK" if rest.is_empty() => ServerMessage::BoardOk,
-            "WAITING" => match wire::numbers::<usize>(rest)?[..] {
-                [have, need] => ServerMessage::Waiting { have, need },
-                _ => return None,
-            },
-            "START" => {
-                let mut tokens = rest.split(' ');
-                let game = wire::number(tokens.next()?)?;
-                let players: Vec<String> = tokens.map(str::to_owned).collect();
-                if !players.iter().all(|id| is_id(id)) {
-                    return None;
+            // Exactly two numbers, split without collecting them: a
+            // 1,000-player room's clients read half a million of these.
+            "WAITING" => {
+                let (have, need) = wire::split_word(rest)?;
+                ServerMessage::Waiting {
+                    have: wire::number(have)?,
+                    need: wire::number(need)?,
                 }
+            }
+            "START" => {
+                let (game, ids) = match wire::split_word(rest) {
+                    Some((game, ids)) => (game, Some(ids)),
+                    None => (rest, None),
+                };
+                let game = wire::number(game)?;
+                let players = match ids {
+                    None => Players::default(),
+                    Some(ids) if are_ids(ids) => Players(ids.into()),
+                    Some(_) => return None,
+                };
                 ServerMessage::Start { game, players }
             }
             "DRAW" => {
-                let (seq, number) = rest.split_once(' ')?;
+                let (seq, number) = wire::split_word(rest)?;
                 ServerMessage::Draw {
                     seq: wire::number(seq)?,
                     number: wire::number(number)?,
@@ -138,6 +150,64 @@ impl ServerMessage {
     }
 }
 
+/// The players a `START` seats, in order, kept as the line has them: their
+/// ids joined by single spaces, shared. A game starts by sending the same
+/// `START` to every player, so a 1,000-player room would otherwise copy
+/// and format its 1,000 ids a thousand times, and every client would
+/// split them into a thousand strings it never looks at.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Players(std::sync::Arc<str>);
+
+impl Players {
+    /// The players with these ids (each non-empty, without spaces).
+    pub fn new(ids: &[String]) -> Players {
+        debug_assert!(ids.iter().all(|id| is_id(id)), "ids are words");
+        Players(ids.join(" ").into())
+    }
+
+    /// The ids, in order.
+    pub fn iter(&self) -> impl Iterator<Item = &str> + '_ {
+        self.0.split(' ').filter(|id| !id.is_empty())
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.0.is_empty()
+    }
+
+    /// How many players.
+    pub fn len(&self) -> usize {
+        self.iter().count()
+    }
+
+    /// The ids as owned strings.
+    pub fn to_vec(&self) -> Vec<String> {
+        self.iter().map(str::to_owned).collect()
+    }
+
+    /// The ids joined by `separator`.
+    pub fn join(&self, separator: &str) -> String {
+        self.iter().collect::<Vec<_>>().join(separator)
+    }
+}
+
+impl From<Vec<String>> for Players {
+    fn from(ids: Vec<String>) -> Players {
+        Players::new(&ids)
+    }
+}
+
+/// Whether `text` is one or more ids separated by single spaces (every
+/// word of `text.split(' ')` an id), checked in one pass over the bytes:
+/// a 1,000-player `START` has 1,000 ids, and searching each for a space
+/// again was a fifth of a full room's run.
+fn are_ids(text: &str) -> bool {
+    let bytes = text.as_bytes();
+    !bytes.is_empty()
+        && bytes[0] != b' '
+        && bytes[bytes.len() - 1] != b' '
+        && !bytes.windows(2).any(|pair| pair == b"  ")
+}
+
 /// A player id is one non-empty token.
 fn is_id(text: &str) -> bool {
     !text.is_empty() && !text.contains(' ')
@@ -148,15 +218,24 @@ impl fmt::Display for ServerMessage {
         match self {
             ServerMessage::Welcome(id) => write!(f, "WELCOME {id}"),
             ServerMessage::BoardOk => write!(f, "BOARD-OK"),
-            ServerMessage::Waiting { have, need } => write!(f, "WAITING {have} {need}"),
-            ServerMessage::Start { game, players } => {
-                write!(f, "START {game}")?;
-                for id in players {
-                    write!(f, " {id}")?;
-                }
-                Ok(())
+            // Numbers written without the formatting machinery: a
+            // 1,000-player room's server renders half a million WAITING.
+            ServerMessage::Waiting { have, need } => {
+                f.write_str("WAITING ")?;
+                wire::write_decimal(f, *have as u64)?;
+                f.write_str(" ")?;
+                wire::write_decimal(f, *need as u64)
             }
-            ServerMessage::Draw { seq, number } => write!(f, "DRAW {seq} {number}"),
+            ServerMessage::Start { game, players } if players.is_empty() => {
+                write!(f, "START {game}")
+            }
+            ServerMessage::Start { game, players } => write!(f, "START {game} {}", players.0),
+            ServerMessage::Draw { seq, number } => {
+                f.write_str("DRAW ")?;
+                wire::write_decimal(f, u64::from(*seq))?;
+                f.write_str(" ")?;
+                wire::write_decimal(f, u64::from(*number))
+            }
             ServerMessage::Over { game, winners } if winners.is_empty() => {
                 write!(f, "OVER {game} NOWINNER")
             }
@@ -197,8 +276,12 @@ mod tests {
             Just(ServerMessage::BoardOk),
             (any::<usize>(), any::<usize>())
                 .prop_map(|(have, need)| ServerMessage::Waiting { have, need }),
-            (any::<u64>(), proptest::collection::vec(id(), 0..5))
-                .prop_map(|(game, players)| ServerMessage::Start { game, players }),
+            (any::<u64>(), proptest::collection::vec(id(), 0..5)).prop_map(|(game, players)| {
+                ServerMessage::Start {
+                    game,
+                    players: players.into(),
+                }
+            }),
             (any::<u32>(), any::<u8>())
                 .prop_map(|(seq, number)| ServerMessage::Draw { seq, number }),
             (any::<u64>(), proptest::collection::vec(id(), 0..5))
@@ -230,6 +313,28 @@ mod tests {
             let line = String::from_utf8_lossy(&bytes);
             let _ = ClientMessage::parse(&line);
             let _ = ServerMessage::parse(&line);
+        }
+    }
+
+    #[test]
+    fn a_start_names_its_players_with_single_spaces_between_them() {
+        let players = |line: &str| match ServerMessage::parse(line) {
+            Some(ServerMessage::Start { players, .. }) => Some(players.to_vec()),
+            _ => None,
+        };
+        assert_eq!(players("START 1"), Some(vec![]));
+        assert_eq!(
+            players("START 1 p1 p2"),
+            Some(vec!["p1".into(), "p2".into()])
+        );
+        for bad in [
+            "START 1 ",
+            "START 1  p1",
+            "START 1 p1 ",
+            "START 1 p1  p2",
+            "START x p1",
+        ] {
+            assert_eq!(players(bad), None, "{bad:?}");
         }
     }
 

@@ -119,7 +119,7 @@ impl App {
                 }
             }
             ServerMessage::Start { game, players } => {
-                self.players = players.clone();
+                self.players = players.to_vec();
                 self.phase = Phase::Playing { game: *game };
                 self.note(format!("game {game} starts: {}", players.join(" ")));
             }
@@ -331,7 +331,7 @@ mod tests {
         app.seen(&ServerMessage::BoardOk);
         app.seen(&ServerMessage::Start {
             game: 1,
-            players: vec!["p1".to_owned(), "p2".to_owned()],
+            players: vec!["p1".to_owned(), "p2".to_owned()].into(),
         });
         app
     }

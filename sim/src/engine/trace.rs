@@ -64,16 +64,28 @@ struct Inner {
 #[derive(Debug, Clone, Default)]
 pub struct Trace(Arc<Mutex<Inner>>);
 
+thread_local! {
+    /// How many lines the last trace moved out on this thread had: a new
+    /// trace starts with room for as many, since a sweep or a bench runs
+    /// one scenario again and again. Growing a 1,000-player room's
+    /// 600,000 lines by doubling copied 35 MB of lines once more and
+    /// touched fresh memory at each of twenty steps.
+    static LINES_HINT: std::cell::Cell<usize> = const { std::cell::Cell::new(0) };
+}
+
 impl Trace {
     /// A trace of events only.
     pub fn new() -> Trace {
-        Trace::default()
+        Trace(Arc::new(Mutex::new(Inner {
+            lines: Vec::with_capacity(LINES_HINT.get()),
+            wire: None,
+        })))
     }
 
     /// A trace that also keeps every line crossing the wire (for pictures).
     pub fn with_wire() -> Trace {
         Trace(Arc::new(Mutex::new(Inner {
-            lines: Vec::new(),
+            lines: Vec::with_capacity(LINES_HINT.get()),
             wire: Some(Vec::new()),
         })))
     }
@@ -128,7 +140,9 @@ impl Trace {
     /// Every line so far, moved out (the trace is left empty): what a
     /// finished run hands to its oracles without a copy.
     pub fn take_lines(&self) -> Vec<TraceLine> {
-        std::mem::take(&mut self.0.lock().expect("trace lock").lines)
+        let lines = std::mem::take(&mut self.0.lock().expect("trace lock").lines);
+        LINES_HINT.set(lines.len());
+        lines
     }
 
     /// A copy of every wire event so far (empty unless [`Trace::with_wire`]).

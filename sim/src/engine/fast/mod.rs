@@ -51,8 +51,15 @@ pub use pipe::PIPE_BYTES_MAX;
 use pipe::{lock, LatencyRange, Pipe};
 pub use pipe::{FastStream, LinkState};
 
-/// Room reserved for one trace event's text (a BOARD line is about 60).
+/// Room the event formatting buffer starts with (a BOARD line is about
+/// 60 bytes); it grows to the longest event and is kept.
 const EVENT_BYTES_TYPICAL: usize = 64;
+
+thread_local! {
+    /// Where [`FastEnv::record`] formats each event before copying it out.
+    static EVENT_SCRATCH: std::cell::RefCell<String> =
+        std::cell::RefCell::new(String::with_capacity(EVENT_BYTES_TYPICAL));
+}
 /// First port handed out for port 0 and for the local end of connections.
 pub const EPHEMERAL_PORT_FIRST: u16 = 49152;
 /// Tasks a host keeps handles of before the finished ones are swept out.
@@ -578,15 +585,19 @@ impl Env for FastEnv {
     }
 
     fn record(&self, event: std::fmt::Arguments<'_>) {
-        // Sized for a typical event line up front: `to_string` starts from
-        // the literal pieces' length and grows a few times on the way.
+        // Formatted into a buffer kept for the thread's runs, then copied
+        // into a string of exactly its length: one allocation per event,
+        // and a 1,000-player room's half million lines take only the
+        // bytes they need (a string grown while formatting keeps its
+        // slack for the whole run, fresh memory for every game).
         let text = match event.as_str() {
             Some(text) => text.to_owned(),
-            None => {
-                let mut text = String::with_capacity(EVENT_BYTES_TYPICAL);
-                let _ = std::fmt::Write::write_fmt(&mut text, event);
-                text
-            }
+            None => EVENT_SCRATCH.with(|scratch| {
+                let mut scratch = scratch.borrow_mut();
+                scratch.clear();
+                let _ = std::fmt::Write::write_fmt(&mut *scratch, event);
+                scratch.as_str().to_owned()
+            }),
         };
         self.net.trace.record(self.now_ms(), &self.name, text);
     }

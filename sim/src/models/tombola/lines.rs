@@ -9,7 +9,8 @@
 //! line. A line it cannot explain is a violation; it never panics on any
 //! trace.
 
-use std::collections::{BTreeMap, BTreeSet, VecDeque};
+use std::collections::{BTreeMap, BTreeSet, HashMap, VecDeque};
+use std::hash::{BuildHasherDefault, Hasher};
 
 use games::tombola::notes::{DropReason, Note};
 use games::tombola::protocol::{ClientMessage, ServerMessage};
@@ -54,9 +55,34 @@ struct Connection {
     game: Option<u64>,
     last_seq: u32,
     /// Draw seq -> the index of the send that answered it.
-    answered: BTreeMap<u32, usize>,
+    answered: Answered,
     /// The last reply was `ERR false-claim`: `ERR disqualified` must follow.
     disqualifying: bool,
+    /// When the server took this player's board (`None`: never), looked
+    /// up once per connection rather than for each of its `WAITING` lines
+    /// (a 1,000-player room's clients receive half a million of them).
+    registered_ms: Option<Option<u64>>,
+}
+
+/// Draw seq -> the index of the send that answered it, sorted by seq: a
+/// player answers the draws in order, so an answer is pushed at the end
+/// and a look-up is a binary search of a vector (a tree map allocated a
+/// node for the answers of every connection).
+#[derive(Debug, Default)]
+struct Answered(Vec<(u32, usize)>);
+
+impl Answered {
+    fn get(&self, seq: u32) -> Option<usize> {
+        let index = self.0.binary_search_by_key(&seq, |&(answered, _)| answered);
+        index.ok().map(|index| self.0[index].1)
+    }
+
+    fn insert(&mut self, seq: u32, sent: usize) {
+        match self.0.binary_search_by_key(&seq, |&(answered, _)| answered) {
+            Ok(index) => self.0[index].1 = sent,
+            Err(index) => self.0.insert(index, (seq, sent)),
+        }
+    }
 }
 
 /// What the server recorded, by (server incarnation, player id).
@@ -142,6 +168,33 @@ fn server_record(trace: &[TraceLine]) -> ServerRecord {
     record
 }
 
+/// FNV-1a over a host name's bytes: names are a few bytes long, so this
+/// costs a fraction of the standard SipHash. No adversary picks them, and
+/// the map is never iterated, so the hash cannot reach a report.
+#[derive(Default)]
+pub(crate) struct NameHasher(u64);
+
+/// A hash map keyed by names from the trace (see [`NameHasher`]).
+pub(crate) type NameMap<K, V> = HashMap<K, V, BuildHasherDefault<NameHasher>>;
+
+/// FNV-1a's 64-bit offset basis and prime.
+const FNV_OFFSET: u64 = 0xcbf2_9ce4_8422_2325;
+const FNV_PRIME: u64 = 0x0000_0100_0000_01b3;
+
+impl Hasher for NameHasher {
+    fn write(&mut self, bytes: &[u8]) {
+        let mut hash = if self.0 == 0 { FNV_OFFSET } else { self.0 };
+        for &byte in bytes {
+            hash = (hash ^ u64::from(byte)).wrapping_mul(FNV_PRIME);
+        }
+        self.0 = hash;
+    }
+
+    fn finish(&self) -> u64 {
+        self.0
+    }
+}
+
 /// Checks every `recv` line of every client against the rules.
 pub fn check_every_line_explained(
     players_per_game: usize,
@@ -154,8 +207,9 @@ pub fn check_every_line_explained(
     let mut incarnation = 1u32;
     // Looked up once per line and never iterated (so its order cannot
     // reach a report): a hash map, not a tree of 1,000 names compared on
-    // every line.
-    let mut connections: std::collections::HashMap<String, Connection> = Default::default();
+    // every line, keyed by the trace's own names (no copy) with a hasher
+    // made for short names (SipHash was a tenth of this check).
+    let mut connections: NameMap<&str, Connection> = NameMap::default();
     let mut start_memo: StartMemo = None;
     let mut seat_memo: Option<SeatMemo> = None;
     for line in trace {
@@ -175,19 +229,10 @@ pub fn check_every_line_explained(
             "server" => continue,
             _ => {}
         }
-        // Looked up before inserting: the key is a new String.
-        if !connections.contains_key(host) {
-            connections.insert(
-                host.to_owned(),
-                Connection {
-                    server: incarnation,
-                    ..Connection::default()
-                },
-            );
-        }
-        let connection = connections
-            .get_mut(host)
-            .expect("inserted above when missing");
+        let connection = connections.entry(host).or_insert_with(|| Connection {
+            server: incarnation,
+            ..Connection::default()
+        });
         let mut problems = Vec::new();
         if line.text.starts_with("retry ") {
             reached.insert("connect-retried".to_owned());
@@ -244,49 +289,54 @@ fn sent_line(
     record: &ServerRecord,
     _problems: &mut Vec<(&'static str, String)>,
 ) {
-    let line = sent.to_owned();
+    // Copied only into a reply owed: most lines sent (ACK) owe none.
+    let line = || sent.to_owned();
     let message = match ClientMessage::parse(sent) {
         Err(refusal) => {
             let code = documented_code(&refusal.code);
-            return owe(connection, line, Some(vec![code]));
+            return owe(connection, line(), Some(vec![code]));
         }
         Ok(message) => message,
     };
     match message {
         ClientMessage::Board(_) if connection.board_sent => {
-            owe(connection, line, Some(vec!["already-registered"]))
+            owe(connection, line(), Some(vec!["already-registered"]))
         }
         ClientMessage::Board(_) => {
             connection.board_sent = true;
-            owe(connection, line, None)
+            owe(connection, line(), None)
         }
         ClientMessage::Ack(seq) | ClientMessage::Tombola(seq) => {
             let claims = matches!(message, ClientMessage::Tombola(_));
             let current = connection.game.is_some()
                 && seq == connection.last_seq
                 && seq >= 1
-                && !connection.answered.contains_key(&seq);
+                && connection.answered.get(seq).is_none();
             if current {
                 connection.sent += 1;
                 connection.answered.insert(seq, connection.sent);
-                let key = (
-                    connection.server,
-                    connection.id.clone().unwrap_or_default(),
-                    seq,
-                );
-                if claims && record.claims.get(&key) == Some(&false) {
+                // The key (with its id copied) is built for claims only.
+                let false_claim = claims && {
+                    let key = (
+                        connection.server,
+                        connection.id.clone().unwrap_or_default(),
+                        seq,
+                    );
+                    record.claims.get(&key) == Some(&false)
+                };
+                if false_claim {
                     connection.sent -= 1;
-                    owe(connection, line, Some(vec!["false-claim"]));
+                    owe(connection, line(), Some(vec!["false-claim"]));
                 }
             } else if connection.game.is_none() && connection.registered && seq == 1 {
                 // START and DRAW 1 may be on their way: the server may
                 // take this as a valid answer. Nothing is owed.
                 connection.sent += 1;
             } else if connection.game.is_some() {
-                owe(connection, line, Some(vec!["bad-seq"]));
+                owe(connection, line(), Some(vec!["bad-seq"]));
             } else {
                 // Before START arrives the server may already be drawing.
-                owe(connection, line, Some(vec!["not-playing", "bad-seq"]));
+                owe(connection, line(), Some(vec!["not-playing", "bad-seq"]));
             }
         }
     }
@@ -380,7 +430,6 @@ fn received_line<'a>(
     if first && !is_welcome && !is_full {
         problems.push(("welcome-first", format!("first line {received:?}")));
     }
-    let id = connection.id.clone().unwrap_or_default();
     let game_facts = connection
         .game
         .and_then(|number| games.get(&(connection.server, number)));
@@ -391,6 +440,7 @@ fn received_line<'a>(
             }
             connection.id = Some(new_id.clone());
             connection.server = incarnation;
+            connection.registered_ms = None;
         }
         ServerMessage::BoardOk => {
             match connection.owed.pop_front() {
@@ -412,14 +462,13 @@ fn received_line<'a>(
             }
             // The count of waiting players after some change at the server
             // between this player's registration and now.
-            let counted = connection.id.as_deref().is_some_and(|id| {
-                record
-                    .registered_ms
-                    .get(&connection.server)
-                    .and_then(|registered| registered.get(id))
-                    .is_some_and(|&since_ms| {
-                        record.waiting_became(connection.server, *have, since_ms, received_ms)
-                    })
+            let server = connection.server;
+            let registered_ms = *connection.registered_ms.get_or_insert_with(|| {
+                let id = connection.id.as_deref()?;
+                record.registered_ms.get(&server)?.get(id).copied()
+            });
+            let counted = registered_ms.is_some_and(|since_ms| {
+                record.waiting_became(server, *have, since_ms, received_ms)
             });
             if *need != players_per_game || *have == 0 || !counted {
                 problems.push((
@@ -429,6 +478,9 @@ fn received_line<'a>(
             }
         }
         ServerMessage::Start { game, players } => {
+            // Cloned only for the lines that need it (once per game), not
+            // for every DRAW and WAITING.
+            let id = connection.id.clone().unwrap_or_default();
             if !connection.registered || connection.game.is_some() {
                 problems.push((
                     "line-explained",
@@ -441,8 +493,8 @@ fn received_line<'a>(
                 *seat_memo = Some(SeatMemo {
                     text: received,
                     server: connection.server,
-                    as_recorded: &facts.players == players,
-                    players: players.iter().cloned().collect(),
+                    as_recorded: players.iter().eq(facts.players.iter().map(String::as_str)),
+                    players: players.iter().map(str::to_owned).collect(),
                 });
             }
             let seated = seat_memo
@@ -485,7 +537,7 @@ fn received_line<'a>(
                 ));
             }
             if *seq >= 2 {
-                match connection.answered.get(&(seq - 1)).copied() {
+                match connection.answered.get(seq - 1) {
                     None => problems.push((
                         "line-explained",
                         format!("{received:?} before this player answered draw {}", seq - 1),
@@ -507,13 +559,14 @@ fn received_line<'a>(
                 }
                 _ => problems.push(("line-explained", format!("{received:?} outside its game"))),
             }
-            if let Some(answer) = connection.answered.get(&connection.last_seq).copied() {
+            if let Some(answer) = connection.answered.get(connection.last_seq) {
                 owed_before(connection, answer, received, problems);
             }
             connection.ended_by = Some(received.to_owned());
         }
         ServerMessage::Err(refusal) => {
             let code = refusal.code.as_str();
+            let id = connection.id.clone().unwrap_or_default();
             if UNSOLICITED_CODES.contains(&code) {
                 let dropped_for = record.drops.get(&(connection.server, id.clone()));
                 let explained = match code {

@@ -7,8 +7,10 @@ use std::task::Waker;
 
 /// Cancelled heap entries tolerated beyond the pending timers before
 /// they are swept out (sweeping a small heap would cost more than it
-/// saves).
-const STALE_ENTRIES_MIN: usize = 64;
+/// saves). A four-player game has about ten timers pending: at 64 its heap
+/// held several times as many dead entries, which every push and pop
+/// sifted through; 16 costs 1% fewer instructions per game (callgrind).
+const STALE_ENTRIES_MIN: usize = 16;
 
 /// A timer's address: its slot and the order number it was set with.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

@@ -3,17 +3,15 @@
 //! One message is one `\n`-terminated line; a `\r` before the `\n` is dropped
 //! so telnet works. A line longer than [`LINE_BYTES_MAX`] is an error that
 //! ends the connection; a line that is not UTF-8 is reported as such and the
-//! stream goes on. The splitting is tokio-util's `AnyDelimiterCodec`'s
-//! (with a maximum length: the same search, error and discarding), done in
-//! place: a line is turned into its `String` straight from the read buffer,
-//! without first being split off into a `Bytes` of its own (an allocation
-//! and a reference count per line).
+//! stream goes on. The splitting itself is tokio-util's
+//! `AnyDelimiterCodec` with a maximum length; this module only adds the
+//! protocol's rules on top of it.
 
-use bytes::{Buf, BytesMut};
+use bytes::{Bytes, BytesMut};
 use std::pin::Pin;
 use std::task::Poll;
 use tokio::io::{AsyncRead, ReadBuf};
-use tokio_util::codec::{Decoder, Encoder};
+use tokio_util::codec::{AnyDelimiterCodec, AnyDelimiterCodecError, Decoder, Encoder};
 
 /// The longest line, in bytes before the terminator, that any peer may send.
 pub const LINE_BYTES_MAX: usize = 1024;
@@ -55,15 +53,7 @@ impl std::error::Error for FrameError {}
 /// The protocol's line codec: decodes [`Frame`]s, encodes `String` lines.
 #[derive(Debug)]
 pub struct LineCodec {
-    /// The longest chunk searched for a terminator: the longest line
-    /// plus its `\r`.
-    chunk_bytes_max: usize,
-    /// Where the next search for a terminator starts (the bytes before it
-    /// were searched already).
-    next_index: usize,
-    /// An over-long line was reported: its bytes are skipped up to the
-    /// next terminator.
-    discarding: bool,
+    inner: AnyDelimiterCodec,
     line_bytes_max: usize,
 }
 
@@ -80,15 +70,17 @@ impl LineCodec {
         // One extra byte so that a maximal line followed by "\r\n" still fits;
         // the exact limit is checked after the `\r` is dropped.
         Self {
-            chunk_bytes_max: line_bytes_max + 1,
-            next_index: 0,
-            discarding: false,
+            inner: AnyDelimiterCodec::new_with_max_length(
+                b"\n".to_vec(),
+                b"\n".to_vec(),
+                line_bytes_max + 1,
+            ),
             line_bytes_max,
         }
     }
 
-    fn frame(&self, chunk: &[u8]) -> Result<Option<Frame>, FrameError> {
-        let mut bytes = chunk;
+    fn frame(&self, chunk: Bytes) -> Result<Option<Frame>, FrameError> {
+        let mut bytes = &chunk[..];
         if let [rest @ .., b'\r'] = bytes {
             bytes = rest;
         }
@@ -111,45 +103,10 @@ impl Default for LineCodec {
     }
 }
 
-impl LineCodec {
-    /// The next chunk's length (before its terminator), `None` if no
-    /// whole chunk is buffered yet; as `AnyDelimiterCodec::decode`: skips
-    /// what an over-long line left, and reports a chunk that outgrows
-    /// `chunk_bytes_max` once, then skips it up to its terminator.
-    fn next_chunk(&mut self, buf: &mut BytesMut) -> Result<Option<usize>, FrameError> {
-        loop {
-            let read_to = self.chunk_bytes_max.saturating_add(1).min(buf.len());
-            let found = buf[self.next_index..read_to]
-                .iter()
-                .position(|&byte| byte == b'\n');
-            match (self.discarding, found) {
-                (true, Some(offset)) => {
-                    buf.advance(offset + self.next_index + 1);
-                    self.discarding = false;
-                    self.next_index = 0;
-                }
-                (true, None) => {
-                    buf.advance(read_to);
-                    self.next_index = 0;
-                    if buf.is_empty() {
-                        return Ok(None);
-                    }
-                }
-                (false, Some(offset)) => {
-                    let length = offset + self.next_index;
-                    self.next_index = 0;
-                    return Ok(Some(length));
-                }
-                (false, None) if buf.len() > self.chunk_bytes_max => {
-                    self.discarding = true;
-                    return Err(FrameError::LineTooLong);
-                }
-                (false, None) => {
-                    self.next_index = read_to;
-                    return Ok(None);
-                }
-            }
-        }
+fn map_error(error: AnyDelimiterCodecError) -> FrameError {
+    match error {
+        AnyDelimiterCodecError::MaxChunkLengthExceeded => FrameError::LineTooLong,
+        AnyDelimiterCodecError::Io(error) => FrameError::Io(error),
     }
 }
 
@@ -161,13 +118,13 @@ impl Decoder for LineCodec {
         // Empty lines are skipped without an answer, so keep splitting until a
         // non-empty line or the end of what has arrived.
         loop {
-            let Some(length) = self.next_chunk(buf)? else {
-                return Ok(None);
-            };
-            let frame = self.frame(&buf[..length]);
-            buf.advance(length + 1);
-            if let Some(frame) = frame? {
-                return Ok(Some(frame));
+            match self.inner.decode(buf).map_err(map_error)? {
+                None => return Ok(None),
+                Some(chunk) => {
+                    if let Some(frame) = self.frame(chunk)? {
+                        return Ok(Some(frame));
+                    }
+                }
             }
         }
     }

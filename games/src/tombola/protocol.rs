@@ -66,7 +66,7 @@ impl fmt::Display for ClientMessage {
             ClientMessage::Board(board) => write!(f, "BOARD {board}"),
             ClientMessage::Ack(seq) => {
                 f.write_str("ACK ")?;
-                wire::write_decimal(f, u64::from(*seq))
+                wire::write_decimal(f, *seq)
             }
             ClientMessage::Tombola(seq) => write!(f, "TOMBOLA {seq}"),
         }
@@ -222,9 +222,9 @@ impl fmt::Display for ServerMessage {
             // 1,000-player room's server renders half a million WAITING.
             ServerMessage::Waiting { have, need } => {
                 f.write_str("WAITING ")?;
-                wire::write_decimal(f, *have as u64)?;
+                wire::write_decimal(f, *have)?;
                 f.write_str(" ")?;
-                wire::write_decimal(f, *need as u64)
+                wire::write_decimal(f, *need)
             }
             ServerMessage::Start { game, players } if players.is_empty() => {
                 write!(f, "START {game}")
@@ -232,9 +232,9 @@ impl fmt::Display for ServerMessage {
             ServerMessage::Start { game, players } => write!(f, "START {game} {}", players.0),
             ServerMessage::Draw { seq, number } => {
                 f.write_str("DRAW ")?;
-                wire::write_decimal(f, u64::from(*seq))?;
+                wire::write_decimal(f, *seq)?;
                 f.write_str(" ")?;
-                wire::write_decimal(f, u64::from(*number))
+                wire::write_decimal(f, *number)
             }
             ServerMessage::Over { game, winners } if winners.is_empty() => {
                 write!(f, "OVER {game} NOWINNER")

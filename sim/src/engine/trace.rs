@@ -140,8 +140,14 @@ impl Trace {
     /// Every line so far, moved out (the trace is left empty): what a
     /// finished run hands to its oracles without a copy.
     pub fn take_lines(&self) -> Vec<TraceLine> {
-        let lines = std::mem::take(&mut self.0.lock().expect("trace lock").lines);
+        let mut lines = std::mem::take(&mut self.0.lock().expect("trace lock").lines);
         LINES_HINT.set(lines.len());
+        // A short run after a long one on the same thread started with the
+        // long one's room: give back what it did not use, so that a trace
+        // that is kept (a failure, a search's run) holds only its lines.
+        if lines.capacity() > 2 * lines.len() {
+            lines.shrink_to_fit();
+        }
         lines
     }
 

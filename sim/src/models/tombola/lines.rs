@@ -10,7 +10,6 @@
 //! trace.
 
 use std::collections::{BTreeMap, BTreeSet, HashMap, VecDeque};
-use std::hash::{BuildHasherDefault, Hasher};
 
 use games::tombola::notes::{DropReason, Note};
 use games::tombola::protocol::{ClientMessage, ServerMessage};
@@ -168,32 +167,11 @@ fn server_record(trace: &[TraceLine]) -> ServerRecord {
     record
 }
 
-/// FNV-1a over a host name's bytes: names are a few bytes long, so this
-/// costs a fraction of the standard SipHash. No adversary picks them, and
-/// the map is never iterated, so the hash cannot reach a report.
-#[derive(Default)]
-pub(crate) struct NameHasher(u64);
-
-/// A hash map keyed by names from the trace (see [`NameHasher`]).
-pub(crate) type NameMap<K, V> = HashMap<K, V, BuildHasherDefault<NameHasher>>;
-
-/// FNV-1a's 64-bit offset basis and prime.
-const FNV_OFFSET: u64 = 0xcbf2_9ce4_8422_2325;
-const FNV_PRIME: u64 = 0x0000_0100_0000_01b3;
-
-impl Hasher for NameHasher {
-    fn write(&mut self, bytes: &[u8]) {
-        let mut hash = if self.0 == 0 { FNV_OFFSET } else { self.0 };
-        for &byte in bytes {
-            hash = (hash ^ u64::from(byte)).wrapping_mul(FNV_PRIME);
-        }
-        self.0 = hash;
-    }
-
-    fn finish(&self) -> u64 {
-        self.0
-    }
-}
+/// A hash map keyed by names from the trace, hashed by FNV-1a (the `fnv`
+/// crate): names are a few bytes long, so it costs a fraction of the
+/// standard SipHash. No adversary picks them, and these maps are never
+/// iterated, so the hash cannot reach a report.
+pub(crate) type NameMap<K, V> = HashMap<K, V, fnv::FnvBuildHasher>;
 
 /// Checks every `recv` line of every client against the rules.
 pub fn check_every_line_explained(

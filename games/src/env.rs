@@ -31,6 +31,33 @@ pub trait Listener: Send + 'static {
     fn local_addr(&self) -> io::Result<SocketAddr>;
 }
 
+/// Which way a recorded protocol line went ([`Env::record_line`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum LineDirection {
+    Sent,
+    Received,
+}
+
+impl LineDirection {
+    /// The word a trace writes before the line.
+    pub fn verb(self) -> &'static str {
+        match self {
+            LineDirection::Sent => "send",
+            LineDirection::Received => "recv",
+        }
+    }
+
+    /// `<verb> <line>`, in a string of exactly that length.
+    pub fn with_line(self, line: &str) -> String {
+        let verb = self.verb();
+        let mut text = String::with_capacity(verb.len() + 1 + line.len());
+        text.push_str(verb);
+        text.push(' ');
+        text.push_str(line);
+        text
+    }
+}
+
 /// Clock, timers and network for one session, plus a place to record what
 /// the session does.
 pub trait Env: Clone + Send + Sync + 'static {
@@ -62,6 +89,15 @@ pub trait Env: Clone + Send + Sync + 'static {
     /// decision taken). The simulation turns these into its trace; the real
     /// environment drops them unless asked to log.
     fn record(&self, event: std::fmt::Arguments<'_>);
+
+    /// Records a protocol line this session sent or received, as
+    /// `send <line>` or `recv <line>`: what [`Env::record`] of that text
+    /// records. Its own method because it is most of what a session
+    /// records: a simulation builds the text without the formatting
+    /// machinery.
+    fn record_line(&self, direction: LineDirection, line: &str) {
+        self.record(format_args!("{} {line}", direction.verb()));
+    }
 
     /// Sleeps for `duration_ms` from now.
     fn sleep_ms(&self, duration_ms: u64) -> impl Future<Output = ()> + Send {

@@ -35,7 +35,7 @@ impl std::error::Error for NoteError {}
 
 /// A number in its canonical spelling (no sign, no leading zero), as the
 /// notes write it; anything else makes the line not a note.
-pub fn number<T: std::str::FromStr>(token: &str, line: &str) -> Result<T, NoteError> {
+pub fn number<T: TryFrom<u64>>(token: &str, line: &str) -> Result<T, NoteError> {
     crate::wire::number(token).ok_or_else(|| NoteError::new(line))
 }
 

@@ -17,7 +17,7 @@ use rand::Rng;
 use tokio_util::codec::{FramedRead, FramedWrite};
 
 use crate::chat::protocol::{ClientId, ClientMessage, ServerLineCodec, ServerMessage};
-use crate::env::Env;
+use crate::env::{Env, LineDirection};
 use crate::framing::{Frame, FrameError};
 
 /// How a talker leaves.
@@ -547,7 +547,7 @@ async fn write_outgoing<E: Env, R: Rng, W: tokio::io::AsyncWrite + Unpin>(
             if split {
                 env.record(format_args!("send-split {line}"));
             } else {
-                env.record(format_args!("send {line}"));
+                env.record_line(LineDirection::Sent, &line);
             }
             let mut bytes = line.into_bytes();
             bytes.push(b'\n');
@@ -668,7 +668,7 @@ async fn send<E: Env, W: tokio::io::AsyncWrite + Unpin>(
     message: &ClientMessage,
 ) -> Result<(), ClientError> {
     let line = message.to_string();
-    env.record(format_args!("send {line}"));
+    env.record_line(LineDirection::Sent, &line);
     sink.send(line).await.map_err(ClientError::from)
 }
 
@@ -681,11 +681,11 @@ async fn next_message<E: Env, R: tokio::io::AsyncRead + Unpin>(
     match lines.next().await {
         // The server's shutdown line ends the stream as a close does.
         Some(Ok(Frame::Line(line))) if line == crate::conn::SHUTDOWN_LINE => {
-            env.record(format_args!("recv {line}"));
+            env.record_line(LineDirection::Received, &line);
             Ok(None)
         }
         Some(Ok(Frame::Line(line))) => {
-            env.record(format_args!("recv {line}"));
+            env.record_line(LineDirection::Received, &line);
             ServerMessage::parse(&line)
                 .map(Some)
                 .ok_or(ClientError::Protocol(line))

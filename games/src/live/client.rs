@@ -20,7 +20,7 @@ use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
 use tokio::io::AsyncWriteExt;
 
-use crate::env::Env;
+use crate::env::{Env, LineDirection};
 use crate::framing::{Frame, FrameError, LineCodec};
 use crate::live::game::Port;
 use crate::live::protocol::{ClientMessage, ServerMessage};
@@ -303,7 +303,7 @@ pub async fn play<E: Env>(
         match port {
             Port::Numbers => env.record(format_args!("recv# {line}")),
             Port::Claims => {
-                env.record(format_args!("recv {line}"));
+                env.record_line(LineDirection::Received, &line);
                 session.unanswered = session.unanswered.saturating_sub(1);
             }
         }
@@ -329,7 +329,7 @@ pub async fn play<E: Env>(
                             if pieces {
                                 env.record(format_args!("send-in-pieces {line}"));
                             } else {
-                                env.record(format_args!("send {line}"));
+                                env.record_line(LineDirection::Sent, &line);
                             }
                         }
                         Ok(_) => env.record(format_args!("send-over-limit {}", bytes.len() - 1)),
@@ -362,7 +362,7 @@ async fn send_line<E: Env, W: tokio::io::AsyncWrite + Unpin>(
     sink: &mut FramedWrite<W, LineCodec>,
     line: String,
 ) -> Result<(), ClientError> {
-    env.record(format_args!("send {line}"));
+    env.record_line(LineDirection::Sent, &line);
     sink.send(line).await.map_err(ClientError::from)
 }
 

@@ -12,7 +12,7 @@ use rand_chacha::ChaCha8Rng;
 use tokio::io::AsyncWriteExt;
 use tokio_util::codec::{FramedRead, FramedWrite};
 
-use crate::env::Env;
+use crate::env::{Env, LineDirection};
 use crate::framing::{Frame, FrameError, LineCodec};
 use crate::tombola::protocol::{ClientMessage, ServerMessage};
 use crate::tombola::rules::{Board, NumberSet};
@@ -416,7 +416,7 @@ async fn play_once<E: Env>(
         // The server's shutdown line ends the session as a close does.
         let next = match next {
             Some(Ok(Frame::Line(line))) if line == crate::conn::SHUTDOWN_LINE => {
-                env.record(format_args!("recv {line}"));
+                env.record_line(LineDirection::Received, &line);
                 None
             }
             other => other,
@@ -443,7 +443,7 @@ async fn play_once<E: Env>(
             }
             None => return Err(ClientError::Closed),
         };
-        env.record(format_args!("recv {line}"));
+        env.record_line(LineDirection::Received, &line);
         let message =
             ServerMessage::parse(&line).ok_or_else(|| ClientError::Protocol(line.clone()))?;
         observer.seen(&message, &board, &drawn);
@@ -492,7 +492,7 @@ async fn play_once<E: Env>(
                         }
                         let bytes = match &act {
                             BadAct::Line(line) => {
-                                env.record(format_args!("send {line}"));
+                                env.record_line(LineDirection::Sent, &line);
                                 format!("{line}\n").into_bytes()
                             }
                             BadAct::InvalidUtf8 => {
@@ -568,6 +568,6 @@ async fn send<E: Env, W: tokio::io::AsyncWrite + Unpin>(
     message: ClientMessage,
 ) -> Result<(), ClientError> {
     let line = message.to_string();
-    env.record(format_args!("send {line}"));
+    env.record_line(LineDirection::Sent, &line);
     sink.send(line).await.map_err(ClientError::from)
 }

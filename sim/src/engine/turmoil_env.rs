@@ -114,4 +114,9 @@ impl Env for SimEnv {
         self.trace
             .record(sim_now_ms(), &self.name, event.to_string());
     }
+
+    fn record_line(&self, direction: games::env::LineDirection, line: &str) {
+        self.trace
+            .record(sim_now_ms(), &self.name, direction.with_line(line));
+    }
 }

@@ -601,6 +601,12 @@ impl Env for FastEnv {
         };
         self.net.trace.record(self.now_ms(), &self.name, text);
     }
+
+    fn record_line(&self, direction: games::env::LineDirection, line: &str) {
+        self.net
+            .trace
+            .record(self.now_ms(), &self.name, direction.with_line(line));
+    }
 }
 
 /// Runs `body` on a fresh scheduler whose clock starts at 0 ms, with an

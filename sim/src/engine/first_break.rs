@@ -173,7 +173,7 @@ mod tests {
             .enumerate()
             .map(|(index, text)| TraceLine {
                 time_ms: index as u64,
-                host: "server".to_owned(),
+                host: "server".into(),
                 text: (*text).to_owned(),
             })
             .collect();

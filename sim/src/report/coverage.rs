@@ -201,7 +201,7 @@ mod tests {
     fn line(time_ms: u64, host: &str, text: &str) -> TraceLine {
         TraceLine {
             time_ms,
-            host: host.to_owned(),
+            host: host.into(),
             text: text.to_owned(),
         }
     }

@@ -73,7 +73,7 @@ pub fn draw(
                 restart_at_ms: rng.random_bool(0.5).then_some(at_ms + length_ms),
             },
             3 => Fault::Crash {
-                host: "server".to_owned(),
+                host: "server".into(),
                 at_ms,
                 restart_at_ms: Some(at_ms + length_ms),
             },

@@ -112,7 +112,7 @@ fn either_player_can_win_the_simultaneous_claim_depending_on_the_seed() {
         );
         for line in &outcome.trace {
             if line.text == "recv WIN 1" {
-                winners.insert(line.host.clone());
+                winners.insert(line.host.to_string());
             }
         }
     }

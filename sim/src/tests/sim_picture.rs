@@ -51,7 +51,7 @@ const AWKWARD_LINE: &str = "SAY <b>fish & chips</b> \"x\" \u{1} città 🎲";
 fn note(time_ms: u64, host: &str, text: &str) -> TraceLine {
     TraceLine {
         time_ms,
-        host: host.to_owned(),
+        host: host.into(),
         text: text.to_owned(),
     }
 }
@@ -230,7 +230,7 @@ fn sessions(outcome: &RunOutcome) -> BTreeSet<String> {
     outcome
         .trace
         .iter()
-        .map(|line| line.host.clone())
+        .map(|line| line.host.to_string())
         .filter(|host| host != "sim")
         .chain(outcome.wire.iter().map(|event| event.session.clone()))
         .collect()

@@ -40,7 +40,7 @@ impl FastNet {
             lines_seen = net.trace.visit_from(lines_seen, |line| {
                 let session = match sessions.get_mut(line.host.as_str()) {
                     Some(session) => session,
-                    None => sessions.entry(line.host.clone()).or_insert(0),
+                    None => sessions.entry(line.host.to_string()).or_insert(0),
                 };
                 *session = mix(*session ^ hash_of((line.time_ms, &line.text)));
             });

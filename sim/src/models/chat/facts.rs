@@ -263,12 +263,12 @@ pub(super) fn parse_facts(
             }
             continue;
         }
-        let session = facts.sessions.entry(line.host.clone()).or_insert_with(|| {
+        let session = facts.sessions.entry(line.host.to_string()).or_insert_with(|| {
             let (host, silence_ms) = topology
                 .sessions
                 .get(session_of(&line.host))
                 .cloned()
-                .unwrap_or_else(|| (line.host.clone(), 0));
+                .unwrap_or_else(|| (line.host.to_string(), 0));
             Session {
                 host,
                 silence_ms,

@@ -7,7 +7,7 @@ use proptest::prelude::*;
 fn line(host: &str, text: &str) -> TraceLine {
     TraceLine {
         time_ms: 0,
-        host: host.to_owned(),
+        host: host.into(),
         text: text.to_owned(),
     }
 }
@@ -121,7 +121,7 @@ fn sent_without_a_route_is_caught() {
 fn at(time_ms: u64, host: &str, text: &str) -> TraceLine {
     TraceLine {
         time_ms,
-        host: host.to_owned(),
+        host: host.into(),
         text: text.to_owned(),
     }
 }
@@ -310,7 +310,7 @@ fn mutate(trace: &mut Vec<TraceLine>, mutation: &Mutation) {
         }
         Mutation::Swap(a, b) => trace.swap(a % len, b % len),
         Mutation::Text(at, text) => trace[at % len].text = text.clone(),
-        Mutation::Host(at, host) => trace[at % len].host = host.clone(),
+        Mutation::Host(at, host) => trace[at % len].host = host.clone().into(),
         Mutation::Cut(at, keep) => {
             let line = &mut trace[at % len];
             let chars: String = line.text.chars().take(keep % 40).collect();
@@ -326,7 +326,7 @@ fn mutate(trace: &mut Vec<TraceLine>, mutation: &Mutation) {
 fn at_line(time_ms: u64, host: &str, text: &str) -> TraceLine {
     TraceLine {
         time_ms,
-        host: host.to_owned(),
+        host: host.into(),
         text: text.to_owned(),
     }
 }

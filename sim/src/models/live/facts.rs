@@ -379,15 +379,15 @@ pub(super) fn parse_facts(
             continue;
         }
         // Looked up before inserting: the key is a new String.
-        let index = match latest.get(&line.host) {
+        let index = match latest.get(line.host.as_str()) {
             Some(&index) => index,
             None => {
                 facts.clients.push(ClientFacts {
-                    name: line.host.clone(),
+                    name: line.host.to_string(),
                     server: incarnation,
                     ..ClientFacts::default()
                 });
-                latest.insert(line.host.clone(), facts.clients.len() - 1);
+                latest.insert(line.host.to_string(), facts.clients.len() - 1);
                 facts.clients.len() - 1
             }
         };

@@ -25,7 +25,7 @@ fn host_of() -> BTreeMap<String, String> {
 fn line(time_ms: u64, host: &str, text: &str) -> TraceLine {
     TraceLine {
         time_ms,
-        host: host.to_owned(),
+        host: host.into(),
         text: text.to_owned(),
     }
 }
@@ -166,7 +166,7 @@ fn mutate(trace: &mut Vec<TraceLine>, mutation: &Mutation) {
             at % len,
             TraceLine {
                 time_ms: 0,
-                host: host.clone(),
+                host: host.clone().into(),
                 text: text.clone(),
             },
         ),
@@ -203,7 +203,7 @@ proptest! {
     ) {
         let trace = lines
             .into_iter()
-            .map(|(time_ms, host, text)| TraceLine { time_ms, host: host.to_owned(), text })
+            .map(|(time_ms, host, text)| TraceLine { time_ms, host: host.into(), text })
             .collect::<Vec<_>>();
         let _ = judge(&trace, &host_of(), 0, Vec::new());
     }

@@ -66,7 +66,7 @@ fn mutate(trace: &mut Vec<TraceLine>, mutation: &Mutation) {
             trace[index % len].text = text.clone()
         }
         Mutation::Host(index, host) if !trace.is_empty() => {
-            trace[index % len].host = host.clone()
+            trace[index % len].host = host.clone().into()
         }
         _ => {}
     }
@@ -101,7 +101,7 @@ proptest! {
         let trace: Vec<TraceLine> = lines
             .into_iter()
             .enumerate()
-            .map(|(time_ms, (host, text))| TraceLine { time_ms: time_ms as u64, host, text })
+            .map(|(time_ms, (host, text))| TraceLine { time_ms: time_ms as u64, host: host.into(), text })
             .collect();
         let outcome = judge(&spec(), trace, Vec::new());
         prop_assert!(

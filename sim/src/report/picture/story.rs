@@ -32,7 +32,7 @@ pub(super) fn identities(outcome: &RunOutcome) -> BTreeMap<String, Identity> {
         let welcome =
             matches!(words.next(), Some("recv" | "recv#")) && words.next() == Some("WELCOME");
         if let (true, Some(id)) = (welcome, words.next()) {
-            let ids = &mut identities.entry(line.host.clone()).or_default().ids;
+            let ids = &mut identities.entry(line.host.to_string()).or_default().ids;
             if ids.last().map(String::as_str) != Some(id) {
                 ids.push(id.to_owned());
             }
@@ -94,7 +94,7 @@ pub(super) fn anchors(outcome: &RunOutcome, first_lost_ms: Option<u64>) -> Vec<A
 
 fn at(outcome: &RunOutcome, index: usize) -> (u64, String) {
     let line = &outcome.trace[index];
-    (line.time_ms, line.host.clone())
+    (line.time_ms, line.host.to_string())
 }
 
 /// A violation is about the draw it names, else the end of the game it

@@ -61,7 +61,7 @@ fn a_run_past_the_drawing_limit_is_cut_and_says_so() {
     }
     outcome.trace.push(TraceLine {
         time_ms: 0,
-        host: "server".to_owned(),
+        host: "server".into(),
         text: "listen".to_owned(),
     });
     let svg = svg(&outcome, "long");

@@ -431,7 +431,13 @@ pub fn block_on<F: Future>(root: F) -> F::Output {
                 .choices
                 .borrow_mut()
                 .order(ready.len(), scheduler.now_ms.get());
-            ready.remove(index)
+            // A seeded run always takes the first: the plain pop, not the
+            // general removal's shifting of one side of the ring.
+            if index == 0 {
+                ready.pop_front()
+            } else {
+                ready.remove(index)
+            }
         };
         match next {
             Some(key) if key.slot == ROOT_SLOT => {

@@ -329,7 +329,7 @@ pub async fn play<E: Env>(
                             if pieces {
                                 env.record(format_args!("send-in-pieces {line}"));
                             } else {
-                                env.record_line(LineDirection::Sent, &line);
+                                env.record_line(LineDirection::Sent, line);
                             }
                         }
                         Ok(_) => env.record(format_args!("send-over-limit {}", bytes.len() - 1)),

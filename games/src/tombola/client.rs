@@ -492,7 +492,7 @@ async fn play_once<E: Env>(
                         }
                         let bytes = match &act {
                             BadAct::Line(line) => {
-                                env.record_line(LineDirection::Sent, &line);
+                                env.record_line(LineDirection::Sent, line);
                                 format!("{line}\n").into_bytes()
                             }
                             BadAct::InvalidUtf8 => {

@@ -113,15 +113,21 @@ pub fn is_number(token: &str) -> bool {
 /// (signs, an empty token), and the simulated runs parse millions of
 /// these (a seq and a number in every `DRAW`, in the client and twice in
 /// the oracles).
+#[inline]
 pub fn number<T: TryFrom<u64>>(token: &str) -> Option<T> {
-    if !is_number(token) {
+    // The grammar's checks ([`is_number`]) in the same pass: not empty, no
+    // leading zero, digits only.
+    let bytes = token.as_bytes();
+    if bytes.is_empty() || (bytes[0] == b'0' && bytes.len() > 1) {
         return None;
     }
     let mut value: u64 = 0;
-    for digit in token.bytes() {
-        value = value
-            .checked_mul(10)?
-            .checked_add(u64::from(digit - b'0'))?;
+    for &byte in bytes {
+        let digit = byte.wrapping_sub(b'0');
+        if digit > 9 {
+            return None;
+        }
+        value = value.checked_mul(10)?.checked_add(u64::from(digit))?;
     }
     T::try_from(value).ok()
 }

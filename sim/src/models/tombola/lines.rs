@@ -86,7 +86,7 @@ impl Answered {
 
 /// What the server recorded, by (server incarnation, player id).
 #[derive(Debug, Default)]
-struct ServerRecord {
+pub(super) struct ServerRecord {
     /// (incarnation, id, seq) -> the claim was valid.
     claims: BTreeMap<(u32, String, u32), bool>,
     /// (incarnation, id) -> why the server dropped the player.
@@ -118,56 +118,79 @@ impl ServerRecord {
     }
 }
 
-fn server_record(trace: &[TraceLine]) -> ServerRecord {
-    let mut record = ServerRecord::default();
-    let mut incarnation = 1u32;
-    let mut queue: BTreeSet<String> = BTreeSet::new();
-    for line in trace {
-        match line.host.as_str() {
-            "sim" if line.text == "restart server" => {
-                incarnation += 1;
-                queue.clear();
-            }
-            "server" => {
-                let changed = match line.text.parse::<Note>() {
-                    Ok(Note::Claim { player, seq, valid }) => {
-                        record.claims.insert((incarnation, player, seq), valid);
-                        false
-                    }
-                    Ok(Note::Drop { player, reason }) => {
-                        let was_waiting = queue.remove(&player);
-                        record.drops.entry((incarnation, player)).or_insert(reason);
-                        was_waiting
-                    }
-                    Ok(Note::Board { player, .. }) => {
-                        record
-                            .registered_ms
-                            .entry(incarnation)
-                            .or_default()
-                            .insert(player.clone(), line.time_ms);
-                        queue.insert(player)
-                    }
-                    Ok(Note::Start { players, .. }) => {
-                        let before = queue.len();
-                        for player in &players {
-                            queue.remove(player);
-                        }
-                        queue.len() != before
-                    }
-                    _ => false,
-                };
-                if changed {
-                    record
-                        .waiting
-                        .entry((incarnation, queue.len()))
-                        .or_default()
-                        .push(line.time_ms);
-                }
-            }
-            _ => {}
+/// Builds the [`ServerRecord`] from the server's notes as the trace walk
+/// that parses them for every oracle (`parse_facts`) meets them: the
+/// notes are parsed once, not once more here.
+#[derive(Default)]
+pub(super) struct ServerRecorder {
+    record: ServerRecord,
+    incarnation: u32,
+    queue: BTreeSet<String>,
+}
+
+impl ServerRecorder {
+    pub(super) fn new() -> ServerRecorder {
+        ServerRecorder {
+            incarnation: 1,
+            ..ServerRecorder::default()
         }
     }
-    record
+
+    /// The server restarted: a new incarnation with nobody waiting.
+    pub(super) fn restart_server(&mut self) {
+        self.incarnation += 1;
+        self.queue.clear();
+    }
+
+    /// One note of the server's, written at `time_ms`.
+    pub(super) fn note(&mut self, time_ms: u64, note: &Note) {
+        let incarnation = self.incarnation;
+        let record = &mut self.record;
+        let queue = &mut self.queue;
+        let changed = match note {
+            Note::Claim { player, seq, valid } => {
+                record
+                    .claims
+                    .insert((incarnation, player.clone(), *seq), *valid);
+                false
+            }
+            Note::Drop { player, reason } => {
+                let was_waiting = queue.remove(player);
+                record
+                    .drops
+                    .entry((incarnation, player.clone()))
+                    .or_insert(*reason);
+                was_waiting
+            }
+            Note::Board { player, .. } => {
+                record
+                    .registered_ms
+                    .entry(incarnation)
+                    .or_default()
+                    .insert(player.clone(), time_ms);
+                queue.insert(player.clone())
+            }
+            Note::Start { players, .. } => {
+                let before = queue.len();
+                for player in players {
+                    queue.remove(player);
+                }
+                queue.len() != before
+            }
+            _ => false,
+        };
+        if changed {
+            record
+                .waiting
+                .entry((incarnation, queue.len()))
+                .or_default()
+                .push(time_ms);
+        }
+    }
+
+    pub(super) fn finish(self) -> ServerRecord {
+        self.record
+    }
 }
 
 /// A hash map keyed by names from the trace, hashed by FNV-1a (the `fnv`
@@ -177,14 +200,22 @@ fn server_record(trace: &[TraceLine]) -> ServerRecord {
 pub(crate) type NameMap<K, V> = HashMap<K, V, fnv::FnvBuildHasher>;
 
 /// Checks every `recv` line of every client against the rules.
-pub fn check_every_line_explained(
+///
+/// `record` is what the server's notes say (a [`ServerRecorder`] fed by
+/// the same walk over the trace), and `received` the `recv` lines that
+/// walk parsed already, as (index in `trace`, message) in trace order:
+/// those are not parsed again.
+#[allow(clippy::too_many_arguments)]
+pub(super) fn check_every_line_explained(
     players_per_game: usize,
     trace: &[TraceLine],
     games: &BTreeMap<(u32, u64), GameFacts>,
+    record: &ServerRecord,
+    received: &[(usize, ServerMessage)],
     violations: &mut Vec<Violation>,
     reached: &mut BTreeSet<String>,
 ) {
-    let record = server_record(trace);
+    let mut parsed = received.iter().peekable();
     let mut incarnation = 1u32;
     // Looked up once per line and never iterated (so its order cannot
     // reach a report): a hash map, not a tree of 1,000 names compared on
@@ -193,7 +224,7 @@ pub fn check_every_line_explained(
     let mut connections: NameMap<&str, Connection> = NameMap::default();
     let mut start_memo: StartMemo = None;
     let mut seat_memo: Option<SeatMemo> = None;
-    for line in trace {
+    for (index, line) in trace.iter().enumerate() {
         let host = line.host.as_str();
         match host {
             "sim" => {
@@ -222,7 +253,7 @@ pub fn check_every_line_explained(
                 ..Connection::default()
             };
         } else if let Some(sent) = line.text.strip_prefix("send ") {
-            sent_line(connection, sent, &record, &mut problems);
+            sent_line(connection, sent, record, &mut problems);
         } else if line.text == SENT_INVALID_UTF8 {
             owe(connection, line.text.clone(), Some(vec!["invalid-utf8"]));
         } else if line.text == "half-close" {
@@ -230,14 +261,18 @@ pub fn check_every_line_explained(
         } else if line.text == SENT_OVER_LIMIT {
             owe(connection, line.text.clone(), Some(vec!["line-too-long"]));
         } else if let Some(received) = line.text.strip_prefix("recv ") {
+            let pre_parsed = parsed
+                .next_if(|(parsed_index, _)| *parsed_index == index)
+                .map(|(_, message)| message);
             received_line(
                 connection,
                 received,
+                pre_parsed,
                 line.time_ms,
                 incarnation,
                 players_per_game,
                 games,
-                &record,
+                record,
                 &mut problems,
                 reached,
                 &mut start_memo,
@@ -363,6 +398,7 @@ struct SeatMemo<'a> {
 fn received_line<'a>(
     connection: &mut Connection,
     received: &'a str,
+    pre_parsed: Option<&ServerMessage>,
     received_ms: u64,
     incarnation: u32,
     players_per_game: usize,
@@ -382,7 +418,9 @@ fn received_line<'a>(
     }
     let remembered = matches!(start_memo, Some((text, _)) if *text == received);
     let parsed;
-    let message = if remembered {
+    let message = if let Some(message) = pre_parsed {
+        message
+    } else if remembered {
         &start_memo.as_ref().expect("remembered").1
     } else {
         let Some(message) = ServerMessage::parse(received) else {

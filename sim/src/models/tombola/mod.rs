@@ -282,10 +282,19 @@ struct Facts {
     healed_mid_game: usize,
     released_mid_game: usize,
     client_crashes: usize,
+    /// The `recv` lines parsed here, as (index in the trace, message), for
+    /// the line oracle not to parse them again.
+    received: Vec<(usize, ServerMessage)>,
 }
 
-fn parse_facts(lines: &[TraceLine], violations: &mut Vec<Violation>) -> Facts {
+/// The trace's facts, and the server's record for the line oracle, from
+/// one walk that parses each line once.
+fn parse_facts(
+    lines: &[TraceLine],
+    violations: &mut Vec<Violation>,
+) -> (Facts, crate::models::tombola::lines::ServerRecord) {
     let mut facts = Facts::default();
+    let mut recorder = crate::models::tombola::lines::ServerRecorder::new();
     let mut server_incarnation = 1u32;
     let mut current: Option<GameKey> = None;
     // Client name -> index in facts.views of its current incarnation.
@@ -293,7 +302,7 @@ fn parse_facts(lines: &[TraceLine], violations: &mut Vec<Violation>) -> Facts {
     // the trace's own names (a tree of 1,000 names compared strings on
     // each of a full room's 600,000 lines).
     let mut latest_view: NameMap<&str, usize> = NameMap::default();
-    for line in lines {
+    for (line_index, line) in lines.iter().enumerate() {
         match line.host.as_str() {
             "sim" => match line.text.split(' ').collect::<Vec<&str>>()[..] {
                 ["crash", "server"] => {
@@ -302,7 +311,10 @@ fn parse_facts(lines: &[TraceLine], violations: &mut Vec<Violation>) -> Facts {
                     }
                     current = None;
                 }
-                ["restart", "server"] => server_incarnation += 1,
+                ["restart", "server"] => {
+                    server_incarnation += 1;
+                    recorder.restart_server();
+                }
                 ["crash", _] => facts.client_crashes += 1,
                 ["restart", host] => {
                     latest_view.remove(host);
@@ -311,7 +323,7 @@ fn parse_facts(lines: &[TraceLine], violations: &mut Vec<Violation>) -> Facts {
                 ["release", ..] if current.is_some() => facts.released_mid_game += 1,
                 _ => {}
             },
-            "server" => match line.text.parse::<Note>() {
+            "server" => match line.text.parse::<Note>().inspect(|note| recorder.note(line.time_ms, note)) {
                 Ok(Note::Board { player, board }) => {
                     facts.boards.insert((server_incarnation, player), board);
                 }
@@ -385,18 +397,22 @@ fn parse_facts(lines: &[TraceLine], violations: &mut Vec<Violation>) -> Facts {
                 if received.starts_with("START ") || received.starts_with("WAITING ") {
                     continue;
                 }
-                match ServerMessage::parse(received) {
-                    Some(ServerMessage::Welcome(id)) => {
-                        view.server = Some((server_incarnation, id));
+                let Some(message) = ServerMessage::parse(received) else {
+                    continue;
+                };
+                match &message {
+                    ServerMessage::Welcome(id) => {
+                        view.server = Some((server_incarnation, id.clone()));
                     }
-                    Some(ServerMessage::Draw { seq, number }) => view.draws.push((seq, number)),
-                    Some(ServerMessage::Over { winners, .. }) => view.told = Some(winners),
+                    ServerMessage::Draw { seq, number } => view.draws.push((*seq, *number)),
+                    ServerMessage::Over { winners, .. } => view.told = Some(winners.clone()),
                     _ => {}
                 }
+                facts.received.push((line_index, message));
             }
         }
     }
-    facts
+    (facts, recorder.finish())
 }
 
 impl Facts {
@@ -428,7 +444,7 @@ pub(crate) fn judge_unguarded(
     trace: &[TraceLine],
     mut violations: Vec<Violation>,
 ) -> RunOutcome {
-    let facts = parse_facts(trace, &mut violations);
+    let (facts, record) = parse_facts(trace, &mut violations);
     let mut outcome = RunOutcome::default();
     let liveness_failed = violations
         .iter()
@@ -481,6 +497,8 @@ pub(crate) fn judge_unguarded(
         spec.server.players,
         trace,
         &facts.games_view(),
+        &record,
+        &facts.received,
         &mut violations,
         &mut outcome.reached,
     );

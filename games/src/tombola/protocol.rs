@@ -95,6 +95,25 @@ pub enum ServerMessage {
 
 impl ServerMessage {
     pub fn parse(line: &str) -> Option<ServerMessage> {
+        // The two lines a server sends most, a DRAW to every player at
+        // every interval and a WAITING to every waiting player at every
+        // registration (half a million in a 1,000-player room), are known
+        // by their prefix before the general dispatch: the same result as
+        // its arms below, for a fraction of the comparisons.
+        if let Some(rest) = line.strip_prefix("DRAW ") {
+            let (seq, number) = wire::split_word(rest)?;
+            return Some(ServerMessage::Draw {
+                seq: wire::number(seq)?,
+                number: wire::number(number)?,
+            });
+        }
+        if let Some(rest) = line.strip_prefix("WAITING ") {
+            let (have, need) = wire::split_word(rest)?;
+            return Some(ServerMessage::Waiting {
+                have: wire::number(have)?,
+                need: wire::number(need)?,
+            });
+        }
         let (keyword, rest) = wire::keyword(line);
         let message = match keyword {
             "WELCOME" if is_id(rest) => ServerMessage::Welcome(rest.to_owned()),
@@ -300,6 +319,33 @@ mod tests {
         #[test]
         fn server_messages_survive_encode_then_parse(message in server_message()) {
             prop_assert_eq!(ServerMessage::parse(&message.to_string()), Some(message));
+        }
+
+        #[test]
+        fn a_draw_or_waiting_line_parses_exactly_when_it_has_two_canonical_numbers(
+            line in "(DRAW|WAITING|DRAWS|WAIT)( ?[0-9]{0,3}[a ]?){0,3}"
+        ) {
+            // The grammar spelled out: the keyword, one space, two numbers
+            // in their canonical spelling with one space between them.
+            let canonical = |token: &str| {
+                token.parse::<u64>().ok().filter(|value| value.to_string() == token)
+            };
+            let expected = line.split_once(' ').and_then(|(keyword, rest)| {
+                let (first, second) = rest.split_once(' ')?;
+                let (first, second) = (canonical(first)?, canonical(second)?);
+                match keyword {
+                    "DRAW" => Some(ServerMessage::Draw {
+                        seq: u32::try_from(first).ok()?,
+                        number: u8::try_from(second).ok()?,
+                    }),
+                    "WAITING" => Some(ServerMessage::Waiting {
+                        have: usize::try_from(first).ok()?,
+                        need: usize::try_from(second).ok()?,
+                    }),
+                    _ => None,
+                }
+            });
+            prop_assert_eq!(ServerMessage::parse(&line), expected);
         }
 
         #[test]

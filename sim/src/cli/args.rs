@@ -291,6 +291,12 @@ pub(super) enum Command {
         /// Only this backend (repeatable): turmoil, turmoil-shared, fast.
         #[arg(long = "backend")]
         backends: Vec<crate::report::bench::Backend>,
+        /// Measure each row this many times, in turns with the other job
+        /// count, and show the median measurement with the range of
+        /// games/s. On a shared machine one measurement can be a third
+        /// off: compare medians.
+        #[arg(long, default_value_t = 1, value_parser = clap::value_parser!(u16).range(1..))]
+        repeat: u16,
     },
     /// Check a scenario without running it: parse it and check its server
     /// settings, behaviours and faults.

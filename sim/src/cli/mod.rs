@@ -443,6 +443,7 @@ pub fn main() -> ExitCode {
             jobs,
             scenarios,
             backends,
+            repeat,
         } => {
             let options = crate::report::bench::BenchOptions {
                 seeds,
@@ -450,6 +451,7 @@ pub fn main() -> ExitCode {
                 jobs,
                 scenarios,
                 backends,
+                repeat: usize::from(repeat),
             };
             match crate::report::bench::bench(&options) {
                 Ok(table) => {

@@ -123,6 +123,9 @@ pub struct BenchOptions {
     pub scenarios: Vec<String>,
     /// Backends; empty means all of them.
     pub backends: Vec<Backend>,
+    /// Measurements per row (at least 1): a row shows its median run and
+    /// the range of games/s over them.
+    pub repeat: usize,
 }
 
 impl Default for BenchOptions {
@@ -133,6 +136,7 @@ impl Default for BenchOptions {
             jobs: 0,
             scenarios: Vec::new(),
             backends: Vec::new(),
+            repeat: 1,
         }
     }
 }
@@ -153,6 +157,17 @@ pub struct BenchRow {
     /// CPU seconds of the whole process (every thread) meanwhile, where
     /// the system tells it (Linux).
     pub cpu_seconds: Option<f64>,
+    /// When the row is the median of several measurements: how many, and
+    /// the slowest and fastest games/s among them.
+    pub spread: Option<Spread>,
+}
+
+/// The range of several measurements of one row.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Spread {
+    pub measurements: usize,
+    pub slowest_games_per_second: f64,
+    pub fastest_games_per_second: f64,
 }
 
 impl BenchRow {
@@ -245,7 +260,29 @@ pub fn measure(
         failed_seeds,
         seconds,
         cpu_seconds,
+        spread: None,
     }
+}
+
+/// The median of several measurements of one row (by wall time: the whole
+/// measurement that ran in the middle, so its games, seconds and CPU time
+/// belong together), with their range. An even count takes the slower of
+/// the two middle ones.
+pub fn median_row(mut measured: Vec<BenchRow>) -> Option<BenchRow> {
+    let measurements = measured.len();
+    let rates = measured.iter().map(BenchRow::games_per_second);
+    let slowest_games_per_second = rates.clone().min_by(f64::total_cmp)?;
+    let fastest_games_per_second = rates.max_by(f64::total_cmp)?;
+    measured.sort_by(|a, b| a.seconds.total_cmp(&b.seconds));
+    let mut row = measured.swap_remove(measurements / 2);
+    if measurements > 1 {
+        row.spread = Some(Spread {
+            measurements,
+            slowest_games_per_second,
+            fastest_games_per_second,
+        });
+    }
+    Some(row)
 }
 
 /// Every measurement `options` asks for, scenario by scenario.
@@ -277,9 +314,15 @@ pub fn run_bench(options: &BenchOptions) -> Result<Vec<BenchRow>, String> {
                 Backend::Fast => options.seeds,
                 Backend::Turmoil | Backend::TurmoilShared => options.turmoil_seeds,
             };
-            for &jobs in &job_counts {
-                rows.push(measure(scenario, &file, backend, 0..seeds, jobs));
+            // Repeated in turns (1 job, all jobs, 1 job, ...), so a
+            // stretch of load on a shared machine falls on both.
+            let mut measured: Vec<Vec<BenchRow>> = vec![Vec::new(); job_counts.len()];
+            for _ in 0..options.repeat.max(1) {
+                for (index, &jobs) in job_counts.iter().enumerate() {
+                    measured[index].push(measure(scenario, &file, backend, 0..seeds, jobs));
+                }
             }
+            rows.extend(measured.into_iter().filter_map(median_row));
         }
     }
     Ok(rows)
@@ -302,6 +345,10 @@ pub fn render(rows: &[BenchRow]) -> String {
         "cores",
         "cpu-ms/game"
     );
+    let repeated = rows.iter().any(|row| row.spread.is_some());
+    if repeated {
+        out.insert_str(out.len() - 1, &format!(" {:>19}", "games/s range"));
+    }
     for row in rows {
         let reference = rows
             .iter()
@@ -334,6 +381,19 @@ pub fn render(rows: &[BenchRow]) -> String {
             row.failed_seeds,
             cores,
             cpu_per_game
+        ));
+        if let Some(spread) = &row.spread {
+            let range = format!(
+                "{:.1}-{:.1}",
+                spread.slowest_games_per_second, spread.fastest_games_per_second
+            );
+            out.insert_str(out.len() - 1, &format!(" {range:>19}"));
+        }
+    }
+    if let Some(spread) = rows.iter().find_map(|row| row.spread) {
+        out.push_str(&format!(
+            "each row: the median of {} measurements (by wall time), taken in turns with the other job count; the range is the slowest and fastest games/s\n",
+            spread.measurements
         ));
     }
     out
@@ -427,6 +487,7 @@ mod tests {
             failed_seeds: 0,
             seconds: 2.0,
             cpu_seconds: Some(3.0),
+            spread: None,
         };
         assert_eq!(row.cores_used(), Some(1.5));
         assert!(starved_note(std::slice::from_ref(&row)).starts_with("note: 1 parallel rows"));
@@ -446,5 +507,43 @@ mod tests {
             ..row
         };
         assert!(render(&[unknown]).trim_end().ends_with("-           -"));
+    }
+
+    #[test]
+    fn a_repeated_row_is_its_median_measurement_with_the_range_of_all() {
+        let timed = |seconds: f64, cpu_seconds: f64| BenchRow {
+            scenario: "s".to_owned(),
+            backend: Backend::Fast,
+            jobs: 2,
+            seeds: 100,
+            games: 100,
+            failed_seeds: 0,
+            seconds,
+            cpu_seconds: Some(cpu_seconds),
+            spread: None,
+        };
+        let row = median_row(vec![timed(4.0, 8.0), timed(1.0, 2.0), timed(2.0, 3.0)])
+            .expect("three measurements");
+        // The middle one by time, whole: its seconds and CPU together.
+        assert_eq!((row.seconds, row.cpu_seconds), (2.0, Some(3.0)));
+        assert_eq!(
+            row.spread,
+            Some(Spread {
+                measurements: 3,
+                slowest_games_per_second: 25.0,
+                fastest_games_per_second: 100.0,
+            })
+        );
+        // Of two, the slower: a median is never flattered by one lucky run.
+        let pair = median_row(vec![timed(1.0, 2.0), timed(2.0, 3.0)]).expect("two");
+        assert_eq!(pair.seconds, 2.0);
+        let single = median_row(vec![timed(1.0, 2.0)]).expect("one");
+        assert_eq!(single.spread, None, "one measurement has no range");
+        assert_eq!(median_row(Vec::new()), None);
+        let table = render(&[row]);
+        let lines: Vec<&str> = table.lines().collect();
+        assert!(lines[0].ends_with("games/s range"), "{table}");
+        assert!(lines[1].ends_with("25.0-100.0"), "{table}");
+        assert!(lines[2].starts_with("each row: the median of 3"), "{table}");
     }
 }

@@ -254,6 +254,7 @@ fn the_bench_measures_a_scenario_file_given_by_its_path_under_the_files_name() {
         jobs: 1,
         scenarios: vec!["../fixtures/scenarios/tombola-simultaneous-claims.toml".to_owned()],
         backends: vec![Backend::Fast],
+        repeat: 1,
     };
     let rows = run_bench(&options).expect("a scenario file");
     assert_eq!(rows.len(), 1, "{rows:?}");
@@ -284,6 +285,7 @@ fn the_bench_table_has_a_row_per_backend_and_thread_count_with_no_failed_seed() 
         jobs: 2,
         scenarios: vec!["tombola-two-players".to_owned()],
         backends: Vec::new(),
+        repeat: 1,
     };
     let rows = run_bench(&options).expect("a built-in scenario");
     let measured: Vec<(Backend, usize, u64)> = rows
@@ -583,8 +585,15 @@ fn the_bench_measures_live_and_chat_and_fault_scenarios_on_both_backends() {
         jobs: 1,
         scenarios: vec!["live-faults".to_owned(), "chat-small-room".to_owned()],
         backends: Vec::new(),
+        // Each row measured twice: still one row each, with its range.
+        repeat: 2,
     };
     let rows = run_bench(&options).expect("built-in scenarios");
+    assert!(
+        rows.iter()
+            .all(|row| row.spread.is_some_and(|spread| spread.measurements == 2)),
+        "{rows:?}"
+    );
     let measured: Vec<(&str, Backend)> = rows
         .iter()
         .map(|row| (row.scenario.as_str(), row.backend))

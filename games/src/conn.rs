@@ -348,7 +348,7 @@ pub fn spawn_connection<E: Env>(
             || outbox_lines_max >= LINES_IN_FLIGHT_MAX * REPLIES_PER_LINE_MAX,
         "an outbox holds the replies to every line in flight"
     );
-    let (read_half, write_half) = tokio::io::split(stream);
+    let (read_half, write_half) = crate::env::SplitStream::into_halves(stream);
     let outbox = Outbox::new(outbox_lines_max);
     let grace = grace_after(env.clone(), outbox.clone(), Side::Reader);
     let reading = outbox.clone();

@@ -18,6 +18,38 @@ use tokio::io::{AsyncRead, AsyncWrite};
 pub trait Stream: AsyncRead + AsyncWrite + Send + Unpin + 'static {}
 impl<T: AsyncRead + AsyncWrite + Send + Unpin + 'static> Stream for T {}
 
+/// A stream that splits into a half that reads and a half that writes, for
+/// a connection's two tasks. Real and turmoil streams split with
+/// `tokio::io::split` (a lock around the stream, taken at every read and
+/// write); the simulation's in-memory stream splits into halves that share
+/// no lock, since a simulated game does little else but read and write.
+pub trait SplitStream: Stream + Sized {
+    type ReadHalf: AsyncRead + Send + Unpin + 'static;
+    type WriteHalf: AsyncWrite + Send + Unpin + 'static;
+
+    fn into_halves(self) -> (Self::ReadHalf, Self::WriteHalf);
+}
+
+impl SplitStream for tokio::net::TcpStream {
+    type ReadHalf = tokio::io::ReadHalf<Self>;
+    type WriteHalf = tokio::io::WriteHalf<Self>;
+
+    /// `tokio::io::split`, not `into_split`: dropping the write half alone
+    /// must not shut the socket's sending side down.
+    fn into_halves(self) -> (Self::ReadHalf, Self::WriteHalf) {
+        tokio::io::split(self)
+    }
+}
+
+impl SplitStream for tokio::io::DuplexStream {
+    type ReadHalf = tokio::io::ReadHalf<Self>;
+    type WriteHalf = tokio::io::WriteHalf<Self>;
+
+    fn into_halves(self) -> (Self::ReadHalf, Self::WriteHalf) {
+        tokio::io::split(self)
+    }
+}
+
 /// A bound socket that hands out incoming connections.
 pub trait Listener: Send + 'static {
     type Stream: Stream;
@@ -61,7 +93,7 @@ impl LineDirection {
 /// Clock, timers and network for one session, plus a place to record what
 /// the session does.
 pub trait Env: Clone + Send + Sync + 'static {
-    type Stream: Stream;
+    type Stream: SplitStream;
     type Listener: Listener<Stream = Self::Stream>;
 
     /// Milliseconds since this environment's origin. Monotonic.

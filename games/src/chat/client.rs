@@ -229,7 +229,7 @@ pub async fn run_bounded<E: Env, R: Rng>(
     let started_ms = env.now_ms();
     let greeting = async {
         let stream = env.connect(addr).await?;
-        let (read_half, write_half) = tokio::io::split(stream);
+        let (read_half, write_half) = crate::env::SplitStream::into_halves(stream);
         let mut lines = FramedRead::new(read_half, ServerLineCodec::new());
         let sink = FramedWrite::new(write_half, ServerLineCodec::new());
         let welcome = next_message(env, &mut lines).await?;

@@ -243,7 +243,7 @@ pub async fn play<E: Env>(
         None => return Err(ClientError::Closed),
     };
     let claims_stream = env.connect(&config.claims_addr).await?;
-    let (claims_read, claims_write) = tokio::io::split(claims_stream);
+    let (claims_read, claims_write) = crate::env::SplitStream::into_halves(claims_stream);
     let mut claims = FramedRead::new(claims_read, LineCodec::new());
     let mut sink = FramedWrite::new(claims_write, LineCodec::new());
     send_line(env, &mut sink, ClientMessage::Hello(token).to_string()).await?;

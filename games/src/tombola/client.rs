@@ -357,7 +357,7 @@ async fn play_once<E: Env>(
     let board = board.clone();
     let stream = env.connect(addr).await?;
     let register_deadline_ms = env.now_ms() + register_timeout_ms;
-    let (read_half, write_half) = tokio::io::split(stream);
+    let (read_half, write_half) = crate::env::SplitStream::into_halves(stream);
     // A START or OVER names every player: longer than a client's own lines.
     let mut lines = FramedRead::new(
         read_half,

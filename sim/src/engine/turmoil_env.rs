@@ -37,6 +37,15 @@ impl SimEnv {
 /// A simulated connection, tapped so a picture of the run can be drawn.
 pub type SimStream = TappedStream<turmoil::net::TcpStream>;
 
+impl games::env::SplitStream for SimStream {
+    type ReadHalf = tokio::io::ReadHalf<SimStream>;
+    type WriteHalf = tokio::io::WriteHalf<SimStream>;
+
+    fn into_halves(self) -> (Self::ReadHalf, Self::WriteHalf) {
+        tokio::io::split(self)
+    }
+}
+
 /// A turmoil listener seen through the [`Listener`] trait.
 pub struct SimListener {
     inner: turmoil::net::TcpListener,

@@ -225,6 +225,46 @@ fn bytes_arrive_in_order_and_a_dropped_end_gives_the_other_end_eof() {
 }
 
 #[test]
+fn split_halves_close_the_connection_only_when_both_are_gone() {
+    use games::env::SplitStream;
+    let trace = Trace::new();
+    let (written_after_read_half_dropped, server_read) =
+        simulate(4, &NetConfig::default(), &trace, |net| async move {
+            let server = net.env("server");
+            let listener = server
+                .bind("0.0.0.0:9000")
+                .await
+                .expect("port 9000 is free");
+            let client = net.env("c1");
+            let stream = client
+                .connect("server:9000")
+                .await
+                .expect("the server listens");
+            let (read_half, mut write_half) = stream.into_halves();
+            let (server_stream, _) = listener.accept().await.expect("one connection");
+            let (mut server_read_half, mut server_write_half) = server_stream.into_halves();
+            // The client's read half goes first: its write half still
+            // writes, and the server still reads, as with one whole stream.
+            drop(read_half);
+            let written = write_half.write_all(b"after\n").await.is_ok();
+            server_write_half
+                .write_all(b"unread\n")
+                .await
+                .expect("the client end is still open");
+            drop(write_half);
+            // Both halves gone: the server reads the line, then the end.
+            let mut received = String::new();
+            server_read_half
+                .read_to_string(&mut received)
+                .await
+                .expect("read to the end");
+            (written, received)
+        });
+    assert!(written_after_read_half_dropped, "the write half wrote");
+    assert_eq!(server_read, "after\n");
+}
+
+#[test]
 fn binding_a_port_twice_fails_and_dropping_a_listener_frees_it() {
     let trace = Trace::new();
     simulate(3, &NetConfig::default(), &trace, |net| async move {

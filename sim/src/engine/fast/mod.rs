@@ -92,12 +92,13 @@ impl Listener for FastListener {
             let mut backlog = lock(&self.backlog);
             match backlog.queue.pop_front() {
                 Some((mut stream, peer)) => {
-                    stream.tap = LineTap::new(
+                    let tap = LineTap::new(
                         &self.session,
                         stream.local.to_string(),
                         peer.to_string(),
                         &self.net.trace,
                     );
+                    stream.set_tap(tap);
                     Poll::Ready(Ok((stream, peer)))
                 }
                 None => {
@@ -530,28 +531,26 @@ impl Env for FastEnv {
                     let to_client = state.pipe(target, self.host);
                     let client_addr = SocketAddr::new(host_ip(self.host), local_port);
                     let server_addr = SocketAddr::new(host_ip(target), port);
-                    let server_end = FastStream {
-                        inbound: to_server.clone(),
-                        outbound: to_client.clone(),
-                        delivery_timer: None,
-                        local: server_addr,
-                        peer: client_addr,
-                        // The accepting session's tap is set at accept.
-                        tap: None,
-                    };
-                    let client_end = FastStream {
-                        inbound: to_client,
-                        outbound: to_server,
-                        delivery_timer: None,
-                        local: client_addr,
-                        peer: server_addr,
-                        tap: LineTap::new(
+                    // The accepting session's tap is set at accept.
+                    let server_end = FastStream::new(
+                        to_server.clone(),
+                        to_client.clone(),
+                        server_addr,
+                        client_addr,
+                        None,
+                    );
+                    let client_end = FastStream::new(
+                        to_client,
+                        to_server,
+                        client_addr,
+                        server_addr,
+                        LineTap::new(
                             &self.name,
                             client_addr.to_string(),
                             server_addr.to_string(),
                             &self.net.trace,
                         ),
-                    };
+                    );
                     Some((backlog, server_end, client_end, client_addr))
                 }
             }

@@ -286,17 +286,134 @@ impl Pipe {
     }
 }
 
-/// One end of an in-memory connection.
+/// The two pipes of one end of a connection, shared by its read and write
+/// halves: the last half to go closes both directions, as dropping the
+/// whole stream does.
+struct Ends {
+    inbound: Arc<Mutex<Pipe>>,
+    outbound: Arc<Mutex<Pipe>>,
+    /// The read half's delivery timer once the read half is gone and the
+    /// write half is not: it is dropped (cancelled) with the stream, after
+    /// the close, as it was before the stream could be split.
+    parked_timer: Mutex<Option<Sleep>>,
+}
+
+impl Drop for Ends {
+    fn drop(&mut self) {
+        // Dropping an end closes both directions: the peer reads the end of
+        // stream after the usual latency, and its writes fail from now on.
+        let now_ms = executor::now_ms();
+        let reader = lock(&self.outbound).close_write(now_ms);
+        let writer = {
+            let mut pipe = lock(&self.inbound);
+            pipe.reader_gone = true;
+            pipe.bytes = VecDeque::new();
+            pipe.runs.clear();
+            pipe.writer_waker.take()
+        };
+        for waker in [reader, writer].into_iter().flatten() {
+            waker.wake();
+        }
+    }
+}
+
+/// Logs the lines crossing one end when the trace keeps the wire; shared
+/// by the two halves (only then is there a lock to take).
+type SharedTap = Option<Arc<Mutex<LineTap>>>;
+
+/// One end of an in-memory connection: a read half and a write half that
+/// [`FastStream::into_halves`] hands to two tasks. Unlike
+/// `tokio::io::split`, the halves share no lock around the stream: each
+/// pipe has its own.
 pub struct FastStream {
-    pub(super) inbound: Arc<Mutex<Pipe>>,
-    pub(super) outbound: Arc<Mutex<Pipe>>,
-    /// Wakes this reader when the next bytes in flight arrive; made on the
-    /// first wait and reset after.
-    pub(super) delivery_timer: Option<Sleep>,
+    // Dropped in this order: the read half last, so that the close comes
+    // before its delivery timer is cancelled.
+    write: FastWriteHalf,
+    read: FastReadHalf,
     pub(super) local: SocketAddr,
     pub(super) peer: SocketAddr,
-    /// Logs the lines crossing this end when the trace keeps the wire.
-    pub(super) tap: Option<LineTap>,
+}
+
+/// The reading half of a [`FastStream`].
+pub struct FastReadHalf {
+    ends: Arc<Ends>,
+    /// Wakes this reader when the next bytes in flight arrive; made on the
+    /// first wait and reset after.
+    delivery_timer: Option<Sleep>,
+    tap: SharedTap,
+}
+
+/// The writing half of a [`FastStream`].
+pub struct FastWriteHalf {
+    ends: Arc<Ends>,
+    tap: SharedTap,
+}
+
+impl FastStream {
+    /// One end reading `inbound` and writing `outbound`.
+    pub(super) fn new(
+        inbound: Arc<Mutex<Pipe>>,
+        outbound: Arc<Mutex<Pipe>>,
+        local: SocketAddr,
+        peer: SocketAddr,
+        tap: Option<LineTap>,
+    ) -> FastStream {
+        let ends = Arc::new(Ends {
+            inbound,
+            outbound,
+            parked_timer: Mutex::new(None),
+        });
+        let tap = tap.map(|tap| Arc::new(Mutex::new(tap)));
+        FastStream {
+            write: FastWriteHalf {
+                ends: ends.clone(),
+                tap: tap.clone(),
+            },
+            read: FastReadHalf {
+                ends,
+                delivery_timer: None,
+                tap,
+            },
+            local,
+            peer,
+        }
+    }
+
+    /// Logs this end's lines with `tap` from now on.
+    pub(super) fn set_tap(&mut self, tap: Option<LineTap>) {
+        let tap = tap.map(|tap| Arc::new(Mutex::new(tap)));
+        self.write.tap = tap.clone();
+        self.read.tap = tap;
+    }
+
+    /// The read half and the write half, for two tasks.
+    pub fn into_halves(self) -> (FastReadHalf, FastWriteHalf) {
+        (self.read, self.write)
+    }
+}
+
+impl Drop for FastReadHalf {
+    fn drop(&mut self) {
+        // The timer lives as long as the whole stream did before it could
+        // be split: when the write half is still there, park it in the
+        // shared ends, which drop it after closing.
+        if let Some(timer) = self.delivery_timer.take() {
+            if Arc::strong_count(&self.ends) > 1 {
+                *lock(&self.ends.parked_timer) = Some(timer);
+            } else {
+                self.delivery_timer = Some(timer);
+            }
+        }
+    }
+}
+
+impl games::env::SplitStream for FastStream {
+    type ReadHalf = FastReadHalf;
+    type WriteHalf = FastWriteHalf;
+
+    fn into_halves(self) -> (FastReadHalf, FastWriteHalf) {
+        FastStream::into_halves(self)
+    }
 }
 
 impl std::fmt::Debug for FastStream {
@@ -318,19 +435,47 @@ impl AsyncRead for FastStream {
         cx: &mut Context<'_>,
         buf: &mut ReadBuf<'_>,
     ) -> Poll<io::Result<()>> {
+        Pin::new(&mut self.get_mut().read).poll_read(cx, buf)
+    }
+}
+
+impl AsyncWrite for FastStream {
+    fn poll_write(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        data: &[u8],
+    ) -> Poll<io::Result<usize>> {
+        Pin::new(&mut self.get_mut().write).poll_write(cx, data)
+    }
+
+    fn poll_flush(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        Pin::new(&mut self.get_mut().write).poll_flush(cx)
+    }
+
+    fn poll_shutdown(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        Pin::new(&mut self.get_mut().write).poll_shutdown(cx)
+    }
+}
+
+impl AsyncRead for FastReadHalf {
+    fn poll_read(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: &mut ReadBuf<'_>,
+    ) -> Poll<io::Result<()>> {
         let this = self.get_mut();
         if buf.remaining() == 0 {
             return Poll::Ready(Ok(()));
         }
         loop {
             let wake_at_ms = {
-                let mut pipe = lock(&this.inbound);
+                let mut pipe = lock(&this.ends.inbound);
                 let now_ms = executor::now_ms();
                 let before = buf.filled().len();
                 match pipe.read_due(now_ms, buf) {
                     ReadState::Read => {
-                        if let Some(tap) = &mut this.tap {
-                            tap.log(now_ms, Direction::Received, &buf.filled()[before..]);
+                        if let Some(tap) = &this.tap {
+                            lock(tap).log(now_ms, Direction::Received, &buf.filled()[before..]);
                         }
                         return Poll::Ready(Ok(()));
                     }
@@ -357,7 +502,7 @@ impl AsyncRead for FastStream {
     }
 }
 
-impl AsyncWrite for FastStream {
+impl AsyncWrite for FastWriteHalf {
     fn poll_write(
         self: Pin<&mut Self>,
         cx: &mut Context<'_>,
@@ -368,7 +513,7 @@ impl AsyncWrite for FastStream {
         }
         let now_ms = executor::now_ms();
         let reader = {
-            let mut pipe = lock(&self.outbound);
+            let mut pipe = lock(&self.ends.outbound);
             if pipe.reader_gone {
                 return Poll::Ready(Err(broken_pipe("the peer closed the connection")));
             }
@@ -388,8 +533,8 @@ impl AsyncWrite for FastStream {
             executor::wake_at(delivery_ms, reader);
         }
         let this = self.get_mut();
-        if let Some(tap) = &mut this.tap {
-            tap.log(now_ms, Direction::Sent, &data[..count]);
+        if let Some(tap) = &this.tap {
+            lock(tap).log(now_ms, Direction::Sent, &data[..count]);
         }
         Poll::Ready(Ok(count))
     }
@@ -400,29 +545,10 @@ impl AsyncWrite for FastStream {
 
     fn poll_shutdown(self: Pin<&mut Self>, _cx: &mut Context<'_>) -> Poll<io::Result<()>> {
         let now_ms = executor::now_ms();
-        let reader = lock(&self.outbound).close_write(now_ms);
+        let reader = lock(&self.ends.outbound).close_write(now_ms);
         if let Some(reader) = reader {
             reader.wake();
         }
         Poll::Ready(Ok(()))
-    }
-}
-
-impl Drop for FastStream {
-    fn drop(&mut self) {
-        // Dropping an end closes both directions: the peer reads the end of
-        // stream after the usual latency, and its writes fail from now on.
-        let now_ms = executor::now_ms();
-        let reader = lock(&self.outbound).close_write(now_ms);
-        let writer = {
-            let mut pipe = lock(&self.inbound);
-            pipe.reader_gone = true;
-            pipe.bytes = VecDeque::new();
-            pipe.runs.clear();
-            pipe.writer_waker.take()
-        };
-        for waker in [reader, writer].into_iter().flatten() {
-            waker.wake();
-        }
     }
 }

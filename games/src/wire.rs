@@ -118,7 +118,7 @@ pub fn number<T: TryFrom<u64>>(token: &str) -> Option<T> {
     // The grammar's checks ([`is_number`]) in the same pass: not empty, no
     // leading zero, digits only.
     let bytes = token.as_bytes();
-    if bytes.is_empty() || (bytes[0] == b'0' && bytes.len() > 1) {
+    if bytes.is_empty() || bytes.len() > U64_DIGITS_MAX || (bytes[0] == b'0' && bytes.len() > 1) {
         return None;
     }
     let mut value: u64 = 0;
@@ -127,10 +127,20 @@ pub fn number<T: TryFrom<u64>>(token: &str) -> Option<T> {
         if digit > 9 {
             return None;
         }
-        value = value.checked_mul(10)?.checked_add(u64::from(digit))?;
+        if bytes.len() < U64_DIGITS_MAX {
+            // Fewer digits than u64::MAX has cannot overflow: plain
+            // arithmetic, not the checked kind every digit.
+            value = value * 10 + u64::from(digit);
+        } else {
+            value = value.checked_mul(10)?.checked_add(u64::from(digit))?;
+        }
     }
     T::try_from(value).ok()
 }
+
+/// Digits of `u64::MAX` (18446744073709551615): a longer number cannot
+/// fit, and a shorter one cannot overflow while it is read.
+const U64_DIGITS_MAX: usize = 20;
 
 /// Parses numbers separated by single spaces, with no space before the
 /// first or after the last; the empty text is no numbers.

@@ -322,7 +322,7 @@ impl Drop for Ends {
 type SharedTap = Option<Arc<Mutex<LineTap>>>;
 
 /// One end of an in-memory connection: a read half and a write half that
-/// [`FastStream::into_halves`] hands to two tasks. Unlike
+/// its `SplitStream::into_halves` hands to two tasks. Unlike
 /// `tokio::io::split`, the halves share no lock around the stream: each
 /// pipe has its own.
 pub struct FastStream {
@@ -385,11 +385,6 @@ impl FastStream {
         self.write.tap = tap.clone();
         self.read.tap = tap;
     }
-
-    /// The read half and the write half, for two tasks.
-    pub fn into_halves(self) -> (FastReadHalf, FastWriteHalf) {
-        (self.read, self.write)
-    }
 }
 
 impl Drop for FastReadHalf {
@@ -411,8 +406,9 @@ impl games::env::SplitStream for FastStream {
     type ReadHalf = FastReadHalf;
     type WriteHalf = FastWriteHalf;
 
+    /// The read half and the write half, for two tasks.
     fn into_halves(self) -> (FastReadHalf, FastWriteHalf) {
-        FastStream::into_halves(self)
+        (self.read, self.write)
     }
 }
 

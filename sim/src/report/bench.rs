@@ -476,19 +476,24 @@ mod tests {
         );
     }
 
-    #[test]
-    fn a_row_says_the_cores_it_used_and_the_cpu_per_game() {
-        let row = BenchRow {
+    /// A 2-job row of 100 games that took `seconds` and `cpu_seconds`.
+    fn timed(seconds: f64, cpu_seconds: f64) -> BenchRow {
+        BenchRow {
             scenario: "s".to_owned(),
             backend: Backend::Fast,
             jobs: 2,
             seeds: 100,
             games: 100,
             failed_seeds: 0,
-            seconds: 2.0,
-            cpu_seconds: Some(3.0),
+            seconds,
+            cpu_seconds: Some(cpu_seconds),
             spread: None,
-        };
+        }
+    }
+
+    #[test]
+    fn a_row_says_the_cores_it_used_and_the_cpu_per_game() {
+        let row = timed(2.0, 3.0);
         assert_eq!(row.cores_used(), Some(1.5));
         assert!(starved_note(std::slice::from_ref(&row)).starts_with("note: 1 parallel rows"));
         let busy = BenchRow {
@@ -511,17 +516,6 @@ mod tests {
 
     #[test]
     fn a_repeated_row_is_its_median_measurement_with_the_range_of_all() {
-        let timed = |seconds: f64, cpu_seconds: f64| BenchRow {
-            scenario: "s".to_owned(),
-            backend: Backend::Fast,
-            jobs: 2,
-            seeds: 100,
-            games: 100,
-            failed_seeds: 0,
-            seconds,
-            cpu_seconds: Some(cpu_seconds),
-            spread: None,
-        };
         let row = median_row(vec![timed(4.0, 8.0), timed(1.0, 2.0), timed(2.0, 3.0)])
             .expect("three measurements");
         // The middle one by time, whole: its seconds and CPU together.

@@ -18,6 +18,7 @@ use rayon::prelude::*;
 
 use crate::engine::fast_hosts::Fast;
 use crate::engine::harness::{RunOptions, RunOutcome};
+use crate::engine::trace::TraceLine;
 use crate::report::explore::{explore, ExploreOptions};
 use crate::report::hunt::{hunt, HuntOptions, Input as HuntInput};
 use crate::scenario::file::{ScenarioFile, BUILTIN_FILES};
@@ -42,19 +43,33 @@ fn with_bug(file: &ScenarioFile, bug: &str) -> ScenarioFile {
     file
 }
 
+/// The built-in scenario `name` with `bug` switched on.
+fn builtin_with_bug(name: &str, bug: &str) -> ScenarioFile {
+    with_bug(
+        &crate::scenario::file::builtin(name).expect("built in"),
+        bug,
+    )
+}
+
 /// Every standard scenario of a game (its built-in files named
 /// `<prefix>*`), with `bug` switched on.
 fn standard_with_bug(prefix: &str, bug: &str) -> Vec<ScenarioFile> {
     BUILTIN_FILES
         .iter()
         .filter(|(name, _)| name.starts_with(prefix))
-        .map(|(name, _)| {
-            with_bug(
-                &crate::scenario::file::builtin(name).expect("built in"),
-                bug,
-            )
-        })
+        .map(|(name, _)| builtin_with_bug(name, bug))
         .collect()
+}
+
+/// The first line of `outcome`'s trace that broke a safety property
+/// (which must be `property`), with its index.
+fn first_broken_line<'a>(outcome: &'a RunOutcome, property: &str) -> (usize, &'a TraceLine) {
+    let first = outcome
+        .first_break
+        .as_ref()
+        .expect("a safety property broke");
+    assert_eq!(first.property, property);
+    (first.line, &outcome.trace[first.line])
 }
 
 /// Runs `seeds` seeds of each scenario on the fast backend and asserts
@@ -142,10 +157,7 @@ fn a_planted_bug_that_random_seeds_of_every_lockstep_scenario_miss_is_found_by_e
     let lockstep = standard_with_bug("tombola-", "start-over-running-game");
     assert_eq!(lockstep.len(), 8);
     assert_seeds_miss_it(&lockstep, seeds());
-    let file = with_bug(
-        &crate::scenario::file::builtin("tombola-server-restart").expect("built in"),
-        "start-over-running-game",
-    );
+    let file = builtin_with_bug("tombola-server-restart", "start-over-running-game");
     let explored = explore(
         &file,
         &ExploreOptions {
@@ -184,17 +196,10 @@ fn a_planted_bug_that_random_seeds_of_every_lockstep_scenario_miss_is_found_by_e
         "{:?}",
         whole.violations
     );
-    let first = outcome
-        .first_break
-        .as_ref()
-        .expect("a safety property broke");
-    assert_eq!(first.property, "reply-matches");
+    let (_, refused) = first_broken_line(&outcome, "reply-matches");
     assert!(
-        outcome.trace[first.line]
-            .text
-            .starts_with("recv ERR not-playing"),
-        "{}",
-        outcome.trace[first.line]
+        refused.text.starts_with("recv ERR not-playing"),
+        "{refused}"
     );
     // The hunt starts from seeded runs, which all crash the server; one
     // of its mutations takes the crash away, and then the bug shows.
@@ -220,22 +225,14 @@ fn a_chat_bug_that_random_seeds_of_every_chat_scenario_miss_is_found_by_a_bound_
     let chat = standard_with_bug("chat-", "roster-cached-per-ms");
     assert_eq!(chat.len(), 8);
     assert_seeds_miss_it(&chat, seeds());
-    let file = with_bug(
-        &crate::scenario::file::builtin("chat-small-room").expect("built in"),
-        "roster-cached-per-ms",
-    );
+    let file = builtin_with_bug("chat-small-room", "roster-cached-per-ms");
     let (outcome, broken) = found_by_one_order_choice(&file, 200);
     assert_eq!(broken, ["list-exact"]);
     // The first broken line is the server's list, made after a join of
     // the same millisecond and leaving that joiner out.
-    let first = outcome
-        .first_break
-        .as_ref()
-        .expect("a safety property broke");
-    assert_eq!(first.property, "list-exact");
-    let list = &outcome.trace[first.line];
+    let (list_index, list) = first_broken_line(&outcome, "list-exact");
     assert!(list.text.starts_with("list "), "{list}");
-    let join = outcome.trace[..first.line]
+    let join = outcome.trace[..list_index]
         .iter()
         .rev()
         .find(|line| line.text.starts_with("join "))
@@ -266,21 +263,14 @@ fn a_live_bug_that_random_seeds_of_every_live_scenario_miss_is_found_by_a_bound_
     let live = standard_with_bug("live-", "over-list-cached-per-ms");
     assert_eq!(live.len(), 9);
     assert_seeds_miss_it(&live, seeds());
-    let file = with_bug(
-        &crate::scenario::file::builtin("live-join-at-the-win").expect("built in"),
-        "over-list-cached-per-ms",
-    );
+    let file = builtin_with_bug("live-join-at-the-win", "over-list-cached-per-ms");
     let (outcome, broken) = found_by_one_order_choice(&file, 200);
     assert_eq!(broken, ["over-to-every-connection"]);
     assert!(outcome.reached.contains("connect-before-win-in-its-ms"));
     // The first broken line is the joiner's next game, heard without the
     // end of the game it was connected for: the server connected it, then
     // ended game 1, in one millisecond.
-    let first = outcome
-        .first_break
-        .as_ref()
-        .expect("a safety property broke");
-    let heard = &outcome.trace[first.line];
+    let (_, heard) = first_broken_line(&outcome, "over-to-every-connection");
     assert!(heard.text.starts_with("recv# GAME 2 HISTORY"), "{heard}");
     let over = outcome
         .trace

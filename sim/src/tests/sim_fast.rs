@@ -5,7 +5,7 @@
 
 use std::io;
 
-use crate::engine::fast::{executor, simulate, OnFastBackend};
+use crate::engine::fast::{executor, simulate, FastNet, FastStream, OnFastBackend};
 use crate::engine::harness::{failure_report, NetConfig, RunOptions, RunOutcome, Runnable};
 use crate::engine::trace::Trace;
 use crate::models::tombola::TombolaSpec;
@@ -224,24 +224,31 @@ fn bytes_arrive_in_order_and_a_dropped_end_gives_the_other_end_eof() {
     assert_eq!(received, expected);
 }
 
+/// A connection from `c1` to a listener on `server`: (c1's end, the
+/// server's end).
+async fn connected(net: &FastNet) -> (FastStream, FastStream) {
+    let listener = net
+        .env("server")
+        .bind("0.0.0.0:9000")
+        .await
+        .expect("port 9000 is free");
+    let stream = net
+        .env("c1")
+        .connect("server:9000")
+        .await
+        .expect("the server listens");
+    let (peer, _) = listener.accept().await.expect("one connection");
+    (stream, peer)
+}
+
 #[test]
 fn split_halves_close_the_connection_only_when_both_are_gone() {
     use games::env::SplitStream;
     let trace = Trace::new();
     let (written_after_read_half_dropped, server_read) =
         simulate(4, &NetConfig::default(), &trace, |net| async move {
-            let server = net.env("server");
-            let listener = server
-                .bind("0.0.0.0:9000")
-                .await
-                .expect("port 9000 is free");
-            let client = net.env("c1");
-            let stream = client
-                .connect("server:9000")
-                .await
-                .expect("the server listens");
+            let (stream, server_stream) = connected(&net).await;
             let (read_half, mut write_half) = stream.into_halves();
-            let (server_stream, _) = listener.accept().await.expect("one connection");
             let (mut server_read_half, mut server_write_half) = server_stream.into_halves();
             // The client's read half goes first: its write half still
             // writes, and the server still reads, as with one whole stream.
@@ -365,17 +372,7 @@ fn the_bench_table_has_a_row_per_backend_and_thread_count_with_no_failed_seed() 
 fn a_writer_waits_while_its_peer_does_not_read_and_fails_once_the_peer_is_gone() {
     let trace = Trace::new();
     simulate(4, &NetConfig::default(), &trace, |net| async move {
-        let server = net.env("server");
-        let listener = server
-            .bind("0.0.0.0:9000")
-            .await
-            .expect("port 9000 is free");
-        let client = net.env("c1");
-        let mut stream = client
-            .connect("server:9000")
-            .await
-            .expect("the server listens");
-        let (mut peer, _) = listener.accept().await.expect("one connection");
+        let (mut stream, mut peer) = connected(&net).await;
         let chunk = vec![b'x'; 1024];
         // The pipe holds PIPE_BYTES_MAX bytes; past that, a write waits.
         let mut written = 0;

@@ -10,9 +10,9 @@ use std::fmt;
 use std::net::SocketAddr;
 
 use bytes::BytesMut;
-use tokio_util::codec::{AnyDelimiterCodec, AnyDelimiterCodecError, Decoder, Encoder};
+use tokio_util::codec::{Decoder, Encoder};
 
-use crate::framing::{Frame, FrameError, LINE_BYTES_MAX};
+use crate::framing::{Frame, FrameError, LineCodec, LINE_BYTES_MAX};
 use crate::wire::{self, Refusal};
 
 /// The longest id as text: `[<full IPv6>%<scope id>]:65535`.
@@ -256,23 +256,18 @@ impl fmt::Display for ServerMessage {
     }
 }
 
-/// How a chat client frames what the server sends: like
-/// [`LineCodec`](crate::framing::LineCodec), but lines may be as long as
+/// How a chat client frames what the server sends: a
+/// [`LineCodec`](crate::framing::LineCodec) whose lines may be as long as
 /// [`SERVER_LINE_BYTES_MAX`]. It encodes the client's lines the same way.
 #[derive(Debug)]
 pub struct ServerLineCodec {
-    inner: AnyDelimiterCodec,
+    inner: LineCodec,
 }
 
 impl ServerLineCodec {
     pub fn new() -> Self {
-        // One extra byte for a `\r` before the `\n`.
         ServerLineCodec {
-            inner: AnyDelimiterCodec::new_with_max_length(
-                b"\n".to_vec(),
-                b"\n".to_vec(),
-                SERVER_LINE_BYTES_MAX + 1,
-            ),
+            inner: LineCodec::reading_up_to(SERVER_LINE_BYTES_MAX),
         }
     }
 }
@@ -288,36 +283,11 @@ impl Decoder for ServerLineCodec {
     type Error = FrameError;
 
     fn decode(&mut self, buf: &mut BytesMut) -> Result<Option<Frame>, FrameError> {
-        loop {
-            let chunk = match self.inner.decode(buf) {
-                Ok(None) => return Ok(None),
-                Ok(Some(chunk)) => chunk,
-                Err(AnyDelimiterCodecError::MaxChunkLengthExceeded) => {
-                    return Err(FrameError::LineTooLong)
-                }
-                Err(AnyDelimiterCodecError::Io(error)) => return Err(FrameError::Io(error)),
-            };
-            let bytes = chunk.strip_suffix(b"\r").unwrap_or(&chunk);
-            if bytes.len() > SERVER_LINE_BYTES_MAX {
-                return Err(FrameError::LineTooLong);
-            }
-            if bytes.is_empty() {
-                continue;
-            }
-            return Ok(Some(match std::str::from_utf8(bytes) {
-                Ok(text) => Frame::Line(text.to_owned()),
-                Err(_) => Frame::InvalidUtf8,
-            }));
-        }
+        self.inner.decode(buf)
     }
 
     fn decode_eof(&mut self, buf: &mut BytesMut) -> Result<Option<Frame>, FrameError> {
-        let frame = self.decode(buf)?;
-        if frame.is_none() {
-            // An unterminated tail is not a line.
-            buf.clear();
-        }
-        Ok(frame)
+        self.inner.decode_eof(buf)
     }
 }
 
@@ -325,11 +295,7 @@ impl Encoder<String> for ServerLineCodec {
     type Error = FrameError;
 
     fn encode(&mut self, line: String, buf: &mut BytesMut) -> Result<(), FrameError> {
-        debug_assert!(!line.contains('\n'), "a line never contains its terminator");
-        buf.reserve(line.len() + 1);
-        buf.extend_from_slice(line.as_bytes());
-        buf.extend_from_slice(b"\n");
-        Ok(())
+        self.inner.encode(line, buf)
     }
 }
 

@@ -29,7 +29,10 @@ use tokio::sync::mpsc;
 use crate::env::Env;
 use crate::framing::{Frame, FrameError, LineCodec, LineReader};
 use crate::outbox::{Outbox, ReadPermit, Side, WriterGuard};
+
+mod table;
 pub use crate::outbox::{QueueError, WriterEnded};
+pub use table::Connections;
 
 /// What a game state machine asks its shell to do with a connection.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -64,7 +67,7 @@ pub trait GameCore {
 pub fn pump<E: Env, G: GameCore>(
     env: &E,
     game: &mut G,
-    conns: &mut std::collections::BTreeMap<ConnId, ConnHandle>,
+    conns: &mut Connections,
     mut reply_to: Option<ConnId>,
 ) -> bool {
     let mut replied = false;
@@ -575,7 +578,7 @@ pub trait ServedGame: GameCore {
 /// it fits: the decision and the queueing are one step.
 #[derive(Debug)]
 pub struct Offers<'a> {
-    conns: &'a std::collections::BTreeMap<ConnId, ConnHandle>,
+    conns: &'a Connections,
     headroom_lines: usize,
 }
 
@@ -624,7 +627,7 @@ pub async fn serve<E, G>(
 {
     use crate::env::Listener;
     let (events_tx, mut events_rx) = mpsc::channel(EVENTS_QUEUE_MAX);
-    let mut conns: std::collections::BTreeMap<ConnId, ConnHandle> = Default::default();
+    let mut conns = Connections::default();
     let mut conns_opened: ConnId = 0;
     tokio::pin!(shutdown);
     let (first, first_port) = first;
@@ -763,7 +766,6 @@ pub async fn serve<E, G>(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use std::collections::BTreeMap;
     use std::future::Future;
     use std::io;
     use std::net::SocketAddr;
@@ -817,7 +819,7 @@ mod tests {
         // fill. Replies to lines already read must still fit.
         let (server_side, client_side) = tokio::io::duplex(64);
         let (events_tx, mut events_rx) = mpsc::channel(16);
-        let mut conns = BTreeMap::new();
+        let mut conns = Connections::default();
         conns.insert(
             1,
             spawn_connection(
@@ -860,13 +862,14 @@ mod tests {
                 match event {
                     ConnEvent::Line(conn, line) if conns.contains_key(&conn) => {
                         let reply = format!("{line} {answered}");
-                        if conns[&conn].try_send(reply) == Err(QueueError::Full) {
+                        if conns.get(&conn).expect("open").try_send(reply) == Err(QueueError::Full)
+                        {
                             found_full.push(answered);
                             conns.remove(&conn);
                             break;
                         }
                         answered += 1;
-                        conns[&conn].line_handled(true);
+                        conns.get(&conn).expect("open").line_handled(true);
                     }
                     _ => break,
                 }

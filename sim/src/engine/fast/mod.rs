@@ -139,6 +139,9 @@ struct NetState {
     /// Host names in the order they were first used; the index gives the
     /// host's address.
     hosts: Vec<String>,
+    /// Each host's index by name: looked up at every connect and session
+    /// start (a 1,000-player room has 1,001 hosts), never iterated.
+    host_indexes: fnv::FnvHashMap<String, usize>,
     listeners: BTreeMap<(usize, u16), Arc<Mutex<Backlog>>>,
     /// Per host, the next ephemeral port to try.
     next_ports: Vec<u16>,
@@ -163,9 +166,10 @@ struct NetState {
 
 impl NetState {
     fn host_index(&mut self, name: &str) -> usize {
-        if let Some(index) = self.hosts.iter().position(|host| host == name) {
+        if let Some(&index) = self.host_indexes.get(name) {
             return index;
         }
+        self.host_indexes.insert(name.to_owned(), self.hosts.len());
         self.hosts.push(name.to_owned());
         self.next_ports.push(EPHEMERAL_PORT_FIRST);
         self.host_tasks.push(Vec::new());
@@ -205,7 +209,7 @@ impl NetState {
         if matches!(host, "localhost" | "127.0.0.1" | "::1" | "[::1]") {
             return Some(from);
         }
-        if let Some(index) = self.hosts.iter().position(|name| name == host) {
+        if let Some(&index) = self.host_indexes.get(host) {
             return Some(index);
         }
         let ip: IpAddr = host.parse().ok()?;
@@ -265,6 +269,7 @@ impl FastNet {
         FastNet {
             shared: Arc::new(Mutex::new(NetState {
                 hosts: Vec::new(),
+                host_indexes: fnv::FnvHashMap::default(),
                 listeners: BTreeMap::new(),
                 next_ports: Vec::new(),
                 rng: host_rng(seed, "fast-network"),

@@ -125,11 +125,11 @@ impl LineCodec {
                         Ok(Some(None))
                     } else if line.is_ascii() {
                         // SAFETY: every byte is ASCII, so the bytes are UTF-8.
-                        let text = unsafe { String::from_utf8_unchecked(line.to_vec()) };
+                        let text = unsafe { String::from_utf8_unchecked(with_prefix_room(line)) };
                         Ok(Some(Some(Frame::Line(text))))
                     } else {
-                        match std::str::from_utf8(line) {
-                            Ok(text) => Ok(Some(Some(Frame::Line(text.to_owned())))),
+                        match String::from_utf8(with_prefix_room(line)) {
+                            Ok(text) => Ok(Some(Some(Frame::Line(text)))),
                             Err(_) => Ok(Some(Some(Frame::InvalidUtf8))),
                         }
                     };
@@ -147,6 +147,16 @@ impl LineCodec {
             }
         }
     }
+}
+
+/// `line` in a buffer of its own with room for the verb that a recording
+/// session puts in front of it ([`crate::env::LINE_PREFIX_BYTES`]), so
+/// that a simulation's trace takes the line's own buffer
+/// ([`crate::env::Env::record_line_owned`]) instead of copying it.
+fn with_prefix_room(line: &[u8]) -> Vec<u8> {
+    let mut bytes = Vec::with_capacity(line.len() + crate::env::LINE_PREFIX_BYTES);
+    bytes.extend_from_slice(line);
+    bytes
 }
 
 impl Default for LineCodec {

@@ -63,10 +63,6 @@ pub trait Listener: Send + 'static {
     fn local_addr(&self) -> io::Result<SocketAddr>;
 }
 
-/// The bytes a recorded line's text has before the line: its verb and a
-/// space (`recv `, `send `).
-pub const LINE_PREFIX_BYTES: usize = 5;
-
 /// Which way a recorded protocol line went ([`Env::record_line`]).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum LineDirection {
@@ -81,20 +77,6 @@ impl LineDirection {
             LineDirection::Sent => "send",
             LineDirection::Received => "recv",
         }
-    }
-
-    /// `<verb> <line>`, built in `line`'s own buffer: no allocation when it
-    /// has [`LINE_PREFIX_BYTES`] to spare, as every line that
-    /// [`crate::framing::LineCodec`] reads has.
-    pub fn into_line_text(self, mut line: String) -> String {
-        let prefix = match self {
-            LineDirection::Sent => "send ",
-            LineDirection::Received => "recv ",
-        };
-        debug_assert_eq!(prefix, format!("{} ", self.verb()));
-        debug_assert_eq!(prefix.len(), LINE_PREFIX_BYTES);
-        line.insert_str(0, prefix);
-        line
     }
 
     /// `<verb> <line>`, in a string of exactly that length.
@@ -147,14 +129,6 @@ pub trait Env: Clone + Send + Sync + 'static {
     /// machinery.
     fn record_line(&self, direction: LineDirection, line: &str) {
         self.record(format_args!("{} {line}", direction.verb()));
-    }
-
-    /// [`Env::record_line`] of a line the session no longer needs: a
-    /// simulation makes the line's own buffer its trace text
-    /// ([`LineDirection::into_line_text`]) instead of copying it. Half a
-    /// million lines are received in a 1,000-player room.
-    fn record_line_owned(&self, direction: LineDirection, line: String) {
-        self.record_line(direction, &line);
     }
 
     /// Sleeps for `duration_ms` from now.
@@ -247,29 +221,5 @@ impl Env for TokioEnv {
         if let Some(name) = &self.log_name {
             eprintln!("{:>8} {name:<10} {event}", self.now_ms());
         }
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-    use crate::framing::{Frame, LineCodec};
-    use tokio_util::codec::Decoder;
-
-    #[test]
-    fn a_line_read_by_the_codec_becomes_its_trace_text_in_its_own_buffer() {
-        let mut codec = LineCodec::new();
-        let mut buf = bytes::BytesMut::from(&b"WAITING 12/1000\r\n"[..]);
-        let Ok(Some(Frame::Line(line))) = codec.decode(&mut buf) else {
-            panic!("a line");
-        };
-        let buffer = line.as_ptr();
-        for direction in [LineDirection::Received, LineDirection::Sent] {
-            let text = direction.into_line_text(line.clone());
-            assert_eq!(text, direction.with_line(&line));
-        }
-        let text = LineDirection::Received.into_line_text(line);
-        assert_eq!(text, "recv WAITING 12/1000");
-        assert_eq!(text.as_ptr(), buffer, "the line's buffer had room");
     }
 }

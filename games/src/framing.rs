@@ -3,15 +3,15 @@
 //! One message is one `\n`-terminated line; a `\r` before the `\n` is dropped
 //! so telnet works. A line longer than [`LINE_BYTES_MAX`] is an error that
 //! ends the connection; a line that is not UTF-8 is reported as such and the
-//! stream goes on. Lines are split as tokio-util's `LinesCodec` splits
-//! them (with a maximum length), by a codec of our own that copies each
-//! line out of the buffer once; tokio-util frames the stream around it.
+//! stream goes on. The splitting itself is tokio-util's `LinesCodec`
+//! with a maximum length; this module only adds the protocol's rules on
+//! top of it.
 
 use bytes::BytesMut;
 use std::pin::Pin;
 use std::task::Poll;
 use tokio::io::{AsyncRead, ReadBuf};
-use tokio_util::codec::{Decoder, Encoder};
+use tokio_util::codec::{Decoder, Encoder, LinesCodec, LinesCodecError};
 
 /// The longest line, in bytes before the terminator, that any peer may send.
 pub const LINE_BYTES_MAX: usize = 1024;
@@ -51,24 +51,10 @@ impl std::fmt::Display for FrameError {
 impl std::error::Error for FrameError {}
 
 /// The protocol's line codec: decodes [`Frame`]s, encodes `String` lines.
-///
-/// It splits lines as tokio-util's `LinesCodec` (with a maximum length of
-/// the limit plus one byte) did, and a property test holds it to that
-/// codec, but copies each line straight out of the buffer: `LinesCodec`
-/// split the line off as a shared `BytesMut` (a reference count taken and
-/// dropped per line), then validated and copied it. Protocol lines are
-/// ASCII, which is checked a word at a time; only other lines go through
-/// the full UTF-8 check. That was a tenth of a 1,000-player room's
-/// clients' work.
 #[derive(Debug)]
 pub struct LineCodec {
+    inner: LinesCodec,
     line_bytes_max: usize,
-    /// Bytes at the front of the buffer already searched for a newline
-    /// without finding one (the next search starts after them).
-    searched_bytes: usize,
-    /// After a line over the limit: its bytes are dropped up to its
-    /// newline.
-    discarding: bool,
 }
 
 impl LineCodec {
@@ -81,82 +67,44 @@ impl LineCodec {
     /// Reads lines of at most `line_bytes_max` bytes: for a client whose
     /// server may send a longer line (a `START` naming every player).
     pub fn reading_up_to(line_bytes_max: usize) -> Self {
+        // One extra byte so that a maximal line followed by "\r\n" still fits;
+        // the exact limit is checked after the `\r` is dropped.
         Self {
+            inner: LinesCodec::new_with_max_length(line_bytes_max + 1),
             line_bytes_max,
-            searched_bytes: 0,
-            discarding: false,
         }
     }
 
-    /// The next line or line event; `Some(None)` is an empty line, which
-    /// is skipped.
+    /// One line out of `buf`, `\r` dropped: `Ok(None)` for an empty line.
+    /// tokio-util's `LinesCodec` splits (its search for the `\n` is a
+    /// `memchr`; the general-delimiter codec used before tested every byte
+    /// against a list of delimiters, a tenth of a 1,000-player room's CPU).
     fn split(&mut self, buf: &mut BytesMut) -> Result<Option<Option<Frame>>, FrameError> {
-        use bytes::Buf;
-        // A line may be one byte longer than the limit before its newline,
-        // so that a maximal line followed by "\r\n" still fits; the exact
-        // limit is checked after the `\r` is dropped.
-        let searched_max = self.line_bytes_max + 1;
-        loop {
-            let read_to = (searched_max + 1).min(buf.len());
-            let newline = memchr::memchr(b'\n', &buf[self.searched_bytes..read_to])
-                .map(|offset| offset + self.searched_bytes);
-            match (self.discarding, newline) {
-                (true, Some(index)) => {
-                    buf.advance(index + 1);
-                    self.discarding = false;
-                    self.searched_bytes = 0;
-                }
-                (true, None) => {
-                    buf.advance(read_to);
-                    self.searched_bytes = 0;
-                    if buf.is_empty() {
-                        return Ok(None);
-                    }
-                }
-                (false, Some(index)) => {
-                    self.searched_bytes = 0;
-                    let line = match &buf[..index] {
-                        [line @ .., b'\r'] => line,
-                        line => line,
-                    };
-                    let frame = if line.len() > self.line_bytes_max {
-                        Err(FrameError::LineTooLong)
-                    } else if line.is_empty() {
-                        Ok(Some(None))
-                    } else if line.is_ascii() {
-                        // SAFETY: every byte is ASCII, so the bytes are UTF-8.
-                        let text = unsafe { String::from_utf8_unchecked(with_prefix_room(line)) };
-                        Ok(Some(Some(Frame::Line(text))))
-                    } else {
-                        match String::from_utf8(with_prefix_room(line)) {
-                            Ok(text) => Ok(Some(Some(Frame::Line(text)))),
-                            Err(_) => Ok(Some(Some(Frame::InvalidUtf8))),
-                        }
-                    };
-                    buf.advance(index + 1);
-                    return frame;
-                }
-                (false, None) if buf.len() > searched_max => {
-                    self.discarding = true;
-                    return Err(FrameError::LineTooLong);
-                }
-                (false, None) => {
-                    self.searched_bytes = read_to;
-                    return Ok(None);
+        let before_bytes = buf.len();
+        // The last byte of a line one byte over the limit: whether it is
+        // the `\r` that brings the line back to the limit. Read now, since
+        // a line that is not UTF-8 is gone from `buf` when we learn so.
+        let byte_over_limit = buf.get(self.line_bytes_max).copied();
+        match self.inner.decode(buf) {
+            Ok(None) => Ok(None),
+            Ok(Some(line)) if line.len() > self.line_bytes_max => Err(FrameError::LineTooLong),
+            Ok(Some(line)) if line.is_empty() => Ok(Some(None)),
+            Ok(Some(line)) => Ok(Some(Some(Frame::Line(line)))),
+            Err(LinesCodecError::MaxLineLengthExceeded) => Err(FrameError::LineTooLong),
+            // The codec's only error besides the length: the line it took
+            // out of `buf` (with its `\n`) is not UTF-8.
+            Err(LinesCodecError::Io(_)) => {
+                let taken_bytes = before_bytes - buf.len() - 1;
+                let over_limit =
+                    taken_bytes > self.line_bytes_max && byte_over_limit != Some(b'\r');
+                if over_limit {
+                    Err(FrameError::LineTooLong)
+                } else {
+                    Ok(Some(Some(Frame::InvalidUtf8)))
                 }
             }
         }
     }
-}
-
-/// `line` in a buffer of its own with room for the verb that a recording
-/// session puts in front of it ([`crate::env::LINE_PREFIX_BYTES`]), so
-/// that a simulation's trace takes the line's own buffer
-/// ([`crate::env::Env::record_line_owned`]) instead of copying it.
-fn with_prefix_room(line: &[u8]) -> Vec<u8> {
-    let mut bytes = Vec::with_capacity(line.len() + crate::env::LINE_PREFIX_BYTES);
-    bytes.extend_from_slice(line);
-    bytes
 }
 
 impl Default for LineCodec {
@@ -188,7 +136,6 @@ impl Decoder for LineCodec {
                 // A peer that vanished mid-line did not send that line: the
                 // unterminated rest is dropped rather than acted on.
                 buf.clear();
-                self.searched_bytes = 0;
                 Ok(None)
             }
         }
@@ -410,137 +357,5 @@ mod tests {
             decode_all(b"L\nhalf a li"),
             vec![Ok(Frame::Line("L".into()))]
         );
-    }
-
-    /// The codec this one replaced: tokio-util's `LinesCodec` with the
-    /// protocol's rules on top, kept as the reference it must match.
-    struct LinesCodecReference {
-        inner: tokio_util::codec::LinesCodec,
-        line_bytes_max: usize,
-    }
-
-    impl LinesCodecReference {
-        fn reading_up_to(line_bytes_max: usize) -> Self {
-            Self {
-                inner: tokio_util::codec::LinesCodec::new_with_max_length(line_bytes_max + 1),
-                line_bytes_max,
-            }
-        }
-
-        fn split(&mut self, buf: &mut BytesMut) -> Result<Option<Option<Frame>>, FrameError> {
-            use tokio_util::codec::LinesCodecError;
-            let before_bytes = buf.len();
-            let byte_over_limit = buf.get(self.line_bytes_max).copied();
-            match self.inner.decode(buf) {
-                Ok(None) => Ok(None),
-                Ok(Some(line)) if line.len() > self.line_bytes_max => Err(FrameError::LineTooLong),
-                Ok(Some(line)) if line.is_empty() => Ok(Some(None)),
-                Ok(Some(line)) => Ok(Some(Some(Frame::Line(line)))),
-                Err(LinesCodecError::MaxLineLengthExceeded) => Err(FrameError::LineTooLong),
-                Err(LinesCodecError::Io(_)) => {
-                    let taken_bytes = before_bytes - buf.len() - 1;
-                    let over_limit =
-                        taken_bytes > self.line_bytes_max && byte_over_limit != Some(b'\r');
-                    if over_limit {
-                        Err(FrameError::LineTooLong)
-                    } else {
-                        Ok(Some(Some(Frame::InvalidUtf8)))
-                    }
-                }
-            }
-        }
-    }
-
-    impl Decoder for LinesCodecReference {
-        type Item = Frame;
-        type Error = FrameError;
-
-        fn decode(&mut self, buf: &mut BytesMut) -> Result<Option<Frame>, FrameError> {
-            loop {
-                match self.split(buf)? {
-                    None => return Ok(None),
-                    Some(Some(frame)) => return Ok(Some(frame)),
-                    Some(None) => {}
-                }
-            }
-        }
-
-        fn decode_eof(&mut self, buf: &mut BytesMut) -> Result<Option<Frame>, FrameError> {
-            match self.decode(buf)? {
-                Some(frame) => Ok(Some(frame)),
-                None => {
-                    buf.clear();
-                    Ok(None)
-                }
-            }
-        }
-    }
-
-    /// Feeds `chunks` one after another, decoding all it can after each,
-    /// then decodes the end of the stream once. Returns each event with the
-    /// bytes left in the buffer after it, up to the first error: a framing
-    /// error ends the connection (tokio-util's `FramedRead` ends its stream
-    /// after one), so nothing after it is ever read. (After an error, the
-    /// reference took an invalid line that followed a dropped long line in
-    /// the same call for a long line as well; this codec does not.)
-    fn events(
-        chunks: &[Vec<u8>],
-        codec: &mut impl Decoder<Item = Frame, Error = FrameError>,
-    ) -> Vec<(Result<Frame, String>, usize)> {
-        let mut buf = BytesMut::new();
-        let mut out = Vec::new();
-        for chunk in chunks {
-            buf.extend_from_slice(chunk);
-            loop {
-                match codec.decode(&mut buf) {
-                    Ok(Some(frame)) => out.push((Ok(frame), buf.len())),
-                    Ok(None) => break,
-                    Err(error) => {
-                        out.push((Err(error.to_string()), buf.len()));
-                        return out;
-                    }
-                }
-            }
-        }
-        match codec.decode_eof(&mut buf) {
-            Ok(Some(frame)) => out.push((Ok(frame), buf.len())),
-            Ok(None) => out.push((Err("end".to_owned()), buf.len())),
-            Err(error) => out.push((Err(error.to_string()), buf.len())),
-        }
-        out
-    }
-
-    #[test]
-    fn after_a_line_over_the_limit_its_rest_is_dropped_and_the_next_line_is_read() {
-        let mut codec = LineCodec::reading_up_to(5);
-        let mut buf = BytesMut::from(&b"\r\r\r\r\ra\r\n\xff\nok\n"[..]);
-        assert!(matches!(
-            codec.decode(&mut buf),
-            Err(FrameError::LineTooLong)
-        ));
-        assert_eq!(codec.decode(&mut buf).unwrap(), Some(Frame::InvalidUtf8));
-        assert_eq!(
-            codec.decode(&mut buf).unwrap(),
-            Some(Frame::Line("ok".into()))
-        );
-        assert_eq!(codec.decode(&mut buf).unwrap(), None);
-    }
-
-    proptest::proptest! {
-        #[test]
-        fn lines_split_exactly_as_the_lines_codec_with_the_protocol_rules_split_them(
-            line_bytes_max in 1usize..12,
-            chunks in proptest::collection::vec(
-                proptest::collection::vec(
-                    proptest::sample::select(vec![b'\n', b'\r', b'a', b'Z', b' ', 0xff, 0xc3, 0xa9]),
-                    0..24,
-                ),
-                0..6,
-            ),
-        ) {
-            let got = events(&chunks, &mut LineCodec::reading_up_to(line_bytes_max));
-            let reference = events(&chunks, &mut LinesCodecReference::reading_up_to(line_bytes_max));
-            proptest::prop_assert_eq!(got, reference);
-        }
     }
 }

@@ -685,16 +685,10 @@ async fn next_message<E: Env, R: tokio::io::AsyncRead + Unpin>(
             Ok(None)
         }
         Some(Ok(Frame::Line(line))) => {
-            // Parsed first, so that the record can take the line's own
-            // buffer; only a line that is no server line is copied, for
-            // the error that quotes it.
-            let message = ServerMessage::parse(&line);
-            let quoted = match message {
-                None => line.clone(),
-                Some(_) => String::new(),
-            };
-            env.record_line_owned(LineDirection::Received, line);
-            message.map(Some).ok_or(ClientError::Protocol(quoted))
+            env.record_line(LineDirection::Received, &line);
+            ServerMessage::parse(&line)
+                .map(Some)
+                .ok_or(ClientError::Protocol(line))
         }
         Some(Ok(Frame::InvalidUtf8)) => Err(ClientError::Protocol("invalid UTF-8".to_owned())),
         Some(Err(FrameError::Io(error))) if is_reset(&error) => Ok(None),

@@ -443,19 +443,9 @@ async fn play_once<E: Env>(
             }
             None => return Err(ClientError::Closed),
         };
-        // Parsed before it is recorded, so that the record can take the
-        // line's own buffer (the message keeps no borrow of it). Only a
-        // line that an error may quote (no server line, or a refusal) is
-        // copied first.
-        let message = ServerMessage::parse(&line);
-        let quoted = match message {
-            None | Some(ServerMessage::Err(_)) => line.clone(),
-            Some(_) => String::new(),
-        };
-        env.record_line_owned(LineDirection::Received, line);
-        let Some(message) = message else {
-            return Err(ClientError::Protocol(quoted));
-        };
+        env.record_line(LineDirection::Received, &line);
+        let message =
+            ServerMessage::parse(&line).ok_or_else(|| ClientError::Protocol(line.clone()))?;
         observer.seen(&message, &board, &drawn);
         match &message {
             ServerMessage::Welcome(id) => {
@@ -554,7 +544,7 @@ async fn play_once<E: Env>(
                     return Ok(report);
                 }
                 "bad-board" | "server-full" | "not-enough-players" => {
-                    return Err(ClientError::Refused(quoted))
+                    return Err(ClientError::Refused(line))
                 }
                 _ => {}
             },

@@ -128,9 +128,4 @@ impl Env for SimEnv {
         self.trace
             .record(sim_now_ms(), &self.name, direction.with_line(line));
     }
-
-    fn record_line_owned(&self, direction: games::env::LineDirection, line: String) {
-        self.trace
-            .record(sim_now_ms(), &self.name, direction.into_line_text(line));
-    }
 }

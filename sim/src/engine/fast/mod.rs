@@ -611,12 +611,6 @@ impl Env for FastEnv {
             .trace
             .record(self.now_ms(), &self.name, direction.with_line(line));
     }
-
-    fn record_line_owned(&self, direction: games::env::LineDirection, line: String) {
-        self.net
-            .trace
-            .record(self.now_ms(), &self.name, direction.into_line_text(line));
-    }
 }
 
 /// Runs `body` on a fresh scheduler whose clock starts at 0 ms, with an
